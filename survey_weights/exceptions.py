@@ -1,0 +1,30 @@
+"""Warning classes.
+
+Every warning the package issues subclasses :class:`SurveyWeightsWarning`, so users can filter all of them
+at once (``warnings.simplefilter("ignore", SurveyWeightsWarning)``) or turn them into errors in tests.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SurveyWeightsWarning",
+    "ConvergenceWarning",
+    "DataRecodeWarning",
+    "SmallGroupWarning",
+]
+
+
+class SurveyWeightsWarning(UserWarning):
+    """Base class of every warning issued by survey_weights."""
+
+
+class ConvergenceWarning(SurveyWeightsWarning):
+    """An iterative fit stopped before reaching its tolerance; the result has ``converged=False``."""
+
+
+class DataRecodeWarning(SurveyWeightsWarning):
+    """Input data were recoded or dropped at construction (e.g. respondents with no ranking information)."""
+
+
+class SmallGroupWarning(SurveyWeightsWarning):
+    """A subgroup is smaller than the minimum cell size and is withheld from exports and plots."""
