@@ -1,0 +1,103 @@
+"""Speed benchmark of the fitting engine vs choix (prints a table; never asserts).
+
+Cases: (a) 335 x 5 survey with ties (ours only: choix has no ties); (b) 5,000 rankings x 10 items and
+(c) 100,000 x 20 full rankings vs ``choix.ilsr_rankings``; (d) Bradley-Terry, 1,000 items x 300,000 pairs vs
+``choix.ilsr_pairwise``; (e) peak traced memory of our fit on the largest ranking case.
+Both log-likelihoods are evaluated with our likelihood at each method's estimate.
+
+Usage: ``python benchmarks/bench_fit.py [--quick]`` (``--quick`` shrinks (c), (d) and (e) tenfold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _util import format_table, peak_memory, time_call  # noqa: E402
+
+from survey_weights import PairedComparisons, Rankings  # noqa: E402
+from survey_weights.models import fit_bradley_terry, fit_plackett_luce  # noqa: E402
+from survey_weights.models._likelihood import BTDesign, PLDesign  # noqa: E402
+from survey_weights.models._sample import sample_pl_rankings  # noqa: E402
+
+
+def full_rankings(R: int, n: int, rng: np.random.Generator) -> tuple[Rankings, np.ndarray]:
+    beta = rng.normal(size=n)
+    idx = np.argsort(-(beta + rng.gumbel(size=(R, n))), axis=1)
+    r = Rankings._from_arrays(list(range(n)), np.arange(0, R * n + 1, n), idx.ravel(), np.tile(np.arange(1, n + 1), R),
+                              np.zeros(R, bool), np.arange(R), np.arange(R))
+    return r, idx
+
+
+def pairs(n: int, P: int, rng: np.random.Generator) -> tuple[PairedComparisons, list]:
+    beta = rng.normal(size=n)
+    a = rng.integers(0, n, P)
+    b = (a + rng.integers(1, n, P)) % n
+    win = rng.random(P) < 1 / (1 + np.exp(beta[b] - beta[a]))
+    w, lo = np.where(win, a, b), np.where(win, b, a)
+    pc = PairedComparisons._from_arrays(list(range(n)), w, lo, np.ones(P), np.ones(P), np.arange(P), np.arange(P))
+    return pc, list(zip(w.tolist(), lo.tolist()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="shrink the large cases tenfold")
+    ap.add_argument("--no-choix", action="store_true", help="skip the choix baselines")
+    args = ap.parse_args(argv)
+    try:
+        import choix
+    except ImportError:
+        choix = None
+    if args.no_choix:
+        choix = None
+    rng = np.random.default_rng(2026)
+    rows = []
+    scale = 10 if args.quick else 1
+
+    # (a) 335 x 5 with ties
+    r = sample_pl_rankings(np.array([0.9, 0.35, -0.45, -0.3, -0.5]), 335, delta={2: 0.6, 3: 0.2},
+                           items=list("ABCDE"), rng=1)
+    t, res = time_call(lambda: fit_plackett_luce(r), repeat=20)
+    rows.append({"case": "(a) PL 335x5 ties", "ours_s": t, "choix_s": "n/a (no ties)", "ratio": "",
+                 "ll_ours": res.loglik, "ll_choix": "", "goal": "< 0.010 s"})
+
+    # (b), (c) full rankings
+    for label, R, n, rep in (("(b) PL 5000x10", 5000, 10, 3), ("(c) PL 100000x20", 100_000 // scale, 20, 1)):
+        r, idx = full_rankings(R, n, rng)
+        t, res = time_call(lambda: fit_plackett_luce(r, npseudo=0), repeat=rep, warmup=1 if rep > 1 else 0)
+        d = PLDesign.from_rankings(r, npseudo=0)
+        row = {"case": f"{label.split()[0]} PL {R}x{n}", "ours_s": t, "ll_ours": d.loglik(res.theta, pseudo=False), "goal": ">= 20x"}
+        if choix is not None:
+            data = list(idx)
+            tc, est = time_call(lambda: choix.ilsr_rankings(n, data, tol=1e-8), repeat=1, warmup=0)
+            row.update(choix_s=tc, ratio=tc / t, ll_choix=d.loglik(np.asarray(est), pseudo=False))
+        rows.append(row)
+
+    # (d) Bradley-Terry 1000 x 300k
+    P, NI = 300_000 // scale, 1000 // scale
+    pc, plist = pairs(NI, P, rng)
+    t, res = time_call(lambda: fit_bradley_terry(pc, npseudo=0), repeat=1, warmup=0)
+    d = BTDesign.from_paired(pc, npseudo=0)
+    row = {"case": f"(d) BT {NI} items x {P} pairs", "ours_s": t, "ll_ours": d.loglik(res.theta, pseudo=False),
+           "goal": ">= 10x"}
+    if choix is not None:
+        tc, est = time_call(lambda: choix.ilsr_pairwise(NI, plist, tol=1e-8), repeat=1, warmup=0)
+        row.update(choix_s=tc, ratio=tc / t, ll_choix=d.loglik(np.asarray(est), pseudo=False))
+    rows.append(row)
+
+    # (e) peak memory of the largest ranking case
+    r, _ = full_rankings(100_000 // scale, 20, rng)
+    peak, _ = peak_memory(lambda: fit_plackett_luce(r, npseudo=0))
+    rows.append({"case": f"(e) peak memory PL {100_000 // scale}x20", "ours_s": f"{peak / 2**20:.0f} MiB",
+                 "goal": "< 1 GiB"})
+    print(format_table(rows, ["case", "ours_s", "choix_s", "ratio", "ll_ours", "ll_choix", "goal"]))
+    print(f"\n(finished {time.strftime('%Y-%m-%d %H:%M:%S')}; timings are medians on a shared machine)")
+
+
+if __name__ == "__main__":
+    main()

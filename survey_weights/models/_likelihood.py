@@ -1,0 +1,426 @@
+"""Vectorised weighted log-likelihoods for Plackett-Luce (with ties) and Bradley-Terry (Davidson) models.
+
+This module is the numerical core that the public fitters, group fits, trees, mixtures and the bootstrap
+build on.  It is private-ish: the API below is stable for use inside the package.
+
+Parameterisation
+----------------
+Every design works on one parameter vector ``theta`` of length ``p = n_items + len(tie_orders)``::
+
+    theta = (beta_0, ..., beta_{n-1}, log delta_{k_1}, ..., log delta_{k_T})
+
+* ``beta_i`` is the (raw, unconstrained) log-worth of item ``i`` (``items[i]``).
+* ``tie_orders`` (``design.tie_orders``) are the tie orders ``k >= 2`` present in the data, ascending;
+  ``log delta_k`` is the tie parameter of order k on the log scale (PlackettLuce's "tie2", "tie3", ... are
+  ``exp`` of these).  Unobserved intermediate orders have ``delta = 0`` and no parameter.
+* With ``npseudo > 0`` each item plays ``npseudo`` wins and ``npseudo`` losses against a ghost item whose
+  log-worth is fixed at 0, so all of ``beta`` is identified.  With ``npseudo = 0`` the likelihood is
+  invariant to ``beta + c``; fit on ``design.free(ref)`` (all parameters except ``beta[ref]``, which stays 0).
+
+Methods (all designs)
+---------------------
+``fgh(theta, need=2, pseudo=True)`` -> ``(f, g, H)``: objective value, gradient (p,) and Hessian (p, p);
+``need`` = 0/1/2 computes only f / f, g / f, g, H.  ``loglik``, ``grad``, ``hess`` are single-output
+wrappers.  ``pseudo=True`` includes the ghost pseudo-comparisons (the fitted objective); results report
+the data log-likelihood (``pseudo=False``).
+
+``scores(theta, weighted=True)`` -> (n_respondents, p) array of per-respondent score contributions
+(gradient of each respondent's data log-likelihood, times its frequency weight when ``weighted``); their
+column sums equal ``grad(theta, pseudo=False)``.  This is ``estfun`` for M-fluctuation tests.
+
+``reweight(respondent_weights)`` -> a new design on the same data with other frequency weights (no
+re-parsing: O(n_stages)); use it with ``start=`` for fast bootstrap / EM refits
+(:func:`survey_weights.models.plackett_luce.fit_design`).
+
+Examples
+--------
+>>> d = PLDesign.from_rankings(rankings, npseudo=0)       # doctest: +SKIP
+>>> theta = fit_design(d).theta                             # doctest: +SKIP
+>>> S = d.scores(theta)            # (N, p), per-respondent estfun  # doctest: +SKIP
+>>> H = d.hess(theta, pseudo=False)                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._pl_engines import GenericEngine, TieFreeEngine
+
+__all__ = ["PLDesign", "BTDesign", "pseudo_terms"]
+
+
+def pseudo_terms(beta: np.ndarray, npseudo: float, need: int) -> tuple[float, Any, Any]:
+    """Ghost-item pseudo-comparisons: npseudo wins + npseudo losses of every item vs log-worth 0."""
+    lse = np.logaddexp(0.0, beta)
+    f = float(npseudo * np.sum(beta - 2.0 * lse))
+    if need == 0:
+        return f, None, None
+    sig = np.exp(beta - lse)
+    g = npseudo * (1.0 - 2.0 * sig)
+    h = -2.0 * npseudo * sig * (1.0 - sig) if need >= 2 else None
+    return f, g, h
+
+
+class _Design:
+    """Shared plumbing: pseudo terms, wrappers, free-parameter masks."""
+
+    n_items: int
+    tie_orders: tuple[int, ...]
+    npseudo: float
+    n_respondents: int
+
+    @property
+    def n_params(self) -> int:
+        return self.n_items + len(self.tie_orders)
+
+    @property
+    def param_names(self) -> list[Any]:
+        return list(self.items) + [f"tie{k}" for k in self.tie_orders]
+
+    def free(self, ref: int | None = 0) -> np.ndarray:
+        """Boolean mask of free parameters: all when npseudo > 0, else all but ``beta[ref]``."""
+        m = np.ones(self.n_params, dtype=bool)
+        if self.npseudo == 0 and ref is not None:
+            m[ref] = False
+        return m
+
+    def start(self) -> np.ndarray:
+        return np.zeros(self.n_params)
+
+    def _data_fgh(self, theta: np.ndarray, need: int) -> tuple[float, Any, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def fgh(self, theta: np.ndarray, need: int = 2, pseudo: bool = True) -> tuple[float, Any, Any]:
+        theta = np.asarray(theta, dtype=float)
+        f, g, H = self._data_fgh(theta, need)
+        if pseudo and self.npseudo > 0:
+            n = self.n_items
+            pf, pg, ph = pseudo_terms(theta[:n], self.npseudo, need)
+            f += pf
+            if need >= 1:
+                g = g.copy()
+                g[:n] += pg
+            if need >= 2:
+                H = H.copy()
+                H[np.arange(n), np.arange(n)] += ph
+        return f, g, H
+
+    def loglik(self, theta: np.ndarray, *, pseudo: bool = True) -> float:
+        return self.fgh(theta, 0, pseudo)[0]
+
+    def grad(self, theta: np.ndarray, *, pseudo: bool = True) -> np.ndarray:
+        return self.fgh(theta, 1, pseudo)[1]
+
+    def hess(self, theta: np.ndarray, *, pseudo: bool = True) -> np.ndarray:
+        return self.fgh(theta, 2, pseudo)[2]
+
+    def wins(self) -> np.ndarray:
+        """Weighted number of times each item is chosen (plus npseudo); MM needs it (tie-free data)."""
+        return self._chosen()[: self.n_items] + self.npseudo
+
+    @staticmethod
+    def _sum_by_resp(resp: np.ndarray, w: np.ndarray, G: np.ndarray, n_resp: int) -> np.ndarray:
+        M = sp.csr_matrix((w, (resp, np.arange(len(resp)))), shape=(n_resp, len(resp)))
+        return np.asarray(M @ G)
+
+
+# ----------------------------------------------------------------------------------------------------------
+class PLDesign(_Design):
+    """Plackett-Luce (Davidson-Luce ties, sub-rankings, top-k) design; see the module docstring."""
+
+    def __init__(self, *, items: tuple, engine: Any, tie_orders: tuple[int, ...], npseudo: float,
+                 resp_w: np.ndarray, n_rankings: int, arrays: dict[str, np.ndarray]) -> None:
+        self.items = items
+        self.n_items = len(items)
+        self.engine = engine
+        self.tie_orders = tie_orders
+        self.npseudo = float(npseudo)
+        self.respondent_weights = resp_w
+        self.n_respondents = len(resp_w)
+        self.n_rankings = n_rankings
+        self._arrays = arrays
+
+    @classmethod
+    def from_arrays(cls, items: Any, ptr: np.ndarray, item: np.ndarray, rank: np.ndarray, top_k: np.ndarray,
+                    resp: np.ndarray, respondent_weights: np.ndarray, *, npseudo: float = 0.5,
+                    engine: str = "auto") -> PLDesign:
+        """Build from the CSR arrays of :class:`~survey_weights.data.Rankings` (see docs/design.md)."""
+        items = tuple(range(items)) if isinstance(items, (int, np.integer)) else tuple(items)
+        n = len(items)
+        ptr = np.asarray(ptr, dtype=np.int64)
+        item = np.asarray(item, dtype=np.int64)
+        rank = np.asarray(rank, dtype=np.int64)
+        top_k = np.asarray(top_k, dtype=bool)
+        resp = np.asarray(resp, dtype=np.int64)
+        rw = np.asarray(respondent_weights, dtype=float)
+        # tie group sizes
+        R = len(ptr) - 1
+        rid = np.repeat(np.arange(R), np.diff(ptr))
+        if len(item):
+            newg = np.ones(len(item), dtype=bool)
+            newg[1:] = (rid[1:] != rid[:-1]) | (rank[1:] != rank[:-1])
+            sizes = np.bincount(np.cumsum(newg) - 1)
+        else:
+            sizes = np.zeros(0, int)
+        tie_orders = tuple(int(k) for k in np.flatnonzero(np.bincount(sizes)) if k >= 2) if len(sizes) else ()
+        if engine == "auto":
+            engine = "dense" if not tie_orders else "generic"
+        if engine == "dense":
+            if tie_orders:
+                raise ValueError("engine='dense' needs tie-free rankings; use engine='generic'.")
+            eng: Any = TieFreeEngine.build(n, ptr, item, top_k, resp, rw)
+        elif engine == "generic":
+            eng = GenericEngine.build(n, ptr, item, rank, top_k, resp, rw, tie_orders)
+        else:
+            raise ValueError(f"Unknown `engine` {engine!r}. Choose one of {{'auto', 'dense', 'generic'}}.")
+        arrays = {"ptr": ptr, "item": item, "rank": rank, "top_k": top_k, "resp": resp}
+        return cls(items=items, engine=eng, tie_orders=tie_orders, npseudo=npseudo, resp_w=rw,
+                   n_rankings=R, arrays=arrays)
+
+    @classmethod
+    def from_rankings(cls, rankings: Any, *, npseudo: float = 0.5, engine: str = "auto") -> PLDesign:
+        """Build from a :class:`~survey_weights.data.Rankings` object."""
+        r = rankings
+        return cls.from_arrays(r.items, r._ptr, r._item, r._rank, r._top_k, r._resp, r.respondent_weights,
+                               npseudo=npseudo, engine=engine)
+
+    def reweight(self, respondent_weights: Any) -> PLDesign:
+        """Same data, other respondent frequency weights (fast; for bootstrap / EM / subgroup fits)."""
+        rw = np.asarray(respondent_weights, dtype=float)
+        if rw.shape != (self.n_respondents,):
+            raise ValueError(f"`respondent_weights` must have length {self.n_respondents}. Got shape {rw.shape}.")
+        return PLDesign(items=self.items, engine=self.engine.reweight(rw), tie_orders=self.tie_orders,
+                        npseudo=self.npseudo, resp_w=rw, n_rankings=self.n_rankings, arrays=self._arrays)
+
+    def approx_hessian(self, theta: np.ndarray, *, max_rows: int = 10_000) -> np.ndarray | None:
+        """Hessian of the objective from a random subsample of rankings (None when not worth it).
+
+        Used by the Newton optimiser on large tie-free data until the steps are small; the final
+        iterations and the covariance use the exact Hessian.
+        """
+        eng = self.engine
+        if not isinstance(eng, TieFreeEngine) or eng.n_rows <= 3 * max_rows:
+            return None
+        if getattr(self, "_sub", None) is None:
+            self._sub = eng.subsample(max_rows / eng.n_rows, np.random.default_rng(0))
+        H = self._sub.fgh(theta, 2)[2]
+        if self.npseudo > 0:
+            n = self.n_items
+            H[np.arange(n), np.arange(n)] += pseudo_terms(theta[:n], self.npseudo, 2)[2]
+        return H
+
+    def with_npseudo(self, npseudo: float) -> PLDesign:
+        return PLDesign(items=self.items, engine=self.engine, tie_orders=self.tie_orders, npseudo=npseudo,
+                        resp_w=self.respondent_weights, n_rankings=self.n_rankings, arrays=self._arrays)
+
+    @property
+    def tie_free(self) -> bool:
+        return not self.tie_orders
+
+    def _data_fgh(self, theta: np.ndarray, need: int) -> tuple[float, Any, Any]:
+        return self.engine.fgh(theta, need)
+
+    def _chosen(self) -> np.ndarray:
+        return self.engine.chosen_stat
+
+    def total_weight(self) -> float:
+        """Sum over rankings of their weights (the n used for BIC)."""
+        return float(self.respondent_weights[self._arrays["resp"]].sum())
+
+    def scores(self, theta: np.ndarray, *, weighted: bool = True) -> np.ndarray:
+        theta = np.asarray(theta, dtype=float)
+        N, p = self.n_respondents, self.n_params
+        w = self.respondent_weights if weighted else np.ones(N)
+        eng = self.engine
+        if isinstance(eng, TieFreeEngine):
+            _, resp, G = eng.ranking_scores(theta)
+            return self._sum_by_resp(resp, w[resp], G, N)
+        Gu = eng.unit_scores(theta)
+        M = sp.csr_matrix((w[eng.st_resp], (eng.st_resp, eng.st_uid)), shape=(N, eng.n_units))
+        return np.asarray(M @ Gu).reshape(N, p)
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Directed 'beats or ties' edges (winner, loser) whose reachability equals the comparison graph's."""
+        a = self._arrays
+        ptr, item, rank, top_k = a["ptr"], a["item"], a["rank"], a["top_k"]
+        R = len(ptr) - 1
+        rid = np.repeat(np.arange(R), np.diff(ptr))
+        same_r = rid[1:] == rid[:-1] if len(item) else np.zeros(0, bool)
+        src = [item[:-1][same_r]]
+        dst = [item[1:][same_r]]
+        tie = same_r & (rank[1:] == rank[:-1])
+        src.append(item[1:][tie])
+        dst.append(item[:-1][tie])
+        # top-k: every item of the last tie group beats every unranked item
+        n = self.n_items
+        for r in np.flatnonzero(top_k & (np.diff(ptr) < n) & (np.diff(ptr) > 0)):
+            ent = item[ptr[r]:ptr[r + 1]]
+            last = ent[rank[ptr[r]:ptr[r + 1]] == rank[ptr[r + 1] - 1]]
+            unr = np.setdiff1d(np.arange(n), ent)
+            src.append(np.repeat(last, len(unr)))
+            dst.append(np.tile(unr, len(last)))
+        return np.concatenate(src), np.concatenate(dst)
+
+
+# ----------------------------------------------------------------------------------------------------------
+class BTDesign(_Design):
+    """Bradley-Terry design, vectorised over distinct unordered pairs (dense n x n Hessian).
+
+    ``ties``: ``"davidson"`` (tie parameter ``log delta_2``, ``tie_orders == (2,)``), ``"half"`` (a tie counts
+    as half a win for each side) or ``None`` (no tied comparisons allowed).
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+    @classmethod
+    def from_arrays(cls, items: Any, a: np.ndarray, b: np.ndarray, outcome: np.ndarray, w: np.ndarray,
+                    resp: np.ndarray, respondent_weights: np.ndarray, *, npseudo: float = 0.5,
+                    ties: str | None = "davidson") -> BTDesign:
+        items = tuple(range(items)) if isinstance(items, (int, np.integer)) else tuple(items)
+        n = len(items)
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        out = np.asarray(outcome, dtype=np.int64)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        # outcome seen from lo: +1 lo wins, -1 hi wins, 0 tie
+        o = np.where(a == lo, out, -out)
+        key = lo * n + hi
+        ukey, pid = np.unique(key, return_inverse=True)
+        has_ties = bool(np.any(out == 0))
+        tie_orders = (2,) if (ties == "davidson" and has_ties) else ()
+        d = cls(items=items, n_items=n, tie_orders=tie_orders, npseudo=float(npseudo), ties=ties,
+                i=ukey // n, j=ukey % n, pid=pid.ravel(), o=o, row_w=np.asarray(w, dtype=float),
+                resp=np.asarray(resp, dtype=np.int64), n_respondents=len(respondent_weights),
+                n_rankings=len(a))
+        d._set_weights(np.asarray(respondent_weights, dtype=float))
+        return d
+
+    @classmethod
+    def from_paired(cls, paired: Any, *, npseudo: float = 0.5, ties: str | None = "davidson") -> BTDesign:
+        """Build from a :class:`~survey_weights.data.PairedComparisons` object."""
+        p = paired
+        return cls.from_arrays(p.items, p._a, p._b, p._outcome, p._w, p._resp, p.respondent_weights,
+                               npseudo=npseudo, ties=ties)
+
+    def _set_weights(self, rw: np.ndarray) -> None:
+        self.respondent_weights = rw
+        cw = self.row_w * rw[self.resp]
+        U = len(self.i)
+        self.cw = cw
+        nij = np.bincount(self.pid, weights=cw * (self.o == 1), minlength=U)
+        nji = np.bincount(self.pid, weights=cw * (self.o == -1), minlength=U)
+        t = np.bincount(self.pid, weights=cw * (self.o == 0), minlength=U)
+        if self.ties != "davidson":  # half a win each (ties=None has no ties by validation)
+            nij, nji, t = nij + t / 2, nji + t / 2, np.zeros(U)
+        self.nij, self.nji, self.t = nij, nji, t
+        n = self.n_items
+        ch = np.bincount(self.i, weights=nij + t / 2, minlength=n) + np.bincount(self.j, weights=nji + t / 2,
+                                                                                 minlength=n)
+        self._chosen_stat = np.concatenate([ch, [t.sum()] if self.tie_orders else []])
+
+    def reweight(self, respondent_weights: Any) -> BTDesign:
+        rw = np.asarray(respondent_weights, dtype=float)
+        if rw.shape != (self.n_respondents,):
+            raise ValueError(f"`respondent_weights` must have length {self.n_respondents}. Got shape {rw.shape}.")
+        d = BTDesign(**self.__dict__)
+        d._set_weights(rw)
+        return d
+
+    def with_npseudo(self, npseudo: float) -> BTDesign:
+        d = BTDesign(**self.__dict__)
+        d.npseudo = float(npseudo)
+        return d
+
+    @property
+    def tie_free(self) -> bool:
+        return not self.tie_orders
+
+    def total_weight(self) -> float:
+        return float(self.cw.sum())
+
+    def _chosen(self) -> np.ndarray:
+        return self._chosen_stat
+
+    def _probs(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n = self.n_items
+        bi, bj = theta[:n][self.i], theta[:n][self.j]
+        if self.tie_orders:
+            et = theta[n] + 0.5 * (bi + bj)
+            lse = np.logaddexp(np.logaddexp(bi, bj), et)
+            return np.exp(bi - lse), np.exp(bj - lse), np.exp(et - lse), lse
+        lse = np.logaddexp(bi, bj)
+        return np.exp(bi - lse), np.exp(bj - lse), np.zeros_like(bi), lse
+
+    def _data_fgh(self, theta: np.ndarray, need: int) -> tuple[float, Any, Any]:
+        n, p = self.n_items, self.n_params
+        bi, bj = theta[:n][self.i], theta[:n][self.j]
+        pi, pj, pt, lse = self._probs(theta)
+        N = self.nij + self.nji + self.t
+        f = float(self.nij @ bi + self.nji @ bj - N @ lse)
+        if self.tie_orders:
+            f += float(self.t @ (theta[n] + 0.5 * (bi + bj)))
+        if need == 0:
+            return f, None, None
+        ai, aj = pi + pt / 2, pj + pt / 2
+        g = self._chosen_stat - np.concatenate(
+            [np.bincount(self.i, weights=N * ai, minlength=n) + np.bincount(self.j, weights=N * aj, minlength=n),
+             [N @ pt] if self.tie_orders else []])
+        if need < 2:
+            return f, g, None
+        cii = N * (pi + pt / 4 - ai * ai)
+        cjj = N * (pj + pt / 4 - aj * aj)
+        cij = N * (pt / 4 - ai * aj)
+        flat = np.bincount(self.i * (n + 1), weights=cii, minlength=n * n)
+        flat += np.bincount(self.j * (n + 1), weights=cjj, minlength=n * n)
+        flat += np.bincount(self.i * n + self.j, weights=cij, minlength=n * n)
+        flat += np.bincount(self.j * n + self.i, weights=cij, minlength=n * n)
+        H = np.zeros((p, p))
+        H[:n, :n] = -flat.reshape(n, n)
+        if self.tie_orders:
+            cid = np.bincount(self.i, weights=N * (pt / 2 - ai * pt), minlength=n)
+            cid += np.bincount(self.j, weights=N * (pt / 2 - aj * pt), minlength=n)
+            H[:n, n] = H[n, :n] = -cid
+            H[n, n] = -float(N @ (pt * (1 - pt)))
+        return f, g, H
+
+    def scores(self, theta: np.ndarray, *, weighted: bool = True, sparse: bool = False) -> Any:
+        """Per-respondent scores (N, p); ``sparse=True`` returns a CSR matrix (for many items/respondents)."""
+        theta = np.asarray(theta, dtype=float)
+        n, p = self.n_items, self.n_params
+        pi, pj, pt, _ = self._probs(theta)
+        P = len(self.pid)
+        pi, pj, pt = pi[self.pid], pj[self.pid], pt[self.pid]
+        lo, hi = self.i[self.pid], self.j[self.pid]
+        o = self.o
+        if self.tie_orders:
+            xi = (o == 1) + 0.5 * (o == 0)
+            xj = (o == -1) + 0.5 * (o == 0)
+            xt = (o == 0).astype(float)
+        else:
+            xi = (o == 1) + 0.5 * (o == 0)
+            xj = (o == -1) + 0.5 * (o == 0)
+            xt = np.zeros(P)
+        vi = xi - (pi + pt / 2)
+        vj = xj - (pj + pt / 2)
+        rows = np.arange(P)
+        cols = [lo, hi]
+        vals = [vi, vj]
+        rr = [rows, rows]
+        if self.tie_orders:
+            rr.append(rows)
+            cols.append(np.full(P, n))
+            vals.append(xt - pt)
+        G = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rr), np.concatenate(cols))), shape=(P, p))
+        rw = self.respondent_weights if weighted else np.ones(self.n_respondents)
+        M = sp.csr_matrix((self.row_w * rw[self.resp], (self.resp, rows)), shape=(self.n_respondents, P))
+        S = (M @ G).tocsr()
+        return S if sparse else S.toarray()
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        pos = (self.nij + self.t) > 0
+        neg = (self.nji + self.t) > 0
+        return np.concatenate([self.i[pos], self.j[neg]]), np.concatenate([self.j[pos], self.i[neg]])

@@ -1,0 +1,130 @@
+"""Plackett-Luce fits with ties of any order (Davidson-Luce; Turner et al. 2020), sub-rankings and top-k."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_option, check_scalar
+from ..exceptions import ConvergenceWarning
+from ..results import BradleyTerryResult, FitResult, PlackettLuceResult, make_result
+from ._likelihood import BTDesign, PLDesign
+from ._pl_engines import _blas1
+from ._optim import check_connected, optimize
+
+__all__ = ["fit_plackett_luce", "fit_design"]
+
+_METHODS = ("newton", "mm", "lbfgs")
+_DEFAULT_ITER = {"newton": 100, "mm": 20000, "lbfgs": 20000}
+
+
+def _check_common(npseudo: Any, method: Any, max_iter: Any, tol: Any) -> int:
+    check_scalar(npseudo, "npseudo", min_val=0.0)
+    check_option(method, "method", _METHODS)
+    if max_iter is None:
+        max_iter = _DEFAULT_ITER[method]
+    check_scalar(max_iter, "max_iter", kind=(int, np.integer), min_val=1)
+    check_scalar(tol, "tol", min_val=0.0, include_min=False)
+    return int(max_iter)
+
+
+def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter: int | None = None,
+               tol: float = 1e-8, start: Any = None, ref: int = 0, check: bool = True,
+               **extra: Any) -> FitResult:
+    """Fit a prepared design (fast path for refits: bootstrap, mixtures, subgroup / tree nodes).
+
+    Parameters
+    ----------
+    design : PLDesign or BTDesign
+        From :mod:`survey_weights.models._likelihood`; reweight it with ``design.reweight(w)``.
+    method, max_iter, tol
+        As in :func:`fit_plackett_luce`.
+    start : array-like, optional
+        Full ``theta`` (raw log-worths, then log tie parameters), e.g. a previous ``result.theta``.
+    ref : int, default 0
+        Index of the item fixed at log-worth 0 while optimising when ``npseudo == 0``.
+    check : bool, default True
+        With ``npseudo == 0``, check that the comparison network is strongly connected.
+
+    Returns
+    -------
+    PlackettLuceResult or BradleyTerryResult
+    """
+    max_iter = _check_common(design.npseudo, method, max_iter, tol)
+    if check and design.npseudo == 0:
+        check_connected(design, design.items)
+    with _blas1(True):  # small dense linear algebra: threads only add contention
+        opt = optimize(design, method=method, start=None if start is None else np.asarray(start, float),
+                       max_iter=max_iter, tol=tol, ref=ref)
+    if not opt.converged:
+        warnings.warn(
+            f"The {method} fit did not converge in {opt.n_iter} iterations (max_iter={max_iter}, tol={tol}); "
+            f"estimates may be inaccurate. Fix: raise `max_iter`, or use npseudo > 0 for weakly connected data.",
+            ConvergenceWarning, stacklevel=3)
+    cls = BradleyTerryResult if isinstance(design, BTDesign) else PlackettLuceResult
+    with _blas1(True):
+        return make_result(cls, design, opt, method=method, ref=ref, **extra)
+
+
+def fit_plackett_luce(
+    rankings: Any,
+    *,
+    npseudo: float = 0.5,
+    method: str = "newton",
+    max_iter: int | None = None,
+    tol: float = 1e-8,
+    start: Any = None,
+) -> PlackettLuceResult:
+    """Fit a Plackett-Luce model with ties (Davidson-Luce), sub-rankings, top-k rankings and weights.
+
+    A ranking ``C1 > C2 > ...`` (tie groups ``C_j``) is a sequence of choices: at stage j the choice set is
+    ``A_j = C_j + C_{j+1} + ...`` (plus every unranked item for a top-k ranking) and
+    ``P(C_j | A_j) = f(C_j) / sum_{k in orders} sum_{S in A_j, |S| = k} f(S)`` with
+    ``f(S) = delta_|S| (prod_{i in S} alpha_i)^(1/|S|)``, ``delta_1 = 1`` and ``orders`` the tie orders seen
+    in the data (unseen intermediate orders have ``delta = 0``), as in R's PlackettLuce.  Each ranking counts
+    with its respondent's frequency weight.
+
+    Parameters
+    ----------
+    rankings : Rankings
+        The data (:class:`survey_weights.Rankings`).
+    npseudo : float, default 0.5
+        Pseudo-comparisons against a ghost item of log-worth 0: each item wins `npseudo` times and loses
+        `npseudo` times.  They enter the fit and its standard errors but not the reported log-likelihood.
+        ``npseudo=0`` gives the plain maximum-likelihood estimate and raises ``ValueError`` naming the items
+        when the comparison network is not strongly connected.
+    method : {"newton", "mm", "lbfgs"}, default "newton"
+        Damped Newton with a line search (default); Hunter's MM / iterative scaling (tie-free data only);
+        or scipy's L-BFGS-B.  All maximise the same concave objective.
+    max_iter : int, optional
+        Iteration limit; default 100 for Newton, 20000 for MM and L-BFGS.
+    tol : float, default 1e-8
+        Newton/MM: largest absolute parameter change; L-BFGS: projected-gradient tolerance.
+    start : array-like, optional
+        Starting ``theta`` (raw log-worths in item order, then log tie parameters), e.g. ``result.theta``.
+
+    Returns
+    -------
+    PlackettLuceResult
+        Non-convergence issues a :class:`~survey_weights.exceptions.ConvergenceWarning` and sets
+        ``converged=False``.
+
+    Examples
+    --------
+    >>> from survey_weights import Rankings
+    >>> r = Rankings.from_orderings([["a", ("b", "c")], ["b", "a", "c"], ["c", "a"]])
+    >>> res = fit_plackett_luce(r)
+    >>> round(float(res.weights.sum()), 6)
+    1.0
+    """
+    _check_common(npseudo, method, max_iter, tol)
+    for attr in ("_ptr", "_item", "_rank", "_top_k", "_resp", "items"):
+        if not hasattr(rankings, attr):
+            raise TypeError(
+                f"`rankings` must be a survey_weights.Rankings. Got {type(rankings).__name__} instead. "
+                f"Fix: build one with Rankings.from_orderings / from_wide / from_ratings."
+            )
+    design = PLDesign.from_rankings(rankings, npseudo=float(npseudo))
+    return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start)  # type: ignore[return-value]

@@ -1,0 +1,428 @@
+"""Result objects of the Plackett-Luce and Bradley-Terry fits.
+
+:class:`FitResult` is an immutable (frozen) dataclass; :class:`PlackettLuceResult` and
+:class:`BradleyTerryResult` subclass it.  Estimates are reported on the zero-sum log-worth scale
+(``log_worth``), as worths that sum to one (``weights`` = probability of being ranked first), and tie
+parameters on PlackettLuce's delta scale (``tie_params``; their covariance is on the log-delta scale).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["FitResult", "PlackettLuceResult", "BradleyTerryResult", "Summary", "quasi_variances"]
+
+
+def quasi_variances(vcov: np.ndarray, *, max_iter: int = 100, tol: float = 1e-12) -> np.ndarray:
+    """Quasi-variances of Firth & de Menezes (2004), as computed by R's ``qvcalc``.
+
+    Minimises ``sum_{i<j} (log v_ij - log(q_i + q_j))^2`` over ``q`` where ``v_ij`` is the variance of
+    the simple contrast ``beta_i - beta_j``, by Gauss-Newton.  Any parameterisation of the log-worths
+    gives the same ``v_ij``.
+
+    Parameters
+    ----------
+    vcov : ndarray (n, n)
+        Covariance of the log-worths (any identifiable parameterisation, e.g. zero-sum).
+
+    Returns
+    -------
+    ndarray (n,)
+        Quasi-variances (a negative value is possible in rare cases); NaN when n < 3.
+    """
+    V = np.asarray(vcov, dtype=float)
+    n = V.shape[0]
+    if n < 3:
+        return np.full(n, np.nan)
+    i, j = np.triu_indices(n, 1)
+    v = V[i, i] + V[j, j] - 2.0 * V[i, j]
+    if np.any(v <= 0):
+        return np.full(n, np.nan)
+    y = np.log(v)
+    # start: least squares of v_ij ~ q_i + q_j (closed form for the complete design)
+    s = np.bincount(i, weights=v, minlength=n) + np.bincount(j, weights=v, minlength=n)
+    q = (s - v.sum() / (n - 1)) / (n - 2)
+    if np.any(q[i] + q[j] <= 0):
+        q = np.full(n, v.mean() / 2)
+
+    def loss(q_: np.ndarray) -> float:
+        t = q_[i] + q_[j]
+        return np.inf if np.any(t <= 0) else float(np.sum((y - np.log(t)) ** 2))
+
+    cur = loss(q)
+    for _ in range(max_iter):
+        t = q[i] + q[j]
+        r = y - np.log(t)
+        d = 1.0 / t
+        JtJ = np.zeros(n * n)
+        JtJ += np.bincount(i * (n + 1), weights=d * d, minlength=n * n)
+        JtJ += np.bincount(j * (n + 1), weights=d * d, minlength=n * n)
+        JtJ += np.bincount(i * n + j, weights=d * d, minlength=n * n)
+        JtJ += np.bincount(j * n + i, weights=d * d, minlength=n * n)
+        Jtr = np.bincount(i, weights=d * r, minlength=n) + np.bincount(j, weights=d * r, minlength=n)
+        step = np.linalg.solve(JtJ.reshape(n, n), Jtr)
+        a = 1.0
+        while a > 1e-8:
+            new = loss(q + a * step)
+            if new <= cur:
+                break
+            a *= 0.5
+        q = q + a * step
+        done = abs(cur - new) <= tol * max(1.0, cur)
+        cur = new
+        if done or a <= 1e-8:
+            break
+    return q
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Printable summary of a fit: ``str(s)``, ``s.as_text()``, ``s._repr_html_()`` and ``s.table``."""
+
+    title: str
+    table: pd.DataFrame
+    ties: pd.DataFrame
+    info: dict[str, Any]
+
+    def as_text(self) -> str:
+        lines = [self.title, "=" * len(self.title)]
+        lines.append(self.table.to_string(float_format=lambda x: f"{x:.5g}"))
+        if len(self.ties):
+            lines += ["", "Tie parameters (log scale):", self.ties.to_string(float_format=lambda x: f"{x:.5g}")]
+        lines.append("")
+        lines += [f"{k}: {v:.6g}" if isinstance(v, float) else f"{k}: {v}" for k, v in self.info.items()]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+    def _repr_html_(self) -> str:
+        parts = [f"<h4>{html.escape(self.title)}</h4>", self.table.to_html(float_format=lambda x: f"{x:.5g}")]
+        if len(self.ties):
+            parts += ["<p>Tie parameters (log scale)</p>", self.ties.to_html(float_format=lambda x: f"{x:.5g}")]
+        parts.append("<p>" + "; ".join(f"{html.escape(str(k))}: {v:.6g}" if isinstance(v, float) else
+                                        f"{html.escape(str(k))}: {html.escape(str(v))}"
+                                        for k, v in self.info.items()) + "</p>")
+        return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Common base of the fit results (immutable).
+
+    Attributes
+    ----------
+    items : tuple
+        Item labels.
+    log_worth : pandas.Series
+        Log-worth by item, zero-sum.
+    weights : pandas.Series
+        Worth normalised to sum to 1 (probability of being ranked first).
+    tie_params : pandas.Series
+        Tie parameters ``tie2, tie3, ...`` on PlackettLuce's delta scale (empty when the data have no ties).
+    vcov : pandas.DataFrame
+        Covariance of the zero-sum log-worths (items x items).
+    vcov_full : pandas.DataFrame
+        Covariance of (zero-sum log-worths, log tie parameters).
+    se : pandas.Series
+        Standard errors of the zero-sum log-worths.
+    loglik, null_loglik : float
+        Data log-likelihood at the estimate (pseudo-comparisons excluded), and with equal worths and all
+        tie parameters 1 (every alternative equally likely).
+    deviance, aic, bic : float
+        ``-2 loglik``; ``deviance + 2 df_model``; ``deviance + log(n_obs) df_model`` with ``n_obs`` the total
+        weight of the rankings (PL) or comparisons (BT).
+    df_model : int
+        ``n_items - 1 + number of tie parameters``.
+    theta : numpy.ndarray
+        Internal parameter vector at the estimate (raw log-worths, then log tie parameters; see
+        :mod:`survey_weights.models._likelihood`).
+    """
+
+    items: tuple
+    log_worth: pd.Series
+    tie_params: pd.Series
+    vcov_full: pd.DataFrame
+    loglik: float
+    null_loglik: float
+    df_model: int
+    n_obs: float
+    n_respondents: int
+    n_rankings: int
+    converged: bool
+    n_iter: int
+    npseudo: float
+    method: str
+    theta: np.ndarray = field(repr=False)
+    hessian: np.ndarray | None = field(default=None, repr=False)
+
+    _kind = "fit"
+
+    # ---------------------------------------------------------------------------------------- derived values
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def weights(self) -> pd.Series:
+        b = self.log_worth.to_numpy()
+        e = np.exp(b - b.max())
+        return pd.Series(e / e.sum(), index=self.log_worth.index, name="weight")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        n = self.n_items
+        return self.vcov_full.iloc[:n, :n]
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.clip(np.diag(self.vcov.to_numpy()), 0, None)), index=self.log_worth.index,
+                         name="se")
+
+    @property
+    def tie_se(self) -> pd.Series:
+        """Standard errors of the log tie parameters."""
+        n = self.n_items
+        d = np.diag(self.vcov_full.to_numpy())[n:]
+        return pd.Series(np.sqrt(np.clip(d, 0, None)), index=self.tie_params.index, name="se_log")
+
+    @cached_property
+    def quasi_se(self) -> pd.Series:
+        """Quasi-standard errors (Firth & de Menezes 2004; as R ``qvcalc``)."""
+        q = quasi_variances(self.vcov.to_numpy())
+        with np.errstate(invalid="ignore"):
+            return pd.Series(np.sqrt(q), index=self.log_worth.index, name="quasi_se")
+
+    @property
+    def deviance(self) -> float:
+        return -2.0 * self.loglik
+
+    @property
+    def aic(self) -> float:
+        return self.deviance + 2.0 * self.df_model
+
+    @property
+    def bic(self) -> float:
+        return self.deviance + np.log(self.n_obs) * self.df_model
+
+    def coef(self, ref: Any = None) -> pd.DataFrame:
+        """Log-worths relative to item `ref` (None: zero-sum), then log tie parameters, with SEs.
+
+        Returns
+        -------
+        DataFrame with columns ``estimate`` and ``se`` (``se`` is NaN for the reference item).
+        """
+        n = self.n_items
+        V = self.vcov_full.to_numpy()
+        b = self.log_worth.to_numpy()
+        if ref is None:
+            est, se = b, np.sqrt(np.clip(np.diag(V)[:n], 0, None))
+        else:
+            if ref not in self.items:
+                raise ValueError(f"`ref` must be one of the items. Got {ref!r} instead. Items: {self.items[:10]}.")
+            r = self.items.index(ref)
+            est = b - b[r]
+            var = np.diag(V)[:n] + V[r, r] - 2.0 * V[:n, r]
+            se = np.sqrt(np.clip(var, 0, None))
+            se[r] = np.nan
+        t_est = np.log(self.tie_params.to_numpy())
+        t_se = np.sqrt(np.clip(np.diag(V)[n:], 0, None))
+        idx = list(self.items) + list(self.tie_params.index)
+        return pd.DataFrame({"estimate": np.concatenate([est, t_est]), "se": np.concatenate([se, t_se])},
+                            index=pd.Index(idx, name="item"))
+
+    def summary(self, ref: Any = None) -> Summary:
+        """Estimate, SE, z, p and quasi-SE per item (log-worth, zero-sum or relative to `ref`), ties, fit info."""
+        c = self.coef(ref)
+        n = self.n_items
+        tab = c.iloc[:n].copy()
+        tab["z"] = tab["estimate"] / tab["se"]
+        tab["p"] = 2 * stats.norm.sf(np.abs(tab["z"]))
+        tab["quasi_se"] = self.quasi_se.to_numpy()
+        ties = c.iloc[n:].copy()
+        ties["z"] = ties["estimate"] / ties["se"]
+        ties["p"] = 2 * stats.norm.sf(np.abs(ties["z"]))
+        info = {"log-likelihood": self.loglik, "deviance": self.deviance, "AIC": self.aic, "BIC": self.bic,
+                "df": self.df_model, "respondents": self.n_respondents, self._nobs_label: self.n_rankings,
+                "npseudo": self.npseudo, "method": self.method, "iterations": self.n_iter,
+                "converged": self.converged}
+        ref_txt = "zero-sum" if ref is None else f"reference {ref}"
+        return Summary(f"{self._kind} fit (log-worth, {ref_txt})", tab, ties, info)
+
+    _nobs_label = "rankings"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: item, log_worth, se, quasi_se, weight, ci_low, ci_high (95% CI of the weight).
+
+        The weight interval is a delta-method Wald interval on the logit scale, back-transformed.
+        """
+        b = self.log_worth.to_numpy()
+        V = self.vcov.to_numpy()
+        w = self.weights.to_numpy()
+        n = len(b)
+        lo, hi = np.full(n, np.nan), np.full(n, np.nan)
+        if n >= 2:
+            # logit(w_i) = b_i - log(sum_{j != i} e^{b_j}); gradient g_i
+            for k in range(n):
+                others = np.delete(np.arange(n), k)
+                pk = w[others] / w[others].sum()
+                g = np.zeros(n)
+                g[k] = 1.0
+                g[others] = -pk
+                s = float(np.sqrt(max(g @ V @ g, 0.0)))
+                lg = np.log(w[k]) - np.log1p(-w[k]) if w[k] < 1 else np.inf
+                lo[k] = 1 / (1 + np.exp(-(lg - 1.959964 * s)))
+                hi[k] = 1 / (1 + np.exp(-(lg + 1.959964 * s)))
+        return pd.DataFrame({"item": list(self.items), "log_worth": b, "se": self.se.to_numpy(),
+                             "quasi_se": self.quasi_se.to_numpy(), "weight": w, "ci_low": lo, "ci_high": hi})
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Worths (weights) with 95% intervals; returns the matplotlib Axes."""
+        from .plotting import plot_worth
+
+        return plot_worth(self, ax=ax, **kwargs)
+
+    # ---------------------------------------------------------------------------------------- predictions
+    def _f(self, S: tuple[int, ...], beta: np.ndarray, delta: dict[int, float]) -> float:
+        k = len(S)
+        return delta.get(k, 0.0) * float(np.exp(np.mean(beta[list(S)])))
+
+    def prob_ordering(self, ordering: Any) -> float:
+        """Probability of an ordering of (some of) the items, best first; a tuple/set/list is a tie group.
+
+        The items not in `ordering` are not compared (sub-ranking).
+        """
+        beta = self.log_worth.to_numpy()
+        delta = {1: 1.0, **{int(str(k)[3:]): float(v) for k, v in self.tie_params.items()}}
+        groups = []
+        seen: set[int] = set()
+        for g in ordering:
+            members = list(g) if isinstance(g, (tuple, set, frozenset, list)) else [g]
+            ids = []
+            for it in members:
+                if it not in self.items:
+                    raise ValueError(f"`ordering` contains {it!r}, which is not an item of the fit.")
+                i = self.items.index(it)
+                if i in seen:
+                    raise ValueError(f"`ordering` lists item {it!r} more than once.")
+                seen.add(i)
+                ids.append(i)
+            groups.append(tuple(sorted(ids)))
+        orders = sorted(delta)
+        prob = 1.0
+        remaining = sorted(seen)
+        for g in groups:
+            if len(remaining) >= 2:
+                den = sum(self._f(S, beta, delta) for k in orders if k <= len(remaining)
+                          for S in combinations(remaining, k))
+                prob *= self._f(g, beta, delta) / den
+            remaining = [i for i in remaining if i not in g]
+        return float(prob)
+
+    def prob_pairwise(self, a: Any, b: Any) -> tuple[float, float, float]:
+        """(P(a beats b), P(tie), P(b beats a)) under the fitted model."""
+        p_tie = self.prob_ordering([(a, b)]) if "tie2" in self.tie_params.index else 0.0
+        p_a = self.prob_ordering([a, b])
+        p_b = self.prob_ordering([b, a])
+        return float(p_a), float(p_tie), float(p_b)
+
+    def __repr__(self) -> str:
+        top = self.weights.sort_values(ascending=False).head(5)
+        tops = ", ".join(f"{k}={v:.3f}" for k, v in top.items())
+        return (f"{type(self).__name__}(n_items={self.n_items}, loglik={self.loglik:.4f}, "
+                f"converged={self.converged}, weights: {tops}{' ...' if self.n_items > 5 else ''})")
+
+
+@dataclass(frozen=True, repr=False)
+class PlackettLuceResult(FitResult):
+    """Result of :func:`~survey_weights.models.fit_plackett_luce` (see :class:`FitResult`)."""
+
+    _kind = "Plackett-Luce"
+
+
+@dataclass(frozen=True, repr=False)
+class BradleyTerryResult(FitResult):
+    """Result of :func:`~survey_weights.models.fit_bradley_terry` (see :class:`FitResult`).
+
+    ``n_rankings`` is the number of comparison rows; ``ties`` is the tie handling used.
+    """
+
+    ties: str | None = None
+    _kind = "Bradley-Terry"
+    _nobs_label = "comparisons"
+
+
+def _vcov(design: Any, theta: np.ndarray, H: np.ndarray, ref: int) -> tuple[np.ndarray, str]:
+    """Covariance of theta with beta[ref] fixed at 0.
+
+    As R's PlackettLuce, the information is the *data* Hessian (pseudo-comparisons excluded) at the
+    (pseudo-data) estimate, with one reference item; when that is singular (items that never share a
+    choice set) the Hessian of the penalised objective, with the ghost item as reference, is used.
+    """
+    import scipy.linalg as sla
+
+    from .models._likelihood import pseudo_terms
+
+    n, p = design.n_items, design.n_params
+    Hd = H.copy()
+    if design.npseudo > 0:
+        Hd[np.arange(n), np.arange(n)] -= pseudo_terms(theta[:n], design.npseudo, 2)[2]
+    keep = np.ones(p, dtype=bool)
+    keep[ref] = False
+    V = np.zeros((p, p))
+    try:
+        A = -Hd[np.ix_(keep, keep)]
+        cf = sla.cho_factor(A, check_finite=False)
+        if np.min(np.abs(np.diag(cf[0]))) ** 2 < 1e-12 * np.max(np.abs(np.diag(A))):
+            raise np.linalg.LinAlgError("ill-conditioned")
+        V[np.ix_(keep, keep)] = sla.cho_solve(cf, np.eye(int(keep.sum())), check_finite=False)
+        return V, "data"
+    except (np.linalg.LinAlgError, ValueError):
+        if design.npseudo == 0:
+            V[np.ix_(keep, keep)] = np.linalg.pinv(-Hd[np.ix_(keep, keep)])
+            return V, "pinv"
+        return np.linalg.inv(-H), "penalised"
+
+
+def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, **extra: Any) -> FitResult:
+    """Assemble a result from a design and an optimiser result (shared by the fitters)."""
+    n, p = design.n_items, design.n_params
+    theta = opt.theta
+    beta = theta[:n]
+    items = design.items
+    V = np.full((p, p), np.nan)
+    if opt.hess is not None:
+        V, _ = _vcov(design, theta, opt.hess, ref)
+    C = np.eye(p)
+    C[:n, :n] -= 1.0 / n
+    Vz = C @ V @ C.T
+    names = list(items) + [f"tie{k}" for k in design.tie_orders]
+    null = np.zeros(p)
+    return cls(
+        items=tuple(items),
+        log_worth=pd.Series(beta - beta.mean(), index=pd.Index(items, name="item"), name="log_worth"),
+        tie_params=pd.Series(np.exp(theta[n:]), index=[f"tie{k}" for k in design.tie_orders], name="delta",
+                             dtype=float),
+        vcov_full=pd.DataFrame(Vz, index=names, columns=names),
+        loglik=design.loglik(theta, pseudo=False),
+        null_loglik=design.loglik(null, pseudo=False),
+        df_model=n - 1 + len(design.tie_orders),
+        n_obs=design.total_weight(),
+        n_respondents=design.n_respondents,
+        n_rankings=design.n_rankings,
+        converged=bool(opt.converged),
+        n_iter=int(opt.n_iter),
+        npseudo=design.npseudo,
+        method=method,
+        theta=theta.copy(),
+        hessian=None if opt.hess is None else opt.hess.copy(),
+        **extra,
+    )

@@ -1,0 +1,151 @@
+"""Gradient, Hessian, scores and engine agreement of the vectorised likelihoods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime, check_grad
+
+from survey_weights.models._likelihood import BTDesign, PLDesign
+from survey_weights.models._sample import sample_pl_arrays
+
+
+def random_arrays(rng, R, n, *, ties=False, topk_frac=0.3, min_len=2, max_len=None):
+    max_len = n if max_len is None else max_len
+    ptr, item, rank, topk = [0], [], [], []
+    for _ in range(R):
+        m = int(rng.integers(min_len, max_len + 1))
+        its = rng.permutation(n)[:m]
+        if ties:
+            _, rk = np.unique(np.sort(rng.integers(1, m + 1, size=m)), return_inverse=True)
+            rk = rk + 1
+        else:
+            rk = np.arange(1, m + 1)
+        item += list(its)
+        rank += list(rk)
+        ptr.append(len(item))
+        topk.append(rng.random() < topk_frac)
+    resp = np.sort(rng.integers(0, max(1, R // 2), size=R))
+    _, resp = np.unique(resp, return_inverse=True)
+    N = resp.max() + 1
+    return np.array(ptr), np.array(item), np.array(rank), np.array(topk), resp, rng.random(N) + 0.5
+
+
+def fd_hessian(d, th):
+    return np.array([approx_fprime(th, lambda t, i=i: d.grad(t)[i], 1e-6) for i in range(len(th))])
+
+
+CASES = [
+    ("dense", False, 6, 2, None),  # sub-rankings + top-k, item-space Hessian
+    ("generic", False, 6, 2, None),
+    ("generic", True, 6, 2, None),  # ties of orders up to 6
+    ("dense", False, 20, 2, 4),  # many items, short rankings: position-space Hessian branch
+]
+
+
+@pytest.mark.parametrize("engine,ties,n,min_len,max_len", CASES)
+@pytest.mark.parametrize("npseudo", [0.0, 0.5])
+def test_pl_gradient_hessian_scores(rng, engine, ties, n, min_len, max_len, npseudo):
+    arr = random_arrays(rng, 50, n, ties=ties, min_len=min_len, max_len=max_len)
+    d = PLDesign.from_arrays(n, *arr, npseudo=npseudo, engine=engine)
+    if ties:
+        assert len(d.tie_orders) >= 2
+    th = rng.normal(size=d.n_params) * 0.5
+    assert check_grad(d.loglik, d.grad, th) < 1e-4 * max(1, np.abs(d.grad(th)).max())
+    H = d.hess(th)
+    np.testing.assert_allclose(H, H.T, atol=1e-10)
+    np.testing.assert_allclose(fd_hessian(d, th), H, atol=2e-4)
+    S = d.scores(th)
+    assert S.shape == (d.n_respondents, d.n_params)
+    np.testing.assert_allclose(S.sum(0), d.grad(th, pseudo=False), atol=1e-9)
+
+
+def test_engines_agree_tie_free(rng):
+    arr = random_arrays(rng, 80, 7)
+    d1 = PLDesign.from_arrays(7, *arr, npseudo=0.5, engine="dense")
+    d2 = PLDesign.from_arrays(7, *arr, npseudo=0.5, engine="generic")
+    th = rng.normal(size=7)
+    for a, b in zip(d1.fgh(th), d2.fgh(th)):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+    np.testing.assert_allclose(d1.scores(th), d2.scores(th), atol=1e-10)
+
+
+def test_ties_d2_d3_sampled_and_unobserved_order(rng):
+    # only orders 1 and 3 observed: order 2 has delta = 0 and no parameter
+    ptr = np.array([0, 3, 6, 9])
+    item = np.array([0, 1, 2, 1, 2, 3, 3, 0, 1])
+    rank = np.array([1, 1, 1, 1, 2, 3, 1, 2, 3])
+    d = PLDesign.from_arrays(4, ptr, item, rank, np.zeros(3, bool), np.arange(3), np.ones(3), npseudo=0)
+    assert d.tie_orders == (3,)
+    th = np.array([0.1, -0.2, 0.3, 0.0, np.log(0.4)])
+    # hand computation: ranking 1: {0,1,2} tied from {0,1,2}: alternatives singletons + the triple
+    b = th[:4]
+    den = np.exp(b[:3]).sum() + 0.4 * np.exp(b[:3].mean())
+    l1 = np.log(0.4 * np.exp(b[:3].mean()) / den)
+    l2 = b[1] - np.log(np.exp(b[[1, 2, 3]]).sum() + 0.4 * np.exp(b[[1, 2, 3]].mean())) + b[2] - np.log(
+        np.exp(b[[2, 3]]).sum())
+    l3 = b[3] - np.log(np.exp(b[[3, 0, 1]]).sum() + 0.4 * np.exp(b[[3, 0, 1]].mean())) + b[0] - np.log(
+        np.exp(b[[0, 1]]).sum())
+    assert d.loglik(th) == pytest.approx(l1 + l2 + l3, abs=1e-12)
+    a = sample_pl_arrays(rng.normal(size=5), 60, delta={2: 0.5, 3: 0.3}, rng=rng)
+    d = PLDesign.from_arrays(5, a["ptr"], a["item"], a["rank"], a["top_k"], a["resp"], np.ones(60), npseudo=0.5)
+    th = rng.normal(size=d.n_params) * 0.3
+    assert check_grad(d.loglik, d.grad, th) < 1e-4
+    np.testing.assert_allclose(fd_hessian(d, th), d.hess(th), atol=2e-4)
+
+
+def test_reweight_equals_duplicated_rows(rng):
+    n = 5
+    arr = list(random_arrays(rng, 30, n, ties=True))
+    ptr, item, rank, topk, resp, w = arr
+    k = rng.integers(1, 4, size=w.shape)  # integer frequency weights
+    d_w = PLDesign.from_arrays(n, ptr, item, rank, topk, resp, np.ones_like(w), npseudo=0.5).reweight(k)
+    # duplicate every ranking of respondent i k_i times
+    R = len(ptr) - 1
+    reps = k[resp]
+    rows = np.repeat(np.arange(R), reps)
+    lens = np.diff(ptr)[rows]
+    ptr2 = np.concatenate([[0], np.cumsum(lens)])
+    item2 = np.concatenate([item[ptr[r]:ptr[r + 1]] for r in rows])
+    rank2 = np.concatenate([rank[ptr[r]:ptr[r + 1]] for r in rows])
+    d_dup = PLDesign.from_arrays(n, ptr2, item2, rank2, topk[rows], np.arange(len(rows)), np.ones(len(rows)),
+                                 npseudo=0.5)
+    th = rng.normal(size=d_w.n_params)
+    for a, b in zip(d_w.fgh(th), d_dup.fgh(th)):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+@pytest.mark.parametrize("ties", ["davidson", "half"])
+def test_bt_gradient_hessian_scores(rng, ties):
+    n, P = 6, 300
+    a = rng.integers(0, n, P)
+    b = (a + rng.integers(1, n, P)) % n
+    o = rng.choice([-1, 0, 1], P)
+    w = rng.integers(1, 4, P).astype(float)
+    resp = np.arange(P) // 3
+    d = BTDesign.from_arrays(n, a, b, o, w, resp, rng.random(P // 3) + 0.5, npseudo=0.5, ties=ties)
+    assert d.tie_orders == ((2,) if ties == "davidson" else ())
+    th = rng.normal(size=d.n_params) * 0.5
+    assert check_grad(d.loglik, d.grad, th) < 1e-4
+    np.testing.assert_allclose(fd_hessian(d, th), d.hess(th), atol=2e-4)
+    np.testing.assert_allclose(d.scores(th).sum(0), d.grad(th, pseudo=False), atol=1e-9)
+    np.testing.assert_allclose(d.scores(th, sparse=True).toarray(), d.scores(th))
+
+
+def test_bt_equals_pl_on_two_item_rankings(rng):
+    n, P = 5, 200
+    a = rng.integers(0, n, P)
+    b = (a + rng.integers(1, n, P)) % n
+    o = rng.choice([-1, 0, 1], P)
+    w = rng.integers(1, 4, P).astype(float)
+    d = BTDesign.from_arrays(n, a, b, o, w, np.arange(P), np.ones(P), npseudo=0.5, ties="davidson")
+    item = np.empty(2 * P, int)
+    item[0::2] = np.where(o >= 0, a, b)
+    item[1::2] = np.where(o >= 0, b, a)
+    rank = np.ones(2 * P, int)
+    rank[1::2] = np.where(o == 0, 1, 2)
+    dp = PLDesign.from_arrays(n, np.arange(0, 2 * P + 1, 2), item, rank, np.zeros(P, bool), np.arange(P), w,
+                              npseudo=0.5)
+    th = rng.normal(size=n + 1)
+    for x, y in zip(d.fgh(th), dp.fgh(th)):
+        np.testing.assert_allclose(x, y, atol=1e-9)
