@@ -1,24 +1,73 @@
 """survey_weights: ties-aware Bradley-Terry / Plackett-Luce weights from preference surveys.
 
-The survey half (data objects, fits, profiles, export) imports no torch; the MODPO half lives in
-:mod:`survey_weights.modpo` (extra ``modpo``).
+The survey half (data objects, fits, subgroup analysis, profiles, export) imports no torch; the MODPO half lives in
+:mod:`survey_weights.modpo` (extra ``modpo``) and is imported only when asked for.
+
+Examples
+--------
+>>> import survey_weights as sw
+>>> survey = sw.load_example_survey()            # synthetic: made by sw.simulate.simulate_survey
+>>> r = sw.Rankings.from_ratings(survey, sw.SURVEY_CRITERIA, respondent="respondent_id", scale=(1, 5))
+>>> fit = sw.fit_plackett_luce(r)
+>>> round(float(fit.weights.sum()), 6)
+1.0
 """
 
 from __future__ import annotations
 
 from ._version import __version__
+from .bootstrap import BootstrapResult, bootstrap
 from .criteria import ALL_CRITERIA, CRITERION_LABELS, SAFETY, SURVEY_CRITERIA
 from .data import PairedComparisons, Rankings
+from .datasets import load_example_survey, load_survey, multiselect_dummies
 from .exceptions import ConvergenceWarning, DataRecodeWarning, SmallGroupWarning, SurveyWeightsWarning
+from .export import export_profiles, read_profiles
+from .groups import GroupedFitResult, fit_by_group
+from .mixture import MixtureResult, fit_mixture, select_n_classes
+from .models import fit_bradley_terry, fit_plackett_luce
+from .profiles import WeightProfile, derive_profile
+from .regression import LRTestResult, WorthRegressionResult, fit_regression
+from .results import BradleyTerryResult, FitResult, PlackettLuceResult
+from .trees import PreferenceTree, fit_tree
 
 __all__ = [
     "__version__",
+    # criteria
     "ALL_CRITERIA",
     "CRITERION_LABELS",
     "SAFETY",
     "SURVEY_CRITERIA",
+    # data
     "Rankings",
     "PairedComparisons",
+    "load_example_survey",
+    "load_survey",
+    "multiselect_dummies",
+    # models
+    "fit_plackett_luce",
+    "fit_bradley_terry",
+    "FitResult",
+    "PlackettLuceResult",
+    "BradleyTerryResult",
+    # subgroups and uncertainty
+    "fit_by_group",
+    "GroupedFitResult",
+    "fit_regression",
+    "WorthRegressionResult",
+    "LRTestResult",
+    "fit_tree",
+    "PreferenceTree",
+    "fit_mixture",
+    "select_n_classes",
+    "MixtureResult",
+    "bootstrap",
+    "BootstrapResult",
+    # profiles
+    "WeightProfile",
+    "derive_profile",
+    "export_profiles",
+    "read_profiles",
+    # warnings
     "SurveyWeightsWarning",
     "ConvergenceWarning",
     "DataRecodeWarning",
