@@ -13,7 +13,9 @@ _SCHEDULERS = ("constant", "linear", "cosine")
 _PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def _check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> None:
+def _check_positive(
+    name: str, value: Any, *, integer: bool = False, allow_zero: bool = False
+) -> None:
     kind = "an int" if integer else "a float"
     bound = ">= 0" if allow_zero else "> 0"
     if integer:
@@ -21,9 +23,13 @@ def _check_positive(name: str, value: Any, *, integer: bool = False, allow_zero:
     else:
         ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok_type:
-        raise TypeError(f"`{name}` must be {kind} {bound}. Got {value!r} ({type(value).__name__}) instead.")
+        raise TypeError(
+            f"`{name}` must be {kind} {bound}. Got {value!r} ({type(value).__name__}) instead."
+        )
     if not math.isfinite(float(value)) or (value < 0 if allow_zero else value <= 0):
-        raise ValueError(f"`{name}` must be {kind} {bound}. Got {value!r} instead. Fix: pass a value {bound}.")
+        raise ValueError(
+            f"`{name}` must be {kind} {bound}. Got {value!r} instead. Fix: pass a value {bound}."
+        )
 
 
 @dataclass(frozen=True)
@@ -104,10 +110,15 @@ class MODPOConfig:
         _check_positive("lora_r", self.lora_r, integer=True)
         _check_positive("lora_alpha", self.lora_alpha)
         if not isinstance(self.lora_dropout, (int, float)) or not 0.0 <= self.lora_dropout < 1.0:
-            raise ValueError(f"`lora_dropout` must be a float in [0, 1). Got {self.lora_dropout!r} instead.")
+            raise ValueError(
+                f"`lora_dropout` must be a float in [0, 1). Got {self.lora_dropout!r} instead."
+            )
         tm = self.target_modules
-        if isinstance(tm, str) or not isinstance(tm, (tuple, list)) or not tm or not all(
-            isinstance(t, str) and t for t in tm
+        if (
+            isinstance(tm, str)
+            or not isinstance(tm, (tuple, list))
+            or not tm
+            or not all(isinstance(t, str) and t for t in tm)
         ):
             raise TypeError(
                 "`target_modules` must be a non-empty tuple of module names, e.g. ('q_proj', 'v_proj'). "
@@ -130,14 +141,18 @@ class MODPOConfig:
             )
         _check_positive("warmup_steps", self.warmup_steps, integer=True, allow_zero=True)
         if self.lr_scheduler not in _SCHEDULERS:
-            raise ValueError(f"Unknown `lr_scheduler` {self.lr_scheduler!r}. Choose one of {_SCHEDULERS}.")
+            raise ValueError(
+                f"Unknown `lr_scheduler` {self.lr_scheduler!r}. Choose one of {_SCHEDULERS}."
+            )
         if self.max_grad_norm is not None:
             _check_positive("max_grad_norm", self.max_grad_norm)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise TypeError(f"`seed` must be an int >= 0. Got {self.seed!r} instead.")
         _check_positive("precompute_batch_size", self.precompute_batch_size, integer=True)
         if self.precision not in _PRECISIONS:
-            raise ValueError(f"Unknown `precision` {self.precision!r}. Choose one of {_PRECISIONS}.")
+            raise ValueError(
+                f"Unknown `precision` {self.precision!r}. Choose one of {_PRECISIONS}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dict."""
@@ -188,7 +203,9 @@ class RewardModelConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.backbone, str) or not self.backbone:
-            raise TypeError(f"`backbone` must be 'minilm' or a model path. Got {self.backbone!r} instead.")
+            raise TypeError(
+                f"`backbone` must be 'minilm' or a model path. Got {self.backbone!r} instead."
+            )
         _check_positive("max_length", self.max_length, integer=True)
         _check_positive("lr", self.lr)
         _check_positive("finetune_lr", self.finetune_lr)
@@ -196,7 +213,9 @@ class RewardModelConfig:
         _check_positive("weight_decay", self.weight_decay, allow_zero=True)
         _check_positive("batch_size", self.batch_size, integer=True)
         if not isinstance(self.val_fraction, (int, float)) or not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"`val_fraction` must be a float in [0, 1). Got {self.val_fraction!r} instead.")
+            raise ValueError(
+                f"`val_fraction` must be a float in [0, 1). Got {self.val_fraction!r} instead."
+            )
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise TypeError(f"`seed` must be an int >= 0. Got {self.seed!r} instead.")
 

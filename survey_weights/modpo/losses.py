@@ -27,7 +27,9 @@ def _check_beta(beta: float) -> None:
         raise ValueError(f"`beta` must be a float > 0. Got {beta!r} instead.")
 
 
-def _check_logps(names: Sequence[str], tensors: Sequence[Tensor], shape: tuple[int, ...] | None = None) -> None:
+def _check_logps(
+    names: Sequence[str], tensors: Sequence[Tensor], shape: tuple[int, ...] | None = None
+) -> None:
     ref_shape = tuple(tensors[0].shape) if shape is None else shape
     for name, t in zip(names, tensors):
         if not isinstance(t, torch.Tensor):
@@ -127,7 +129,12 @@ def modpo_loss(
         On mismatched shapes, ``w_k <= 0``, negative or non-finite margin weights, or ``beta <= 0``.
     """
     _check_beta(beta)
-    names = ("policy_chosen_logps", "policy_rejected_logps", "ref_chosen_logps", "ref_rejected_logps")
+    names = (
+        "policy_chosen_logps",
+        "policy_rejected_logps",
+        "ref_chosen_logps",
+        "ref_rejected_logps",
+    )
     tensors = (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
     _check_logps(names, tensors)
     if policy_chosen_logps.ndim != 1:
@@ -137,7 +144,9 @@ def modpo_loss(
     device, dtype = policy_chosen_logps.device, policy_chosen_logps.dtype
     w = torch.as_tensor(weights, dtype=dtype, device=device).detach()
     if w.ndim != 1 or w.numel() < 1:
-        raise ValueError(f"`weights` must be a 1-d sequence (w_k, w_-k...) of length K >= 1. Got {weights!r}.")
+        raise ValueError(
+            f"`weights` must be a 1-d sequence (w_k, w_-k...) of length K >= 1. Got {weights!r}."
+        )
     if not torch.isfinite(w).all():
         raise ValueError(f"`weights` must be finite. Got {w.tolist()} instead.")
     if not w[0] > 0:
@@ -146,12 +155,16 @@ def modpo_loss(
             "Fix: choose a main objective with positive weight."
         )
     if (w[1:] < 0).any():
-        raise ValueError(f"Margin weights `weights[1:]` must be >= 0. Got {w[1:].tolist()} instead.")
+        raise ValueError(
+            f"Margin weights `weights[1:]` must be >= 0. Got {w[1:].tolist()} instead."
+        )
     batch = policy_chosen_logps.shape[0]
     k_minus = w.numel() - 1
     if k_minus == 0:
         if margin_chosen is not None and margin_chosen.numel() > 0:
-            raise ValueError("`margin_chosen` was given but `weights` has length 1; pass weights of length K.")
+            raise ValueError(
+                "`margin_chosen` was given but `weights` has length 1; pass weights of length K."
+            )
         margin = torch.zeros(batch, dtype=dtype, device=device)
     else:
         if margin_chosen is None or margin_rejected is None:
@@ -159,7 +172,9 @@ def modpo_loss(
                 f"`weights` has length {k_minus + 1}, so `margin_chosen` and `margin_rejected` of shape "
                 f"(batch, {k_minus}) are required."
             )
-        _check_logps(("margin_chosen", "margin_rejected"), (margin_chosen, margin_rejected), (batch, k_minus))
+        _check_logps(
+            ("margin_chosen", "margin_rejected"), (margin_chosen, margin_rejected), (batch, k_minus)
+        )
         diff = (margin_chosen.detach() - margin_rejected.detach()).to(dtype)
         margin = diff @ w[1:]
     chosen_logratio = policy_chosen_logps - ref_chosen_logps.detach()
@@ -209,16 +224,27 @@ def joint_dpo_loss(
         Detached weighted implicit rewards ``Σ_k β w_k logratio_k``.
     """
     _check_beta(beta)
-    names = ("policy_chosen_logps", "policy_rejected_logps", "ref_chosen_logps", "ref_rejected_logps")
+    names = (
+        "policy_chosen_logps",
+        "policy_rejected_logps",
+        "ref_chosen_logps",
+        "ref_rejected_logps",
+    )
     tensors = (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
     _check_logps(names, tensors)
     if policy_chosen_logps.ndim != 2:
-        raise ValueError(f"Log-probs must have shape (batch, K). Got {tuple(policy_chosen_logps.shape)} instead.")
+        raise ValueError(
+            f"Log-probs must have shape (batch, K). Got {tuple(policy_chosen_logps.shape)} instead."
+        )
     w = torch.as_tensor(weights, dtype=policy_chosen_logps.dtype, device=policy_chosen_logps.device)
     if w.shape != (policy_chosen_logps.shape[1],):
-        raise ValueError(f"`weights` must have shape ({policy_chosen_logps.shape[1]},). Got {tuple(w.shape)}.")
+        raise ValueError(
+            f"`weights` must have shape ({policy_chosen_logps.shape[1]},). Got {tuple(w.shape)}."
+        )
     if not torch.isfinite(w).all() or (w < 0).any() or not (w > 0).any():
-        raise ValueError(f"`weights` must be finite, >= 0 and not all zero. Got {w.tolist()} instead.")
+        raise ValueError(
+            f"`weights` must be finite, >= 0 and not all zero. Got {w.tolist()} instead."
+        )
     chosen = beta * (policy_chosen_logps - ref_chosen_logps.detach()) @ w
     rejected = beta * (policy_rejected_logps - ref_rejected_logps.detach()) @ w
     losses = -F.logsigmoid(chosen - rejected)

@@ -1,0 +1,43 @@
+"""MODPO engine: one LoRA adapter per weight profile (Zhou et al. 2023), with DPO / merging baselines.
+
+This subpackage is the only part of :mod:`survey_weights` that imports torch, transformers and peft
+(install the ``modpo`` extra).
+"""
+
+from __future__ import annotations
+
+from .config import MODPOConfig, RewardModelConfig
+from .data import as_pairs_frame, normalize_profiles, profile_dirname
+from .generate import generate
+from .logps import format_prompt
+from .losses import dpo_loss, joint_dpo_loss, modpo_loss
+from .merge import load_adapters, lora_deltas, merge_adapters
+from .models import load_base_model, make_tiny_llama, train_byte_tokenizer
+from .reward import RewardModel, train_reward_model, train_reward_models
+from .train import AdapterResult, TrainingRun, train_adapters, train_dpo_adapters
+
+__all__ = [
+    "AdapterResult",
+    "MODPOConfig",
+    "RewardModel",
+    "RewardModelConfig",
+    "TrainingRun",
+    "as_pairs_frame",
+    "dpo_loss",
+    "format_prompt",
+    "generate",
+    "joint_dpo_loss",
+    "load_adapters",
+    "load_base_model",
+    "lora_deltas",
+    "make_tiny_llama",
+    "merge_adapters",
+    "modpo_loss",
+    "normalize_profiles",
+    "profile_dirname",
+    "train_adapters",
+    "train_byte_tokenizer",
+    "train_dpo_adapters",
+    "train_reward_model",
+    "train_reward_models",
+]
