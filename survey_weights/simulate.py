@@ -26,28 +26,31 @@ from .criteria import SURVEY_CRITERIA
 __all__ = ["simulate_survey", "survey_truth", "SurveyTruth", "DEFAULT_SEED", "PLANTED_EFFECTS"]
 
 #: Seed of the bundled ``data/survey_synthetic_335.csv``.
-DEFAULT_SEED: int = 20260217
+DEFAULT_SEED: int = 11
 
 # --- calibrated parameters (data/calibrate_simulator.py; exact expected marginals, then a seed check) ---
 # Pooled log-worths (zero-sum, criteria in SURVEY_CRITERIA order) and Davidson-Luce tie parameters
 # delta_2..delta_5 (delta_1 = 1). Found by minimising the squared distance of the exact expected
-# top-rated shares to the published ones, with mean ratings kept inside [4.19, 4.32].
-_BASE_LOG_WORTH = np.array([0.0, 0.0, 0.0, 0.0, 0.0])
-_LOG_DELTA = np.array([0.0, 0.0, 0.0, 0.0])  # log delta_2 .. log delta_5
-_P_TOP5 = 0.85  # probability that the top tie group is rated 5 (else 4)
-_STEP_PROBS = (0.75, 0.2, 0.05)  # probability that the next tie group is 1, 2 or 3 points lower
+# top-rated shares to the published ones, with mean ratings kept inside [4.20, 4.31], empathy's
+# pooled log-worth >= every other + 0.15 and log delta_k >= -1.5. Expected shares 62.8 / 20.4 /
+# 5.8 / 5.6 / 5.4 %, expected means 4.20-4.31; DEFAULT_SEED chosen from the seeds whose n = 335
+# sample meets the acceptance rule (means in [4.16, 4.35], shares within 3 points).
+_BASE_LOG_WORTH = np.array([0.1743, 0.0243, -0.2474, 0.0243, 0.0245])
+_LOG_DELTA = np.array([-1.5001, -1.2642, 1.2095, -1.5])  # log delta_2 .. log delta_5
+_P_TOP5 = 0.8311  # probability that the top tie group is rated 5 (else 4)
+_STEP_PROBS = (0.9864, 0.0073, 0.0063)  # probability that the next tie group is 1, 2 or 3 points lower
 
 # --- planted heterogeneity: zero-sum log-worth effects (E, AL, SMC, TR, PA) ---
 #: Planted subgroup and latent-class effects on respondents' log-worths, keyed by (factor, level).
 #: Factors: ``age_group``, ``diagnoses`` (membership), ``severity``, ``ai_trust`` ("high" means
 #: ``att_trust >= 4``) and the latent ``class``. Every vector sums to zero.
 PLANTED_EFFECTS: dict[tuple[str, str], tuple[float, ...]] = {
-    ("age_group", "18-24"): (-0.35, -0.15, 0.20, -0.30, 0.60),
-    ("diagnoses", "PTSD"): (-0.20, -0.20, -0.20, 0.80, -0.20),
-    ("severity", "Severe"): (0.30, 0.30, -0.40, 0.00, -0.20),
-    ("ai_trust", "high"): (-0.25, -0.25, 0.35, -0.10, 0.25),
-    ("class", "warmth_seekers"): (0.45, 0.15, -0.35, 0.15, -0.40),
-    ("class", "change_autonomy"): (-0.70, -0.20, 0.45, -0.05, 0.50),
+    ("age_group", "18-24"): (-0.55, -0.20, 0.30, -0.45, 0.90),
+    ("diagnoses", "PTSD"): (-0.30, -0.30, -0.30, 1.20, -0.30),
+    ("severity", "Severe"): (0.45, 0.45, -0.60, 0.00, -0.30),
+    ("ai_trust", "high"): (-0.40, -0.40, 0.50, -0.10, 0.40),
+    ("class", "warmth_seekers"): (0.70, 0.20, -0.50, 0.20, -0.60),
+    ("class", "change_autonomy"): (-1.05, -0.30, 0.70, -0.10, 0.75),
     ("class", "balanced"): (0.0, 0.0, 0.0, 0.0, 0.0),
 }
 _CLASS_NAMES = ("warmth_seekers", "change_autonomy", "balanced")
@@ -90,7 +93,9 @@ class SurveyTruth:
     base_log_worth : pandas.Series
         Pooled log-worths before heterogeneity (zero-sum, indexed by criterion).
     tie_params : pandas.Series
-        Davidson-Luce tie parameters delta_2..delta_5 (index: tie order 2..5).
+        Davidson-Luce tie parameters delta_2..delta_5 (index ``"tie2"``..``"tie5"``, as the
+        fitter's ``tie_params``). The all-equal respondents (the only five-way ties) are dropped by
+        ``Rankings.from_ratings``, so a fit estimates ``tie2``..``tie4`` only.
     effects : pandas.DataFrame
         Planted zero-sum effects (rows: MultiIndex (factor, level); columns: criteria), already
         multiplied by ``heterogeneity``.
@@ -368,7 +373,7 @@ def _truth(beta: np.ndarray, member: dict, classes: np.ndarray, ids: np.ndarray,
     )
     return SurveyTruth(
         base_log_worth=base,
-        tie_params=pd.Series(np.exp(_LOG_DELTA), index=pd.Index([2, 3, 4, 5], name="tie_order"), name="delta"),
+        tie_params=pd.Series(np.exp(_LOG_DELTA), index=["tie2", "tie3", "tie4", "tie5"], name="delta"),
         effects=effects,
         classes=pd.Series(classes, index=idx, name="class"),
         respondent_log_worth=resp,
