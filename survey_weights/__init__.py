@@ -20,6 +20,7 @@ from .bootstrap import BootstrapResult, bootstrap
 from .criteria import ALL_CRITERIA, CRITERION_LABELS, SAFETY, SURVEY_CRITERIA
 from .data import PairedComparisons, Rankings
 from .datasets import load_example_survey, load_survey, multiselect_dummies
+from .descriptives import top_rated_share
 from .exceptions import ConvergenceWarning, DataRecodeWarning, SmallGroupWarning, SurveyWeightsWarning
 from .export import export_profiles, read_profiles
 from .groups import GroupedFitResult, fit_by_group
@@ -43,6 +44,7 @@ __all__ = [
     "load_example_survey",
     "load_survey",
     "multiselect_dummies",
+    "top_rated_share",
     # models
     "fit_plackett_luce",
     "fit_bradley_terry",

@@ -295,7 +295,7 @@ def bootstrap(
     batch = _Batch(design)
     counts = rng.multinomial(N, np.full(N, 1.0 / N), size=int(n_boot))
     thetas, conv = [], []
-    from tqdm.auto import tqdm
+    from ._progress import tqdm
 
     with tqdm(total=int(n_boot), disable=not progress, desc="bootstrap", unit="rep") as bar:
         for s in range(0, int(n_boot), int(batch_size)):

@@ -263,7 +263,7 @@ def fit_mixture(
     check_scalar(npseudo, "npseudo", min_val=0.0)
     if n_classes > rankings.n_respondents:
         raise ValueError(f"`n_classes` ({n_classes}) exceeds the number of respondents ({rankings.n_respondents}).")
-    from tqdm.auto import tqdm
+    from ._progress import tqdm
 
     pm = PatternModel.from_data(rankings)
     rng = np.random.default_rng(seed)

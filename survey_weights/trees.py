@@ -259,7 +259,7 @@ class _Grower:
         return theta, ll
 
     def grow(self) -> TreeNode:
-        from tqdm.auto import tqdm
+        from ._progress import tqdm
 
         with tqdm(desc="tree nodes", disable=not self.progress, unit="node") as bar:
             self._bar = bar

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from .._progress import tqdm
 
 __all__ = [
     "format_prompt",

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from .._progress import tqdm
 
 from .config import RewardModelConfig
 from .data import as_pairs_frame

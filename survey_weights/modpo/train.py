@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from .._progress import tqdm
 
 from .config import MODPOConfig, RewardModelConfig
 from .data import (
