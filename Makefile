@@ -27,7 +27,8 @@ demo: $(STAMP)
 	$(VENV)/bin/survey-weights run --out outputs
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests notebooks --nbmake --nbmake-timeout=900 -o addopts=""
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 --doctest-modules --nbmake --nbmake-timeout=900 \
+		survey_weights tests notebooks
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -7,7 +7,10 @@ Examples
 --------
 >>> import survey_weights as sw
 >>> survey = sw.load_example_survey()            # synthetic: made by sw.simulate.simulate_survey
->>> r = sw.Rankings.from_ratings(survey, sw.SURVEY_CRITERIA, respondent="respondent_id", scale=(1, 5))
+>>> import warnings
+>>> with warnings.catch_warnings():   # 2 respondents with all-equal ratings are dropped, with a warning
+...     warnings.simplefilter("ignore", sw.DataRecodeWarning)
+...     r = sw.Rankings.from_ratings(survey, sw.SURVEY_CRITERIA, respondent="respondent_id", scale=(1, 5))
 >>> fit = sw.fit_plackett_luce(r)
 >>> round(float(fit.weights.sum()), 6)
 1.0
