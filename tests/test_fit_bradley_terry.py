@@ -74,3 +74,31 @@ def test_disconnected_bt():
     with pytest.raises(ValueError, match="never lose: x"):
         fit_bradley_terry(pc, npseudo=0)
     assert fit_bradley_terry(pc).converged
+
+
+@pytest.mark.parametrize("ties", [None, "davidson"])
+def test_bt_start_and_result_consistency(rng, ties):
+    """The win-rate start reaches the same optimum as the zero start; the result's log-likelihoods and
+    covariance (reusing Newton's Cholesky factor) equal direct computations."""
+    from survey_weights.models import fit_design
+    from survey_weights.models._likelihood import BTDesign
+
+    df, items = _pairs(rng, n=12, P=3000, ties=ties is not None)
+    pc = PairedComparisons.from_long(df, "a", "b", "winner", items=items)
+    for npseudo in (0.0, 0.5):
+        d = BTDesign.from_paired(pc, npseudo=npseudo, ties=ties)
+        warm = fit_design(d)
+        cold = fit_design(d, start=np.zeros(d.n_params))
+        assert warm.converged and cold.converged and warm.n_iter <= cold.n_iter
+        np.testing.assert_allclose(warm.theta - warm.theta[0], cold.theta - cold.theta[0], atol=1e-8)
+        np.testing.assert_allclose(warm.vcov_full, cold.vcov_full, rtol=1e-5, atol=1e-10)
+        n, p = d.n_items, d.n_params
+        assert warm.loglik == pytest.approx(d.loglik(warm.theta, pseudo=False), rel=1e-12)
+        assert warm.null_loglik == pytest.approx(d.loglik(np.zeros(p), pseudo=False), rel=1e-12)
+        if npseudo == 0:
+            Hd = warm.hessian
+            V = np.zeros((p, p))
+            V[1:, 1:] = np.linalg.inv(-Hd[1:, 1:])
+            C = np.eye(p)
+            C[:n, :n] -= 1.0 / n
+            np.testing.assert_allclose(warm.vcov_full.to_numpy(), C @ V @ C.T, rtol=1e-8, atol=1e-12)

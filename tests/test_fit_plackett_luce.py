@@ -187,3 +187,62 @@ def test_newton_stops_at_floating_point_noise():
     lbfgs = fit_plackett_luce(r, method="lbfgs")
     assert newton.converged and newton.n_iter < 15
     np.testing.assert_allclose(newton.log_worth, lbfgs.log_worth, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fast paths (performance work)
+def _check_result_consistency(res, design):
+    """Log-likelihoods derived without extra data passes, and the covariance (possibly from the optimiser's
+    Cholesky factor) equal the direct computations."""
+    n, p = design.n_items, design.n_params
+    assert res.loglik == pytest.approx(design.loglik(res.theta, pseudo=False), rel=1e-12, abs=1e-9)
+    assert res.null_loglik == pytest.approx(design.loglik(np.zeros(p), pseudo=False), rel=1e-12)
+    Hd = design.hess(res.theta, pseudo=False) if res.hessian is None else res.hessian.copy()
+    if design.npseudo > 0:
+        from survey_weights.models._likelihood import pseudo_terms
+
+        Hd[np.arange(n), np.arange(n)] -= pseudo_terms(res.theta[:n], design.npseudo, 2)[2]
+    V = np.zeros((p, p))
+    V[1:, 1:] = np.linalg.inv(-Hd[1:, 1:])
+    C = np.eye(p)
+    C[:n, :n] -= 1.0 / n
+    np.testing.assert_allclose(res.vcov_full.to_numpy(), C @ V @ C.T, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("npseudo", [0.0, 0.5])
+def test_result_consistency(tiefree, tied, npseudo):
+    for r in (tiefree, tied):
+        d = PLDesign.from_rankings(r, npseudo=npseudo)
+        _check_result_consistency(fit_design(d), d)
+
+
+def test_warm_start_on_large_tie_free_data(monkeypatch):
+    """Large tie-free designs start Newton from a subsample fit: same optimum, fewer iterations."""
+    from survey_weights.models import _likelihood
+
+    monkeypatch.setattr(_likelihood, "_WARM_ROWS", 300)
+    rng = np.random.default_rng(7)
+    beta = rng.normal(size=8)
+    R = 3000
+    idx = np.argsort(-(beta + rng.gumbel(size=(R, 8))), axis=1)
+    r = Rankings._from_arrays(list(range(8)), np.arange(0, R * 8 + 1, 8), idx.ravel(), np.tile(np.arange(1, 9), R),
+                              np.zeros(R, bool), np.arange(R), np.arange(R))
+    for npseudo in (0.0, 0.5):
+        d = PLDesign.from_rankings(r, npseudo=npseudo)
+        st = d.start()
+        assert np.abs(st).max() > 0.1  # not the zero start
+        warm = fit_design(d)
+        cold = fit_design(d, start=np.zeros(d.n_params))
+        assert warm.converged and cold.converged and warm.n_iter < cold.n_iter
+        np.testing.assert_allclose(warm.log_worth, cold.log_worth, atol=1e-8)
+        np.testing.assert_allclose(warm.se, cold.se, rtol=1e-6)
+        assert warm.loglik == pytest.approx(cold.loglik, rel=1e-12)
+        _check_result_consistency(warm, d)
+
+
+def test_disconnected_with_many_repeated_edges():
+    """check_connected keeps the distinct edges of many rankings and still names the culprits."""
+    ords = [["a", "b", "c"], ["b", "a", "c"]] * 200
+    r = Rankings.from_orderings(ords)
+    with pytest.raises(ValueError, match="never win: c"):
+        fit_plackett_luce(r, npseudo=0)

@@ -149,3 +149,131 @@ def test_bt_equals_pl_on_two_item_rankings(rng):
     th = rng.normal(size=n + 1)
     for x, y in zip(d.fgh(th), dp.fgh(th)):
         np.testing.assert_allclose(x, y, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fast paths (performance work): each is checked against an independent or the general computation
+def brute_force_loglik(n, ptr, item, rank, top_k, resp, rw, beta, log_delta):
+    """Davidson-Luce log-likelihood stage by stage with explicit subsets (slow, independent reference)."""
+    from itertools import combinations
+
+    delta = {1: 1.0, **{k: np.exp(v) for k, v in log_delta.items()}}
+    f = 0.0
+    for r in range(len(ptr) - 1):
+        its, rks = item[ptr[r]:ptr[r + 1]], rank[ptr[r]:ptr[r + 1]]
+        remaining = set(its.tolist())
+        if top_k[r]:
+            remaining |= set(range(n))
+        for g in np.unique(rks):
+            C = its[rks == g].tolist()
+            if len(remaining) >= 2:
+                den = sum(d * np.exp(np.mean(beta[list(S)])) for k, d in delta.items()
+                          for S in combinations(sorted(remaining), k))
+                f += rw[resp[r]] * (np.log(delta[len(C)]) + np.mean(beta[C]) - np.log(den))
+            remaining -= set(C)
+    return f
+
+
+@pytest.mark.parametrize("n", [40, 70])  # one 64-bit word with n > 32 (no key packing), two words
+def test_generic_engine_many_items_vs_brute_force(rng, n):
+    R = 25
+    ptr, item, rank = [0], [], []
+    for _ in range(R):
+        m = int(rng.integers(2, 6))
+        its = rng.choice(n, size=m, replace=False)
+        _, rk = np.unique(np.sort(rng.integers(1, m + 1, size=m)), return_inverse=True)
+        item += list(its)
+        rank += list(rk + 1)
+        ptr.append(len(item))
+    ptr, item, rank = np.array(ptr), np.array(item), np.array(rank)
+    top_k = np.zeros(R, bool)
+    resp = np.arange(R)
+    rw = rng.random(R) + 0.5
+    d = PLDesign.from_arrays(n, ptr, item, rank, top_k, resp, rw, npseudo=0, engine="generic")
+    th = rng.normal(size=d.n_params) * 0.5
+    ld = {k: th[n + i] for i, k in enumerate(d.tie_orders)}
+    ref = brute_force_loglik(n, ptr, item, rank, top_k, resp, rw, th[:n], ld)
+    np.testing.assert_allclose(d.loglik(th), ref, rtol=1e-10)
+    assert d.null_loglik() == pytest.approx(d.loglik(np.zeros(d.n_params), pseudo=False), rel=1e-12)
+    # tie-free data: the generic engine (no packing for n > 32) agrees with the dense one
+    arr = random_arrays(rng, 40, n, max_len=6)
+    d1 = PLDesign.from_arrays(n, *arr, npseudo=0.5, engine="dense")
+    d2 = PLDesign.from_arrays(n, *arr, npseudo=0.5, engine="generic")
+    th = rng.normal(size=n)
+    for a, b in zip(d1.fgh(th), d2.fgh(th)):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_generic_engine_sparse_branch_agrees_with_dense_engine(rng):
+    """Many alternatives (n_alt * p > 3e6) switch the generic engine to a sparse X."""
+    n = 60
+    arr = random_arrays(rng, 150, n, min_len=55, topk_frac=0.0)
+    d1 = PLDesign.from_arrays(n, *arr, npseudo=0.5, engine="dense")
+    d2 = PLDesign.from_arrays(n, *arr, npseudo=0.5, engine="generic")
+    assert not d2.engine.dense
+    th = rng.normal(size=n) * 0.3
+    for a, b in zip(d1.fgh(th), d2.fgh(th)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-8)
+    np.testing.assert_allclose(d1.scores(th), d2.scores(th), atol=1e-9)
+
+
+@pytest.mark.parametrize("max_len", [None, 4])  # item-space (min-kernel) and position-space Hessians
+def test_tie_free_hessian_chunking_and_null(rng, monkeypatch, max_len):
+    from survey_weights.models import _pl_engines
+
+    n = 12
+    arr = random_arrays(rng, 300, n, max_len=max_len, topk_frac=0.4)
+    d = PLDesign.from_arrays(n, *arr, npseudo=0.0, engine="dense")
+    dg = PLDesign.from_arrays(n, *arr, npseudo=0.0, engine="generic")
+    th = rng.normal(size=n)
+    H = d.hess(th)
+    monkeypatch.setattr(_pl_engines, "_KMIN_CHUNK_ELEMS", 7 * n)  # 7-row chunks (and a ragged last one)
+    monkeypatch.setattr(_pl_engines, "_CHUNK_ELEMS", 5 * 16)
+    np.testing.assert_allclose(d.hess(th), H, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dg.hess(th), H, atol=1e-9)
+    assert d.null_loglik() == pytest.approx(d.loglik(np.zeros(n), pseudo=False), rel=1e-12)
+    assert dg.null_loglik() == pytest.approx(d.null_loglik(), rel=1e-12)
+
+
+def test_tie_free_engine_extreme_worths(rng):
+    """Values, gradients and Hessians stay finite when worths span 300 log units (beyond ~350 the squared
+    inverse suffix sums overflow, as they always did)."""
+    n = 8
+    arr = random_arrays(rng, 100, n, topk_frac=0.3)
+    d = PLDesign.from_arrays(n, *arr, npseudo=0.0, engine="dense")
+    dg = PLDesign.from_arrays(n, *arr, npseudo=0.0, engine="generic")
+    th = np.linspace(-150, 150, n)
+    for a, b in zip(d.fgh(th), dg.fgh(th)):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("ties", [None, "davidson", "half"])
+def test_bt_fast_paths(rng, ties):
+    n, P = 7, 500
+    a = rng.integers(0, n, P)
+    b = (a + rng.integers(1, n, P)) % n
+    o = rng.choice([-1, 0, 1] if ties else [-1, 1], P)
+    w = rng.integers(1, 4, P).astype(float)
+    d = BTDesign.from_arrays(n, a, b, o, w, np.arange(P), np.ones(P), npseudo=0.5, ties=ties)
+    # the no-tie logistic path equals the PL design of the same comparisons as 2-item rankings
+    item = np.empty(2 * P, int)
+    item[0::2] = np.where(o >= 0, a, b)
+    item[1::2] = np.where(o >= 0, b, a)
+    rank = np.ones(2 * P, int)
+    rank[1::2] = np.where(o == 0, 1, 2)
+    if ties != "half":
+        dp = PLDesign.from_arrays(n, np.arange(0, 2 * P + 1, 2), item, rank, np.zeros(P, bool), np.arange(P), w,
+                                  npseudo=0.5)
+        th = rng.normal(size=d.n_params)
+        for x, y in zip(d.fgh(th), dp.fgh(th)):
+            np.testing.assert_allclose(x, y, atol=1e-9)
+    assert d.null_loglik() == pytest.approx(d.loglik(np.zeros(d.n_params), pseudo=False), rel=1e-12)
+    # extreme differences: finite values and the right limits
+    th = np.zeros(d.n_params)
+    th[:n] = np.linspace(-400, 400, n)
+    f, g, H = d.fgh(th)
+    assert np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))
+    # the start is finite and centred
+    st = d.start()
+    assert st.shape == (d.n_params,) and np.all(np.isfinite(st)) and abs(st[:n].sum()) < 1e-9

@@ -8,11 +8,12 @@ from any start.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.linalg as sla
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dpotrs as _potrs
 from scipy.optimize import minimize
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
@@ -27,61 +28,86 @@ class OptimResult:
     converged: bool
     n_iter: int
     objective: float
+    # Cholesky factor (upper, LAPACK potrf layout) of -H[free, free] and the free indices, when the last
+    # Newton step was solved with it: the covariance reuses it (npseudo = 0) instead of factorising again.
+    chol: Any = field(default=None, repr=False)
+
+
+def _neg_sub(H: np.ndarray, fidx: np.ndarray | None) -> np.ndarray:
+    """``-H[fidx][:, fidx]`` as a fresh C-contiguous array (one pass; slices when fidx is a range)."""
+    if fidx is None:
+        return np.negative(H)
+    if len(fidx) and fidx[-1] - fidx[0] == len(fidx) - 1:  # contiguous, e.g. all but the first item
+        lo, hi = int(fidx[0]), int(fidx[-1]) + 1
+        return np.negative(H[lo:hi, lo:hi])
+    Hf = H[np.ix_(fidx, fidx)]
+    np.negative(Hf, out=Hf)
+    return Hf
+
+
+def _solve_newton(H: np.ndarray, gf: np.ndarray, fidx: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Newton step ``(-H_ff)^{-1} g_f`` by Cholesky, and the factor; least squares with a tiny ridge (and no
+    factor) when ``-H_ff`` is not positive definite."""
+    Hf = _neg_sub(H, fidx)
+    try:
+        # symmetric: the transpose is the same matrix in Fortran order, factorised in place without copies
+        c, info = _potrf(Hf.T, lower=False, overwrite_a=True, clean=True)
+        if info != 0:
+            raise np.linalg.LinAlgError("not positive definite")
+        step, info = _potrs(c, gf, lower=False)
+        if info != 0 or not np.all(np.isfinite(step)):
+            raise np.linalg.LinAlgError("potrs failed")
+        return step, c
+    except (np.linalg.LinAlgError, ValueError):
+        Hf = _neg_sub(H, fidx)
+        ridge = 1e-8 * max(1.0, float(np.abs(np.diag(Hf)).max(initial=1.0)))
+        return np.linalg.lstsq(Hf + ridge * np.eye(len(gf)), gf, rcond=None)[0], None
 
 
 def _newton(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: float) -> OptimResult:
-    approx = getattr(design, "approx_hessian", None)
-    use_approx = approx is not None and approx(theta) is not None
+    """Damped Newton with a backtracking (Armijo) line search on the exact Hessian.
 
-    def evaluate(th: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, bool]:
-        if use_approx:
-            f_, g_, _ = design.fgh(th, 1)
-            return f_, g_, approx(th), True
-        return (*design.fgh(th, 2), False)
-
-    f, g, H, is_approx = evaluate(theta)
+    A full Newton step on this concave objective is almost always accepted, so the trial point is evaluated
+    with its gradient and Hessian at once (one evaluation per iteration instead of a value-only line-search
+    evaluation followed by a full one); only a rejected full step falls back to value-only backtracking.
+    The iterates are the same as with a separate line search.
+    """
+    all_free = bool(free.all())
+    fidx = None if all_free else np.flatnonzero(free)
+    f, g, H = design.fgh(theta, 2)
     for it in range(1, max_iter + 1):
-        gf = g[free]
-        Hf = -H[np.ix_(free, free)]
-        try:
-            step = sla.cho_solve(sla.cho_factor(Hf, lower=False, check_finite=False), gf, check_finite=False)
-        except (np.linalg.LinAlgError, ValueError):
-            ridge = 1e-8 * max(1.0, float(np.abs(np.diag(Hf)).max(initial=1.0)))
-            step = np.linalg.lstsq(Hf + ridge * np.eye(len(gf)), gf, rcond=None)[0]
+        gf = g if all_free else g[fidx]
+        step, chol = _solve_newton(H, gf, fidx)
         dec = float(gf @ step)
-        full = np.zeros_like(theta)
-        full[free] = step
+        if all_free:
+            full = step
+        else:
+            full = np.zeros_like(theta)
+            full[fidx] = step
         small = np.max(np.abs(step), initial=0.0)
-        if is_approx and small < 1e-4:  # close enough: finish with exact Newton steps
-            use_approx = False
-            f, g, H, is_approx = evaluate(theta)
-            continue
         # Converged when the step is below `tol`, or when the Newton decrement (the predicted gain in the
         # objective) is below the floating-point noise of the objective itself: no line search can then
         # tell a better point from a worse one.
         noise = 64.0 * np.finfo(float).eps * max(1.0, abs(f))
         if small < tol or dec < max(tol * tol, noise):
             theta = theta + full  # last (tiny) Newton step; the Hessian changes negligibly
-            return OptimResult(theta, H, True, it, design.fgh(theta, 0)[0])
-        t = 1.0
-        while True:
-            new = theta + t * full
-            fn = design.fgh(new, 0)[0]
-            if np.isfinite(fn) and fn >= f + 1e-4 * t * dec:
-                break
-            t *= 0.5
-            if t < 1e-10:
-                if is_approx:
+            factor = None if chol is None else (chol, np.flatnonzero(free))
+            return OptimResult(theta, H, True, it, design.fgh(theta, 0)[0], chol=factor)
+        new = theta + full
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            fn, gn, Hn = design.fgh(new, 2)
+        if not (np.isfinite(fn) and fn >= f + 1e-4 * dec):
+            t = 1.0
+            while True:
+                t *= 0.5
+                if t < 1e-10:
+                    return OptimResult(theta, H, False, it, f)
+                new = theta + t * full
+                fn = design.fgh(new, 0)[0]
+                if np.isfinite(fn) and fn >= f + 1e-4 * t * dec:
                     break
-                return OptimResult(theta, H, False, it, f)
-        if t < 1e-10:
-            use_approx = False
-            f, g, H, is_approx = evaluate(theta)
-            continue
-        theta = new
-        f, g, H, is_approx = evaluate(theta)
-    if is_approx:
-        H = design.fgh(theta, 2)[2]
+            fn, gn, Hn = design.fgh(new, 2)
+        theta, f, g, H = new, fn, gn, Hn
     return OptimResult(theta, H, False, max_iter, f)
 
 
@@ -129,7 +155,12 @@ def optimize(design: Any, *, method: str, start: np.ndarray | None, max_iter: in
              ref: int = 0) -> OptimResult:
     """Maximise the design's objective; ``start`` is a full theta (length ``design.n_params``) or None."""
     free = design.free(ref)
-    theta = design.start() if start is None else np.array(start, dtype=float)
+    if start is None:
+        theta = np.array(design.start(), dtype=float)
+        if design.npseudo == 0 and not free[ref]:  # a data-driven start: move it to beta[ref] = 0
+            theta[: design.n_items] -= theta[ref]
+    else:
+        theta = np.array(start, dtype=float)
     if theta.shape != (design.n_params,):
         raise ValueError(f"`start` must have length {design.n_params} (log-worths then log tie parameters). "
                          f"Got shape {theta.shape}.")
@@ -152,7 +183,14 @@ def check_connected(design: Any, items: tuple) -> None:
     if n <= 1:
         return
     src, dst = design.edges()
-    G = csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    if len(src) > 4 * n:  # many (repeated) edges, e.g. 100k rankings of 20 items: keep the distinct ones,
+        key = src.astype(np.int64) * n + dst  # sorted, so the CSR structure needs no further sorting
+        key = np.flatnonzero(np.bincount(key, minlength=n * n)) if n * n <= 8 * len(key) else np.unique(key)
+        src, dst = key // n, key % n
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))])
+        G = csr_matrix((np.ones(len(dst)), dst, indptr), shape=(n, n))
+    else:
+        G = csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
     k, lab = connected_components(G, directed=True, connection="strong")
     if k == 1:
         return

@@ -17,6 +17,7 @@ Both engines expose ``fgh(theta, need)``, ``chosen_stat``, ``stage_scores(theta)
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
@@ -30,6 +31,7 @@ except ImportError:  # pragma: no cover
 _CONTROLLER: Any = None
 
 _CHUNK_ELEMS = 4_000_000  # elements per temporary (~32 MB) in the Hessian build
+_KMIN_CHUNK_ELEMS = 320_000  # (items x rows) per cache-resident chunk of the tie-free item-space Hessian
 
 
 def _blas1(big: bool) -> Any:
@@ -42,6 +44,22 @@ def _blas1(big: bool) -> Any:
     if _CONTROLLER is None:
         _CONTROLLER = _TPC()
     return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+def _cumsum0(X: np.ndarray, *, reverse: bool = False) -> np.ndarray:
+    """Cumulative sum down axis 0 of a 2-D array (numpy's strided axis-0 accumulate is slow: add rows)."""
+    out = np.empty(X.shape)
+    if len(X) == 0:
+        return out
+    rows = range(len(X) - 1, -1, -1) if reverse else range(len(X))
+    prev = None
+    for m in rows:
+        if prev is None:
+            out[m] = X[m]
+        else:
+            np.add(out[prev], X[m], out=out[m])
+        prev = m
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -118,74 +136,123 @@ class TieFreeEngine:
                                    rows=b["rows"][keep]))
         return TieFreeEngine(self.n_items, blocks, self.n_resp)
 
+    def null_loglik(self) -> float:
+        """Data log-likelihood at theta = 0 (every item equally likely): -sum_r w_r sum_j log |A_rj|."""
+        f = 0.0
+        for b in self.blocks:
+            L, s = b["idx"].shape[1], b["s"]
+            f -= float(b["w"].sum()) * float(np.log(np.arange(L - s + 1, L + 1, dtype=float)).sum())
+        return f
+
     @property
     def n_rows(self) -> int:
         return int(sum(len(b["w"]) for b in self.blocks))
+
+    @staticmethod
+    def _layout(b: dict[str, Any]) -> np.ndarray:
+        """Positions reversed and transposed, (L, R_b): row 0 is the last position, so cumulative sums down
+        axis 0 are the suffix sums of the choice sets (cached in the block; shared by reweight/copies)."""
+        T = b.get("T")
+        if T is None:
+            T = b["T"] = np.ascontiguousarray(b["idx"][:, ::-1].T).astype(np.intp, copy=False)
+        return T
 
     def fgh(self, theta: np.ndarray, need: int = 2) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         n = self.n_items
         beta = theta[:n]
         shift = float(beta.max()) if n else 0.0
         a = np.exp(beta - shift)
-        f = 0.0
-        g = np.zeros(n) if need >= 1 else None
-        H = np.zeros((n, n)) if need >= 2 else None
+        # chosen items' log-worths: sum_r w_r sum_{stages} (beta - shift) = chosen_stat @ beta - shift * W
+        f = float(self.chosen_stat @ (beta - shift))
+        gsum = np.zeros(n) if need >= 1 else None  # sum over entries of w E c1, by item
+        K = np.zeros((n, n)) if need >= 2 else None  # a-free off-diagonal part: H_off = a a^T * K
+        Hpos = np.zeros((n, n)) if need >= 2 else None
         for b in self.blocks:
-            idx, s, w = b["idx"], b["s"], b["w"]
-            E = a[idx]
-            S = np.cumsum(E[:, ::-1], axis=1)[:, ::-1][:, :s]
+            T, s, w = self._layout(b), b["s"], b["w"]
+            L = T.shape[0]
+            E = np.take(a, T)
+            Scum = _cumsum0(E)
+            Ss = Scum[L - s:]  # stage j is row L-1-j
             with np.errstate(divide="ignore"):
-                f += float(w @ ((beta[idx[:, :s]] - shift).sum(axis=1) - np.log(S).sum(axis=1)))
+                f -= float(np.sum(np.log(Ss) @ w))
             if need == 0:
                 continue
-            inv = 1.0 / S
-            c1 = np.cumsum(inv, axis=1)
-            L = idx.shape[1]
+            inv = 1.0 / Ss
+            c1 = _cumsum0(inv, reverse=True)  # sum over stages up to j, in the same rows
+            WE = E * w
+            WE[L - s:] *= c1
             if L > s:
-                c1 = np.concatenate([c1, np.repeat(c1[:, -1:], L - s, axis=1)], axis=1)
-            wEc = (w[:, None] * E) * c1
-            g -= np.bincount(idx.ravel(), weights=wEc.ravel(), minlength=n)
+                WE[: L - s] *= c1[0]
+            gsum += np.bincount(T.ravel(), weights=WE.ravel(), minlength=n)
             if need >= 2:
-                H[np.diag_indices(n)] -= np.bincount(idx.ravel(), weights=wEc.ravel(), minlength=n)
-                H += self._offdiag(idx, E, inv * inv, w, s)
+                inv *= inv
+                c2 = _cumsum0(inv, reverse=True)
+                if n <= 4 * L:
+                    K += self._kmin(T, c2, w, s)
+                else:
+                    Hpos += self._offdiag_pos(T, E, c2, w, s)
+        g = H = None
         if need >= 1:
-            g += self.chosen_stat
+            g = self.chosen_stat - gsum
+        if need >= 2:
+            H = K * np.multiply.outer(a, a) + Hpos
+            H[np.diag_indices(n)] -= gsum
         return f, g, H
 
-    def _offdiag(self, idx: np.ndarray, E: np.ndarray, d: np.ndarray, w: np.ndarray, s: int) -> np.ndarray:
-        """sum_r w_r sum_j d_rj z_rj z_rj^T, z_rj = E restricted to the choice set of stage j."""
+    def _kmin(self, T: np.ndarray, c2: np.ndarray, w: np.ndarray, s: int) -> np.ndarray:
+        """K[i, k] = sum_r w_r c2_r[min(pos_r(i), pos_r(k))] (0 when i or k is not in row r).
+
+        ``H_off = sum_r w_r sum_j d_rj z_rj z_rj^T`` with ``z_rj = a * 1[pos_r >= j]`` and ``c2`` the cumulative
+        sum of ``d = 1/S^2`` over stages, which is non-decreasing in position: so
+        ``c2[min(pos_i, pos_k)] = min(G_i, G_k)`` with ``G = c2`` at each item's position (0 if absent).  That is
+        n^2/2 mins and GEMVs per row instead of a (rows x stages) x n GEMM.  Columns are processed in
+        cache-sized chunks.
+        """
         n = self.n_items
-        R, L = idx.shape
-        out = np.zeros((n, n))
-        if n <= 4 * L:  # item space: one GEMM over (rows*stages) x n
-            js = np.arange(s)
-            chunk = max(1, _CHUNK_ELEMS // max(1, s * n))
-            with _blas1(R * s > 20000):
-                for a0 in range(0, R, chunk):
-                    a1 = min(R, a0 + chunk)
-                    r = a1 - a0
-                    V = np.zeros((r, n))
-                    Q = np.full((r, n), -1, dtype=np.int32)
-                    rows = np.arange(r)[:, None]
-                    V[rows, idx[a0:a1]] = E[a0:a1]
-                    Q[rows, idx[a0:a1]] = np.arange(L, dtype=np.int32)[None, :]
-                    Z = (Q[:, None, :] >= js[None, :, None]) * V[:, None, :]
-                    Z *= np.sqrt(w[a0:a1, None] * d[a0:a1])[:, :, None]
-                    Z = Z.reshape(-1, n)
-                    out += Z.T @ Z
-            return out
-        # position space: T_r = (E E^T) * c2[min(l, l')], scattered into item space
-        mi = np.minimum(np.minimum.outer(np.arange(L), np.arange(L)), s - 1)
+        L, R = T.shape
+        K = np.zeros((n, n))
+        chunk = max(1, min(R, _KMIN_CHUNK_ELEMS // max(1, n)))
+        G = np.empty((n, chunk))
+        buf = np.empty((n, chunk))
+        with _blas1(R * n > 20000):
+            for a0 in range(0, R, chunk):
+                a1 = min(R, a0 + chunk)
+                r = a1 - a0
+                Gc = G if r == chunk else np.empty((n, r))
+                Gc.fill(0.0)
+                flat = T[:, a0:a1] * r + np.arange(r)
+                Gv = Gc.reshape(-1)
+                Gv[flat[L - s:]] = c2[:, a0:a1]
+                if L > s:
+                    Gv[flat[: L - s]] = c2[0, a0:a1]
+                bb = buf[:, :r]
+                wc = w[a0:a1]
+                for i in range(n):
+                    m = n - i
+                    np.minimum(Gc[i], Gc[i:], out=bb[:m])
+                    K[i, i:] += bb[:m] @ wc
+        iu = np.triu_indices(n, 1)
+        K[iu[1], iu[0]] = K[iu]
+        return K
+
+    def _offdiag_pos(self, T: np.ndarray, E: np.ndarray, c2: np.ndarray, w: np.ndarray, s: int) -> np.ndarray:
+        """Position space (many items, short rankings): T_r[l, l'] = E_l E_l' min(C_l, C_l') scattered to items."""
+        n = self.n_items
+        L, R = T.shape
+        C = np.empty((L, R))
+        C[L - s:] = c2
+        if L > s:
+            C[: L - s] = c2[0]
         chunk = max(1, _CHUNK_ELEMS // max(1, L * L))
         flat = np.zeros(n * n)
         for a0 in range(0, R, chunk):
             a1 = min(R, a0 + chunk)
-            c2 = np.cumsum(d[a0:a1], axis=1)
-            Ec = E[a0:a1] * np.sqrt(w[a0:a1, None])
-            T = Ec[:, :, None] * Ec[:, None, :] * c2[:, mi]
-            I = idx[a0:a1]
-            K = I[:, :, None] * n + I[:, None, :]
-            flat += np.bincount(K.ravel(), weights=T.ravel(), minlength=n * n)
+            Ec = E[:, a0:a1] * np.sqrt(w[a0:a1])
+            Cc = C[:, a0:a1]
+            V = Ec[:, None, :] * Ec[None, :, :] * np.minimum(Cc[:, None, :], Cc[None, :, :])
+            I = T[:, a0:a1]
+            Kk = I[:, None, :] * n + I[None, :, :]
+            flat += np.bincount(Kk.ravel(), weights=V.ravel(), minlength=n * n)
         return flat.reshape(n, n)
 
     def ranking_scores(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,6 +287,48 @@ class TieFreeEngine:
 def _bits(items: np.ndarray, nw: int) -> np.ndarray:
     out = np.zeros((len(items), nw), dtype=np.uint64)
     out[np.arange(len(items)), items // 64] = np.left_shift(np.uint64(1), (items % 64).astype(np.uint64))
+    return out
+
+
+def _combos(m: int, k: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """k-subsets of range(m) in itertools order (c, k), and (for m <= 62) their position bit masks sorted,
+    with the sorting permutation (to look a chosen set up by its mask).  Small ones are cached (read-only)."""
+    from math import comb
+
+    return _combos_cached(m, k) if comb(m, k) <= 20_000 else _combos_build(m, k)
+
+
+@lru_cache(maxsize=256)
+def _combos_cached(m: int, k: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    return _combos_build(m, k)
+
+
+def _combos_build(m: int, k: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    comb = np.array(list(combinations(range(m), k)), dtype=np.int64).reshape(-1, k)
+    comb.flags.writeable = False
+    if m > 62:
+        return comb, None, None
+    tm = np.left_shift(np.uint64(1), comb.astype(np.uint64)).sum(axis=1, dtype=np.uint64)
+    order = np.argsort(tm, kind="stable")
+    tms = tm[order]
+    tms.flags.writeable = False
+    order.flags.writeable = False
+    return comb, tms, order
+
+
+def _n_comb(m: int, k: int) -> int:
+    from math import comb
+
+    return comb(m, k)
+
+
+def _member_masks(mem: np.ndarray, nw: int) -> np.ndarray:
+    """Bit masks (..., nw) of the item sets in the last axis of ``mem`` (distinct items: sums are ORs)."""
+    out = np.zeros(mem.shape[:-1] + (nw,), dtype=np.uint64)
+    word = mem // 64
+    bit = np.left_shift(np.uint64(1), (mem % 64).astype(np.uint64))
+    for wd in range(nw):
+        out[..., wd] = np.where(word == wd, bit, np.uint64(0)).sum(axis=-1, dtype=np.uint64)
     return out
 
 
@@ -282,9 +391,13 @@ class GenericEngine:
         keep = A_size >= 2
         A, C, Asz, Csz = A[keep], gmask[keep], A_size[keep], g_size[keep]
         st_resp = resp[g_rank[keep]]
-        keys = np.concatenate([A, C], axis=1)
-        if len(keys):
-            ukeys, uid = np.unique(keys, axis=0, return_inverse=True)
+        if n <= 32 and len(A):  # pack (A, C) into one integer: sorting integers, not rows (same order)
+            packed = (A[:, 0] << np.uint64(n)) | C[:, 0]
+            upk, uid = np.unique(packed, return_inverse=True)
+            uid = uid.ravel()
+            ukeys = np.stack([upk >> np.uint64(n), upk & np.uint64((1 << n) - 1)], axis=1)
+        elif len(A):
+            ukeys, uid = np.unique(np.concatenate([A, C], axis=1), axis=0, return_inverse=True)
             uid = uid.ravel()
         else:
             ukeys, uid = np.zeros((0, 2 * nw), np.uint64), np.zeros(0, int)
@@ -301,55 +414,80 @@ class GenericEngine:
         Abool = np.unpackbits(uA.astype("<u8").view(np.uint8), axis=1, bitorder="little")[:, :n].astype(bool)
         orders = (1, *tie_orders)
         p = n + len(tie_orders)
-        alt_stage, alt_k, mem_rows, mem_cols, alt_masks = [], [], [], [], []
-        n_alt = 0
-        for sz in np.unique(uAsz):
+        # alternatives of stage u occupy rows alt_ptr[u]:alt_ptr[u+1], ordered by (order k, combination)
+        sizes = np.unique(uAsz)
+        n_per = {int(sz): sum(_n_comb(int(sz), k) for k in orders if k <= sz) for sz in sizes}
+        cnt = np.zeros(U, dtype=np.int64)
+        for sz in sizes:
+            cnt[uAsz == sz] = n_per[int(sz)]
+        alt_ptr = np.concatenate([[0], np.cumsum(cnt)]).astype(np.int64)
+        n_alt = int(alt_ptr[-1])
+        alt_stage_a = np.repeat(np.arange(U), cnt)
+        alt_k_a = np.zeros(n_alt, dtype=np.int64)
+        chosen = np.full(U, -1, dtype=np.int64)
+        dense = n_alt * p <= 3_000_000
+        X: Any = np.zeros((n_alt, p), order="F") if dense else None  # X.T is C-contiguous: fast row ops
+        rows_l, cols_l, vals_l = [], [], []
+        # chosen set as a bit mask of positions within the (sorted) choice set, when the sets are small
+        small = int(sizes.max(initial=0)) <= 62
+        if small and U:
+            Cbool = np.unpackbits(uC.astype("<u8").view(np.uint8), axis=1, bitorder="little")[:, :n].astype(bool)
+            pos = np.cumsum(Abool, axis=1) - 1
+            pm = np.where(Cbool, np.left_shift(np.uint64(1), np.maximum(pos, 0).astype(np.uint64)),
+                          np.uint64(0)).sum(axis=1, dtype=np.uint64)
+        for sz in sizes:
             us = np.flatnonzero(uAsz == sz)
             items_s = np.nonzero(Abool[us])[1].reshape(len(us), sz)
+            base = alt_ptr[us][:, None]
+            off = 0
             for ki, k in enumerate(orders):
                 if k > sz:
                     continue
-                comb = np.array(list(combinations(range(sz), k)), dtype=np.int64)
+                comb, tm_sorted, tm_order = _combos(int(sz), int(k))
                 mem = items_s[:, comb]  # (U_s, c, k)
                 c = comb.shape[0]
-                na = len(us) * c
-                alt_stage.append(np.repeat(us, c))
-                alt_k.append(np.full(na, k))
-                arows = n_alt + np.arange(na)
-                mem_rows.append(np.repeat(arows, k))
-                mem_cols.append(mem.reshape(-1))
-                am = np.zeros((na, nw), dtype=np.uint64)
-                flat = mem.reshape(na, k)
-                for j in range(k):
-                    am |= _bits(flat[:, j], nw)
-                alt_masks.append(am)
-                n_alt += na
-        if n_alt:
-            alt_stage_a = np.concatenate(alt_stage)
-            alt_k_a = np.concatenate(alt_k)
-            mrow = np.concatenate(mem_rows)
-            mcol = np.concatenate(mem_cols)
-            amask = np.concatenate(alt_masks)
+                arows = base + off + np.arange(c)[None, :]  # (U_s, c)
+                alt_k_a[arows.ravel()] = k
+                if dense:  # distinct (row, col) cells: plain assignment
+                    X[arows[:, :, None], mem] = 1.0 / k
+                    if k >= 2:
+                        X[arows, n + ki - 1] = 1.0
+                else:
+                    rows_l.append(np.repeat(arows.ravel(), k))
+                    cols_l.append(mem.reshape(-1))
+                    vals_l.append(np.full(arows.size * k, 1.0 / k))
+                    if k >= 2:
+                        rows_l.append(arows.ravel())
+                        cols_l.append(np.full(arows.size, n + ki - 1, dtype=np.int64))
+                        vals_l.append(np.ones(arows.size))
+                # the chosen alternative: the combination of positions equal to the chosen set
+                sel = np.flatnonzero(uCsz[us] == k)
+                if len(sel):
+                    if small:
+                        pms = pm[us[sel]]
+                        j = np.minimum(np.searchsorted(tm_sorted, pms), c - 1)
+                        ok = tm_sorted[j] == pms
+                        chosen[us[sel[ok]]] = base[sel[ok], 0] + off + tm_order[j[ok]]
+                    else:
+                        am = _member_masks(mem[sel], nw)
+                        r_, c_ = np.nonzero(np.all(am == uC[us[sel]][:, None, :], axis=2))
+                        chosen[us[sel[r_]]] = arows[sel[r_], c_]
+                off += c
+        if U and not (np.all(chosen >= alt_ptr[:-1]) and np.all(chosen < alt_ptr[1:])):
+            raise AssertionError("internal: chosen alternatives not found")
+        if dense:
+            Xc: Any = X[chosen]
         else:
-            alt_stage_a = alt_k_a = mrow = mcol = np.zeros(0, int)
-            amask = np.zeros((0, nw), np.uint64)
-        order = np.argsort(alt_stage_a, kind="stable")
-        inv_order = np.empty_like(order)
-        inv_order[order] = np.arange(n_alt)
-        alt_stage_a, alt_k_a, amask = alt_stage_a[order], alt_k_a[order], amask[order]
-        mrow = inv_order[mrow]
-        rows = np.concatenate([mrow, np.flatnonzero(alt_k_a >= 2)])
-        kpos = {k: n + i for i, k in enumerate(tie_orders)}
-        cols = np.concatenate([mcol, np.array([kpos[k] for k in alt_k_a[alt_k_a >= 2]], dtype=np.int64)])
-        vals = np.concatenate([1.0 / alt_k_a[mrow], np.ones(int((alt_k_a >= 2).sum()))])
-        X = sp.csr_matrix((vals, (rows, cols)), shape=(n_alt, p))
-        chosen = np.flatnonzero(np.all(amask == uC[alt_stage_a], axis=1) & (alt_k_a == uCsz[alt_stage_a]))
-        assert len(chosen) == U, "internal: chosen alternatives not unique"
-        alt_ptr = np.searchsorted(alt_stage_a, np.arange(U + 1))
-        dense = n_alt * p <= 3_000_000
+            if n_alt:
+                rows, cols, vals = np.concatenate(rows_l), np.concatenate(cols_l), np.concatenate(vals_l)
+            else:
+                rows = cols = np.zeros(0, np.int64)
+                vals = np.zeros(0)
+            X = sp.csr_matrix((vals, (rows, cols)), shape=(n_alt, p))
+            Xc = X[chosen]
         eng = cls(
-            n_items=n, n_params=p, X=X.toarray() if dense else X, dense=dense, alt_stage=alt_stage_a,
-            alt_ptr=alt_ptr, chosen=chosen, Xc=X[chosen], st_uid=uid, st_resp=st_resp,
+            n_items=n, n_params=p, X=X, dense=dense, alt_stage=alt_stage_a,
+            alt_ptr=alt_ptr, chosen=chosen, Xc=Xc, st_uid=uid, st_resp=st_resp,
             n_resp=len(resp_w), n_units=U,
         )
         eng._set_weights(resp_w)
@@ -374,7 +512,7 @@ class GenericEngine:
 
     def _xbar(self, pr: np.ndarray) -> np.ndarray:
         if self.dense:
-            return np.add.reduceat(pr[:, None] * self.X, self.alt_ptr[:-1], axis=0)
+            return np.add.reduceat(self.X.T * pr, self.alt_ptr[:-1], axis=1).T
         M = sp.csr_matrix((pr, np.arange(len(pr)), self.alt_ptr), shape=(self.n_units, len(pr)))
         return np.asarray((M @ self.X).todense())
 
@@ -392,15 +530,19 @@ class GenericEngine:
             return f, g, None
         xb = self._xbar(pr)
         if self.dense:
-            Xs = self.X * np.sqrt(wp)[:, None]
-            A = Xs.T @ Xs
+            XT = self.X.T
+            A = (XT * wp) @ XT.T
         else:
             A = np.asarray((self.X.T @ self.X.multiply(wp[:, None])).todense())
         H = -(A - (xb * self.uw[:, None]).T @ xb)
         return f, g, H
 
+    def null_loglik(self) -> float:
+        """Data log-likelihood at theta = 0: every alternative of a stage equally likely."""
+        return -float(self.uw @ np.log(np.diff(self.alt_ptr))) if self.n_units else 0.0
+
     def unit_scores(self, theta: np.ndarray) -> np.ndarray:
         """(n_units, p) unweighted score of each distinct stage: x_chosen - E[x]."""
         _, _, pr = self._probs(theta)
-        xc = self.Xc.toarray()
+        xc = self.Xc if isinstance(self.Xc, np.ndarray) else self.Xc.toarray()
         return xc - self._xbar(pr)
