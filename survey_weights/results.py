@@ -145,6 +145,8 @@ class FitResult:
     theta : numpy.ndarray
         Internal parameter vector at the estimate (raw log-worths, then log tie parameters; see
         :mod:`survey_weights.models._likelihood`).
+    data_hash : str or None
+        SHA-256 of the input data (``Rankings.data_hash()``), recorded in exported profiles.
     """
 
     items: tuple
@@ -163,6 +165,7 @@ class FitResult:
     method: str
     theta: np.ndarray = field(repr=False)
     hessian: np.ndarray | None = field(default=None, repr=False)
+    data_hash: str | None = field(default=None, repr=False)
 
     _kind = "fit"
 

@@ -65,5 +65,6 @@ def fit_bradley_terry(
             f"estimate a tie parameter, or ties='half' to count each tie as half a win for both items."
         )
     design = BTDesign.from_paired(paired, npseudo=float(npseudo), ties=ties)
-    return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start,  # type: ignore[return-value]
-                      ties=ties)
+    return fit_design(  # type: ignore[return-value]
+        design, method=method, max_iter=max_iter, tol=tol, start=start, data_hash=paired.data_hash(), ties=ties
+    )

@@ -127,4 +127,5 @@ def fit_plackett_luce(
                 f"Fix: build one with Rankings.from_orderings / from_wide / from_ratings."
             )
     design = PLDesign.from_rankings(rankings, npseudo=float(npseudo))
-    return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start)  # type: ignore[return-value]
+    return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start,
+                      data_hash=rankings.data_hash())  # type: ignore[return-value]
