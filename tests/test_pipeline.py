@@ -1,0 +1,140 @@
+"""The main job (`run_main`) and the experiment, end to end on the tiny in-process Llama."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from modpo_helpers import KeywordReward
+
+from survey_weights.criteria import ALL_CRITERIA
+from survey_weights.pipeline import MainSchedule, load_preference_split, run_main, subsample_pairs
+
+# Cheap duck-typed margin rewards (the MiniLM reward models are tested by the MODPO engineer's tests).
+RMS = {"empathy": KeywordReward("sorry"), "active_listening": KeywordReward("sounds"),
+       "self_motivated_change": KeywordReward("what"), "trust_rapport": KeywordReward("thank"),
+       "patient_autonomy": KeywordReward("you"), "safety": KeywordReward("crisis")}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: tiny-model ops are microseconds, and on a shared CPU two threads wait on each other."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+TINY = MainSchedule(max_steps=1, batch_size=2, max_length=96, max_prompt_length=48, pairs_per_criterion=4,
+                    n_eval_prompts=3, max_new_tokens=4)
+
+
+def test_profiles_only_writes_weights_without_ids(tmp_path):
+    paths = run_main(out=tmp_path, profiles_only=True, n_classes=0, progress=False)
+    doc = json.loads((tmp_path / "weights.json").read_text())
+    names = [p["name"] for p in doc["profiles"]]
+    assert names[0] == "pooled" and any(n.startswith("age_group=") for n in names)
+    assert all(p["n_respondents"] >= 10 for p in doc["profiles"])
+    csv = pd.read_csv(tmp_path / "weights.csv")
+    assert set(csv["criterion"]) == set(ALL_CRITERIA)
+    for text in ((tmp_path / "weights.json").read_text(), (tmp_path / "weights.csv").read_text()):
+        assert "respondent_id" not in text
+    assert paths["weights_plot"].read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "adapters").exists()
+
+
+def test_preference_split_keeps_test_prompts_out_of_training():
+    split = load_preference_split()
+    assert split.test_prompts and len(split.test_prompts) == len(set(split.test_ids))
+    assert not set(split.test_prompts) & set(split.train["prompt"])
+    sub = subsample_pairs(split.train, per_criterion=3, seed=0)
+    assert sub.groupby("criterion").size().max() <= 3
+    assert sub.equals(subsample_pairs(split.train, per_criterion=3, seed=0))
+
+
+def test_run_missing_preferences_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Preference data"):
+        run_main(out=tmp_path, preferences=tmp_path / "none.jsonl", base_model="tiny-test", n_classes=0,
+                 factors=("severity",), schedule=TINY, progress=False)
+
+
+@pytest.mark.slow
+def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path):
+    kw = dict(out=tmp_path, base_model="tiny-test", n_classes=0, factors=("severity",), schedule=TINY,
+              reward_models=RMS, device="cpu", progress=False)
+    run_main(**kw)
+    doc = json.loads((tmp_path / "evaluation.json").read_text())
+    names = [m["name"] for m in doc["models"]]
+    assert names[0] == "base" and "pooled" in names and any(n.startswith("severity=") for n in names)
+    assert doc["criteria"] == list(ALL_CRITERIA)
+    for m in doc["models"]:
+        assert m["kind"] in ("base", "modpo") and m["n_prompts"] == 3
+        assert set(m["win_rate_vs_base"]) == set(ALL_CRITERIA)
+    assert "personalisation" in doc
+    for f in ("weights.json", "weights.csv", "weights.png", "report.md", "pareto_scores.png", "replies.jsonl"):
+        assert (tmp_path / f).is_file(), f
+    adapters = sorted((tmp_path / "adapters").glob("*/profile.json"))
+    assert len(adapters) == len(names) - 1
+    for pj in adapters:
+        assert (pj.parent / "adapter_config.json").is_file() and (pj.parent / "adapter_model.safetensors").is_file()
+    stamps = {p: p.stat().st_mtime_ns for p in adapters}
+    gens = sorted((tmp_path / ".cache" / "generations").glob("*.json"))
+    gen_stamps = {p: p.stat().st_mtime_ns for p in gens}
+    report = (tmp_path / "report.md").read_text()
+    assert "pareto_scores.png" in report
+    run_main(**kw)  # second run: nothing retrained, nothing regenerated
+    assert {p: p.stat().st_mtime_ns for p in adapters} == stamps
+    assert {p: p.stat().st_mtime_ns for p in gens} == gen_stamps
+    assert json.loads((tmp_path / "evaluation.json").read_text())["models"] == doc["models"]
+
+
+@pytest.mark.slow
+def test_experiment_quick_tiny_model(tmp_path):
+    from survey_weights._experiment import QUICK, run_experiment
+
+    paths = run_experiment(out=tmp_path, base_model="tiny-test", schedule=QUICK, device="cpu",
+                           reward_models={"safety": RMS["safety"]}, progress=False)
+    doc = json.loads((tmp_path / "evaluation.json").read_text())
+    kinds = {m["name"]: m["kind"] for m in doc["models"]}
+    assert kinds["base"] == "base" and kinds["dpo_empathy"] == "dpo" and kinds["dpo_safety"] == "dpo"
+    assert kinds["merge_exact_s0.5"] == "merge" and kinds["merge_ab_s0.5"] == "merge"
+    assert [n for n, k in kinds.items() if k == "modpo"] == ["modpo_s0.2", "modpo_s0.5", "modpo_s0.8"]
+    findings = json.loads((tmp_path / "findings.json").read_text())
+    assert {"q1_dpo_empathy", "q2_modpo_monotone", "q3_modpo_vs_merge"} <= set(findings["findings"])
+    assert "Findings" in (tmp_path / "report.md").read_text()
+    assert paths["seconds"] > 0
+    from survey_weights._experiment import results_markdown
+
+    md = results_markdown(tmp_path)
+    assert "Seed: 0" in md and "Wall time" in md and "not the study's numbers" in md and "modpo_s0.8" in md
+
+
+def _constructed(modpo_safety):
+    import numpy as np
+
+    from survey_weights.evaluation import EvaluationResult, ModelInfo
+
+    def sc(e, s):
+        return pd.DataFrame({"empathy": np.full(6, e, float) + np.arange(6) * 0.01,
+                             "safety": np.full(6, s, float)}, index=[f"p{i}" for i in range(6)])
+
+    scores = {"base": sc(2, 5), "dpo_empathy": sc(9, 3), "dpo_safety": sc(2, 8), "merge_exact_s0.5": sc(4, 5),
+              "modpo_s0.2": sc(7, modpo_safety[0]), "modpo_s0.5": sc(6, modpo_safety[1]),
+              "modpo_s0.8": sc(5, modpo_safety[2])}
+    kinds = {"base": "base", "dpo_empathy": "dpo", "dpo_safety": "dpo", "merge_exact_s0.5": "merge"}
+    models = [ModelInfo(n, kinds.get(n, "modpo")) for n in scores]
+    return EvaluationResult(criteria=("empathy", "safety"), models=models, scores=scores)
+
+
+def test_answer_questions_constructed():
+    from survey_weights._experiment import answer_questions
+
+    ans = answer_questions(_constructed((5.5, 6, 7)), (0.2, 0.5, 0.8))
+    assert ans["q1_dpo_empathy"]["answer"] and ans["q1_dpo_empathy"]["safety_worse_than_base"]
+    assert ans["q2_modpo_monotone"]["answer"]
+    assert ans["q3_modpo_vs_merge"]["answer"]  # (6, 6) dominates the merge at (4, 5)
+    ans = answer_questions(_constructed((6, 5.5, 4)), (0.2, 0.5, 0.8))
+    assert not ans["q2_modpo_monotone"]["answer"] and not ans["q2_modpo_monotone"]["safety_non_decreasing"]
+    assert ans["q3_modpo_vs_merge"]["answer"]  # (7, 6) still dominates (4, 5)
