@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(VENV)/bin/survey-weights run --out outputs
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15 --doctest-modules --nbmake --nbmake-timeout=900 \
+	$(PY) -m pytest -q -rs -p no:cacheprovider --durations=15 --doctest-modules --nbmake --nbmake-timeout=900 \
 		survey_weights tests notebooks
 
 bench: $(STAMP)
