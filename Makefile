@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 experiment: $(STAMP)
-	$(VENV)/bin/survey-weights experiment --out outputs/experiment
+	$(VENV)/bin/survey-weights experiment --out outputs/experiment --results-doc docs/results.md
 
 clean:
 	rm -rf $(VENV) outputs build *.egg-info

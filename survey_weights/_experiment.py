@@ -108,9 +108,10 @@ def answer_questions(result: EvaluationResult, safety_weights: Sequence[float], 
         e = [float(ms.loc[n, x]) for _, n in sweep]
         inc = bool(all(b >= a - 1e-12 for a, b in zip(s, s[1:])))
         dec = bool(all(b <= a + 1e-12 for a, b in zip(e, e[1:])))
-        out["q2_modpo_monotone"] = {"answer": inc and dec, "safety_weights": [w for w, _ in sweep],
+        moved = bool(max(s) - min(s) > 1e-12 or max(e) - min(e) > 1e-12)  # a flat sweep is no trade-off
+        out["q2_modpo_monotone"] = {"answer": inc and dec and moved, "safety_weights": [w for w, _ in sweep],
                                     "safety_mean": s, "empathy_mean": e, "safety_non_decreasing": inc,
-                                    "empathy_non_increasing": dec}
+                                    "empathy_non_increasing": dec, "flat": not moved}
     modpo = [n for _, n in sweep]
     merges = [m.name for m in result.models if m.kind == "merge"]
     if modpo and merges:
@@ -144,9 +145,11 @@ def _findings_md(ans: dict[str, Any]) -> str:
     if q:
         pairs = ", ".join(f"w={w:g}: E {e:.2f} / S {s:.2f}" for w, e, s in
                           zip(q["safety_weights"], q["empathy_mean"], q["safety_mean"]))
+        flat = " The sweep is flat: every safety weight gave the same scores (no trade-off to see)." \
+            if q.get("flat") else ""
         lines.append(f"2. **MODPO trades off monotonically as the safety weight rises: {'yes' if q['answer'] else 'no'}** "
                      f"(safety non-decreasing: {q['safety_non_decreasing']}, empathy non-increasing: "
-                     f"{q['empathy_non_increasing']}; {pairs}).")
+                     f"{q['empathy_non_increasing']}; {pairs}).{flat}")
     q = ans.get("q3_modpo_vs_merge")
     if q:
         cov = sum(q["merges_weakly_dominated_by_a_modpo_point"].values())
@@ -282,7 +285,9 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     with open(paths["report"], "a", encoding="utf-8") as fh:  # report is complete; findings appended
         fh.write("\n" + _findings_md(answers))
     timings["total"] = time.perf_counter() - t0
-    meta = {"findings": answers, "timings_s": timings, "schedule": sched.to_dict(), "seed": seed,
+    reused = sum(a.skipped for a in run.adapters) + (sum(a.skipped for a in joint.adapters) if joint else 0)
+    meta = {"findings": answers, "timings_s": timings, "adapters_reused": int(reused),
+            "schedule": sched.to_dict(), "seed": seed,
             "base_model": base_model, "command": "survey-weights experiment" + (" --quick" if quick else ""),
             "hardware": {"machine": platform.machine(), "processor": platform.processor(),
                          "cpu_count": os.cpu_count(), "python": platform.python_version()}}
@@ -308,17 +313,24 @@ def results_markdown(exp_dir: str | os.PathLike[str]) -> str:
     ev = json.loads((d / "evaluation.json").read_text())
     meta = json.loads((d / "findings.json").read_text())
     crits = ev["criteria"]
-    rows = []
+    main = [c for c in ("empathy", "safety") if c in crits]
+    rows, rest = [], []
     for m in ev["models"]:
         row: dict[str, Any] = {"model": m["name"], "kind": m["kind"]}
+        other: dict[str, Any] = {"model": m["name"]}
         for c in crits:
             p = m.get("mcnemar_p", {}).get(c, 1.0)
             star = "**" if p < 0.01 else "*" if p < 0.05 else ""
-            row[f"{c} win %"] = f"{100 * m['win_rate_vs_base'][c]:.1f}{star}"
-            row[f"{c} tie %"] = f"{100 * m['ties'][c] / m['n_prompts']:.0f}" if "ties" in m else "?"
-        for c in crits:
+            tie = f" ({100 * m['ties'][c] / m['n_prompts']:.0f})" if "ties" in m else ""
+            cell = f"{100 * m['win_rate_vs_base'][c]:.1f}{tie}{star}"
+            if c in main:
+                row[f"{c} win % (tie %)"] = cell
+            else:
+                other[c] = cell
+        for c in main:
             row[f"{c} mean"] = f"{m['mean_score'][c]:.2f}" if "mean_score" in m else "?"
         rows.append(row)
+        rest.append(other)
     hw = meta.get("hardware", {})
     t = meta.get("timings_s", {})
     sched = meta.get("schedule", {})
@@ -333,15 +345,19 @@ def results_markdown(exp_dir: str | os.PathLike[str]) -> str:
              f"- Seed: {meta.get('seed')}; base model: `{meta.get('base_model')}`",
              f"- Hardware: {hw.get('cpu_count')} CPU cores ({hw.get('machine')}), no GPU; Python {hw.get('python')}",
              f"- Wall time: {t.get('total', float('nan')) / 60:.1f} min (training {t.get('train_dpo_modpo', 0) / 60:.1f} "
-             f"min, evaluation {t.get('evaluate', 0) / 60:.1f} min)",
+             f"min, evaluation {t.get('evaluate', 0) / 60:.1f} min)"
+             + (f"; this invocation reused {meta['adapters_reused']} finished adapters (and cached generations), "
+                "so it is not the cost of a fresh run" if meta.get("adapters_reused") else ""),
              f"- Schedule: {json.dumps(sched)}",
              f"- Held-out prompts: {ev['models'][0]['n_prompts']}; scorer: rule-based rubric "
              "(`survey_weights.rubric`), never the margin reward model.", "",
              "## Win rate against the base model (ties in the denominator) and mean rubric score", "",
              "`*` / `**`: exact McNemar p < 0.05 / 0.01 (discordant prompts only).", "",
-             markdown_table(pd.DataFrame(rows)), "", _findings_md(meta.get("findings", {})),
-             "Plots: `outputs/experiment/pareto_scores.png`, `outputs/experiment/pareto_win_rates.png`; full report: "
-             "`outputs/experiment/report.md`.", ""]
+             markdown_table(pd.DataFrame(rows)), "",
+             "Other criteria (win % against base, tie % in brackets):", "", markdown_table(pd.DataFrame(rest)), "",
+             _findings_md(meta.get("findings", {})),
+             f"Plots: `{d}/pareto_scores.png`, `{d}/pareto_win_rates.png`; full report: `{d}/report.md`; "
+             f"every reply: `{d}/replies.jsonl`.", ""]
     return "\n".join(lines)
 
 

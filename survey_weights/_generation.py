@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from ._progress import tqdm
 
 from ._io import atomic_write_text
+from ._progress import tqdm
 from .criteria import ALL_CRITERIA
 from .evaluation import EvaluationResult, ModelInfo, personalisation_check
 

@@ -306,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # an optional dependency (the `modpo` extra) is missing
+        print(f"{PROG} {args.command}: error: {exc}. Fix: pip install 'survey_weights[modpo]'.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # pragma: no cover
         print(f"{PROG} {args.command}: interrupted; finished work is kept and reused next time.", file=sys.stderr)
         return 130

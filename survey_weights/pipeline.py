@@ -186,10 +186,6 @@ def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequen
     return profiles
 
 
-def _py(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v
-
-
 def export_weights(profiles: Sequence[Any], out: str | os.PathLike[str], *, min_cell_size: int = 10
                    ) -> dict[str, Path]:
     """``weights.json``, ``weights.csv`` (no respondent ids) and ``weights.png`` into ``out``."""

@@ -225,6 +225,11 @@ def load_base_model(
         if device is not None
         else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     )
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"`device` {str(device)!r} asks for a CUDA GPU, but torch sees none (torch {torch.__version__}). "
+            "Fix: pass device='cpu', or leave `device` unset to use a GPU only when one is present."
+        )
     torch_dtype = default_dtype(dev) if dtype in (None, "auto") else dtype
     if isinstance(torch_dtype, str):
         torch_dtype = getattr(torch, torch_dtype)
