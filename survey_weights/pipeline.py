@@ -342,6 +342,15 @@ def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: st
     return out
 
 
+def reward_accuracies(reward_models: Mapping[str, Any]) -> dict[str, float | None]:
+    """Held-out pairwise accuracy of each margin reward model (None when the model does not report one)."""
+    out: dict[str, float | None] = {}
+    for c, rm in reward_models.items():
+        acc = getattr(rm, "val_accuracy", None)
+        out[c] = None if acc is None else round(float(acc), 4)
+    return out
+
+
 def set_threads(threads: int | str | None) -> int | None:
     """Set torch's intra-op CPU threads.
 
@@ -519,7 +528,8 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
                           pooled="pooled", max_new_tokens=sched.max_new_tokens, seed=seed,
                           cache_dir=out / ".cache" / "generations", progress=progress,
                           settings={"base_model": base_model, "seed": seed, "schedule": sched.to_dict(),
-                                    "preferences": split.source, "survey": str(survey or "bundled synthetic")})
+                                    "preferences": split.source, "survey": str(survey or "bundled synthetic"),
+                                    "reward_model_val_accuracy": reward_accuracies(rms)})
     paths.update(res.write(out, title="Main job: one MODPO adapter per weight profile"))
     paths["adapters"] = out / "adapters"
     paths["seconds"] = time.perf_counter() - t0
