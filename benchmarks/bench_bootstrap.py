@@ -11,7 +11,6 @@ Timing goal: 1,000 replicates in under 5 s on 2 cores. Timings are printed, neve
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 import warnings
 
@@ -20,6 +19,7 @@ import numpy as np
 from survey_weights.bootstrap import bootstrap
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.data import Rankings
+from survey_weights.models._sample import sample_weak_orders
 from survey_weights.simulate import simulate_survey
 
 GOAL_S = 5.0
@@ -29,30 +29,6 @@ def _survey() -> Rankings:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Rankings.from_ratings(simulate_survey(335), list(SURVEY_CRITERIA), respondent="respondent_id")
-
-
-def _sample(beta: np.ndarray, log_delta: dict, n: int, rng: np.random.Generator) -> Rankings:
-    """n Davidson-Luce weak orderings with common log-worths (vectorised sampler)."""
-    J = len(beta)
-    ld = {1: 0.0, **log_delta}
-    subsets = [c for k in sorted(ld) for c in itertools.combinations(range(J), k)]
-    member = np.zeros((len(subsets), J), bool)
-    for s, S in enumerate(subsets):
-        member[s, list(S)] = True
-    f = np.exp([ld[len(S)] + beta[list(S)].mean() for S in subsets])
-    rem, rank, g = np.ones((n, J), bool), np.zeros((n, J), int), 0
-    while rem.any():
-        g += 1
-        p = np.where(~(member[None] & ~rem[:, None, :]).any(axis=2), f, 0.0)
-        u = rng.random(n)[:, None] * p.sum(axis=1, keepdims=True)
-        pick = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), len(subsets) - 1)
-        chosen = member[pick] & rem.any(axis=1)[:, None]
-        rank[chosen] = g
-        rem &= ~chosen
-    order = np.argsort(rank, axis=1, kind="stable")
-    return Rankings._from_arrays([f"i{j}" for j in range(J)], np.arange(n + 1) * J, order.ravel(),
-                                 np.take_along_axis(rank, order, axis=1).ravel(), np.zeros(n, bool), np.arange(n),
-                                 np.arange(n))
 
 
 def bench_timing(n_boot: int = 1000, repeats: int = 3) -> float:
@@ -80,7 +56,7 @@ def bench_coverage(n_rep: int = 200, n_boot: int = 200, n: int = 335, seed: int 
     hits = {"percentile": [], "bca": []}
     t = time.perf_counter()
     for _ in range(n_rep):
-        r = _sample(beta, {2: np.log(0.4), 3: np.log(0.3)}, n, rng)
+        r = sample_weak_orders(beta, {2: np.log(0.4), 3: np.log(0.3)}, n, rng)
         res = bootstrap(r, n_boot=n_boot, seed=rng, method="bca", progress=False)
         for m, h in hits.items():
             ci = res.ci(method=m)

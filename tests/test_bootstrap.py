@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import warnings
 
 import numpy as np
@@ -12,35 +11,10 @@ from survey_weights.bootstrap import bootstrap
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.data import Rankings
 from survey_weights.models import fit_bradley_terry, fit_plackett_luce
+from survey_weights.models._sample import sample_weak_orders
 from survey_weights.simulate import simulate_survey
 
-
-def sample_rankings(beta: np.ndarray, log_delta: dict, n: int, rng: np.random.Generator) -> Rankings:
-    """n Davidson-Luce weak orderings from common log-worths `beta` (vectorised over respondents)."""
-    J = len(beta)
-    ld = {1: 0.0, **log_delta}
-    subsets = [c for k in sorted(ld) for c in itertools.combinations(range(J), k)]
-    member = np.zeros((len(subsets), J), bool)
-    for s, S in enumerate(subsets):
-        member[s, list(S)] = True
-    logf = np.array([ld[len(S)] + beta[list(S)].mean() for S in subsets])
-    rem = np.ones((n, J), bool)
-    rank = np.zeros((n, J), int)
-    g = 0
-    while rem.any():
-        g += 1
-        ok = ~(member[None, :, :] & ~rem[:, None, :]).any(axis=2)  # subset of the remaining items
-        p = np.where(ok, np.exp(logf), 0.0)
-        u = rng.random(n)[:, None] * p.sum(axis=1, keepdims=True)
-        pick = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), len(subsets) - 1)
-        active = rem.any(axis=1)
-        chosen = member[pick] & active[:, None]
-        rank[chosen] = g
-        rem &= ~chosen
-    order = np.argsort(rank, axis=1, kind="stable")
-    return Rankings._from_arrays([f"i{j}" for j in range(J)], np.arange(n + 1) * J, order.ravel(),
-                                 np.take_along_axis(rank, order, axis=1).ravel(), np.zeros(n, bool), np.arange(n),
-                                 np.arange(n))
+sample_rankings = sample_weak_orders  # vectorised Davidson-Luce sampler shared with the benchmark
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_lr_statistic_definition(survey: Rankings) -> None:
 
 
 def test_lr_null_pvalues_roughly_uniform() -> None:
-    from test_bootstrap import sample_rankings
+    from survey_weights.models._sample import sample_weak_orders as sample_rankings
 
     rng = np.random.default_rng(77)
     beta = np.array([0.5, 0.2, 0.0, -0.2, -0.5])

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["sample_pl_arrays", "sample_pl_rankings"]
+__all__ = ["sample_pl_arrays", "sample_pl_rankings", "sample_weak_orders"]
 
 
 def sample_pl_arrays(
@@ -75,3 +75,39 @@ def sample_pl_rankings(beta: np.ndarray, n_rankings: int, *, items: Any = None, 
     R = n_rankings
     return Rankings._from_arrays(items, a["ptr"], a["item"], a["rank"], a["top_k"], a["resp"],
                                  np.arange(R), np.ones(R))
+
+
+def sample_weak_orders(beta: np.ndarray, log_delta: dict[int, float], n: int, rng: np.random.Generator) -> Any:
+    """``n`` complete Davidson-Luce weak orderings sharing log-worths `beta` (vectorised over respondents).
+
+    At every stage each respondent picks a subset S of the remaining items with probability
+    proportional to ``exp(log_delta[|S|] + mean(beta[S]))`` (``log_delta[1] = 0``; orders absent from
+    `log_delta` never tie). Returns a :class:`~survey_weights.data.Rankings` over items ``i0, i1, ...``, one
+    ranking per respondent.
+    """
+    from ..data import Rankings
+
+    beta = np.asarray(beta, dtype=float)
+    J = len(beta)
+    ld = {1: 0.0, **log_delta}
+    subsets = [c for k in sorted(ld) for c in combinations(range(J), k)]
+    member = np.zeros((len(subsets), J), bool)
+    for s, S in enumerate(subsets):
+        member[s, list(S)] = True
+    logf = np.array([ld[len(S)] + beta[list(S)].mean() for S in subsets])
+    rem = np.ones((n, J), bool)
+    rank = np.zeros((n, J), int)
+    g = 0
+    while rem.any():
+        g += 1
+        ok = ~(member[None, :, :] & ~rem[:, None, :]).any(axis=2)  # subsets of the remaining items
+        p = np.where(ok, np.exp(logf), 0.0)
+        u = rng.random(n)[:, None] * p.sum(axis=1, keepdims=True)
+        pick = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), len(subsets) - 1)
+        chosen = member[pick] & rem.any(axis=1)[:, None]
+        rank[chosen] = g
+        rem &= ~chosen
+    order = np.argsort(rank, axis=1, kind="stable")
+    return Rankings._from_arrays([f"i{j}" for j in range(J)], np.arange(n + 1) * J, order.ravel(),
+                                 np.take_along_axis(rank, order, axis=1).ravel(), np.zeros(n, bool), np.arange(n),
+                                 np.arange(n))
