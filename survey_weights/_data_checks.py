@@ -161,15 +161,22 @@ def _numeric_matrix(df: pd.DataFrame, items: list[Any], ids: np.ndarray, what: s
     return out
 
 
+def _raise_bad_cells(
+    bad: np.ndarray, x: np.ndarray, items: list[Any], ids: np.ndarray, what: str, problem: str, fix: str
+) -> None:
+    """Raise ValueError for the first column with a bad cell, naming the value and that column's bad respondents."""
+    if bad.any():
+        r, j = np.argwhere(bad)[0]
+        rows = np.flatnonzero(bad[:, j])
+        raise ValueError(
+            f"{what} column {items[j]!r} holds {x[r, j]:g}, {problem} (respondent ids "
+            f"{format_ids(list(ids[rows]))}). Fix: {fix}"
+        )
+
+
 def _check_whole(x: np.ndarray, items: list[Any], ids: np.ndarray, what: str) -> None:
     frac = ~np.isnan(x) & (x != np.round(x))
-    if frac.any():
-        r, j = np.argwhere(frac)[0]
-        rows = np.flatnonzero(frac[:, j])
-        raise ValueError(
-            f"{what} column {items[j]!r} holds {x[r, j]:g}, which is not a whole number (respondent ids "
-            f"{format_ids(list(ids[rows]))}). Fix: round or recode the values."
-        )
+    _raise_bad_cells(frac, x, items, ids, what, "which is not a whole number", "round or recode the values.")
 
 
 def _dense_ranks(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from ._data_checks import (
     _dense_ranks,
     _numeric_matrix,
     _per_respondent,
+    _raise_bad_cells,
     _readonly,
     _row_ids,
     _warn_dropped,
@@ -218,14 +219,8 @@ class Rankings:
             if not lo < hi:
                 raise ValueError(f"`scale` must satisfy low < high. Got {scale!r}.")
             out = ~np.isnan(x) & ((x < lo) | (x > hi))
-            if out.any():
-                r, j = np.argwhere(out)[0]
-                rows = np.flatnonzero(out[:, j])
-                raise ValueError(
-                    f"Rating column {item_cols[j]!r} holds {x[r, j]:g}, outside `scale` {scale!r} (respondent ids "
-                    f"{format_ids(list(ids[rows]))}). Fix: recode those answers (e.g. 'don't know' to NaN) or "
-                    "pass the right scale."
-                )
+            _raise_bad_cells(out, x, item_cols, ids, "Rating", f"outside `scale` {scale!r}",
+                             "recode those answers (e.g. 'don't know' to NaN) or pass the right scale.")
         idx = pd.Index(ids)
         codes = np.arange(len(ids))
         w = _weights_from_column(df, weights, codes, idx)
@@ -277,14 +272,8 @@ class Rankings:
         _check_whole(x, item_cols, ids, "Rank")
         m = len(item_cols)
         out = ~np.isnan(x) & ((x < 1) | (x > m))
-        if out.any():
-            r, j = np.argwhere(out)[0]
-            rows = np.flatnonzero(out[:, j])
-            raise ValueError(
-                f"Rank column {item_cols[j]!r} holds {x[r, j]:g}, outside 1..{m} (respondent ids "
-                f"{format_ids(list(ids[rows]))}). Fix: rank positions run from 1 (best) to the number of items; "
-                "use NaN for 'not ranked'."
-            )
+        _raise_bad_cells(out, x, item_cols, ids, "Rank", f"outside 1..{m}",
+                         "rank positions run from 1 (best) to the number of items; use NaN for 'not ranked'.")
         idx = pd.Index(ids)
         codes = np.arange(len(ids))
         w = _weights_from_column(df, weights, codes, idx)
