@@ -5,7 +5,10 @@ survey (``simulate_survey()`` -> ``Rankings.from_ratings``, ties of orders 2-4) 
 ties; (b) 5,000 rankings x 10 items and (c) 100,000 x 20 full rankings vs ``choix.ilsr_rankings``;
 (d) Bradley-Terry, 1,000 items x 300,000 pairs vs ``choix.ilsr_pairwise``; (e) peak traced memory of our
 fit on the largest ranking case.  Each of our timings is end to end: the public fitter from the data object,
-including building the design and the result object (covariance, pandas tables).
+including building the design, checking the network is connected, hashing the data and the result object;
+the covariance is computed on first access, so (d2) times the fit plus ``.se`` (standard errors, which
+choix does not give at all).  Our timings are medians of repeated runs after one warm-up; choix's large cases
+run once (each takes seconds).
 
 Fair comparison: both fit the plain maximum-likelihood estimate of the same model on the same data -- ours
 with ``npseudo=0``, choix with its default ``alpha=0`` (no regularisation) -- each with its own convergence
@@ -111,14 +114,17 @@ def main(argv: list[str] | None = None) -> None:
     # (d) Bradley-Terry 1000 x 300k
     P, NI = 300_000 // scale, 1000 // scale
     pc, plist = pairs(NI, P, rng)
-    t, tc, res = time_call_cpu(lambda: fit_bradley_terry(pc, npseudo=0), repeat=1, warmup=0)
+    t, tc, res = time_call_cpu(lambda: fit_bradley_terry(pc, npseudo=0), repeat=5, warmup=1)
+    t2, tc2, _ = time_call_cpu(lambda: fit_bradley_terry(pc, npseudo=0).se, repeat=3, warmup=0)
     d = BTDesign.from_paired(pc, npseudo=0)
     row = {"case": f"(d) BT {NI} items x {P} pairs", "ours_s": t, "ours_cpu": tc,
            "ll_ours": d.loglik(res.theta, pseudo=False), "goal": ">= 10x"}
+    row2 = {"case": "(d2) the same, fit + standard errors", "ours_s": t2, "ours_cpu": tc2, "goal": "(info)"}
     if choix is not None:
         tch, est = time_call(lambda: choix.ilsr_pairwise(NI, plist, alpha=0.0, tol=1e-8), repeat=1, warmup=0)
         row.update(choix_s=tch, ratio=tch / t, ll_choix=d.loglik(np.asarray(est), pseudo=False))
-    rows.append(row)
+        row2.update(choix_s=tch, ratio=tch / t2)
+    rows += [row, row2]
 
     # (e) peak memory of the largest ranking case
     r, _ = full_rankings(100_000 // scale, 20, rng)

@@ -131,7 +131,8 @@ class FitResult:
     vcov : pandas.DataFrame
         Covariance of the zero-sum log-worths (items x items).
     vcov_full : pandas.DataFrame
-        Covariance of (zero-sum log-worths, log tie parameters).
+        Covariance of (zero-sum log-worths, log tie parameters).  Computed on first access (it inverts
+        the information matrix, the costliest step of a fit with many items) and cached.
     se : pandas.Series
         Standard errors of the zero-sum log-worths.
     loglik, null_loglik : float
@@ -152,7 +153,6 @@ class FitResult:
     items: tuple
     log_worth: pd.Series
     tie_params: pd.Series
-    vcov_full: pd.DataFrame
     loglik: float
     null_loglik: float
     df_model: int
@@ -166,6 +166,7 @@ class FitResult:
     theta: np.ndarray = field(repr=False)
     hessian: np.ndarray | None = field(default=None, repr=False)
     data_hash: str | None = field(default=None, repr=False)
+    _cov: Any = field(default=None, repr=False, compare=False)
 
     _kind = "fit"
 
@@ -179,6 +180,14 @@ class FitResult:
         b = self.log_worth.to_numpy()
         e = np.exp(b - b.max())
         return pd.Series(e / e.sum(), index=self.log_worth.index, name="weight")
+
+    @cached_property
+    def vcov_full(self) -> pd.DataFrame:
+        src = self._cov
+        names = _index(tuple(self.items) + tuple(self.tie_params.index))
+        V = np.full((len(names), len(names)), np.nan) if src is None else src.compute()
+        object.__setattr__(self, "_cov", None)  # frees the factor it may hold; the result is cached
+        return pd.DataFrame(V, index=names, columns=names.copy(), copy=False)
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -363,7 +372,22 @@ class BradleyTerryResult(FitResult):
     _nobs_label = "comparisons"
 
 
-def _vcov(design: Any, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any = None) -> tuple[np.ndarray, str]:
+class _CovSource:
+    """What the covariance needs, kept by a result until its ``vcov_full`` is first asked for (picklable)."""
+
+    def __init__(self, n: int, npseudo: float, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any) -> None:
+        self.n, self.npseudo, self.theta, self.H, self.ref, self.chol = n, npseudo, theta, H, ref, chol
+
+    def compute(self) -> np.ndarray:
+        from .models._pl_engines import _blas1
+
+        with _blas1(True):
+            V, _ = _vcov(self.n, self.npseudo, self.theta, self.H, self.ref, chol=self.chol)
+            return _center(V, self.n)
+
+
+def _vcov(n: int, npseudo: float, theta: np.ndarray, H: np.ndarray, ref: int,
+          chol: Any = None) -> tuple[np.ndarray, str]:
     """Covariance of theta with beta[ref] fixed at 0.
 
     As R's PlackettLuce, the information is the *data* Hessian (pseudo-comparisons excluded) at the
@@ -376,13 +400,13 @@ def _vcov(design: Any, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any = N
 
     from .models._likelihood import pseudo_terms
 
-    n, p = design.n_items, design.n_params
+    p = len(theta)
     keep = np.ones(p, dtype=bool)
     keep[ref] = False
     kidx = np.flatnonzero(keep)
     V = np.zeros((p, p))
     try:
-        if (chol is not None and design.npseudo == 0 and chol[0].shape == (p - 1, p - 1)
+        if (chol is not None and npseudo == 0 and chol[0].shape == (p - 1, p - 1)
                 and np.array_equal(chol[1], kidx)):
             c = chol[0]  # the optimiser's factor of this very matrix
             diagA = -np.diag(H)[kidx]
@@ -391,9 +415,9 @@ def _vcov(design: Any, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any = N
         else:
             A = H[np.ix_(kidx, kidx)]
             np.negative(A, out=A)
-            if design.npseudo > 0:
+            if npseudo > 0:
                 dk = np.arange(n - 1)  # the kept items come first in A (ref is an item)
-                A[dk, dk] += pseudo_terms(theta[:n], design.npseudo, 2)[2][keep[:n]]
+                A[dk, dk] += pseudo_terms(theta[:n], npseudo, 2)[2][keep[:n]]
             if not np.all(np.isfinite(A)):
                 raise ValueError("non-finite information")
             diagA = np.diag(A).copy()
@@ -415,9 +439,9 @@ def _vcov(design: Any, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any = N
         return V, "data"
     except (np.linalg.LinAlgError, ValueError):
         Hd = H.copy()
-        if design.npseudo > 0:
-            Hd[np.arange(n), np.arange(n)] -= pseudo_terms(theta[:n], design.npseudo, 2)[2]
-        if design.npseudo == 0:
+        if npseudo > 0:
+            Hd[np.arange(n), np.arange(n)] -= pseudo_terms(theta[:n], npseudo, 2)[2]
+        if npseudo == 0:
             V[np.ix_(keep, keep)] = np.linalg.pinv(-Hd[np.ix_(keep, keep)])
             return V, "pinv"
         return np.linalg.inv(-H), "penalised"
@@ -442,12 +466,9 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
     theta = opt.theta
     beta = theta[:n]
     items = tuple(design.items)
-    V = np.full((p, p), np.nan)
-    if opt.hess is not None:
-        V, _ = _vcov(design, theta, opt.hess, ref, chol=getattr(opt, "chol", None))
-    Vz = _center(V, n)
+    cov = None if opt.hess is None else _CovSource(n, design.npseudo, theta.copy(), opt.hess, ref,
+                                                    getattr(opt, "chol", None))
     tie_names = tuple(f"tie{k}" for k in design.tie_orders)
-    name_index = _index(items + tie_names)
     loglik = float(opt.objective)
     if design.npseudo > 0:
         loglik -= pseudo_terms_value(beta, design.npseudo)
@@ -459,7 +480,6 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
         items=items,
         log_worth=pd.Series(beta - beta.mean(), index=_index(items, "item"), name="log_worth", copy=False),
         tie_params=pd.Series(np.exp(theta[n:]), index=_index(tie_names), name="delta", dtype=float, copy=False),
-        vcov_full=pd.DataFrame(Vz, index=name_index, columns=name_index, copy=False),
         loglik=loglik,
         null_loglik=float(null),
         df_model=n - 1 + len(design.tie_orders),
@@ -471,7 +491,8 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
         npseudo=design.npseudo,
         method=method,
         theta=theta.copy(),
-        hessian=None if opt.hess is None else opt.hess.copy(),
+        hessian=opt.hess,  # a fresh array of the optimiser's, not shared with the design
+        _cov=cov,
         **extra,
     )
 

@@ -102,3 +102,75 @@ def test_bt_start_and_result_consistency(rng, ties):
             C = np.eye(p)
             C[:n, :n] -= 1.0 / n
             np.testing.assert_allclose(warm.vcov_full.to_numpy(), C @ V @ C.T, rtol=1e-8, atol=1e-12)
+
+
+def _big_pairs(rng, n, P=None, ring=False):
+    """Tie-free comparisons of many items: random opponents (well connected) or a ring (poorly conditioned)."""
+    beta = rng.normal(size=n) * 0.7
+    if ring:  # each item meets only its neighbours: the Hessian is a cycle Laplacian (condition ~ n^2)
+        a = np.repeat(np.arange(n), 30)
+        b = (a + 1) % n
+    else:
+        a = rng.integers(0, n, P)
+        b = (a + rng.integers(1, n, P)) % n
+    win = rng.random(len(a)) < 1 / (1 + np.exp(beta[b] - beta[a]))
+    w, lo = np.where(win, a, b), np.where(win, b, a)
+    if ring:  # make sure every neighbour pair has a win each way (strongly connected)
+        w = np.concatenate([w, np.arange(n), (np.arange(n) + 1) % n])
+        lo = np.concatenate([lo, (np.arange(n) + 1) % n, np.arange(n)])
+    return PairedComparisons._from_arrays(list(range(n)), w, lo, np.ones(len(w)), np.ones(len(w)),
+                                          np.arange(len(w)), np.arange(len(w)))
+
+
+@pytest.mark.parametrize("ring, npseudo", [(False, 0.0), (True, 0.0), (False, 0.5)])
+def test_large_designs_conjugate_gradients_match_cholesky(rng, monkeypatch, ring, npseudo):
+    """Newton systems of >= _PCG_MIN_DIM free parameters are solved by preconditioned CG; on a well-connected
+    network CG is used throughout, on a ring it fails and the fit falls back to Cholesky.  Either way the fit
+    equals the all-Cholesky fit."""
+    from survey_weights.models import _optim
+
+    pc = _big_pairs(rng, 420, P=40_000, ring=ring)
+    calls = {"cg": 0, "cg_failed": 0}
+    real_pcg = _optim._pcg
+
+    def spy(*args, **kwargs):
+        out = real_pcg(*args, **kwargs)
+        calls["cg"] += 1
+        calls["cg_failed"] += out is None
+        return out
+
+    monkeypatch.setattr(_optim, "_pcg", spy)
+    fast = fit_bradley_terry(pc, npseudo=npseudo)
+    assert calls["cg"] >= 1
+    if ring:
+        assert calls["cg_failed"] == 1 and calls["cg"] == 1  # failed once, then Cholesky for the rest
+    else:
+        assert calls["cg_failed"] == 0 and calls["cg"] == fast.n_iter
+    monkeypatch.setattr(_optim, "_PCG_MIN_DIM", 10**9)
+    chol = fit_bradley_terry(pc, npseudo=npseudo)
+    assert fast.converged and chol.converged
+    np.testing.assert_allclose(fast.log_worth, chol.log_worth, atol=1e-8)
+    assert fast.loglik == pytest.approx(chol.loglik, rel=1e-12, abs=1e-9)
+    np.testing.assert_allclose(fast.se, chol.se, rtol=1e-7)
+    # the optimum: the gradient vanishes
+    from survey_weights.models._likelihood import BTDesign
+
+    d = BTDesign.from_paired(pc, npseudo=npseudo, ties=None)
+    assert np.abs(d.grad(fast.theta)).max() < 1e-6
+
+
+def test_covariance_is_computed_on_first_access_and_pickles(rng):
+    import pickle
+
+    df, items = _pairs(rng, n=6, P=400, ties=True)
+    pc = PairedComparisons.from_long(df, "a", "b", "winner", respondent="resp")
+    res = fit_bradley_terry(pc, ties="davidson")
+    clone = pickle.loads(pickle.dumps(res))  # before the covariance exists
+    assert res._cov is not None
+    V = res.vcov_full
+    assert res._cov is None  # the factor it held is released once the covariance is cached
+    assert res.vcov_full is V
+    np.testing.assert_allclose(clone.vcov_full, V, rtol=1e-14, atol=1e-16)
+    assert list(V.index) == items + ["tie2"]
+    again = pickle.loads(pickle.dumps(res))  # after: the cached covariance travels with it
+    np.testing.assert_allclose(again.se, res.se)

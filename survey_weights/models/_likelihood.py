@@ -307,16 +307,20 @@ class BTDesign(_Design):
                     ties: str | None = "davidson") -> BTDesign:
         items = tuple(range(items)) if isinstance(items, (int, np.integer)) else tuple(items)
         n = len(items)
-        a = np.asarray(a, dtype=np.int64)
-        b = np.asarray(b, dtype=np.int64)
-        out = np.asarray(outcome, dtype=np.int64)
+        a = np.asarray(a)
+        b = np.asarray(b)
+        out = np.asarray(outcome, dtype=np.int8)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         # outcome seen from lo: +1 lo wins, -1 hi wins, 0 tie
         o = np.where(a == lo, out, -out)
-        key = lo * n + hi
-        if n * n <= max(1 << 16, 8 * len(key)):  # dense key space: counting instead of sorting
-            ukey = np.flatnonzero(np.bincount(key, minlength=n * n))
-            rank = np.zeros(n * n, dtype=np.int64)
+        key = lo.astype(np.int64)
+        key *= n
+        key += hi
+        if n * n <= max(1 << 16, 8 * len(key)):  # dense key space: marking instead of sorting
+            mark = np.zeros(n * n, dtype=bool)
+            mark[key] = True
+            ukey = np.flatnonzero(mark)  # sorted distinct keys (nonzero of a bool mask is fast)
+            rank = np.empty(n * n, dtype=np.int64)  # only the cells of seen keys are read
             rank[ukey] = np.arange(len(ukey))
             pid = rank[key]
         else:
@@ -344,12 +348,17 @@ class BTDesign(_Design):
         self.cw = cw
         key = self.__dict__.get("_pkey")
         if key is None:  # outcome (-1, 0, +1 -> 0, 1, 2) x pair cell of each row, cached for reweighting
-            key = self._pkey = (self.o + 1) * U + self.pid
+            key = self.o.astype(np.int64)
+            key += 1
+            key *= U
+            key += self.pid
+            self._pkey = key
         nji, t, nij = np.bincount(key, weights=cw, minlength=3 * U).reshape(3, U)
         if self.ties != "davidson" and t.any():  # half a win each (ties=None has no ties by validation)
             nij, nji, t = nij + t / 2, nji + t / 2, np.zeros(U)
         self.nij, self.nji, self.t = nij, nji, t
         self.ntot = nij + nji + t
+        self._tot_j = None
         n = self.n_items
         ch = np.bincount(self.i, weights=nij + t / 2, minlength=n) + np.bincount(self.j, weights=nji + t / 2,
                                                                                  minlength=n)
@@ -447,35 +456,52 @@ class BTDesign(_Design):
         return f, g, H
 
     def _fgh_noties(self, theta: np.ndarray, need: int) -> tuple[float, Any, Any]:
-        """Logistic special case (no tie parameter): log P(i beats j) = -log(1 + exp(-(b_i - b_j)))."""
+        """Logistic special case (no tie parameter): log P(i beats j) = -log(1 + exp(-(b_i - b_j))).
+
+        One exp and one log per distinct pair; the Hessian is a weighted graph Laplacian, so its
+        diagonal is minus the row sums of the off-diagonal part (no extra pass over the pairs).
+        """
         n, p = self.n_items, self.n_params
         beta = theta[:n]
-        d = beta[self.i] - beta[self.j]
-        e = np.exp(-np.abs(d))
-        l1p = np.log1p(e)
-        dm = np.minimum(d, 0.0)
-        # log p_i = min(d, 0) - log1p(e); log p_j = min(-d, 0) - log1p(e) = dm - d - log1p(e)
-        f = float(self.nij @ (dm - l1p) + self.nji @ (dm - d - l1p))
+        d = beta[self.i]
+        d -= beta[self.j]
+        e = np.abs(d)
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # e = exp(-|d|)
+        N = self.ntot
+        q = 1.0 + e
+        np.reciprocal(q, out=q)  # q = 1 / (1 + e) = P(the better of the two wins)
+        # log p_i = min(d, 0) + log q, log p_j = log p_i - d; N = nij + nji without ties.  log(q) equals
+        # -log1p(e) to within an absolute 1e-16 (q is in [1/2, 1]) and costs half as much.
+        lq = np.log(q)
+        lq += np.minimum(d, 0.0)
+        f = float(N @ lq - self.nji @ d)
         if need == 0:
             return f, None, None
-        q = 1.0 / (1.0 + e)
-        pos = d >= 0
-        pi = np.where(pos, q, e * q)
-        pj = 1.0 - pi
-        N = self.ntot
-        Npi = N * pi
-        g = self._chosen_stat - (np.bincount(self.i, weights=Npi, minlength=n)
-                                 + np.bincount(self.j, weights=N - Npi, minlength=n))
+        Npi = np.where(d >= 0, q, e * q)
+        Npi *= N  # N * P(i beats j)
+        g = self._chosen_stat - self._bt_tot_j() - (np.bincount(self.i, weights=Npi, minlength=n)
+                                                     - np.bincount(self.j, weights=Npi, minlength=n))
         if need < 2:
             return f, g, None
-        c = Npi * pj
+        c = e * q  # p_i p_j = e / (1 + e)^2 for either sign of d
+        c *= q
+        c *= N
         H = np.zeros((p, p))
         Hv = H.reshape(-1)
         ij, ji = self._flat_offdiag()
         Hv[ij] = c
         Hv[ji] = c
-        Hv[:: p + 1] = -(np.bincount(self.i, weights=c, minlength=n) + np.bincount(self.j, weights=c, minlength=n))
+        Hv[:: p + 1] = -H.sum(axis=1)
         return f, g, H
+
+    def _bt_tot_j(self) -> np.ndarray:
+        """Total comparison weight of each item in the j (larger-index) position of its pairs (cached per
+        weighting: ``_set_weights`` clears it)."""
+        t = self.__dict__.get("_tot_j")
+        if t is None:
+            t = self._tot_j = np.bincount(self.j, weights=self.ntot, minlength=self.n_items)
+        return t
 
     def _flat_offdiag(self) -> tuple[np.ndarray, np.ndarray]:
         """Flat positions of (i, j) and (j, i) in the p x p Hessian (cached; shared by reweighted copies)."""
@@ -522,3 +548,19 @@ class BTDesign(_Design):
         pos = (self.nij + self.t) > 0
         neg = (self.nji + self.t) > 0
         return np.concatenate([self.i[pos], self.j[neg]]), np.concatenate([self.j[pos], self.i[neg]])
+
+    def edge_mask(self) -> np.ndarray | None:
+        """The directed edges of :meth:`edges` as a flat boolean ``n x n`` adjacency (row = winner), or None
+        when that would be large next to the data (then use :meth:`edges`).  No boolean-mask gathers: the
+        pair cells are distinct, so each cell is assigned once."""
+        n = self.n_items
+        if n * n > max(1 << 16, 16 * len(self.i)):
+            return None
+        mark = np.zeros(n * n, dtype=bool)
+        fwd = self.i * n
+        fwd += self.j
+        mark[fwd] = (self.nij + self.t) > 0
+        back = self.j * n
+        back += self.i
+        mark[back] = (self.nji + self.t) > 0
+        return mark
