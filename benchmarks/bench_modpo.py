@@ -1,13 +1,15 @@
 """Benchmark: one MODPO step (precomputed reference + margins) vs one TRL ``DPOTrainer`` step.
 
 Same model, batch, LoRA settings and data in one run. Prints, never asserts. Per-step times are taken by
-differencing two runs (``n_short`` and ``n_long`` steps) so constructor / saving overhead cancels.
+differencing two runs (``n_short`` and ``n_long`` steps) so constructor / saving overhead cancels; each
+difference is repeated (``--repeats``, default 3) and the median reported with its range, because a single
+difference of two short runs moves by tens of percent on a shared machine.
 Also reports K profiles vs one profile (goal: K profiles <= K x one profile's training + one precompute)
 and peak memory (``resource.getrusage`` max RSS; CUDA peak allocated on GPU).
 
 Usage::
 
-    python benchmarks/bench_modpo.py                 # tiny random Llama, CPU, < 2 min on 2 cores
+    python benchmarks/bench_modpo.py                 # tiny random Llama, CPU, about 1 min on 2 cores
     python benchmarks/bench_modpo.py --model smollm2 # SmolLM2-135M-Instruct (bf16 on a GPU automatically)
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -168,8 +171,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--model", choices=["tiny", "smollm2"], default="tiny")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--n-short", type=int, default=2)
-    ap.add_argument("--n-long", type=int, default=None, help="default: 8 (tiny) / 6 (smollm2)")
+    ap.add_argument("--n-long", type=int, default=None,
+                    help="default: 20 (tiny; shorter runs make the differences noisy) / 6 (smollm2)")
     ap.add_argument("--profiles", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of each timed difference (median)")
     ap.add_argument(
         "--threads",
         type=int,
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     a = ap.parse_args(argv)
     if a.threads or (a.model == "tiny" and not torch.cuda.is_available()):
         torch.set_num_threads(a.threads or 1)
-    n_long = a.n_long or (8 if a.model == "tiny" else 6)
+    n_long = a.n_long or (20 if a.model == "tiny" else 6)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tok = _load(a.model)
     df = _pairs(32)
@@ -200,18 +205,28 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         _modpo_time(
             model, tok, df, cfg_kwargs, 1, one, f"{tmp}/warm"
         )  # warm-up (lazy imports, kernels)
-        t_s, run_s = _modpo_time(model, tok, df, cfg_kwargs, a.n_short, one, f"{tmp}/s")
-        t_l, run_l = _modpo_time(model, tok, df, cfg_kwargs, n_long, one, f"{tmp}/l")
-        res["modpo_step_s"] = (
-            run_l.adapters[0].train_seconds - run_s.adapters[0].train_seconds
-        ) / (n_long - a.n_short)
-        res["precompute_s"] = run_l.precompute_seconds
-        res["one_profile_train_s"] = run_l.adapters[0].train_seconds
+        steps, trains, ratios = [], [], []
         profs = {
             f"p{i}": {"empathy": 0.3 + 0.1 * i, "safety": 0.7 - 0.1 * i} for i in range(a.profiles)
         }
-        t_k, run_k = _modpo_time(model, tok, df, cfg_kwargs, n_long, profs, f"{tmp}/k")
+        for _ in range(a.repeats):
+            _, run_s = _modpo_time(model, tok, df, cfg_kwargs, a.n_short, one, f"{tmp}/s")
+            _, run_l = _modpo_time(model, tok, df, cfg_kwargs, n_long, one, f"{tmp}/l")
+            steps.append(
+                (run_l.adapters[0].train_seconds - run_s.adapters[0].train_seconds) / (n_long - a.n_short)
+            )
+            trains.append(run_l.adapters[0].train_seconds)
+            t_k, run_k = _modpo_time(model, tok, df, cfg_kwargs, n_long, profs, f"{tmp}/k")
+            bound = a.profiles * run_l.adapters[0].train_seconds + run_k.precompute_seconds
+            ratios.append((t_k, bound, run_k))
+        res["modpo_step_s"] = statistics.median(steps)
+        res["modpo_step_range"] = (min(steps), max(steps))
+        res["precompute_s"] = run_l.precompute_seconds
+        res["one_profile_train_s"] = statistics.median(trains)
+        t_k, bound, run_k = sorted(ratios, key=lambda x: x[0] / x[1])[len(ratios) // 2]  # the median ratio
         res["k_profiles_total_s"] = t_k
+        res["k_profiles_bound_s"] = bound
+        res["k_ratio_range"] = (min(x[0] / x[1] for x in ratios), max(x[0] / x[1] for x in ratios))
         res["k_profiles_train_s"] = sum(x.train_seconds for x in run_k.adapters)
         res["k_precompute_s"] = run_k.precompute_seconds
         res["modpo_peak_rss_mb"] = _rss_mb()
@@ -220,9 +235,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             torch.cuda.reset_peak_memory_stats()
         try:
             _trl_time(model, tok, df, cfg_kwargs, 1, f"{tmp}/trl_warm")
-            t_trl_s, model = _trl_time(model, tok, df, cfg_kwargs, a.n_short, f"{tmp}/trl_s")
-            t_trl_l, model = _trl_time(model, tok, df, cfg_kwargs, n_long, f"{tmp}/trl_l")
-            res["trl_step_s"] = (t_trl_l - t_trl_s) / (n_long - a.n_short)
+            trl = []
+            for _ in range(a.repeats):
+                t_trl_s, model = _trl_time(model, tok, df, cfg_kwargs, a.n_short, f"{tmp}/trl_s")
+                t_trl_l, model = _trl_time(model, tok, df, cfg_kwargs, n_long, f"{tmp}/trl_l")
+                trl.append((t_trl_l - t_trl_s) / (n_long - a.n_short))
+            res["trl_step_s"] = statistics.median(trl)
+            res["trl_step_range"] = (min(trl), max(trl))
             res["trl_peak_rss_mb"] = _rss_mb()
             if device == "cuda":
                 res["trl_cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -232,19 +251,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"\nMODPO benchmark  model={a.model}  device={device}  batch={a.batch_size} pairs  LoRA r=8 qkvo  "
         f"steps {a.n_short}->{n_long}  threads={torch.get_num_threads()}"
     )
-    print(f"  MODPO step (precomputed ref + margins): {res['modpo_step_s'] * 1e3:9.1f} ms")
+    lo, hi = res["modpo_step_range"]
+    print(f"  MODPO step (precomputed ref + margins): {res['modpo_step_s'] * 1e3:9.1f} ms"
+          f"   (median of {a.repeats}; range {lo * 1e3:.1f}-{hi * 1e3:.1f})")
     if "trl_step_s" in res:
-        print(f"  TRL DPOTrainer step (ref each step)  : {res['trl_step_s'] * 1e3:9.1f} ms")
+        lo, hi = res["trl_step_range"]
+        print(f"  TRL DPOTrainer step (ref each step)  : {res['trl_step_s'] * 1e3:9.1f} ms"
+              f"   (median of {a.repeats}; range {lo * 1e3:.1f}-{hi * 1e3:.1f})")
         print(
             f"  speed-up TRL/MODPO per step           : {res['trl_step_s'] / res['modpo_step_s']:9.2f} x"
             "   (goal >= 1.5x)"
         )
     print(f"  one-off precompute (ref log-probs)    : {res['precompute_s']:9.2f} s")
-    bound = a.profiles * res["one_profile_train_s"] + res["k_precompute_s"]
+    bound = res["k_profiles_bound_s"]
+    lo, hi = res["k_ratio_range"]
     print(
         f"  {a.profiles} profiles: total {res['k_profiles_total_s']:.2f} s (train {res['k_profiles_train_s']:.2f} s"
         f" + precompute {res['k_precompute_s']:.2f} s) vs bound K x one ({res['one_profile_train_s']:.2f} s) + "
-        f"precompute = {bound:.2f} s  -> ratio {res['k_profiles_total_s'] / bound:.2f}"
+        f"precompute = {bound:.2f} s  -> ratio {res['k_profiles_total_s'] / bound:.2f} (median of {a.repeats}; "
+        f"range {lo:.2f}-{hi:.2f}; goal <= 1)"
     )
     print(
         f"  peak RSS: start {rss0:.0f} MB, after MODPO {res['modpo_peak_rss_mb']:.0f} MB"
