@@ -463,10 +463,10 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
     another pass over the data.
     """
     n, p = design.n_items, design.n_params
-    theta = opt.theta
+    theta = opt.theta.copy()  # the result's own, shared with its covariance source
     beta = theta[:n]
     items = tuple(design.items)
-    cov = None if opt.hess is None else _CovSource(n, design.npseudo, theta.copy(), opt.hess, ref,
+    cov = None if opt.hess is None else _CovSource(n, design.npseudo, theta, opt.hess, ref,
                                                     getattr(opt, "chol", None))
     tie_names = tuple(f"tie{k}" for k in design.tie_orders)
     loglik = float(opt.objective)
@@ -490,7 +490,7 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
         n_iter=int(opt.n_iter),
         npseudo=design.npseudo,
         method=method,
-        theta=theta.copy(),
+        theta=theta,
         hessian=opt.hess,  # a fresh array of the optimiser's, not shared with the design
         _cov=cov,
         **extra,

@@ -54,6 +54,12 @@ __all__ = ["PLDesign", "BTDesign", "pseudo_terms"]
 _WARM_ROWS = 10_000  # rankings in the subsample whose fit starts Newton on large tie-free data
 
 
+def dense_key_space(n: int, m: int) -> bool:
+    """Whether the ``n * n`` flat keys of item pairs are few next to ``m`` keys in use: then a table over all
+    of them (marking, counting) is cheaper than sorting the keys."""
+    return n * n <= max(1 << 16, 8 * m)
+
+
 def pseudo_terms(beta: np.ndarray, npseudo: float, need: int) -> tuple[float, Any, Any]:
     """Ghost-item pseudo-comparisons: npseudo wins + npseudo losses of every item vs log-worth 0."""
     lse = np.logaddexp(0.0, beta)
@@ -316,7 +322,7 @@ class BTDesign(_Design):
         key = lo.astype(np.int64)
         key *= n
         key += hi
-        if n * n <= max(1 << 16, 8 * len(key)):  # dense key space: marking instead of sorting
+        if dense_key_space(n, len(key)):  # marking instead of sorting
             mark = np.zeros(n * n, dtype=bool)
             mark[key] = True
             ukey = np.flatnonzero(mark)  # sorted distinct keys (nonzero of a bool mask is fast)
@@ -358,8 +364,9 @@ class BTDesign(_Design):
             nij, nji, t = nij + t / 2, nji + t / 2, np.zeros(U)
         self.nij, self.nji, self.t = nij, nji, t
         self.ntot = nij + nji + t
-        self._tot_j = None
         n = self.n_items
+        # total weight of each item in the j (larger-index) slot of its pairs: the logistic gradient's constant
+        self.tot_j = np.bincount(self.j, weights=self.ntot, minlength=n)
         ch = np.bincount(self.i, weights=nij + t / 2, minlength=n) + np.bincount(self.j, weights=nji + t / 2,
                                                                                  minlength=n)
         self._chosen_stat = np.concatenate([ch, [t.sum()] if self.tie_orders else []])
@@ -480,8 +487,8 @@ class BTDesign(_Design):
             return f, None, None
         Npi = np.where(d >= 0, q, e * q)
         Npi *= N  # N * P(i beats j)
-        g = self._chosen_stat - self._bt_tot_j() - (np.bincount(self.i, weights=Npi, minlength=n)
-                                                     - np.bincount(self.j, weights=Npi, minlength=n))
+        g = self._chosen_stat - self.tot_j - (np.bincount(self.i, weights=Npi, minlength=n)
+                                              - np.bincount(self.j, weights=Npi, minlength=n))
         if need < 2:
             return f, g, None
         c = e * q  # p_i p_j = e / (1 + e)^2 for either sign of d
@@ -494,14 +501,6 @@ class BTDesign(_Design):
         Hv[ji] = c
         Hv[:: p + 1] = -H.sum(axis=1)
         return f, g, H
-
-    def _bt_tot_j(self) -> np.ndarray:
-        """Total comparison weight of each item in the j (larger-index) position of its pairs (cached per
-        weighting: ``_set_weights`` clears it)."""
-        t = self.__dict__.get("_tot_j")
-        if t is None:
-            t = self._tot_j = np.bincount(self.j, weights=self.ntot, minlength=self.n_items)
-        return t
 
     def _flat_offdiag(self) -> tuple[np.ndarray, np.ndarray]:
         """Flat positions of (i, j) and (j, i) in the p x p Hessian (cached; shared by reweighted copies)."""
@@ -554,7 +553,7 @@ class BTDesign(_Design):
         when that would be large next to the data (then use :meth:`edges`).  No boolean-mask gathers: the
         pair cells are distinct, so each cell is assigned once."""
         n = self.n_items
-        if n * n > max(1 << 16, 16 * len(self.i)):
+        if not dense_key_space(n, 2 * len(self.i)):  # up to two directed edges per pair
             return None
         mark = np.zeros(n * n, dtype=bool)
         fwd = self.i * n

@@ -18,6 +18,8 @@ from scipy.optimize import minimize
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ._likelihood import dense_key_space
+
 __all__ = ["OptimResult", "optimize", "check_connected"]
 
 
@@ -273,7 +275,7 @@ def check_connected(design: Any, items: tuple) -> None:
         src, dst = design.edges()
         if len(src) > 4 * n:
             key = src.astype(np.int64) * n + dst
-            if n * n <= max(1 << 16, 8 * len(key)):
+            if dense_key_space(n, len(key)):
                 # a dense key space (e.g. 100k rankings of 20 items): mark the distinct (src, dst) cells
                 mark = np.zeros(n * n, dtype=bool)
                 mark[key] = True
