@@ -36,6 +36,19 @@ PROFILES = {
 }
 
 
+def _train(model, tok, output_dir, profiles=PROFILES, *, config=CFG):
+    """MODPO on 8 toy pairs with the keyword safety reward: the run most tests here share."""
+    return train_adapters(
+        profiles,
+        toy_pairs(8),
+        output_dir=output_dir,
+        model=model,
+        tokenizer=tok,
+        config=config,
+        reward_models=RM,
+    )
+
+
 def _logits(model, tok, text="I feel anxious before exams.\nThat sounds hard."):
     ids = tok(text, return_tensors="pt")
     with torch.no_grad():
@@ -45,15 +58,7 @@ def _logits(model, tok, text="I feel anxious before exams.\nThat sounds hard."):
 def test_lora_changes_base_does_not_and_profile_json(tmp_path):
     model, tok = make_tiny_llama()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    run = train_adapters(
-        PROFILES,
-        toy_pairs(8),
-        output_dir=tmp_path,
-        model=model,
-        tokenizer=tok,
-        config=CFG,
-        reward_models=RM,
-    )
+    run = _train(model, tok, tmp_path)
     after = model.state_dict()
     assert set(after) == set(before)  # LoRA unloaded, plain base restored
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -92,24 +97,8 @@ def test_lora_changes_base_does_not_and_profile_json(tmp_path):
 def test_save_load_roundtrip_and_determinism(tmp_path):
     model, tok = make_tiny_llama()
     prof = {"p": {"empathy": 0.6, "safety": 0.4}}
-    r1 = train_adapters(
-        prof,
-        toy_pairs(8),
-        output_dir=tmp_path / "r1",
-        model=model,
-        tokenizer=tok,
-        config=CFG,
-        reward_models=RM,
-    )
-    r2 = train_adapters(
-        prof,
-        toy_pairs(8),
-        output_dir=tmp_path / "r2",
-        model=model,
-        tokenizer=tok,
-        config=CFG,
-        reward_models=RM,
-    )
+    r1 = _train(model, tok, tmp_path / "r1", prof)
+    r2 = _train(model, tok, tmp_path / "r2", prof)
     s1 = load_file(r1["p"].path / "adapter_model.safetensors")
     s2 = load_file(r2["p"].path / "adapter_model.safetensors")
     assert all(torch.equal(s1[k], s2[k]) for k in s1)  # same seed, same adapter
@@ -137,15 +126,7 @@ def test_resume_after_crash(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_mod, "modpo_loss", crashing)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train_adapters(
-            PROFILES,
-            toy_pairs(8),
-            output_dir=tmp_path,
-            model=model,
-            tokenizer=tok,
-            config=CFG,
-            reward_models=RM,
-        )
+        _train(model, tok, tmp_path)
     monkeypatch.setattr(train_mod, "modpo_loss", real)
     first = tmp_path / "mostly_empathy"
     assert (first / "profile.json").exists() and not (tmp_path / "balanced").exists()
@@ -156,30 +137,14 @@ def test_resume_after_crash(tmp_path, monkeypatch):
     (tmp_path / "balanced" / "adapter_model.safetensors").write_bytes(b"junk")
     mtime = (first / "adapter_model.safetensors").stat().st_mtime_ns
     assert not any("lora" in k for k in model.state_dict())  # the crash left the base model clean
-    run = train_adapters(
-        PROFILES,
-        toy_pairs(8),
-        output_dir=tmp_path,
-        model=model,
-        tokenizer=tok,
-        config=CFG,
-        reward_models=RM,
-    )
+    run = _train(model, tok, tmp_path)
     assert run["Mostly empathy"].skipped and not run["balanced"].skipped
     assert (first / "adapter_model.safetensors").stat().st_mtime_ns == mtime
     assert (tmp_path / "balanced" / "profile.json").exists()
     assert not list(tmp_path.glob(".partial-*"))
     # other settings into the same directory: refuse instead of silently mixing
     with pytest.raises(ValueError, match="overwrite"):
-        train_adapters(
-            PROFILES,
-            toy_pairs(8),
-            output_dir=tmp_path,
-            model=model,
-            tokenizer=tok,
-            config=MODPOConfig(max_steps=2, batch_size=4, beta=0.5, progress=False),
-            reward_models=RM,
-        )
+        _train(model, tok, tmp_path, config=MODPOConfig(max_steps=2, batch_size=4, beta=0.5, progress=False))
 
 
 def test_dpo_baselines_and_merging(tmp_path):
