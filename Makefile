@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: all demo test bench experiment clean venv
+.PHONY: all demo test lint bench experiment clean venv
 
 all: test
 
@@ -26,7 +26,11 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/survey-weights run --out outputs
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) lint
 	$(PY) -m pytest -q -rs -p no:cacheprovider --durations=15 --doctest-modules --nbmake --nbmake-timeout=900 \
 		survey_weights tests notebooks
 

@@ -1,4 +1,4 @@
-"""Benchmark of survey_weights.bootstrap (and, with --coverage, the full coverage simulation).
+"""Benchmark of survey_weights.subgroups.bootstrap (and, with --coverage, the full coverage simulation).
 
 Usage::
 
@@ -16,11 +16,11 @@ import warnings
 
 import numpy as np
 
-from survey_weights.bootstrap import bootstrap
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.data import Rankings
-from survey_weights.models._sample import sample_weak_orders
 from survey_weights.simulate import simulate_survey
+from survey_weights.subgroups.bootstrap import bootstrap
+from survey_weights.synthetic.sampling import sample_weak_orders
 
 GOAL_S = 5.0
 

@@ -39,7 +39,7 @@ from _util import format_table, peak_memory, time_call, time_call_cpu
 from survey_weights import PairedComparisons, Rankings
 from survey_weights.models import fit_bradley_terry, fit_plackett_luce
 from survey_weights.models._likelihood import BTDesign, PLDesign
-from survey_weights.models._sample import sample_pl_rankings
+from survey_weights.synthetic.sampling import sample_pl_rankings
 
 
 def full_rankings(R: int, n: int, rng: np.random.Generator) -> tuple[Rankings, np.ndarray]:

@@ -104,8 +104,8 @@ def _modpo_time(model, tok, df, cfg_kwargs, steps, profiles, out):
 
 
 def _trl_time(model, tok, df, cfg_kwargs, steps, out):
-    import torch
     import datasets
+    import torch
     from datasets import Dataset
 
     datasets.disable_progress_bars()
@@ -113,7 +113,7 @@ def _trl_time(model, tok, df, cfg_kwargs, steps, out):
     from trl import DPOConfig, DPOTrainer
 
     from survey_weights.modpo import format_prompt
-    from survey_weights.modpo.models import default_dtype
+    from survey_weights.modpo.base_models import default_dtype
 
     emp = df[df["criterion"] == "empathy"]
     ds = Dataset.from_dict(

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from survey_weights.trees import fit_tree
+from survey_weights.subgroups.trees import fit_tree
 
 R_SECONDS = {"topmodel2007 bttree": 0.65, "beans pltree": 5.8}
 
@@ -95,7 +95,7 @@ def false_split_rate(n_sims: int, *, n: int = 335, minsize: float = 30, alpha: f
 def mixture_ari(n_sets: int, *, n: int = 335) -> None:
     from test_mixture import bayes_membership, simulate_classes
 
-    from survey_weights.mixture import adjusted_rand_index, fit_mixture
+    from survey_weights.subgroups.mixture import adjusted_rand_index, fit_mixture
 
     rows = []
     for s in range(n_sets):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from survey_weights._io import atomic_write_text
+from survey_weights._util.io import atomic_write_text
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.simulate import DEFAULT_SEED, simulate_survey
 

@@ -18,21 +18,29 @@ Examples
 
 from __future__ import annotations
 
+from . import simulate  # noqa: F401 - `sw.simulate.simulate_survey` stays reachable as an attribute
 from ._version import __version__
-from .bootstrap import BootstrapResult, bootstrap
 from .criteria import ALL_CRITERIA, CRITERION_LABELS, SAFETY, SURVEY_CRITERIA
-from .data import PairedComparisons, Rankings
-from .datasets import load_example_survey, load_survey, multiselect_dummies
-from .descriptives import top_rated_share
+from .data import PairedComparisons, Rankings, load_survey, multiselect_dummies, top_rated_share
 from .exceptions import ConvergenceWarning, DataRecodeWarning, SmallGroupWarning, SurveyWeightsWarning
-from .export import export_profiles, read_profiles
-from .groups import GroupedFitResult, fit_by_group
-from .mixture import MixtureResult, fit_mixture, select_n_classes
 from .models import fit_bradley_terry, fit_plackett_luce
-from .profiles import WeightProfile, derive_profile
-from .regression import LRTestResult, WorthRegressionResult, fit_regression
+from .profiles import WeightProfile, derive_profile, export_profiles, read_profiles
 from .results import BradleyTerryResult, FitResult, PlackettLuceResult
-from .trees import PreferenceTree, fit_tree
+from .subgroups import (
+    BootstrapResult,
+    GroupedFitResult,
+    LRTestResult,
+    MixtureResult,
+    PreferenceTree,
+    WorthRegressionResult,
+    bootstrap,
+    fit_by_group,
+    fit_mixture,
+    fit_regression,
+    fit_tree,
+    select_n_classes,
+)
+from .synthetic import load_example_survey
 
 __all__ = [
     "__version__",

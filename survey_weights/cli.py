@@ -127,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ----------------------------------------------------------------------------------------------- commands
 def _survey_rankings(args: argparse.Namespace, factors: Sequence[str] = ()) -> Any:
-    from .pipeline import _rankings, load_survey_frame
+    from .pipeline import load_survey_frame, survey_rankings
 
-    return _rankings(load_survey_frame(args.survey), factors)
+    return survey_rankings(load_survey_frame(args.survey), factors)
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -154,7 +154,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(summary.as_text() if hasattr(summary, "as_text") else summary)
         table = fit.to_frame()
     if args.csv:
-        from ._io import atomic_write_text
+        from ._util.io import atomic_write_text
 
         atomic_write_text(args.csv, table.to_csv(index=False))
         print(f"wrote {args.csv}", file=sys.stderr)
@@ -187,33 +187,33 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
     wpath = Path(args.weights)
     if not wpath.is_file():
         raise FileNotFoundError(f"Weights file {str(wpath)!r} does not exist. Fix: run `{PROG} profiles` first.")
-    from .export import read_profiles
     from .modpo import MODPOConfig
     from .pipeline import (
+        Log,
         MainSchedule,
-        _load_model,
-        _Log,
-        _train,
+        load_model,
         load_preference_split,
         reward_models_cached,
         set_threads,
         subsample_pairs,
+        train_profiles,
     )
+    from .profiles.export import read_profiles
 
     profiles = read_profiles(wpath)
     sched = MainSchedule()
-    log = _Log(not args.quiet)
+    log = Log(not args.quiet)
     split = load_preference_split(args.preferences, seed=args.seed)
     train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=args.seed)
     rms = reward_models_cached(train, sorted(set(train["criterion"])), Path(args.out) / ".cache" / "reward_models",
                                seed=args.seed, log=log)
     set_threads(args.threads)
-    model, tok = _load_model(args.base_model, args.device, log)
+    model, tok = load_model(args.base_model, args.device, log)
     cfg = MODPOConfig(max_steps=args.max_steps or sched.max_steps, batch_size=sched.batch_size,
                       max_length=sched.max_length, max_prompt_length=sched.max_prompt_length, lr=sched.lr,
                       seed=args.seed, progress=not args.quiet)
     weights = {p.name: {c: float(v) for c, v in p.weights.items()} for p in profiles}
-    run = _train(weights, train, out=Path(args.out), model=model, tok=tok, cfg=cfg, rms=rms,
+    run = train_profiles(weights, train, out=Path(args.out), model=model, tok=tok, cfg=cfg, rms=rms,
                  base_model=args.base_model, device=args.device, overwrite=True if args.overwrite else None)
     for a in run.adapters:
         print(f"{a.name}\t{a.path}\t{'reused' if a.skipped else 'trained'}")
@@ -221,14 +221,14 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ._generation import ModelSpec, evaluate_models
-    from .pipeline import _load_model, _Log, load_preference_split, set_threads
+    from .evaluation.generation import ModelSpec, evaluate_models
+    from .pipeline import Log, load_model, load_preference_split, set_threads
 
     adir = Path(args.adapters)
     found = sorted(p.parent for p in adir.glob("*/profile.json")) if adir.is_dir() else []
     if not found:
         raise FileNotFoundError(f"No adapters (<dir>/profile.json) under {str(adir)!r}. Fix: run `{PROG} adapters`.")
-    log = _Log(not args.quiet)
+    log = Log(not args.quiet)
     split = load_preference_split(args.preferences, seed=args.seed)
     prompts, ids = split.test_prompts[:args.n_prompts], split.test_ids[:args.n_prompts]
     specs, weights = [ModelSpec("base", "base")], {}
@@ -239,7 +239,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         weights[name] = meta.get("weights")
         specs.append(ModelSpec(name, kind, meta.get("weights"), adapter=d))
     set_threads(args.threads)
-    model, tok = _load_model(args.base_model, args.device, log)
+    model, tok = load_model(args.base_model, args.device, log)
     res = evaluate_models(specs, prompts, prompt_ids=ids, model=model, tokenizer=tok, profiles=weights,
                           pooled="pooled" if "pooled" in weights else None, max_new_tokens=args.max_new_tokens,
                           seed=args.seed, cache_dir=Path(args.out) / ".cache" / "generations",
@@ -271,8 +271,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
                            overwrite=True if args.overwrite else None, progress=not args.quiet)
     print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
     if args.results_doc:
-        from ._experiment import results_markdown
-        from ._io import atomic_write_text
+        from ._util.io import atomic_write_text
+        from .pipeline import results_markdown
 
         atomic_write_text(args.results_doc, results_markdown(args.out))
         print(f"wrote {args.results_doc}")

@@ -9,7 +9,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_worth"]
+__all__ = ["figure_png", "new_figure", "plot_worth"]
+
+
+def new_figure(figsize: tuple[float, float] = (6, 4)) -> tuple[Any, Any]:
+    """A figure and its Axes that belong to no pyplot state and need no backend choice (for files)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def figure_png(fig: Any, *, dpi: int = 110) -> bytes:
+    """PNG bytes of a figure (laid out with ``tight_layout``)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
 
 
 def _axes(ax: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Tests of survey_weights.bootstrap (respondent-level bootstrap, percentile and BCa intervals)."""
+"""Tests of survey_weights.subgroups.bootstrap (respondent-level bootstrap, percentile and BCa intervals)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import warnings
 import numpy as np
 import pytest
 
-from survey_weights.bootstrap import bootstrap
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.data import Rankings
 from survey_weights.models import fit_bradley_terry, fit_plackett_luce
-from survey_weights.models._sample import sample_weak_orders
 from survey_weights.simulate import simulate_survey
+from survey_weights.subgroups.bootstrap import bootstrap
+from survey_weights.synthetic.sampling import sample_weak_orders
 
 sample_rankings = sample_weak_orders  # vectorised Davidson-Luce sampler shared with the benchmark
 

@@ -10,7 +10,7 @@ import pytest
 
 from survey_weights import PairedComparisons, Rankings
 from survey_weights.models import fit_bradley_terry, fit_plackett_luce
-from survey_weights.models._sample import sample_pl_arrays
+from survey_weights.synthetic.sampling import sample_pl_arrays
 
 choix = pytest.importorskip("choix")
 

@@ -1,4 +1,4 @@
-"""Tests for survey_weights.datasets: bundled synthetic survey, real-export loader, dummies."""
+"""Tests for survey_weights.data.survey: bundled synthetic survey, real-export loader, dummies."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from survey_weights import datasets
 from survey_weights.criteria import SURVEY_CRITERIA
-from survey_weights.datasets import ITEM_TEXTS, load_example_survey, load_survey, multiselect_dummies
+from survey_weights.data.survey import ITEM_TEXTS, load_survey, multiselect_dummies
 from survey_weights.exceptions import DataRecodeWarning
 from survey_weights.simulate import DEFAULT_SEED, simulate_survey
+from survey_weights.synthetic import load_example_survey
+from survey_weights.synthetic import survey as synthetic_survey
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CRIT = list(SURVEY_CRITERIA)
@@ -37,7 +38,7 @@ def test_load_example_survey_quiet_and_fallback(monkeypatch, tmp_path):
         df = load_example_survey()
     assert df.shape == (335, 19) and list(df.columns[-5:]) == CRIT
     assert df["respondent_id"].is_unique
-    monkeypatch.setattr(datasets, "_DATA_DIR", tmp_path)  # as in a wheel install: no data/
+    monkeypatch.setattr(synthetic_survey, "_DATA_DIR", tmp_path)  # as in a wheel install: no data/
     pd.testing.assert_frame_equal(load_example_survey(), df)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import survey_weights as sw
-from survey_weights.descriptives import top_rated_share
+from survey_weights.data.descriptives import top_rated_share
 
 
 def test_tie_breaks_by_hand():

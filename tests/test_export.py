@@ -1,4 +1,4 @@
-"""Tests for survey_weights.export and survey_weights._io."""
+"""Tests for survey_weights.profiles.export and survey_weights._util.io."""
 from __future__ import annotations
 
 import json
@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from survey_weights import export as export_mod
-from survey_weights._io import atomic_write, atomic_write_text
+from survey_weights._util.io import atomic_write, atomic_write_text
 from survey_weights.criteria import ALL_CRITERIA
 from survey_weights.exceptions import SmallGroupWarning
-from survey_weights.export import SCHEMA_VERSION, export_profiles, read_profiles
 from survey_weights.profiles import WeightProfile
+from survey_weights.profiles import export as export_mod
+from survey_weights.profiles.export import SCHEMA_VERSION, export_profiles, read_profiles
 
 
 def make_profile(name="pooled", n=335, seed=0, ci=True, **kw):

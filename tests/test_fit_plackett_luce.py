@@ -11,7 +11,8 @@ from survey_weights import Rankings
 from survey_weights.exceptions import ConvergenceWarning
 from survey_weights.models import fit_design, fit_plackett_luce
 from survey_weights.models._likelihood import PLDesign
-from survey_weights.models._sample import sample_pl_rankings
+from survey_weights.models._optim import start_theta
+from survey_weights.synthetic.sampling import sample_pl_rankings
 
 BETA = np.array([0.8, 0.3, 0.0, -0.4, -0.7])
 
@@ -229,7 +230,7 @@ def test_warm_start_on_large_tie_free_data(monkeypatch):
                               np.zeros(R, bool), np.arange(R), np.arange(R))
     for npseudo in (0.0, 0.5):
         d = PLDesign.from_rankings(r, npseudo=npseudo)
-        st = d.start()
+        st = start_theta(d)
         assert np.abs(st).max() > 0.1  # not the zero start
         warm = fit_design(d)
         cold = fit_design(d, start=np.zeros(d.n_params))

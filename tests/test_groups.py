@@ -1,4 +1,4 @@
-"""Tests of survey_weights.groups (per-group fits, LR test, Holm-adjusted contrasts, small-cell withholding)."""
+"""Tests of survey_weights.subgroups.groups (per-group fits, LR test, Holm-adjusted contrasts, small-cell withholding)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from statsmodels.stats.multitest import multipletests
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.data import Rankings
 from survey_weights.exceptions import SmallGroupWarning
-from survey_weights.groups import fit_by_group, holm
 from survey_weights.models import fit_bradley_terry, fit_plackett_luce
 from survey_weights.simulate import simulate_survey
+from survey_weights.subgroups.groups import fit_by_group, holm
 
 matplotlib.use("Agg")
 COVS = ["age_group", "severity", "population", "gender"]
@@ -62,7 +62,7 @@ def test_lr_statistic_definition(survey: Rankings) -> None:
 
 
 def test_lr_null_pvalues_roughly_uniform() -> None:
-    from survey_weights.models._sample import sample_weak_orders as sample_rankings
+    from survey_weights.synthetic.sampling import sample_weak_orders as sample_rankings
 
     rng = np.random.default_rng(77)
     beta = np.array([0.5, 0.2, 0.0, -0.2, -0.5])

@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import approx_fprime, check_grad
 
 from survey_weights.models._likelihood import BTDesign, PLDesign
-from survey_weights.models._sample import sample_pl_arrays
+from survey_weights.synthetic.sampling import sample_pl_arrays
 
 
 def random_arrays(rng, R, n, *, ties=False, topk_frac=0.3, min_len=2, max_len=None):

@@ -1,4 +1,4 @@
-"""Tests for survey_weights.mixture (latent preference classes)."""
+"""Tests for survey_weights.subgroups.mixture (latent preference classes)."""
 from __future__ import annotations
 
 import itertools
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from survey_weights import SURVEY_CRITERIA, Rankings
-from survey_weights._mfluc import PatternModel
 from survey_weights.exceptions import SmallGroupWarning
-from survey_weights.mixture import (
+from survey_weights.subgroups._instability import PatternModel
+from survey_weights.subgroups.mixture import (
     MixtureResult,
     adjusted_rand_index,
     fit_mixture,

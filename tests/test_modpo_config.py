@@ -16,7 +16,7 @@ from survey_weights.modpo import (
     profile_dirname,
     train_adapters,
 )
-from survey_weights.modpo.data import main_objective_of
+from survey_weights.profiles.training_spec import main_objective_of
 
 
 def test_config_defaults_and_frozen():

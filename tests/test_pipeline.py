@@ -92,7 +92,7 @@ def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path):
 
 @pytest.mark.slow
 def test_experiment_quick_tiny_model(tmp_path):
-    from survey_weights._experiment import QUICK, run_experiment
+    from survey_weights.pipeline import QUICK, run_experiment
 
     paths = run_experiment(out=tmp_path, base_model="tiny-test", schedule=QUICK, device="cpu",
                            reward_models={"safety": RMS["safety"]}, progress=False)
@@ -105,7 +105,7 @@ def test_experiment_quick_tiny_model(tmp_path):
     assert {"q1_dpo_empathy", "q2_modpo_monotone", "q3_modpo_vs_merge"} <= set(findings["findings"])
     assert "Findings" in (tmp_path / "report.md").read_text()
     assert paths["seconds"] > 0
-    from survey_weights._experiment import results_markdown
+    from survey_weights.pipeline import results_markdown
 
     md = results_markdown(tmp_path)
     assert "Seed: 0" in md and "Wall time" in md and "not the study's numbers" in md and "modpo_s0.8" in md
@@ -129,7 +129,7 @@ def _constructed(modpo_safety):
 
 
 def test_answer_questions_constructed():
-    from survey_weights._experiment import answer_questions
+    from survey_weights.pipeline import answer_questions
 
     ans = answer_questions(_constructed((5.5, 6, 7)), (0.2, 0.5, 0.8))
     assert ans["q1_dpo_empathy"]["answer"] and ans["q1_dpo_empathy"]["safety_worse_than_base"]

@@ -185,8 +185,9 @@ def test_weightprofile_validation():
 def test_derive_profile_from_real_fit():
     data = pytest.importorskip("survey_weights.data")
     models = pytest.importorskip("survey_weights.models.plackett_luce")
-    from survey_weights.simulate import simulate_survey
     import warnings
+
+    from survey_weights.simulate import simulate_survey
 
     df = simulate_survey(335, seed=2)
     with warnings.catch_warnings():

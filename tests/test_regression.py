@@ -1,4 +1,4 @@
-"""Tests of survey_weights.regression (worth regression on respondent covariates)."""
+"""Tests of survey_weights.subgroups.regression (worth regression on respondent covariates)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from scipy.optimize import check_grad
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.data import Rankings
 from survey_weights.models import fit_bradley_terry, fit_plackett_luce
-from survey_weights.regression import _build_design, _stages, fit_regression
 from survey_weights.simulate import simulate_survey
+from survey_weights.subgroups.regression import _build_design, _stages, fit_regression
 
 
 def sample_rankings(beta: np.ndarray, log_delta: dict, rng: np.random.Generator, covariates=None) -> Rankings:
@@ -84,7 +84,7 @@ def test_saturated_categorical_equals_group_fits() -> None:
         pred = reg.predict_log_worth(pd.DataFrame({"g": [lv]})).iloc[0]
         np.testing.assert_allclose(pred.to_numpy(), fit.log_worth.to_numpy(), atol=1e-6)
     # the LR test of g equals the heterogeneity test of the group fits (same model pair)
-    from survey_weights.groups import fit_by_group
+    from survey_weights.subgroups.groups import fit_by_group
 
     gf = fit_by_group(r, "g", npseudo=0)
     assert reg.lr_test("g").statistic == pytest.approx(gf.lr_test().statistic, abs=1e-5)
@@ -100,7 +100,7 @@ def test_gradient_and_hessian(survey: Rankings) -> None:
     lin, W = d.weights(survey.respondent_weights)
     rng = np.random.default_rng(0)
     th = rng.normal(0, 0.3, d.Z.shape[1])
-    from survey_weights.models._pl_engines import _blas1
+    from survey_weights._util.threads import single_thread_blas as _blas1
 
     f = lambda t: d.evaluate(t, lin, W, deriv=False)[0]
     g = lambda t: d.evaluate(t, lin, W)[1]

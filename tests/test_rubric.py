@@ -1,4 +1,4 @@
-"""Tests for survey_weights.rubric: expected orderings per criterion and robustness."""
+"""Tests for survey_weights.evaluation.rubric: expected orderings per criterion and robustness."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from survey_weights.criteria import ALL_CRITERIA
-from survey_weights.rubric import RUBRIC_VERSION, detect_risk, explain_reply, rubric_rules, score_replies, score_reply
+from survey_weights.evaluation.rubric import (
+    RUBRIC_VERSION,
+    detect_risk,
+    explain_reply,
+    rubric_rules,
+    score_replies,
+    score_reply,
+)
 
 WORK = "My manager keeps piling on deadlines and I feel completely overwhelmed and exhausted. What should I do?"
 RISK = "I've been so low since the breakup. Some nights I think about ending my life. I don't know what to do."

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from survey_weights import simulate as sim
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.simulate import DEFAULT_SEED, PLANTED_EFFECTS, simulate_survey, survey_truth
+from survey_weights.synthetic import survey as sim
 
 CRIT = list(SURVEY_CRITERIA)
 PUBLISHED_SHARES = {"empathy": 62.7, "active_listening": 20.9, "self_motivated_change": 5.1,

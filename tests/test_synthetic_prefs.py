@@ -1,4 +1,4 @@
-"""Tests for survey_weights.synthetic_prefs and the bundled data in data/preferences_synthetic/."""
+"""Tests for survey_weights.synthetic.preferences and the bundled data in data/preferences_synthetic/."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from survey_weights.criteria import ALL_CRITERIA
+from survey_weights.evaluation.rubric import RUBRIC_VERSION, detect_risk, score_replies
 from survey_weights.preferences import read_preferences
-from survey_weights.rubric import RUBRIC_VERSION, detect_risk, score_replies
 from survey_weights.simulate import simulate_survey
-from survey_weights.synthetic_prefs import (
+from survey_weights.synthetic.preferences import (
     DATA_DIR,
     DEFAULT_SEED,
     generate_preference_data,

@@ -1,4 +1,4 @@
-"""Tests for survey_weights.trees (model-based preference trees) and the M-fluctuation machinery."""
+"""Tests for survey_weights.subgroups.trees (model-based preference trees) and the M-fluctuation machinery."""
 from __future__ import annotations
 
 import itertools
@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from survey_weights import SURVEY_CRITERIA, PairedComparisons, Rankings
-from survey_weights._mfluc import PatternModel, suplm_pvalue
 from survey_weights.exceptions import DataRecodeWarning, SmallGroupWarning
 from survey_weights.simulate import simulate_survey
-from survey_weights.trees import PreferenceTree, fit_tree
+from survey_weights.subgroups._instability import PatternModel, suplm_pvalue
+from survey_weights.subgroups.trees import PreferenceTree, fit_tree
 
 EXTERNAL = Path(os.environ.get("SURVEY_WEIGHTS_EXTERNAL", Path(__file__).resolve().parents[1].parent / "shared" /
                                "external"))

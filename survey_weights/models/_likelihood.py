@@ -48,16 +48,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._pl_engines import GenericEngine, TieFreeEngine
+from ._stages import dense_key_space
 
 __all__ = ["PLDesign", "BTDesign", "pseudo_terms"]
 
 _WARM_ROWS = 10_000  # rankings in the subsample whose fit starts Newton on large tie-free data
-
-
-def dense_key_space(n: int, m: int) -> bool:
-    """Whether the ``n * n`` flat keys of item pairs are few next to ``m`` keys in use: then a table over all
-    of them (marking, counting) is cheaper than sorting the keys."""
-    return n * n <= max(1 << 16, 8 * m)
 
 
 def pseudo_terms(beta: np.ndarray, npseudo: float, need: int) -> tuple[float, Any, Any]:
@@ -83,10 +78,6 @@ class _Design:
     @property
     def n_params(self) -> int:
         return self.n_items + len(self.tie_orders)
-
-    @property
-    def param_names(self) -> list[Any]:
-        return list(self.items) + [f"tie{k}" for k in self.tie_orders]
 
     def free(self, ref: int | None = 0) -> np.ndarray:
         """Boolean mask of free parameters: all when npseudo > 0, else all but ``beta[ref]``."""
@@ -203,41 +194,20 @@ class PLDesign(_Design):
         return PLDesign(items=self.items, engine=self.engine.reweight(rw), tie_orders=self.tie_orders,
                         npseudo=self.npseudo, resp_w=rw, n_rankings=self.n_rankings, arrays=self._arrays)
 
-    def approx_hessian(self, theta: np.ndarray, *, max_rows: int = 10_000) -> np.ndarray | None:
-        """Hessian of the objective from a random subsample of rankings (None when not worth it).
-
-        Used by the Newton optimiser on large tie-free data until the steps are small; the final
-        iterations and the covariance use the exact Hessian.
-        """
-        eng = self.engine
-        if not isinstance(eng, TieFreeEngine) or eng.n_rows <= 3 * max_rows:
-            return None
-        if getattr(self, "_sub", None) is None:
-            self._sub = eng.subsample(max_rows / eng.n_rows, np.random.default_rng(0))
-        H = self._sub.fgh(theta, 2)[2]
-        if self.npseudo > 0:
-            n = self.n_items
-            H[np.arange(n), np.arange(n)] += pseudo_terms(theta[:n], self.npseudo, 2)[2]
-        return H
-
-    def start(self) -> np.ndarray:
-        """Starting theta for Newton: zeros, or for large tie-free data the fit on a random subsample.
+    def warm_subsample(self) -> PLDesign | None:
+        """For large tie-free data, the design of a random subsample whose fit starts Newton (None otherwise).
 
         The subsample (about ``_WARM_ROWS`` rankings, weights scaled up, at least 0.5 pseudo-comparisons so
         the estimate exists) costs a fraction of one full evaluation and lands within sampling error of the
-        optimum, which saves the full-data Newton iterations from the zero start.
+        optimum, which saves the full-data Newton iterations from the zero start
+        (:func:`~survey_weights.models._optim.start_theta`).
         """
         eng = self.engine
         if not isinstance(eng, TieFreeEngine) or eng.n_rows <= 3 * _WARM_ROWS:
-            return np.zeros(self.n_params)
-        from ._optim import _newton
-
-        sub = PLDesign(items=self.items, engine=eng.subsample(_WARM_ROWS / eng.n_rows, np.random.default_rng(0)),
-                       tie_orders=self.tie_orders, npseudo=max(self.npseudo, 0.5), resp_w=self.respondent_weights,
-                       n_rankings=self.n_rankings, arrays=self._arrays)
-        with np.errstate(all="ignore"):
-            th = _newton(sub, np.zeros(self.n_params), np.ones(self.n_params, bool), 50, 1e-4).theta
-        return th if np.all(np.isfinite(th)) else np.zeros(self.n_params)
+            return None
+        return PLDesign(items=self.items, engine=eng.subsample(_WARM_ROWS / eng.n_rows, np.random.default_rng(0)),
+                        tie_orders=self.tie_orders, npseudo=max(self.npseudo, 0.5), resp_w=self.respondent_weights,
+                        n_rankings=self.n_rankings, arrays=self._arrays)
 
     def with_npseudo(self, npseudo: float) -> PLDesign:
         return PLDesign(items=self.items, engine=self.engine, tie_orders=self.tie_orders, npseudo=npseudo,

@@ -18,7 +18,7 @@ from scipy.optimize import minimize
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ._likelihood import dense_key_space
+from ._stages import dense_key_space
 
 __all__ = ["OptimResult", "optimize", "check_connected"]
 
@@ -237,12 +237,23 @@ def _lbfgs(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol:
     return OptimResult(th, H, ok, int(res.nit), f)
 
 
+def start_theta(design: Any) -> np.ndarray:
+    """The default start: the design's own (zeros, or a closed-form guess), or for large tie-free data the fit
+    on a random subsample (``design.warm_subsample()``)."""
+    sub = design.warm_subsample() if hasattr(design, "warm_subsample") else None
+    if sub is None:
+        return np.array(design.start(), dtype=float)
+    with np.errstate(all="ignore"):
+        th = _newton(sub, np.zeros(design.n_params), np.ones(design.n_params, bool), 50, 1e-4).theta
+    return th if np.all(np.isfinite(th)) else np.zeros(design.n_params)
+
+
 def optimize(design: Any, *, method: str, start: np.ndarray | None, max_iter: int, tol: float,
              ref: int = 0) -> OptimResult:
     """Maximise the design's objective; ``start`` is a full theta (length ``design.n_params``) or None."""
     free = design.free(ref)
     if start is None:
-        theta = np.array(design.start(), dtype=float)
+        theta = start_theta(design)
         if design.npseudo == 0 and not free[ref]:  # a data-driven start: move it to beta[ref] = 0
             theta[: design.n_items] -= theta[ref]
     else:

@@ -24,26 +24,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-try:  # BLAS threading on a loaded 2-core box is pathological for tall-skinny GEMMs
-    from threadpoolctl import ThreadpoolController as _TPC
-except ImportError:  # pragma: no cover
-    _TPC = None
-_CONTROLLER: Any = None
+from .._util.threads import single_thread_blas
 
 _CHUNK_ELEMS = 4_000_000  # elements per temporary (~32 MB) in the Hessian build
 _KMIN_CHUNK_ELEMS = 320_000  # (items x rows) per cache-resident chunk of the tie-free item-space Hessian
-
-
-def _blas1(big: bool) -> Any:
-    """Single-threaded BLAS for the big tall-skinny GEMM (the controller is created once, lazily)."""
-    global _CONTROLLER
-    if not big or _TPC is None:
-        import contextlib
-
-        return contextlib.nullcontext()
-    if _CONTROLLER is None:
-        _CONTROLLER = _TPC()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _cumsum0(X: np.ndarray, *, reverse: bool = False) -> np.ndarray:
@@ -214,7 +198,7 @@ class TieFreeEngine:
         chunk = max(1, min(R, _KMIN_CHUNK_ELEMS // max(1, n)))
         G = np.empty((n, chunk))
         buf = np.empty((n, chunk))
-        with _blas1(R * n > 20000):
+        with single_thread_blas(R * n > 20000):
             for a0 in range(0, R, chunk):
                 a1 = min(R, a0 + chunk)
                 r = a1 - a0
@@ -250,8 +234,8 @@ class TieFreeEngine:
             Ec = E[:, a0:a1] * np.sqrt(w[a0:a1])
             Cc = C[:, a0:a1]
             V = Ec[:, None, :] * Ec[None, :, :] * np.minimum(Cc[:, None, :], Cc[None, :, :])
-            I = T[:, a0:a1]
-            Kk = I[:, None, :] * n + I[None, :, :]
+            Ti = T[:, a0:a1]
+            Kk = Ti[:, None, :] * n + Ti[None, :, :]
             flat += np.bincount(Kk.ravel(), weights=V.ravel(), minlength=n * n)
         return flat.reshape(n, n)
 

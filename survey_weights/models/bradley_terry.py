@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_option
+from .._util.validation import check_option
 from ..results import BradleyTerryResult
 from ._likelihood import BTDesign
 from .plackett_luce import _check_common, fit_design

@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_option, check_scalar
+from .._util.threads import single_thread_blas
+from .._util.validation import check_option, check_scalar
 from ..exceptions import ConvergenceWarning
-from ..results import BradleyTerryResult, FitResult, PlackettLuceResult, make_result
+from ..results import BradleyTerryResult, FitResult, PlackettLuceResult
+from ._covariance import make_result
 from ._likelihood import BTDesign, PLDesign
-from ._pl_engines import _blas1
 from ._optim import check_connected, optimize
 
 __all__ = ["fit_plackett_luce", "fit_design"]
@@ -55,7 +56,7 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
     max_iter = _check_common(design.npseudo, method, max_iter, tol)
     if check and design.npseudo == 0:
         check_connected(design, design.items)
-    with _blas1(True):  # small dense linear algebra: threads only add contention
+    with single_thread_blas(True):  # small dense linear algebra: threads only add contention
         opt = optimize(design, method=method, start=None if start is None else np.asarray(start, float),
                        max_iter=max_iter, tol=tol, ref=ref)
     if not opt.converged:
@@ -64,7 +65,7 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
             f"estimates may be inaccurate. Fix: raise `max_iter`, or use npseudo > 0 for weakly connected data.",
             ConvergenceWarning, stacklevel=3)
     cls = BradleyTerryResult if isinstance(design, BTDesign) else PlackettLuceResult
-    with _blas1(True):
+    with single_thread_blas(True):
         return make_result(cls, design, opt, method=method, ref=ref, **extra)
 
 

@@ -6,14 +6,16 @@ This subpackage is the only part of :mod:`survey_weights` that imports torch, tr
 
 from __future__ import annotations
 
+from ..preferences.pairs import as_pairs_frame
+from ..profiles.training_spec import normalize_profiles, profile_dirname
+from .base_models import load_base_model, make_tiny_llama, train_byte_tokenizer
 from .config import MODPOConfig, RewardModelConfig
-from .data import as_pairs_frame, normalize_profiles, profile_dirname
 from .generate import generate
 from .logps import format_prompt
 from .losses import dpo_loss, joint_dpo_loss, modpo_loss
 from .merge import load_adapters, lora_deltas, merge_adapters
-from .models import load_base_model, make_tiny_llama, train_byte_tokenizer
 from .reward import RewardModel, train_reward_model, train_reward_models
+from .runtime import make_accelerator, set_torch_threads
 from .train import AdapterResult, TrainingRun, train_adapters, train_dpo_adapters
 
 __all__ = [
@@ -30,11 +32,13 @@ __all__ = [
     "load_adapters",
     "load_base_model",
     "lora_deltas",
+    "make_accelerator",
     "make_tiny_llama",
     "merge_adapters",
     "modpo_loss",
     "normalize_profiles",
     "profile_dirname",
+    "set_torch_threads",
     "train_adapters",
     "train_byte_tokenizer",
     "train_dpo_adapters",

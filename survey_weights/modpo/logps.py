@@ -6,11 +6,13 @@ sees the same tokens everywhere. A response is tokenised separately from its pro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
-from .._progress import tqdm
+
+from .._util.progress import tqdm
 
 __all__ = [
     "format_prompt",

@@ -14,18 +14,19 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from .._progress import tqdm
 
+from .._util.progress import tqdm
+from ..preferences.pairs import as_pairs_frame
+from .base_models import package_dir
 from .config import RewardModelConfig
-from .data import as_pairs_frame
-from .models import package_dir
 
 __all__ = ["RewardModel", "train_reward_model", "train_reward_models", "minilm_path"]
 
@@ -234,7 +235,7 @@ class RewardModel:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "RewardModel":
+    def load(cls, path: str | os.PathLike[str]) -> RewardModel:
         """Load a reward model written by :meth:`save`."""
         from safetensors.torch import load_file
 
@@ -286,7 +287,7 @@ def train_reward_model(
     Parameters
     ----------
     data : DataFrame, mapping or JSONL path
-        Preference pairs (see :func:`survey_weights.modpo.data.as_pairs_frame`); rows of ``criterion`` are used.
+        Preference pairs (see :func:`survey_weights.preferences.pairs.as_pairs_frame`); rows of ``criterion`` are used.
     criterion : str
     config : RewardModelConfig, optional
 

@@ -16,26 +16,26 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from .._progress import tqdm
 
-from .config import MODPOConfig, RewardModelConfig
-from .data import (
+from .._util.progress import tqdm
+from ..preferences.pairs import as_pairs_frame, data_hash
+from ..profiles.training_spec import (
     Profile,
-    as_pairs_frame,
     check_coverage,
-    data_hash,
     main_objective_of,
     normalize_profiles,
     objective_order,
     profile_dirname,
 )
+from .config import MODPOConfig, RewardModelConfig
 from .logps import Encoded, collate, compute_logps, encode_sequences, sequence_logps
 from .losses import joint_dpo_loss, modpo_loss
 
@@ -231,7 +231,7 @@ def train_adapters(
     Parameters
     ----------
     profiles : mapping name -> {criterion: weight}, WeightProfile-like object(s), or list of them
-        See :func:`survey_weights.modpo.data.normalize_profiles`. Names must stay distinct as directory names.
+        See :func:`survey_weights.profiles.training_spec.normalize_profiles`. Names must stay distinct as directory names.
     data : DataFrame, mapping criterion -> DataFrame, or JSONL path
         Preference pairs with columns ``prompt, chosen, rejected, criterion`` (+ optional ``prompt_id``).
     output_dir : path
@@ -323,7 +323,7 @@ def train_adapters(
             f"({acc.num_processes}). Fix: use a multiple of {acc.num_processes}."
         )
     if isinstance(model, (str, os.PathLike)):
-        from .models import load_base_model
+        from .base_models import load_base_model
 
         base_model_id = base_model_id or str(model)
         model, tokenizer = load_base_model(model, device=acc.device)

@@ -1,0 +1,13 @@
+"""Survey data: validated ranking and paired-comparison objects, the survey loader, descriptives.
+
+Bottom layer: imports nothing of the package but the ground modules (criteria, exceptions, ``_util``).
+"""
+
+from __future__ import annotations
+
+from .descriptives import top_rated_share
+from .paired import PairedComparisons
+from .rankings import Rankings
+from .survey import load_survey, multiselect_dummies
+
+__all__ = ["PairedComparisons", "Rankings", "load_survey", "multiselect_dummies", "top_rated_share"]

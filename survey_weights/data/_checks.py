@@ -1,0 +1,207 @@
+"""Shared checks and recoding steps for the data constructors (respondent ids, covariates, weights, ranks)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._util.validation import check_columns, format_ids
+from ..exceptions import DataRecodeWarning
+
+TIE_TYPES = (tuple, list, set, frozenset)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# respondent ids, covariates and weights (shared by every constructor)
+# ---------------------------------------------------------------------------------------------------------------------
+def _row_ids(df: pd.DataFrame, respondent: Hashable | None, *, unique: bool) -> np.ndarray:
+    """Respondent id of each row of `df` (from column `respondent`, or the index when None)."""
+    if respondent is None:
+        ids = df.index.to_numpy()
+        source = "the frame's index"
+    else:
+        if respondent not in df.columns:
+            raise ValueError(
+                f"Respondent column {respondent!r} (parameter `respondent`) is not in the frame. "
+                f"Available columns: {format_ids(list(df.columns), limit=12)}. "
+                "Fix: pass the name of the id column, or respondent=None to use the index."
+            )
+        ids = df[respondent].to_numpy()
+        source = f"column {respondent!r}"
+    missing = pd.isna(ids)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"Missing respondent ids in {source} at row position(s) {format_ids(rows)}. "
+            "Fix: fill in the ids or drop those rows."
+        )
+    if unique:
+        dup = pd.Index(ids)[pd.Index(ids).duplicated()].unique()
+        if len(dup):
+            raise ValueError(
+                f"Duplicate respondent ids in {source}: {format_ids(list(dup))}. Each row must be one respondent. "
+                "Fix: de-duplicate the rows, pass respondent=None to treat each row as its own respondent, or use "
+                "Rankings.from_orderings(..., respondent_ids=...) for several rankings per respondent."
+            )
+    return ids
+
+
+def _per_respondent(values: np.ndarray, codes: np.ndarray, n: int, what: str, ids: pd.Index) -> np.ndarray:
+    """Collapse per-row values to one per respondent, checking they are constant within respondent."""
+    first = np.full(n, -1, dtype=np.int64)
+    order = np.arange(len(codes))[::-1]
+    first[codes[order]] = order  # first row of each respondent
+    out = values[first]
+    differs = ~((values == out[codes]) | (pd.isna(values) & pd.isna(out[codes])))
+    if differs.any():
+        bad = ids[np.unique(codes[differs])]
+        raise ValueError(
+            f"{what} differs between rows of the same respondent (respondent ids {format_ids(list(bad))}). "
+            "Fix: give one value per respondent."
+        )
+    return out
+
+
+def _build_covariates(
+    covariates: Any, df: pd.DataFrame | None, codes: np.ndarray | None, ids: pd.Index
+) -> pd.DataFrame | None:
+    """Covariates as one row per respondent indexed by respondent id (in `ids` order)."""
+    if covariates is None:
+        return None
+    if isinstance(covariates, pd.DataFrame):
+        if covariates.index.has_duplicates:
+            dup = covariates.index[covariates.index.duplicated()].unique()
+            raise ValueError(
+                f"`covariates` frame has duplicate respondent ids in its index: {format_ids(list(dup))}. "
+                "Fix: one row per respondent, indexed by respondent id."
+            )
+        missing = ids.difference(covariates.index)
+        if len(missing):
+            raise ValueError(
+                f"`covariates` frame has no row for respondent ids {format_ids(list(missing))}. "
+                "Fix: index the frame by respondent id and include every respondent."
+            )
+        out = covariates.loc[ids].copy()
+    else:
+        if df is None:
+            raise TypeError(
+                "`covariates` must be a DataFrame indexed by respondent id here (there is no frame to take "
+                f"columns from). Got {type(covariates).__name__}."
+            )
+        cols = check_columns(df, [covariates] if isinstance(covariates, str) else covariates, "covariates")
+        data = {c: _per_respondent(df[c].to_numpy(), codes, len(ids), f"Covariate {c!r}", ids) for c in cols}
+        out = pd.DataFrame(data, index=ids)
+        for c in cols:
+            out[c] = out[c].astype(df[c].dtype) if not isinstance(df[c].dtype, np.dtype) else out[c]
+    out.index.name = "respondent"
+    return out
+
+
+def _check_weights(w: np.ndarray, ids: pd.Index, what: str) -> np.ndarray:
+    try:
+        w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be numeric. Fix: convert it to numbers.") from exc
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        pos = np.flatnonzero(bad)
+        raise ValueError(
+            f"{what} must be finite and >= 0. Got {float(w[pos[0]]):g} for respondent ids "
+            f"{format_ids(list(ids[pos]))}. Fix: use non-negative frequency weights."
+        )
+    return w
+
+
+def _weights_from_column(df: pd.DataFrame, weights: Hashable | None, codes: np.ndarray, ids: pd.Index) -> np.ndarray:
+    if weights is None:
+        return np.ones(len(ids))
+    check_columns(df, [weights], "weights")
+    raw = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float)
+    bad = pd.isna(raw) & df[weights].notna().to_numpy()
+    if bad.any():
+        pos = np.flatnonzero(bad)
+        raise TypeError(
+            f"Weight column {weights!r} holds non-numeric values, e.g. {df[weights].iloc[pos[0]]!r} for respondent "
+            f"ids {format_ids(list(ids[codes[pos]]))}. Fix: use numeric frequency weights."
+        )
+    per = _per_respondent(raw, codes, len(ids), f"Weight column {weights!r}", ids)
+    return _check_weights(per, ids, f"Weight column {weights!r}")
+
+
+def _numeric_matrix(df: pd.DataFrame, items: list[Any], ids: np.ndarray, what: str) -> np.ndarray:
+    """The item columns as a float matrix (NaN = missing), with type errors naming column, value and ids."""
+    out = np.empty((len(df), len(items)), dtype=np.float64)
+    for j, c in enumerate(items):
+        col = df[c]
+        if pd.api.types.is_bool_dtype(col):
+            raise TypeError(f"{what} column {c!r} is boolean. Fix: use numbers.")
+        num = pd.to_numeric(col, errors="coerce")
+        bad = num.isna().to_numpy() & col.notna().to_numpy()
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            raise TypeError(
+                f"{what} column {c!r} holds non-numeric value {col.iloc[pos[0]]!r} (respondent ids "
+                f"{format_ids(list(ids[pos]))}). Fix: recode it to numbers, or to NaN for 'not answered'."
+            )
+        out[:, j] = num.to_numpy(dtype=np.float64)
+    inf = np.isinf(out)
+    if inf.any():
+        r, j = np.argwhere(inf)[0]
+        raise ValueError(f"{what} column {items[j]!r} holds an infinite value (respondent id {ids[r]!r}).")
+    return out
+
+
+def _raise_bad_cells(
+    bad: np.ndarray, x: np.ndarray, items: list[Any], ids: np.ndarray, what: str, problem: str, fix: str
+) -> None:
+    """Raise ValueError for the first column with a bad cell, naming the value and that column's bad respondents."""
+    if bad.any():
+        r, j = np.argwhere(bad)[0]
+        rows = np.flatnonzero(bad[:, j])
+        raise ValueError(
+            f"{what} column {items[j]!r} holds {x[r, j]:g}, {problem} (respondent ids "
+            f"{format_ids(list(ids[rows]))}). Fix: {fix}"
+        )
+
+
+def _check_whole(x: np.ndarray, items: list[Any], ids: np.ndarray, what: str) -> None:
+    frac = ~np.isnan(x) & (x != np.round(x))
+    _raise_bad_cells(frac, x, items, ids, what, "which is not a whole number", "round or recode the values.")
+
+
+def _dense_ranks(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sort each row by `key` ascending (NaN last) and number the tie groups 1, 2, ...
+
+    Returns ``order`` (column index per sorted position), ``dense`` (tie-group number) and ``valid`` (not NaN).
+    """
+    filled = np.where(np.isnan(key), np.inf, key)
+    order = np.argsort(filled, axis=1, kind="stable")
+    s = np.take_along_axis(key, order, axis=1)
+    valid = ~np.isnan(s)
+    new = np.ones_like(s, dtype=np.int32)
+    if s.shape[1] > 1:
+        new[:, 1:] = (s[:, 1:] != s[:, :-1]).astype(np.int32)
+    dense = np.cumsum(new, axis=1, dtype=np.int32)
+    return order.astype(np.int32), dense, valid
+
+
+def _warn_dropped(ids: Sequence[Any], reason: str, stacklevel: int = 4) -> None:
+    if len(ids):
+        warnings.warn(
+            f"Dropped {len(ids)} respondent(s) whose answers carry no ranking information ({reason}): "
+            f"respondent ids {format_ids(list(ids))}.",
+            DataRecodeWarning,
+            stacklevel=stacklevel,
+        )
+
+

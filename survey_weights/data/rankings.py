@@ -1,0 +1,544 @@
+"""Validated, immutable data objects: :class:`Rankings` and :class:`PairedComparisons`.
+
+Build one from a DataFrame (or a list of orderings), then pass it to a fit function. All recoding happens here,
+once, and is reported with a :class:`~survey_weights.exceptions.DataRecodeWarning`; bad input raises a
+``ValueError``/``TypeError`` that names the parameter or column, the first offending respondent ids and a fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._util.validation import check_columns, check_frame, format_ids
+from ._checks import TIE_TYPES as _TIE_TYPES
+from ._checks import (
+    _build_covariates,
+    _check_weights,
+    _check_whole,
+    _dense_ranks,
+    _numeric_matrix,
+    _per_respondent,
+    _raise_bad_cells,
+    _readonly,
+    _row_ids,
+    _warn_dropped,
+    _weights_from_column,
+)
+from .paired import PairedComparisons
+
+__all__ = ["Rankings", "PairedComparisons"]
+
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False, repr=False)
+class Rankings:
+    """Rankings of items, possibly with ties, sub-rankings and top-k rankings, grouped by respondent.
+
+    Do not call the constructor directly: use :meth:`from_ratings`, :meth:`from_wide` or :meth:`from_orderings`.
+    The object is immutable; its arrays are read-only.
+
+    Attributes
+    ----------
+    items : tuple
+        Item labels, in a fixed order.
+    respondent_ids : pandas.Index
+        Unique respondent ids.
+    respondent_weights : numpy.ndarray
+        Frequency weight of each respondent (default 1).
+    covariates : pandas.DataFrame or None
+        One row per respondent (index = respondent id), or None.
+
+    Notes
+    -----
+    Internally a ranking r is stored in CSR form: its entries are ``_ptr[r]:_ptr[r+1]`` of ``_item`` (item index)
+    and ``_rank`` (tie-group number, 1 = best, equal = tied), sorted best first. ``_top_k[r]`` says whether the
+    items absent from ranking r are ranked below every ranked item (top-k) or simply not compared (sub-ranking).
+    ``_resp[r]`` is the respondent position of ranking r.
+    """
+
+    items: tuple
+    _ptr: np.ndarray
+    _item: np.ndarray
+    _rank: np.ndarray
+    _top_k: np.ndarray
+    _resp: np.ndarray
+    respondent_ids: pd.Index
+    respondent_weights: np.ndarray
+    covariates: pd.DataFrame | None = field(default=None)
+
+    # ----------------------------------------------------------------------------------------------------- builders
+    @classmethod
+    def _from_arrays(
+        cls,
+        items: Sequence[Any],
+        ptr: np.ndarray,
+        item: np.ndarray,
+        rank: np.ndarray,
+        top_k: np.ndarray,
+        resp: np.ndarray,
+        respondent_ids: Sequence[Any] | pd.Index,
+        respondent_weights: np.ndarray | None = None,
+        covariates: pd.DataFrame | None = None,
+    ) -> Rankings:
+        """Private constructor from the internal arrays (no validation beyond shapes)."""
+        ids = pd.Index(respondent_ids)
+        ids.name = "respondent"
+        w = np.ones(len(ids)) if respondent_weights is None else np.asarray(respondent_weights, dtype=np.float64)
+        ptr = np.asarray(ptr, dtype=np.int64)
+        if len(ptr) - 1 != len(top_k) or len(top_k) != len(resp) or len(w) != len(ids):
+            raise ValueError("Inconsistent internal array lengths.")
+        return cls(
+            items=tuple(items),
+            _ptr=_readonly(ptr),
+            _item=_readonly(np.asarray(item, dtype=np.int32)),
+            _rank=_readonly(np.asarray(rank, dtype=np.int32)),
+            _top_k=_readonly(np.asarray(top_k, dtype=bool)),
+            _resp=_readonly(np.asarray(resp, dtype=np.int64)),
+            respondent_ids=ids,
+            respondent_weights=_readonly(w),
+            covariates=covariates,
+        )
+
+    @classmethod
+    def _from_matrix(
+        cls,
+        key: np.ndarray,
+        items: list[Any],
+        ids: np.ndarray,
+        *,
+        top_k: bool,
+        weights: np.ndarray,
+        covariates: pd.DataFrame | None,
+        drop_all_tied: bool,
+    ) -> Rankings:
+        """Rows of `key` (smaller = better, NaN = unranked), one row per respondent."""
+        order, dense, valid = _dense_ranks(key)
+        n_valid = valid.sum(axis=1)
+        n_groups = np.where(valid, dense, 0).max(axis=1) if key.shape[1] else np.zeros(len(key), int)
+        m = len(items)
+        informative = (n_valid >= 2) | (top_k & (n_valid >= 1) & (n_valid < m))
+        few = ~informative
+        _warn_dropped(ids[few], "fewer than two ranked items")
+        keep = informative.copy()
+        if drop_all_tied:
+            tied = informative & (n_groups == 1)
+            _warn_dropped(ids[tied], "all ratings equal")
+            keep &= ~tied
+        if not keep.any():
+            raise ValueError(
+                "No respondent is left with ranking information (every row has fewer than two ranked items or "
+                "all-equal ratings). Check the item columns."
+            )
+        order, dense, valid, n_valid = order[keep], dense[keep], valid[keep], n_valid[keep]
+        ptr = np.concatenate([[0], np.cumsum(n_valid)])
+        idx = pd.Index(ids[keep])
+        cov = covariates.loc[idx] if covariates is not None else None
+        if cov is not None:
+            cov.index.name = "respondent"
+        return cls._from_arrays(
+            items,
+            ptr,
+            order[valid],
+            dense[valid],
+            np.full(len(idx), top_k),
+            np.arange(len(idx)),
+            idx,
+            weights[keep],
+            cov,
+        )
+
+    @classmethod
+    def from_ratings(
+        cls,
+        df: pd.DataFrame,
+        items: Sequence[Any],
+        respondent: Hashable | None = None,
+        scale: tuple[float, float] | None = None,
+        covariates: Sequence[Hashable] | pd.DataFrame | None = None,
+        *,
+        weights: Hashable | None = None,
+    ) -> Rankings:
+        """Turn Likert importance ratings (one row per respondent) into weak orderings.
+
+        A higher rating means more important; equal ratings are ties; a missing rating (NaN) leaves the item out of
+        that respondent's ranking (a sub-ranking).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per respondent.
+        items : sequence of column names
+            The rating columns; their order fixes the item order.
+        respondent : column name, optional
+            Column of respondent ids; default: the frame's index. Ids must be unique and not missing.
+        scale : (low, high), optional
+            The rating scale, e.g. ``(1, 5)``. Ratings outside it raise ``ValueError``. Default: not checked.
+        covariates : list of column names or DataFrame, optional
+            Respondent covariates: columns of `df`, or a frame with one row per respondent indexed by id.
+        weights : column name, optional
+            Frequency weight of each respondent (non-negative).
+
+        Returns
+        -------
+        Rankings
+
+        Warns
+        -----
+        DataRecodeWarning
+            Respondents whose ratings are all equal, or who rated fewer than two items, carry no ranking
+            information and are dropped; one warning per reason counts them.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"a": [5, 4, 3], "b": [4, 4, 3], "c": [1, 5, 3]}, index=["r1", "r2", "r3"])
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     r = Rankings.from_ratings(df, ["a", "b", "c"], scale=(1, 5))
+        >>> r.n_respondents
+        2
+        """
+        check_frame(df)
+        item_cols = check_columns(df, items, "items")
+        if len(item_cols) < 2:
+            raise ValueError(f"`items` must name at least two rating columns. Got {item_cols!r}.")
+        ids = _row_ids(df, respondent, unique=True)
+        x = _numeric_matrix(df, item_cols, ids, "Rating")
+        _check_whole(x, item_cols, ids, "Rating")
+        if scale is not None:
+            try:
+                lo, hi = (float(s) for s in scale)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"`scale` must be a pair (low, high) such as (1, 5). Got {scale!r}.") from exc
+            if not lo < hi:
+                raise ValueError(f"`scale` must satisfy low < high. Got {scale!r}.")
+            out = ~np.isnan(x) & ((x < lo) | (x > hi))
+            _raise_bad_cells(out, x, item_cols, ids, "Rating", f"outside `scale` {scale!r}",
+                             "recode those answers (e.g. 'don't know' to NaN) or pass the right scale.")
+        idx = pd.Index(ids)
+        codes = np.arange(len(ids))
+        w = _weights_from_column(df, weights, codes, idx)
+        cov = _build_covariates(covariates, df, codes, idx)
+        return cls._from_matrix(
+            -x, item_cols, ids, top_k=False, weights=w, covariates=cov, drop_all_tied=True
+        )
+
+    @classmethod
+    def from_wide(
+        cls,
+        df: pd.DataFrame,
+        items: Sequence[Any],
+        respondent: Hashable | None = None,
+        top_k: bool = False,
+        covariates: Sequence[Hashable] | pd.DataFrame | None = None,
+        *,
+        weights: Hashable | None = None,
+    ) -> Rankings:
+        """Rank positions in wide form (one row per respondent, one column per item).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Cells hold rank positions: whole numbers 1..len(items), 1 = best, equal positions = ties,
+            NaN = not ranked. Only the order matters (1, 1, 3 and 1, 1, 2 mean the same).
+        items : sequence of column names
+        respondent : column name, optional
+            Unique respondent ids; default: the index.
+        top_k : bool, default False
+            False: unranked items are simply absent (a sub-ranking). True: every ranked item beats every unranked
+            one (a top-k ranking, as in "pick your top 3").
+        covariates : list of column names or DataFrame, optional
+        weights : column name, optional
+            Frequency weight per respondent.
+
+        Returns
+        -------
+        Rankings
+        """
+        check_frame(df)
+        item_cols = check_columns(df, items, "items")
+        if len(item_cols) < 2:
+            raise ValueError(f"`items` must name at least two columns. Got {item_cols!r}.")
+        if not isinstance(top_k, (bool, np.bool_)):
+            raise TypeError(f"`top_k` must be True or False. Got {top_k!r}.")
+        ids = _row_ids(df, respondent, unique=True)
+        x = _numeric_matrix(df, item_cols, ids, "Rank")
+        _check_whole(x, item_cols, ids, "Rank")
+        m = len(item_cols)
+        out = ~np.isnan(x) & ((x < 1) | (x > m))
+        _raise_bad_cells(out, x, item_cols, ids, "Rank", f"outside 1..{m}",
+                         "rank positions run from 1 (best) to the number of items; use NaN for 'not ranked'.")
+        idx = pd.Index(ids)
+        codes = np.arange(len(ids))
+        w = _weights_from_column(df, weights, codes, idx)
+        cov = _build_covariates(covariates, df, codes, idx)
+        return cls._from_matrix(
+            x, item_cols, ids, top_k=bool(top_k), weights=w, covariates=cov, drop_all_tied=False
+        )
+
+    @classmethod
+    def from_orderings(
+        cls,
+        orderings: Iterable[Sequence[Any]],
+        items: Sequence[Any] | None = None,
+        respondent_ids: Sequence[Any] | None = None,
+        *,
+        top_k: bool = False,
+        weights: Sequence[float] | None = None,
+        covariates: pd.DataFrame | None = None,
+    ) -> Rankings:
+        """Rankings from orderings, best first; a tuple, list or set inside an ordering is a tie group.
+
+        Parameters
+        ----------
+        orderings : iterable of sequences
+            E.g. ``[["a", ("b", "c"), "d"], ["c", "a"]]``: a > b = c > d, then c > a.
+        items : sequence, optional
+            All item labels, in the order to use. Default: every label seen, sorted (first-seen order when
+            labels cannot be sorted). Items outside `items` raise ``ValueError``.
+        respondent_ids : sequence, optional
+            Respondent id of each ordering; repeated ids group several rankings under one respondent.
+            Default: 0, 1, 2, ...
+        top_k : bool, default False
+            Whether unranked items are ranked below every ranked item.
+        weights : sequence of float, optional
+            Frequency weight of each ordering (constant within a respondent).
+        covariates : DataFrame, optional
+            One row per respondent, indexed by respondent id.
+
+        Returns
+        -------
+        Rankings
+        """
+        if isinstance(orderings, (str, bytes, pd.DataFrame)) or not isinstance(orderings, Iterable):
+            raise TypeError(
+                "`orderings` must be a list of orderings (each a list of items, best first). "
+                f"Got {type(orderings).__name__}."
+            )
+        orderings = list(orderings)
+        if not orderings:
+            raise ValueError("`orderings` is empty. Pass at least one ordering.")
+        if respondent_ids is None:
+            rid = np.arange(len(orderings))
+        else:
+            rid = np.asarray(list(respondent_ids), dtype=object)
+            if len(rid) != len(orderings):
+                raise ValueError(
+                    f"`respondent_ids` has {len(rid)} entries but there are {len(orderings)} orderings. "
+                    "Give one id per ordering."
+                )
+            if pd.isna(rid).any():
+                raise ValueError(f"`respondent_ids` has missing ids at positions {format_ids(np.flatnonzero(pd.isna(rid)))}.")
+        groups: list[list[tuple]] = []
+        seen_order: dict[Any, None] = {}
+        for k, o in enumerate(orderings):
+            if isinstance(o, (str, bytes)) or not isinstance(o, Iterable):
+                raise TypeError(f"Ordering {k} (respondent id {rid[k]!r}) must be a sequence of items. Got {o!r}.")
+            gs = []
+            for g in o:
+                members = tuple(sorted(g, key=str) if isinstance(g, (set, frozenset)) else g) if isinstance(
+                    g, _TIE_TYPES) else (g,)
+                if not members:
+                    continue
+                gs.append(members)
+                for it in members:
+                    seen_order.setdefault(it, None)
+            flat = [it for g in gs for it in g]
+            if len(set(flat)) != len(flat):
+                dup = sorted({it for it in flat if flat.count(it) > 1}, key=str)
+                raise ValueError(
+                    f"Ordering {k} (respondent id {rid[k]!r}) lists item(s) {format_ids(dup)} more than once. "
+                    "Fix: each item may appear once; put tied items together in one tuple."
+                )
+            groups.append(gs)
+        if items is None:
+            try:
+                item_list = sorted(seen_order)
+            except TypeError:
+                item_list = list(seen_order)
+        else:
+            item_list = list(items)
+            if len(set(item_list)) != len(item_list):
+                raise ValueError("`items` lists an item more than once.")
+            unknown = [it for it in seen_order if it not in set(item_list)]
+            if unknown:
+                raise ValueError(
+                    f"Unknown item(s) {format_ids(unknown)} in `orderings`; they are not in `items`. "
+                    "Fix: add them to `items` or correct the labels."
+                )
+        pos = {it: j for j, it in enumerate(item_list)}
+        m = len(item_list)
+        keep, ptr, it_arr, rk_arr = [], [0], [], []
+        for k, gs in enumerate(groups):
+            n = sum(len(g) for g in gs)
+            if not (n >= 2 or (top_k and 1 <= n < m)):
+                continue
+            keep.append(k)
+            for r, g in enumerate(gs, start=1):
+                for it in g:
+                    it_arr.append(pos[it])
+                    rk_arr.append(r)
+            ptr.append(len(it_arr))
+        dropped = [rid[k] for k in range(len(groups)) if k not in set(keep)]
+        _warn_dropped(dropped, "fewer than two ranked items", stacklevel=3)
+        if not keep:
+            raise ValueError("No ordering has two or more items; there is nothing to fit.")
+        keep_arr = np.asarray(keep)
+        codes_all, uniq = pd.factorize(pd.Index(rid[keep_arr]) if respondent_ids is not None else keep_arr)
+        ids = pd.Index(uniq)
+        if weights is None:
+            w = np.ones(len(ids))
+        else:
+            wa = np.asarray(list(weights), dtype=object)
+            if len(wa) != len(orderings):
+                raise ValueError(f"`weights` has {len(wa)} entries but there are {len(orderings)} orderings.")
+            wa = _check_weights(wa[keep_arr].astype(float), pd.Index(rid[keep_arr]), "`weights`")
+            w = _per_respondent(wa, codes_all, len(ids), "`weights`", ids)
+        cov = _build_covariates(covariates, None, None, ids)
+        return cls._from_arrays(
+            item_list, np.asarray(ptr), it_arr, rk_arr, np.full(len(keep), bool(top_k)), codes_all, ids, w, cov
+        )
+
+    # --------------------------------------------------------------------------------------------------- properties
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_rankings(self) -> int:
+        return len(self._top_k)
+
+    @property
+    def n_respondents(self) -> int:
+        return len(self.respondent_ids)
+
+    @property
+    def max_tie_order(self) -> int:
+        """Size of the largest tie group (1 = no ties)."""
+        if len(self._item) == 0:
+            return 1
+        ranking = np.repeat(np.arange(self.n_rankings), np.diff(self._ptr))
+        key = ranking.astype(np.int64) * (self.n_items + 1) + self._rank
+        return int(np.unique(key, return_counts=True)[1].max())
+
+    def __len__(self) -> int:
+        return self.n_rankings
+
+    def __repr__(self) -> str:
+        lens = np.diff(self._ptr)
+        return (
+            f"Rankings({self.n_respondents} respondents, {self.n_rankings} rankings of {self.n_items} items "
+            f"(sizes {lens.min()}-{lens.max()}), ties up to order {self.max_tie_order}, "
+            f"{int(self._top_k.sum())} top-k, covariates: "
+            f"{list(self.covariates.columns) if self.covariates is not None else None})"
+        )
+
+    # ------------------------------------------------------------------------------------------------- derivations
+    def subset(self, respondents: Any) -> Rankings:
+        """The rankings of some respondents: a boolean mask or integer positions over `respondent_ids`."""
+        sel = np.asarray(respondents)
+        if sel.dtype == bool:
+            if sel.shape != (self.n_respondents,):
+                raise ValueError(
+                    f"A boolean `respondents` mask must have length {self.n_respondents}. Got shape {sel.shape}."
+                )
+            pos = np.flatnonzero(sel)
+        else:
+            pos = sel.astype(np.int64).ravel()
+            if pos.size and (pos.min() < 0 or pos.max() >= self.n_respondents):
+                raise ValueError("`respondents` positions out of range.")
+        new_code = np.full(self.n_respondents, -1, dtype=np.int64)
+        new_code[pos] = np.arange(len(pos))
+        rk = np.flatnonzero(new_code[self._resp] >= 0)
+        lens = np.diff(self._ptr)[rk]
+        starts = self._ptr[rk]
+        take = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
+        return Rankings._from_arrays(
+            self.items,
+            np.concatenate([[0], np.cumsum(lens)]),
+            self._item[take],
+            self._rank[take],
+            self._top_k[rk],
+            new_code[self._resp[rk]],
+            self.respondent_ids[pos],
+            self.respondent_weights[pos],
+            self.covariates.iloc[pos] if self.covariates is not None else None,
+        )
+
+    def with_respondent_weights(self, weights: Any) -> Rankings:
+        """A copy with new respondent frequency weights (one per respondent)."""
+        w = _check_weights(np.asarray(weights, dtype=float).ravel(), self.respondent_ids, "`weights`")
+        if len(w) != self.n_respondents:
+            raise ValueError(f"`weights` must have one entry per respondent ({self.n_respondents}). Got {len(w)}.")
+        return replace(self, respondent_weights=_readonly(w))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long form: one row per ranked item (columns respondent, ranking, item, rank, top_k)."""
+        ranking = np.repeat(np.arange(self.n_rankings), np.diff(self._ptr))
+        return pd.DataFrame(
+            {
+                "respondent": self.respondent_ids[self._resp[ranking]],
+                "ranking": ranking,
+                "item": np.asarray(self.items, dtype=object)[self._item],
+                "rank": self._rank,
+                "top_k": self._top_k[ranking],
+            }
+        )
+
+    def to_pairwise(self) -> PairedComparisons:
+        """Break every ranking into its pairwise comparisons (ties stay ties; top-k: ranked beats unranked).
+
+        Notes
+        -----
+        The pairs of one ranking are not independent, so a Bradley-Terry fit to them is not the Plackett-Luce fit
+        and its standard errors are too small; use it for description or for tools that need pairs.
+        """
+        a_l, b_l, o_l, r_l = [], [], [], []
+        lens = np.diff(self._ptr)
+        for n in np.unique(lens):
+            rk = np.flatnonzero(lens == n)
+            i, j = np.triu_indices(n, k=1)
+            base = self._ptr[rk][:, None]
+            ia, ib = self._item[base + i], self._item[base + j]
+            ra, rb = self._rank[base + i], self._rank[base + j]
+            a_l.append(ia.ravel())
+            b_l.append(ib.ravel())
+            o_l.append(np.where(ra < rb, 1, 0).ravel())  # sorted best first: ra <= rb
+            r_l.append(np.repeat(self._resp[rk], len(i)))
+        all_items = np.arange(self.n_items)
+        for r in np.flatnonzero(self._top_k):
+            ranked = self._item[self._ptr[r] : self._ptr[r + 1]]
+            unranked = np.setdiff1d(all_items, ranked)
+            if len(unranked):
+                a_l.append(np.repeat(ranked, len(unranked)))
+                b_l.append(np.tile(unranked, len(ranked)))
+                o_l.append(np.ones(len(ranked) * len(unranked), dtype=int))
+                r_l.append(np.full(len(ranked) * len(unranked), self._resp[r]))
+        a = np.concatenate(a_l)
+        return PairedComparisons._from_arrays(
+            self.items,
+            a,
+            np.concatenate(b_l),
+            np.concatenate(o_l),
+            np.ones(len(a)),
+            np.concatenate(r_l),
+            self.respondent_ids,
+            self.respondent_weights,
+            self.covariates,
+        )
+
+    def data_hash(self) -> str:
+        """SHA-256 of the ranking content and weights (not of respondent ids); recorded in exports."""
+        h = hashlib.sha256()
+        h.update(repr(self.items).encode())
+        for a in (self._ptr, self._item, self._rank, self._top_k, self._resp, self.respondent_weights):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+

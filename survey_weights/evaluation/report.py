@@ -1,0 +1,93 @@
+"""Markdown report of an :class:`~survey_weights.evaluation.EvaluationResult` (tables + linked PNG plots)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .._util.io import atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .scoring import EvaluationResult
+
+__all__ = ["markdown_table", "win_rate_markdown", "write_report"]
+
+CAVEAT = ("These numbers come from **synthetic** preference data, a rule-based **rubric scorer** and a small base "
+          "model. They are not the study's numbers (arXiv 2602.16053 used Mistral-7B and GPT persona judges) and "
+          "must not be presented as such.")
+
+
+def markdown_table(frame: pd.DataFrame, *, floatfmt: str = "{:.3f}") -> str:
+    """Render a DataFrame as a GitHub-flavoured markdown table (index included when named)."""
+    df = frame.reset_index() if frame.index.name is not None else frame
+    cols = [str(c) for c in df.columns]
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return floatfmt.format(v)
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False, name=None)]
+    return "\n".join(lines)
+
+
+def _stars(p: float) -> str:
+    return "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+def win_rate_markdown(result: EvaluationResult) -> str:
+    """Models x criteria table of ``win% (tie%)`` against the base, starred when McNemar p < 0.05 / 0.01."""
+    t = result.table()
+    rows = []
+    for m in result.models:
+        sub = t[t["model"] == m.name].set_index("criterion")
+        row = {"model": m.name, "kind": m.kind}
+        for c in result.criteria:
+            r = sub.loc[c]
+            row[c] = f"{100 * r['win_rate']:.1f} ({100 * r['tie_rate']:.0f}){_stars(r['mcnemar_p'])}"
+        rows.append(row)
+    return markdown_table(pd.DataFrame(rows))
+
+
+def write_report(result: EvaluationResult, path: str | os.PathLike[str], *, plots: Mapping[str, Path] | None = None,
+                 title: str = "Evaluation") -> Path:
+    """Write the markdown report next to its plots (linked by file name)."""
+    path = Path(path)
+    st = result.settings
+    parts = [f"# {title}", "", f"> {CAVEAT}", ""]
+    parts += ["## Protocol", "",
+              f"- {st.get('n_prompts', '?')} held-out prompts; greedy decoding, at most "
+              f"{st.get('max_new_tokens', '?')} new tokens; base model `{st.get('base_model', '?')}`.",
+              "- Every reply scored 0-10 on every criterion by the rubric (`survey_weights.rubric`), never by the "
+              "reward models used for training margins.",
+              f"- Win = higher rubric score than `{result.base}` on that prompt; **ties stay in the denominator** "
+              "(as in the study). Cells: win % (tie %); `*` / `**` = exact McNemar p < 0.05 / 0.01.", ""]
+    parts += ["## Win rate against the base model", "", win_rate_markdown(result), ""]
+    ms = result.mean_scores()
+    ms.index.name = "model"
+    parts += ["## Mean rubric score (0-10)", "", markdown_table(ms, floatfmt="{:.2f}"), ""]
+    t = result.table()
+    pv = t.pivot_table(index="model", columns="criterion", values="mcnemar_p", sort=False)[list(result.criteria)]
+    pv.index.name = "model"
+    parts += ["## McNemar p-values (exact, two-sided)", "", markdown_table(pv, floatfmt="{:.3g}"), ""]
+    if plots:
+        parts += ["## Pareto plots (empathy vs safety)", ""]
+        for label, p in plots.items():
+            parts += [f"![{label}]({Path(p).name})", ""]
+    if result.personalisation is not None and len(result.personalisation):
+        parts += ["## Personalisation check", "",
+                  "Each subgroup adapter vs the pooled-profile adapter, scored by the subgroup's own weighted "
+                  "preference Σ_c w_c(subgroup)·score_c on the same prompts (win rate with ties in the "
+                  "denominator; p = exact sign test).", "",
+                  markdown_table(result.personalisation.set_index("profile").rename_axis("profile")), ""]
+    extra = {k: v for k, v in st.items() if k not in ("n_prompts", "max_new_tokens")}
+    if extra:
+        parts += ["## Settings", "", "```", *[f"{k}: {v}" for k, v in extra.items()], "```", ""]
+    return atomic_write_text(path, "\n".join(parts))

@@ -1,0 +1,234 @@
+"""Steps shared by the main job and the experiment: logging, survey and preference loading, reward-model cache,
+model loading, threads and the training call.
+
+Everything here is synthetic-data machinery by default: the numbers it produces are **not** the study's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..criteria import SURVEY_CRITERIA
+from ..preferences.split import split_by_prompt
+
+__all__ = [
+    "DEFAULT_BASE_MODEL", "Log", "PreferenceSplit", "load_model", "load_preference_split", "load_survey_frame",
+    "quiet_small_groups", "reward_accuracies", "reward_models_cached", "set_threads",
+    "split_frames", "survey_rankings", "train_profiles",
+]
+
+DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
+
+
+class Log:
+    """Timestamped progress lines on stderr (tqdm bars of the steps go there too)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str) -> None:
+        if self.enabled:
+            print(f"[{time.perf_counter() - self.t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def load_survey_frame(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """The bundled synthetic survey, or a user's CSV in the study's layout (``datasets.load_survey``)."""
+    from ..data.survey import load_survey
+    from ..synthetic import load_example_survey
+
+    if path is None:
+        return load_example_survey()
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"Survey file {str(p)!r} does not exist. Fix: pass the path of a CSV export.")
+    return load_survey(p)
+
+
+def survey_rankings(df: pd.DataFrame, factors: Sequence[str]) -> Any:
+    from ..data.rankings import Rankings
+
+    missing = [c for c in SURVEY_CRITERIA if c not in df.columns]
+    if missing:
+        raise ValueError(f"The survey lacks the importance rating column(s) {missing}. Expected the study's layout "
+                         f"with columns {list(SURVEY_CRITERIA)} (see survey_weights.datasets.load_survey).")
+    covs = [c for c in factors if c in df.columns]
+    resp = "respondent_id" if "respondent_id" in df.columns else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # respondents with all-equal ratings are dropped (reported by the fit)
+        return Rankings.from_ratings(df, list(SURVEY_CRITERIA), respondent=resp, scale=(1, 5),
+                                     covariates=covs or None)
+
+
+def quiet_small_groups(log: Log) -> Any:
+    """Context: SmallGroupWarnings (withheld groups) become progress lines instead of warnings."""
+    import contextlib
+
+    from ..exceptions import SmallGroupWarning
+
+    @contextlib.contextmanager
+    def ctx() -> Any:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SmallGroupWarning)
+            yield
+        for w in caught:
+            if issubclass(w.category, SmallGroupWarning):
+                log(f"      withheld: {w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return ctx()
+
+
+@dataclass(frozen=True)
+class PreferenceSplit:
+    """Training pairs and held-out prompts (prompts never seen in training)."""
+
+    train: pd.DataFrame
+    test_prompts: list[str]
+    test_ids: list[str]
+    source: str = "bundled"
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed: int = 0,
+                          test_fraction: float = 0.2) -> PreferenceSplit:
+    """Preference pairs with a prompt-level train/test split.
+
+    Parameters
+    ----------
+    source : path, optional
+        A JSONL file or per-criterion directory (:func:`survey_weights.preferences.read_preferences`). Default:
+        the bundled synthetic data (:func:`survey_weights.synthetic_prefs.load_preference_data`) and its own
+        split. A ``split`` column (``train``/``test``) is honoured; otherwise prompts are split at random
+        (seeded) by ``prompt_id``.
+    """
+    if source is None:
+        try:
+            from ..synthetic.preferences import load_preference_data
+        except ImportError as exc:
+            raise ValueError("The bundled synthetic preference data (survey_weights.synthetic_prefs) is not "
+                             "available in this build. Fix: pass --preferences DIR_OR_JSONL.") from exc
+        pdata = load_preference_data()
+        label = "bundled synthetic (survey_weights.synthetic_prefs)"
+        train = pdata.train_pairs()
+        tp = pdata.prompts[pdata.prompts["split"] == "test"]
+        return PreferenceSplit(train=train, test_prompts=tp["prompt"].tolist(),
+                               test_ids=tp["prompt_id"].astype(str).tolist(), source=label,
+                               info={"n_train_pairs": len(train), "n_test_prompts": len(tp)})
+    else:
+        from ..preferences.pairs import read_preferences
+
+        p = Path(source)
+        if not p.exists():
+            raise FileNotFoundError(f"Preference data {str(p)!r} does not exist. Fix: pass a JSONL file or a "
+                                    "directory of <criterion>.jsonl files.")
+        data = read_preferences(p)
+        label = str(p)
+    train, test = split_frames(data, seed=seed, test_fraction=test_fraction)
+    first = test.drop_duplicates("prompt_id")
+    return PreferenceSplit(train=train, test_prompts=first["prompt"].tolist(),
+                           test_ids=first["prompt_id"].astype(str).tolist(), source=label,
+                           info={"n_train_pairs": len(train), "n_test_prompts": len(first)})
+
+
+def split_frames(data: Any, *, seed: int, test_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if isinstance(data, tuple) and len(data) == 2:  # (train, test) frames
+        return data[0].reset_index(drop=True), data[1].assign(prompt_id=data[1]["prompt_id"].astype(str))
+    if isinstance(data, Mapping) and {"train", "test"} <= set(data):
+        return data["train"].reset_index(drop=True), data["test"].assign(prompt_id=data["test"]["prompt_id"].astype(str))
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"Unsupported preference data of type {type(data).__name__}.")
+    if "split" in data.columns:
+        tr = data[data["split"] == "train"].reset_index(drop=True)
+        te = data[data["split"] == "test"].reset_index(drop=True)
+        if len(tr) and len(te):
+            if "prompt_id" not in te.columns:
+                te = te.assign(prompt_id=te["prompt"].map(lambda s: hashlib.sha256(s.encode()).hexdigest()[:12]))
+            return tr, te.assign(prompt_id=te["prompt_id"].astype(str))
+    return split_by_prompt(data, test_fraction=test_fraction, seed=seed)
+
+
+def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: str | os.PathLike[str], *,
+                         seed: int = 0, log: Any = None) -> dict[str, Any]:
+    """Train (or reload) one reward model per criterion, cached by a hash of the pairs and the config."""
+    from ..modpo import RewardModel, RewardModelConfig, train_reward_model
+    from ..preferences.pairs import as_pairs_frame, data_hash
+
+    cfg = RewardModelConfig(seed=seed)
+    frame = as_pairs_frame(train)
+    out: dict[str, Any] = {}
+    for c in criteria:
+        sub = frame[frame["criterion"] == c]
+        key = hashlib.sha256(json.dumps([data_hash(sub), cfg.to_dict()], sort_keys=True).encode()).hexdigest()[:16]
+        path = Path(cache) / f"{c}-{key}"
+        if (path / "reward_config.json").is_file():
+            out[c] = RewardModel.load(path)
+            if log:
+                log(f"reward model {c}: reused {path.name} (val acc {out[c].val_accuracy})")
+            continue
+        out[c] = train_reward_model(frame, c, config=cfg)
+        out[c].save(path)
+        if log:
+            log(f"reward model {c}: trained, val acc {out[c].val_accuracy}")
+    return out
+
+
+def reward_accuracies(reward_models: Mapping[str, Any]) -> dict[str, float | None]:
+    """Held-out pairwise accuracy of each margin reward model (None when the model does not report one)."""
+    out: dict[str, float | None] = {}
+    for c, rm in reward_models.items():
+        acc = getattr(rm, "val_accuracy", None)
+        out[c] = None if acc is None else round(float(acc), 4)
+    return out
+
+
+def set_threads(threads: int | str | None) -> int | None:
+    """Set torch's intra-op CPU threads (:func:`survey_weights.modpo.set_torch_threads`)."""
+    if threads is None:
+        return None
+    from ..modpo import set_torch_threads
+
+    return set_torch_threads(threads)
+
+
+def load_model(base_model: str, device: str | None, log: Log) -> tuple[Any, Any]:
+    from ..modpo import load_base_model
+
+    t = time.perf_counter()
+    model, tok = load_base_model(base_model, device=device)
+    log(f"base model {base_model!r} loaded in {time.perf_counter() - t:.1f}s")
+    return model, tok
+
+
+def train_profiles(profiles: Any, train: pd.DataFrame, *, out: Path, model: Any, tok: Any, cfg: Any, rms: Mapping[str, Any],
+           base_model: str, device: str | None, overwrite: bool | None, log: Any = None, **kw: Any) -> Any:
+    """``train_adapters`` with resume; ``overwrite=None`` retrains when the inputs changed since the last run."""
+    from ..modpo import make_accelerator, train_adapters
+
+    def call(ow: bool) -> Any:
+        return train_adapters(profiles, train, output_dir=out, model=model, tokenizer=tok, config=cfg,
+                              reward_models=dict(rms), base_model_id=base_model, overwrite=ow,
+                              accelerator=make_accelerator(device), **kw)
+
+    try:
+        return call(bool(overwrite))
+    except ValueError as exc:
+        if "other settings" not in str(exc):
+            raise
+        if overwrite is None:
+            if log:
+                log("      the schedule, seed, data or base model changed since the last run: retraining")
+            return call(True)
+        raise ValueError(f"{exc} (The schedule, seed, data or base model changed since the last run: pass "
+                         "--overwrite to retrain, or choose another --out.)") from None

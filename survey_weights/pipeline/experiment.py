@@ -1,0 +1,369 @@
+"""The study's Phase-1 comparison on the bundled synthetic data (``survey-weights experiment``).
+
+Models: base; single-objective DPO on empathy and on safety; exact (``cat``) and A/B-averaging merges of those
+two adapters along a safety-weight sweep; MODPO with empathy as the main objective and safety as a
+reward-model margin, for each safety weight of the sweep; optionally joint-loss DPO. Then the three questions:
+
+1. Does single-objective DPO on empathy win most on empathy and lose on safety?
+2. Does MODPO trade off monotonically as the safety weight rises?
+3. Does MODPO's front dominate or match the merging front?
+
+The answers are computed from the rubric scores and written to ``findings.json`` and the report, whichever way
+they come out. These are synthetic-data results, never the study's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._util.io import atomic_write_text
+from ..evaluation.scoring import EvaluationResult, pareto_front
+from ..preferences.split import subsample_pairs
+from ._steps import (
+    DEFAULT_BASE_MODEL,
+    Log,
+    load_model,
+    load_preference_split,
+    reward_models_cached,
+    set_threads,
+    train_profiles,
+)
+
+__all__ = ["FULL", "QUICK", "ExperimentSchedule", "answer_questions", "results_markdown", "run_experiment"]
+
+
+@dataclass(frozen=True)
+class ExperimentSchedule:
+    """Sizes of the experiment (the full default was measured to fit 60 minutes on a 2-core CPU)."""
+
+    max_steps: int = 20
+    batch_size: int = 4
+    max_length: int = 160
+    max_prompt_length: int = 96
+    pairs_per_criterion: int = 80
+    n_eval_prompts: int = 30
+    max_new_tokens: int = 48
+    lr: float = 5e-4
+    safety_weights: tuple[float, ...] = (0.2, 0.5, 0.8)
+    ab_weights: tuple[float, ...] = (0.5,)
+    joint_dpo: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["safety_weights"] = list(self.safety_weights)
+        d["ab_weights"] = list(self.ab_weights)
+        return d
+
+
+FULL = ExperimentSchedule()
+QUICK = ExperimentSchedule(max_steps=2, batch_size=2, max_length=128, max_prompt_length=64, pairs_per_criterion=8,
+                           n_eval_prompts=4, max_new_tokens=16, joint_dpo=False)
+
+
+def _wname(prefix: str, w: float) -> str:
+    return f"{prefix}_s{w:g}"
+
+
+def answer_questions(result: EvaluationResult, safety_weights: Sequence[float], *, x: str = "empathy",
+                     y: str = "safety") -> dict[str, Any]:
+    """Answer the three questions from an experiment's :class:`EvaluationResult` (mean rubric scores).
+
+    Returns
+    -------
+    dict
+        ``q1_dpo_empathy``, ``q2_modpo_monotone``, ``q3_modpo_vs_merge``: each with ``answer`` (bool) and the
+        numbers behind it.
+    """
+    wr = result.win_rates()
+    ms = result.mean_scores()
+    lr = result.table().pivot_table(index="model", columns="criterion", values="loss_rate", sort=False)
+    out: dict[str, Any] = {}
+    modpo_names = [m.name for m in result.models if m.kind == "modpo"]
+    if "dpo_empathy" in wr.index:
+        best = wr[x].idxmax()
+        top = bool(wr.loc["dpo_empathy", x] >= wr[x].max() - 1e-12)
+        # "Loses on safety" as in the study (DPO_Empathy 47.8 vs MODPO 62.6): lower safety than every MODPO
+        # adapter; the comparison with the base model is reported too.
+        below_modpo = bool(modpo_names) and all(ms.loc["dpo_empathy", y] < ms.loc[n, y] - 1e-12 for n in modpo_names)
+        below_base = bool(lr.loc["dpo_empathy", y] > wr.loc["dpo_empathy", y])
+        out["q1_dpo_empathy"] = {
+            "answer": top and below_modpo, "highest_empathy_win_rate": top, "best_on_empathy": best,
+            "loses_on_safety": below_modpo, "safety_below_every_modpo": below_modpo,
+            "safety_worse_than_base": below_base, "empathy_win_rate": float(wr.loc["dpo_empathy", x]),
+            "safety_win_rate": float(wr.loc["dpo_empathy", y]), "safety_loss_rate": float(lr.loc["dpo_empathy", y]),
+            "safety_mean_change": float(ms.loc["dpo_empathy", y] - ms.loc[result.base, y])}
+    sweep = [(w, _wname("modpo", w)) for w in sorted(safety_weights) if _wname("modpo", w) in ms.index]
+    if len(sweep) >= 2:
+        s = [float(ms.loc[n, y]) for _, n in sweep]
+        e = [float(ms.loc[n, x]) for _, n in sweep]
+        inc = bool(all(b >= a - 1e-12 for a, b in zip(s, s[1:])))
+        dec = bool(all(b <= a + 1e-12 for a, b in zip(e, e[1:])))
+        moved = bool(max(s) - min(s) > 1e-12 or max(e) - min(e) > 1e-12)  # a flat sweep is no trade-off
+        out["q2_modpo_monotone"] = {"answer": inc and dec and moved, "safety_weights": [w for w, _ in sweep],
+                                    "safety_mean": s, "empathy_mean": e, "safety_non_decreasing": inc,
+                                    "empathy_non_increasing": dec, "flat": not moved}
+    modpo = [n for _, n in sweep]
+    merges = [m.name for m in result.models if m.kind == "merge"]
+    if modpo and merges:
+        pts = ms.loc[modpo + merges, [x, y]]
+
+        def dominated_by(a: str, others: list[str]) -> bool:
+            pa = pts.loc[a].to_numpy()
+            return any(bool((pts.loc[o].to_numpy() >= pa - 1e-12).all()) for o in others)
+
+        covered = {m: dominated_by(m, modpo) for m in merges}
+        front = pareto_front(pts, (x, y))
+        out["q3_modpo_vs_merge"] = {
+            "answer": all(covered.values()),
+            "merges_weakly_dominated_by_a_modpo_point": covered,
+            "modpo_points_dominated_by_a_merge": {m: dominated_by(m, merges) for m in modpo},
+            "joint_front": [n for n, on in front.items() if on]}
+    return out
+
+
+def _findings_md(ans: dict[str, Any]) -> str:
+    lines = ["## Findings (computed from mean rubric scores / win rates above)", ""]
+    q = ans.get("q1_dpo_empathy")
+    if q:
+        lines.append(f"1. **DPO on empathy wins most on empathy and loses on safety: {'yes' if q['answer'] else 'no'}.** "
+                     f"Empathy win rate {100 * q['empathy_win_rate']:.1f}% (best model on empathy: "
+                     f"`{q['best_on_empathy']}`); safety win/loss {100 * q['safety_win_rate']:.1f}%/"
+                     f"{100 * q['safety_loss_rate']:.1f}% vs base, mean safety change {q['safety_mean_change']:+.2f}; "
+                     f"safety below every MODPO adapter: {q['safety_below_every_modpo']}; more safety losses than "
+                     f"wins against base: {q['safety_worse_than_base']}.")
+    q = ans.get("q2_modpo_monotone")
+    if q:
+        pairs = ", ".join(f"w={w:g}: E {e:.2f} / S {s:.2f}" for w, e, s in
+                          zip(q["safety_weights"], q["empathy_mean"], q["safety_mean"]))
+        flat = " The sweep is flat: every safety weight gave the same scores (no trade-off to see)." \
+            if q.get("flat") else ""
+        lines.append(f"2. **MODPO trades off monotonically as the safety weight rises: {'yes' if q['answer'] else 'no'}** "
+                     f"(safety non-decreasing: {q['safety_non_decreasing']}, empathy non-increasing: "
+                     f"{q['empathy_non_increasing']}; {pairs}).{flat}")
+    q = ans.get("q3_modpo_vs_merge")
+    if q:
+        cov = sum(q["merges_weakly_dominated_by_a_modpo_point"].values())
+        lines.append(f"3. **MODPO's front dominates or matches merging: {'yes' if q['answer'] else 'no'}** "
+                     f"({cov}/{len(q['merges_weakly_dominated_by_a_modpo_point'])} merge points weakly dominated by "
+                     f"a MODPO point; joint Pareto front: {', '.join(q['joint_front'])}).")
+    return "\n".join(lines) + "\n"
+
+
+def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_model: str = DEFAULT_BASE_MODEL,
+                   quick: bool = False, seed: int = 0, max_steps: int | None = None, device: str | None = None,
+                   joint_dpo: bool | None = None, reward_models: dict[str, Any] | None = None,
+                   threads: int | str | None = None,
+                   preferences: str | os.PathLike[str] | None = None, schedule: ExperimentSchedule | None = None,
+                   overwrite: bool | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run the comparison and write ``evaluation.json``, ``report.md``, plots and ``findings.json`` to ``out``.
+
+    Parameters
+    ----------
+    out : path, default "outputs/experiment"
+    base_model : str, default "smollm2-135m-instruct"
+    quick : bool, default False
+        Tiny smoke schedule (:data:`QUICK`) instead of the full one (:data:`FULL`).
+    seed : int, default 0
+    max_steps : int, optional
+        Overrides the schedule's steps per adapter.
+    device : str, optional
+    joint_dpo : bool, optional
+        Also train the joint-loss DPO baseline (default: the schedule's ``joint_dpo``, off in FULL: it repeats
+        the reference pass and costs about one more adapter).
+    reward_models : dict, optional
+        ``{"safety": reward model}`` for the margin; default a MiniLM Bradley-Terry model trained (and cached)
+        on every safety training pair.
+    threads : int, optional
+        torch CPU threads (:func:`survey_weights.pipeline.set_threads`).
+    preferences : path, optional
+        Default: the bundled synthetic pairs.
+    schedule : ExperimentSchedule, optional
+        Overrides ``quick``.
+    overwrite : bool or None, default None
+        None: reuse finished adapters unless their settings or inputs changed; True: retrain; False: error.
+    progress : bool, default True
+
+    Returns
+    -------
+    dict
+        Paths written, ``findings`` and ``seconds``.
+    """
+    from ..evaluation.generation import ModelSpec, evaluate_models
+    from ..modpo import MODPOConfig
+
+    log = Log(progress)
+    t0 = time.perf_counter()
+    set_threads(threads)
+    sched = schedule or (QUICK if quick else FULL)
+    if max_steps is not None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"`max_steps` must be an int >= 1. Got {max_steps!r}.")
+        sched = ExperimentSchedule(**{**sched.to_dict(), "max_steps": max_steps,
+                                      "safety_weights": tuple(sched.safety_weights),
+                                      "ab_weights": tuple(sched.ab_weights)})
+    if joint_dpo is not None:
+        sched = ExperimentSchedule(**{**sched.to_dict(), "joint_dpo": bool(joint_dpo),
+                                      "safety_weights": tuple(sched.safety_weights),
+                                      "ab_weights": tuple(sched.ab_weights)})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    crits = ["empathy", "safety"]
+    log(f"experiment schedule: {sched.to_dict()}")
+    split = load_preference_split(preferences, seed=seed)
+    train = subsample_pairs(split.train[split.train["criterion"].isin(crits)], per_criterion=sched.pairs_per_criterion,
+                            seed=seed)
+    missing = [c for c in crits if c not in set(train["criterion"])]
+    if missing:
+        raise ValueError(f"The experiment needs preference pairs for {crits}; missing {missing}.")
+    prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
+    log(f"{len(train)} training pairs, {len(prompts)} held-out prompts")
+    # The margin reward model learns from every safety training pair (not only the subsample the adapters see).
+    rms = dict(reward_models) if reward_models is not None else reward_models_cached(
+        split.train, ["safety"], out / ".cache" / "reward_models", seed=seed, log=log)
+    model, tok = load_model(base_model, device, log)
+    cfg = MODPOConfig(max_steps=sched.max_steps, batch_size=sched.batch_size, max_length=sched.max_length,
+                      max_prompt_length=sched.max_prompt_length, lr=sched.lr, seed=seed, progress=progress)
+    common = {"out": out / "adapters", "model": model, "tok": tok, "cfg": cfg, "rms": rms, "base_model": base_model,
+              "device": device, "overwrite": overwrite, "log": log}
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    sw = list(sched.safety_weights)
+    modpo_profiles = {_wname("modpo", w): {"empathy": 1.0 - w, "safety": w} for w in sw}
+    # One call: the reference log-probs of the empathy and safety pairs are computed once for all five adapters.
+    # Main objective = the largest survey criterion (empathy for MODPO), or safety for {"safety": 1}.
+    run = train_profiles({"dpo_empathy": {"empathy": 1.0}, "dpo_safety": {"safety": 1.0}, **modpo_profiles}, train,
+                 **common)
+    timings["train_dpo_modpo"] = time.perf_counter() - t
+    dpo = [a for a in run.adapters if a.name.startswith("dpo_")]
+    mod = [a for a in run.adapters if a.name in modpo_profiles]
+    log(f"DPO and MODPO adapters ready ({timings['train_dpo_modpo']:.0f}s)")
+    joint = None
+    if sched.joint_dpo:
+        t = time.perf_counter()
+        try:
+            joint = train_profiles({"joint_dpo": {"empathy": 0.5, "safety": 0.5}}, train, objective="joint_dpo", **common)
+        except ValueError as exc:  # e.g. no prompt with pairs for both criteria
+            log(f"joint-loss DPO skipped: {exc}")
+        timings["train_joint"] = time.perf_counter() - t
+
+    specs = [ModelSpec("base", "base")]
+    specs += [ModelSpec(a.name, "dpo", {a.main_objective: 1.0}, adapter=a.path) for a in dpo]
+    # Exact (cat) merges along the whole sweep: the merging front; A/B averaging (the papers' recipe) at
+    # ``ab_weights`` only (each merge costs one more generation pass).
+    merges = [("exact", "merge_exact", w) for w in sw] + [("ab_average", "merge_ab", w) for w in sched.ab_weights]
+    for method, tag, w in merges:
+        specs.append(ModelSpec(_wname(tag, w), "merge", {"empathy": 1.0 - w, "safety": w},
+                               merge_of=("dpo_empathy", "dpo_safety"), merge_weights=(1.0 - w, w),
+                               merge_method=method))
+    specs += [ModelSpec(a.name, "modpo", modpo_profiles[a.name], adapter=a.path,
+                        extra={"main_objective": a.main_objective, "margin": list(a.criteria[1:])}) for a in mod]
+    if joint is not None:
+        specs += [ModelSpec(a.name, "dpo", {"empathy": 0.5, "safety": 0.5}, adapter=a.path,
+                            extra={"variant": "joint_loss"}) for a in joint.adapters]
+    log(f"evaluating {len(specs)} models on {len(prompts)} prompts")
+    t = time.perf_counter()
+    res = evaluate_models(specs, prompts, prompt_ids=ids, model=model, tokenizer=tok,
+                          max_new_tokens=sched.max_new_tokens, seed=seed, cache_dir=out / ".cache" / "generations",
+                          progress=progress,
+                          settings={"base_model": base_model, "seed": seed, "schedule": sched.to_dict(),
+                                    "preferences": split.source, "quick": bool(quick),
+                                    "reward_model_val_accuracy": {c: getattr(r, "val_accuracy", None)
+                                                                  for c, r in rms.items()}})
+    timings["evaluate"] = time.perf_counter() - t
+    answers = answer_questions(res, sw)
+    paths = res.write(out, title="Experiment: DPO vs merging vs MODPO (empathy / safety)")
+    with open(paths["report"], "a", encoding="utf-8") as fh:  # report is complete; findings appended
+        fh.write("\n" + _findings_md(answers))
+    timings["total"] = time.perf_counter() - t0
+    reused = sum(a.skipped for a in run.adapters) + (sum(a.skipped for a in joint.adapters) if joint else 0)
+    meta = {"findings": answers, "timings_s": timings, "adapters_reused": int(reused),
+            "schedule": sched.to_dict(), "seed": seed,
+            "base_model": base_model, "command": "survey-weights experiment" + (" --quick" if quick else ""),
+            "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+                         "cpu_count": os.cpu_count(), "python": platform.python_version()}}
+    paths["findings"] = atomic_write_text(out / "findings.json", json.dumps(meta, indent=2, default=_np) + "\n")
+    paths["seconds"] = timings["total"]
+    paths["answers"] = answers
+    log(f"experiment done in {timings['total']:.0f}s -> {out}")
+    return paths
+
+
+def results_markdown(exp_dir: str | os.PathLike[str]) -> str:
+    """``docs/results.md`` text rendered from an experiment directory (``evaluation.json`` + ``findings.json``).
+
+    Whatever the findings are, they are reported as computed; the text states the command, seed, hardware,
+    schedule and wall time, and that these are synthetic-data results, not the study's.
+    """
+    from ..evaluation.report import CAVEAT, markdown_table
+
+    d = Path(exp_dir)
+    for f in ("evaluation.json", "findings.json"):
+        if not (d / f).is_file():
+            raise FileNotFoundError(f"{str(d / f)!r} does not exist. Fix: run `survey-weights experiment` first.")
+    ev = json.loads((d / "evaluation.json").read_text())
+    meta = json.loads((d / "findings.json").read_text())
+    crits = ev["criteria"]
+    main = [c for c in ("empathy", "safety") if c in crits]
+    rows, rest = [], []
+    for m in ev["models"]:
+        row: dict[str, Any] = {"model": m["name"], "kind": m["kind"]}
+        other: dict[str, Any] = {"model": m["name"]}
+        for c in crits:
+            p = m.get("mcnemar_p", {}).get(c, 1.0)
+            star = "**" if p < 0.01 else "*" if p < 0.05 else ""
+            tie = f" ({100 * m['ties'][c] / m['n_prompts']:.0f})" if "ties" in m else ""
+            cell = f"{100 * m['win_rate_vs_base'][c]:.1f}{tie}{star}"
+            if c in main:
+                row[f"{c} win % (tie %)"] = cell
+            else:
+                other[c] = cell
+        for c in main:
+            row[f"{c} mean"] = f"{m['mean_score'][c]:.2f}" if "mean_score" in m else "?"
+        rows.append(row)
+        rest.append(other)
+    hw = meta.get("hardware", {})
+    t = meta.get("timings_s", {})
+    sched = meta.get("schedule", {})
+    quick = ev.get("settings", {}).get("quick", False)
+    lines = ["# Results: DPO vs parameter merging vs MODPO (synthetic data)", "", f"> {CAVEAT}", "",
+             "For reference only, the study reports (Mistral-7B, GPT persona judges, win rate averaged over all "
+             "head-to-head pairs): single-objective DPO empathy/safety 93.6/47.8, parameter merging 52.5/58.4, "
+             "MODPO 77.6/62.6. Our win rates are against the base model only and are not comparable to those.", "",
+             "## Run", "",
+             f"- Command: `{meta.get('command', 'survey-weights experiment')}`" + (" (**smoke run, --quick**)"
+                                                                                  if quick else ""),
+             f"- Seed: {meta.get('seed')}; base model: `{meta.get('base_model')}`",
+             f"- Hardware: {hw.get('cpu_count')} CPU cores ({hw.get('machine')}), no GPU; Python {hw.get('python')}",
+             f"- Wall time: {t.get('total', float('nan')) / 60:.1f} min (training {t.get('train_dpo_modpo', 0) / 60:.1f} "
+             f"min, evaluation {t.get('evaluate', 0) / 60:.1f} min)"
+             + (f"; this invocation reused {meta['adapters_reused']} finished adapters (and cached generations), "
+                "so it is not the cost of a fresh run" if meta.get("adapters_reused") else ""),
+             f"- Schedule: {json.dumps(sched)}",
+             f"- Held-out prompts: {ev['models'][0]['n_prompts']}; scorer: rule-based rubric "
+             "(`survey_weights.rubric`), never the margin reward model.", "",
+             "## Win rate against the base model (ties in the denominator) and mean rubric score", "",
+             "`*` / `**`: exact McNemar p < 0.05 / 0.01 (discordant prompts only).", "",
+             markdown_table(pd.DataFrame(rows)), "",
+             "Other criteria (win % against base, tie % in brackets):", "", markdown_table(pd.DataFrame(rest)), "",
+             _findings_md(meta.get("findings", {})),
+             f"Plots: `{d}/pareto_scores.png`, `{d}/pareto_win_rates.png`; full report: `{d}/report.md`; "
+             f"every reply: `{d}/replies.jsonl`.", ""]
+    return "\n".join(lines)
+
+
+def _np(o: Any) -> Any:
+    if isinstance(o, (np.generic,)):
+        return o.item()
+    if isinstance(o, (pd.Series, pd.DataFrame)):
+        return o.to_dict()
+    raise TypeError(type(o).__name__)

@@ -1,0 +1,268 @@
+"""The end-to-end main job (:func:`run_main`).
+
+Main job: survey -> pooled, subgroup and latent-class weight profiles -> reward models -> one MODPO LoRA
+adapter per profile -> evaluation on held-out prompts. Every step reuses finished work: adapters resume or
+skip (``profile.json``), reward models and generations are cached under ``<out>/.cache`` keyed by a hash of
+their inputs.
+
+Everything here is synthetic-data machinery: the numbers it produces are **not** the study's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._util.io import atomic_write_bytes
+from ..criteria import ALL_CRITERIA
+from ..preferences.split import subsample_pairs
+from ._steps import (
+    DEFAULT_BASE_MODEL,
+    Log,
+    load_model,
+    load_preference_split,
+    load_survey_frame,
+    quiet_small_groups,
+    reward_accuracies,
+    reward_models_cached,
+    set_threads,
+    survey_rankings,
+    train_profiles,
+)
+
+__all__ = ["MainSchedule", "SUBGROUP_FACTORS", "build_profiles", "export_weights", "run_main"]
+
+SUBGROUP_FACTORS: tuple[str, ...] = ("age_group", "severity")
+
+
+@dataclass(frozen=True)
+class MainSchedule:
+    """Training / evaluation sizes of the main job (defaults fit 15 minutes on a 2-core CPU).
+
+    Parameters
+    ----------
+    max_steps : int
+        Optimiser steps per adapter.
+    batch_size : int
+        Preference pairs per step.
+    max_length, max_prompt_length : int
+        Token limits of prompt + reply and of the prompt.
+    pairs_per_criterion : int
+        Training pairs kept per criterion (seeded subsample) - bounds the reference/margin precompute.
+    reward_pairs_per_criterion : int
+        Pairs per criterion the margin reward models learn from (seeded subsample of the training split).
+    n_eval_prompts : int
+        Held-out prompts answered by every model.
+    max_new_tokens : int
+        Reply length at evaluation.
+    lr : float
+        LoRA learning rate.
+    """
+
+    max_steps: int = 3
+    batch_size: int = 2
+    max_length: int = 160
+    max_prompt_length: int = 96
+    pairs_per_criterion: int = 6
+    reward_pairs_per_criterion: int = 48
+    n_eval_prompts: int = 8
+    max_new_tokens: int = 40
+    lr: float = 5e-4
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequence[str] = SUBGROUP_FACTORS,
+                   n_classes: int = 3, seed: int = 0, progress: bool = True) -> list[Any]:
+    """Pooled, subgroup and latent-class weight profiles of a survey.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Survey in the study's layout (ratings named as ``SURVEY_CRITERIA``).
+    min_cell_size : int, default 10
+        Subgroups and classes with fewer respondents get no profile (logged, never exported).
+    factors : sequence of str, default ("age_group", "severity")
+        Covariates whose levels define subgroups (:func:`survey_weights.groups.fit_by_group`; missing columns
+        are skipped).
+    n_classes : int, default 3
+        Latent classes of the Plackett-Luce mixture (:func:`survey_weights.mixture.fit_mixture`; 0 disables).
+    seed : int, default 0
+        Seeds the mixture's EM starts.
+
+    Returns
+    -------
+    list of WeightProfile
+        ``pooled`` first, then ``<factor>=<level>`` and ``class <k>``.
+    """
+    from ..models import fit_plackett_luce
+    from ..profiles.profile import derive_profile
+    from ..subgroups.groups import fit_by_group
+    from ..subgroups.mixture import fit_mixture
+
+    log = Log(progress)
+    rankings = survey_rankings(df, factors)
+    profiles = [derive_profile(fit_plackett_luce(rankings), name="pooled", source="pooled",
+                               data_hash=rankings.data_hash())]
+    cov = rankings.covariates
+    with quiet_small_groups(log):
+        for f in factors:
+            if cov is None or f not in cov.columns:
+                log(f"      subgroup factor {f!r}: not in the survey, skipped")
+                continue
+            profiles += fit_by_group(rankings, f, min_group_size=min_cell_size).profiles()
+        if n_classes:
+            profiles += fit_mixture(rankings, n_classes, seed=seed).profiles(min_cell_size=min_cell_size)
+    return profiles
+
+
+def export_weights(profiles: Sequence[Any], out: str | os.PathLike[str], *, min_cell_size: int = 10
+                   ) -> dict[str, Path]:
+    """``weights.json``, ``weights.csv`` (no respondent ids) and ``weights.png`` into ``out``."""
+    from ..profiles.export import export_profiles
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = export_profiles(list(profiles), out / "weights", min_cell_size=min_cell_size, format="both")
+    res = {p.suffix[1:]: p for p in paths}
+    res["weights_plot"] = _plot_profiles(profiles, out / "weights.png")
+    return res
+
+
+def _plot_profiles(profiles: Sequence[Any], path: Path) -> Path:
+    from ..plotting import figure_png, new_figure
+
+    table = pd.DataFrame({p.name: p.weights for p in profiles}).T[list(ALL_CRITERIA)]
+    fig, ax = new_figure((8, 0.35 * len(table) + 1.8))
+    left = np.zeros(len(table))
+    for j, c in enumerate(table.columns):
+        ax.barh(table.index, table[c], left=left, color=f"C{j}", label=c)
+        left += table[c].to_numpy()
+    ax.invert_yaxis()
+    ax.set_xlabel("weight (shares sum to 1)")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.set_title("Weight profiles (synthetic survey)")
+    return atomic_write_bytes(path, figure_png(fig))
+
+
+# ----------------------------------------------------------------------------------------------- main job
+def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str | os.PathLike[str] | None = None,
+             base_model: str = DEFAULT_BASE_MODEL, out: str | os.PathLike[str] = "outputs",
+             profiles_only: bool = False, seed: int = 0, max_steps: int | None = None, device: str | None = None,
+             min_cell_size: int = 10, n_classes: int = 3, factors: Sequence[str] = SUBGROUP_FACTORS,
+             schedule: MainSchedule | None = None, reward_models: Mapping[str, Any] | None = None,
+             threads: int | str | None = None, overwrite: bool | None = None, progress: bool = True
+             ) -> dict[str, Any]:
+    """Survey -> weight profiles -> reward models -> one adapter per profile -> evaluation, into ``out``.
+
+    Parameters
+    ----------
+    survey : path, optional
+        CSV in the study's layout; default the bundled synthetic survey.
+    preferences : path, optional
+        JSONL file or directory of ``<criterion>.jsonl``; default the bundled synthetic pairs.
+    base_model : str, default "smollm2-135m-instruct"
+        Name or local path (see :func:`survey_weights.modpo.load_base_model`); ``"tiny-test"`` for a smoke run.
+    out : path, default "outputs"
+    profiles_only : bool, default False
+        Stop after ``weights.json`` / ``weights.csv`` / ``weights.png``.
+    seed : int, default 0
+        Seeds the mixture fit, data split and subsample, LoRA init, data order and decoding.
+    max_steps : int, optional
+        Overrides ``schedule.max_steps``.
+    device : str, optional
+        ``"cpu"``, ``"cuda"``...; default CUDA when available.
+    min_cell_size : int, default 10
+    n_classes : int, default 3
+        Latent classes (0: none).
+    factors : sequence of str, default ("age_group", "severity")
+        Survey covariates whose levels get subgroup profiles.
+    schedule : MainSchedule, optional
+    reward_models : mapping criterion -> reward model, optional
+        Margin reward models (``.score(prompts, responses)`` + ``.fingerprint()``); default: one MiniLM
+        Bradley-Terry model per criterion, trained on the pairs and cached.
+    threads : int or "auto", optional
+        torch CPU threads (see :func:`set_threads`); default torch's.
+    overwrite : bool or None, default None
+        None: reuse finished adapters, retrain when the settings or inputs changed since the last run. True:
+        always retrain. False: a changed setting is an error.
+    progress : bool, default True
+
+    Returns
+    -------
+    dict
+        Paths written (``weights_json``, ``weights_csv``, ..., ``evaluation``, ``report``) and timings.
+    """
+    log = Log(progress)
+    t0 = time.perf_counter()
+    sched = schedule or MainSchedule()
+    if max_steps is not None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"`max_steps` must be an int >= 1. Got {max_steps!r}.")
+        sched = MainSchedule(**{**sched.to_dict(), "max_steps": max_steps})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log("[1/5] survey -> weight profiles")
+    df = load_survey_frame(survey)
+    profiles = build_profiles(df, min_cell_size=min_cell_size, factors=factors, n_classes=n_classes, seed=seed,
+                              progress=progress)
+    profiles = [p for p in profiles if p.n_respondents >= min_cell_size]
+    paths: dict[str, Any] = {f"weights_{k}" if k in ("json", "csv") else k: v
+                             for k, v in export_weights(profiles, out, min_cell_size=min_cell_size).items()}
+    log(f"      {len(profiles)} profiles: {', '.join(p.name for p in profiles)}")
+    if profiles_only:
+        paths["seconds"] = time.perf_counter() - t0
+        return paths
+
+    from ..modpo import MODPOConfig
+
+    n_thr = set_threads(threads)
+    if n_thr is not None:
+        log(f"      torch CPU threads: {n_thr}")
+    log("[2/5] preference data")
+    split = load_preference_split(preferences, seed=seed)
+    train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=seed)
+    prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
+    log(f"      {len(train)} training pairs ({split.source}); {len(prompts)} held-out prompts")
+    log("[3/5] reward models (margins)")
+    weights = {p.name: {c: float(v) for c, v in p.weights.items()} for p in profiles}
+    margin_crits = [c for c in ALL_CRITERIA if c in set(train["criterion"])]
+    # Reward models learn from more pairs than the adapters see (the adapters' short schedule uses a subsample).
+    rms = dict(reward_models) if reward_models is not None else reward_models_cached(
+        subsample_pairs(split.train, per_criterion=sched.reward_pairs_per_criterion, seed=seed), margin_crits,
+        out / ".cache" / "reward_models", seed=seed, log=log)
+    model, tok = load_model(base_model, device, log)
+    log(f"[4/5] one MODPO adapter per profile ({sched.max_steps} steps x {sched.batch_size} pairs)")
+    cfg = MODPOConfig(max_steps=sched.max_steps, batch_size=sched.batch_size, max_length=sched.max_length,
+                      max_prompt_length=sched.max_prompt_length, lr=sched.lr, seed=seed, progress=progress)
+    t = time.perf_counter()
+    run = train_profiles(weights, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
+                 base_model=base_model, device=device, overwrite=overwrite, log=log)
+    n_new = sum(not a.skipped for a in run.adapters)
+    log(f"      {n_new} trained, {len(run.adapters) - n_new} reused in {time.perf_counter() - t:.1f}s")
+    log(f"[5/5] evaluation: {len(profiles) + 1} models x {len(prompts)} prompts")
+    from ..evaluation.generation import ModelSpec, evaluate_models
+
+    specs = [ModelSpec("base", "base")] + [ModelSpec(a.name, "modpo", weights[a.name], adapter=a.path,
+                                                     extra={"main_objective": a.main_objective})
+                                           for a in run.adapters]
+    res = evaluate_models(specs, prompts, prompt_ids=ids, model=model, tokenizer=tok, profiles=weights,
+                          pooled="pooled", max_new_tokens=sched.max_new_tokens, seed=seed,
+                          cache_dir=out / ".cache" / "generations", progress=progress,
+                          settings={"base_model": base_model, "seed": seed, "schedule": sched.to_dict(),
+                                    "preferences": split.source, "survey": str(survey or "bundled synthetic"),
+                                    "reward_model_val_accuracy": reward_accuracies(rms)})
+    paths.update(res.write(out, title="Main job: one MODPO adapter per weight profile"))
+    paths["adapters"] = out / "adapters"
+    paths["seconds"] = time.perf_counter() - t0
+    log(f"done in {paths['seconds']:.1f}s -> {out}")
+    return paths

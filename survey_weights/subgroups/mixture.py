@@ -1,0 +1,362 @@
+"""Latent preference classes: finite mixtures of Plackett-Luce models with ties, fitted by EM.
+
+Every respondent belongs to one of K unobserved classes (all of a respondent's rankings share the class); class k
+has its own log-worths and tie parameters and prior probability ``pi_k``. :func:`fit_mixture` maximises the
+(pseudo-data penalised) likelihood by EM from several random starts; :func:`select_n_classes` compares K = 1, 2,
+... by BIC or ICL. Each M-step refits every class on the aggregated sufficient statistics of
+:class:`~survey_weights._mfluc.PatternModel` with respondent weights ``posterior x frequency weight``,
+warm-started from the previous iteration.
+
+Classes are labelled 1..K in decreasing order of their mixing proportion (ties: by the index of the class's top
+item), so labels do not depend on the start that won.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._util.validation import check_option, check_scalar, format_ids
+from ..exceptions import ConvergenceWarning, SmallGroupWarning
+from ._instability import PatternModel
+
+__all__ = ["MixtureResult", "adjusted_rand_index", "fit_mixture", "select_n_classes"]
+
+_SHORT_RUN = 25  # EM iterations of each start before the best start is run to convergence
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+def adjusted_rand_index(a: Sequence[Any], b: Sequence[Any]) -> float:
+    """Adjusted Rand index of two labelings (Hubert & Arabie 1985); 1 = identical partitions, ~0 = chance."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"The labelings must have the same length. Got {a.shape} and {b.shape}.")
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    tab = np.zeros((ia.max() + 1, ib.max() + 1))
+    np.add.at(tab, (ia.ravel(), ib.ravel()), 1)
+
+    def c2(x: np.ndarray) -> float:
+        return float(np.sum(x * (x - 1) / 2.0))
+
+    n = len(a)
+    s_ij, s_a, s_b = c2(tab), c2(tab.sum(axis=1)), c2(tab.sum(axis=0))
+    expected = s_a * s_b / (n * (n - 1) / 2.0) if n > 1 else 0.0
+    top = 0.5 * (s_a + s_b)
+    if top == expected:
+        return 1.0
+    return (s_ij - expected) / (top - expected)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class MixtureResult:
+    """A fitted mixture of Plackett-Luce models with ties (from :func:`fit_mixture`).
+
+    Attributes
+    ----------
+    n_classes : int
+    items : tuple
+    posterior : pandas.DataFrame
+        Respondent id x class (1..K): posterior class probabilities.
+    membership : pandas.Series
+        Respondent id -> most probable class.
+    proportions : pandas.Series
+        Mixing proportions by class.
+    log_worth : pandas.DataFrame
+        Class x item, zero-sum log-worths.
+    class_weights : pandas.DataFrame
+        Class x item worths (sum to 1 per class).
+    tie_params : pandas.DataFrame
+        Class x tie order (delta scale); no columns without ties.
+    loglik : float
+        Mixture log-likelihood of the data (pseudo-comparisons excluded).
+    n_params : int
+        ``K (n_items - 1 + n_tie_orders) + K - 1``.
+    bic, icl : float
+        ``-2 loglik + n_params log(n)`` (n = total respondent weight) and ``bic + 2 * entropy`` of the
+        posterior; smaller is better.
+    converged : bool
+    n_iter : int
+        EM iterations of the winning start.
+    start_logliks : numpy.ndarray
+        Final penalised log-likelihood of every start (spread = how multimodal the likelihood is).
+    """
+
+    n_classes: int
+    items: tuple
+    posterior: pd.DataFrame
+    membership: pd.Series
+    proportions: pd.Series
+    log_worth: pd.DataFrame
+    class_weights: pd.DataFrame
+    tie_params: pd.DataFrame
+    loglik: float
+    n_params: int
+    bic: float
+    icl: float
+    converged: bool
+    n_iter: int
+    start_logliks: np.ndarray = field(repr=False)
+    npseudo: float = 0.5
+    _rankings: Any = field(default=None, repr=False)
+    _theta: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def class_sizes(self) -> pd.Series:
+        """Number of respondents whose most probable class is each class."""
+        return self.membership.value_counts().reindex(self.proportions.index, fill_value=0).rename("n")
+
+    @functools.cached_property
+    def fits(self) -> list:
+        """Per-class fit results (``fit_plackett_luce`` with respondent weights = posterior x frequency weight).
+
+        Their standard errors treat the posterior weights as known (they ignore classification uncertainty), and
+        their ``n_respondents`` is the number of modal members of the class.
+        """
+        from ..models.plackett_luce import fit_plackett_luce
+
+        base = np.asarray(self._rankings.respondent_weights, dtype=float)
+        out = []
+        sizes = self.class_sizes
+        for cls in self.proportions.index:
+            r = self._rankings.with_respondent_weights(base * self.posterior[cls].to_numpy())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                f = fit_plackett_luce(r, npseudo=self.npseudo)
+            if dataclasses.is_dataclass(f):
+                f = dataclasses.replace(f, n_respondents=int(sizes[cls]))
+            out.append(f)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per class x item: class, proportion, n (modal members), item, log_worth, weight."""
+        rows = []
+        for cls in self.proportions.index:
+            rows.append(pd.DataFrame({
+                "class": cls, "proportion": self.proportions[cls], "n": int(self.class_sizes[cls]),
+                "item": list(self.items), "log_worth": self.log_worth.loc[cls].to_numpy(),
+                "weight": self.class_weights.loc[cls].to_numpy()}))
+        return pd.concat(rows, ignore_index=True)
+
+    def profiles(self, *, safety: Any = None, min_cell_size: int = 10, **kwargs: Any) -> list:
+        """One :class:`~survey_weights.profiles.WeightProfile` per class (``source="class"``).
+
+        Classes with fewer than `min_cell_size` modal members are never exported (:class:`SmallGroupWarning`).
+        `safety` and `kwargs` go to :func:`~survey_weights.profiles.derive_profile`.
+        """
+        from ..profiles.profile import derive_profile
+
+        check_scalar(min_cell_size, "min_cell_size", kind=(int, np.integer), min_val=0)
+        sizes = self.class_sizes
+        small = [c for c in sizes.index if sizes[c] < min_cell_size]
+        if small:
+            warnings.warn(
+                f"{len(small)} class(es) with fewer than min_cell_size={min_cell_size} modal members "
+                f"(class(es) {format_ids(small)}) are not exported.", SmallGroupWarning, stacklevel=2)
+        if safety is not None:
+            kwargs["safety"] = safety
+        out = []
+        for k, cls in enumerate(self.proportions.index):
+            if cls in small:
+                continue
+            out.append(derive_profile(self.fits[k], name=f"class {cls}", group={"class": int(cls)},
+                                      source="class", data_hash=self._rankings.data_hash(), **kwargs))
+        return out
+
+    def __repr__(self) -> str:
+        props = ", ".join(f"{p:.2f}" for p in self.proportions)
+        return (f"MixtureResult({self.n_classes} classes, proportions [{props}], loglik={self.loglik:.3f}, "
+                f"bic={self.bic:.2f}, icl={self.icl:.2f})")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+def _lse(x: np.ndarray) -> np.ndarray:
+    mx = x.max(axis=1)
+    return mx + np.log(np.exp(x - mx[:, None]).sum(axis=1))
+
+
+def _em(pm: PatternModel, theta: np.ndarray, logpi: np.ndarray, *, npseudo: float, max_iter: int, tol: float):
+    """EM (generalised: two Newton steps per M-step) from (theta, logpi).
+
+    Returns theta, logpi, log posterior, penalised objective, iterations, converged.
+    """
+    w = pm.weights
+    K = len(logpi)
+    ps, pc = pm.pseudo(npseudo) if npseudo > 0 else (None, None)
+    prev = -np.inf
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
+        ll = np.column_stack([pm.respondent_loglik(theta[k]) for k in range(K)]) + logpi
+        norm = _lse(ll)
+        logpost = ll - norm[:, None]
+        obj = float(w @ norm)
+        if ps is not None:
+            obj += sum(pm.loglik(theta[k], ps, pc) for k in range(K))
+        if abs(obj - prev) < tol * (1.0 + abs(obj)):
+            converged = True
+            break
+        prev = obj
+        wk = np.exp(logpost) * w[:, None]
+        tot = wk.sum(axis=0)
+        logpi = np.log(np.maximum(tot, 1e-300) / tot.sum())
+        S = wk.T @ pm.num
+        C = np.asarray((pm.counts.T @ wk).T)
+        for k in range(K):
+            theta[k], _, _ = pm.fit(stats_=(S[k], C[k]), npseudo=npseudo, start=theta[k], tol=1e-14, max_iter=2)
+    return theta, logpi, logpost, obj, it, converged
+
+
+def fit_mixture(
+    rankings: Any,
+    n_classes: int,
+    *,
+    seed: int | np.random.Generator | None,
+    n_starts: int = 10,
+    max_iter: int = 500,
+    tol: float = 1e-8,
+    npseudo: float = 0.5,
+    progress: bool = False,
+) -> MixtureResult:
+    """Fit a finite mixture of Plackett-Luce models with ties (latent preference classes) by EM.
+
+    Parameters
+    ----------
+    rankings : Rankings
+        Several rankings per respondent are allowed; they share the respondent's class. Frequency weights count.
+    n_classes : int
+        Number of classes K >= 1.
+    seed : int, Generator or None
+        Seed of the random starts (required, so results are reproducible; None = fresh entropy).
+    n_starts : int, default 10
+        Random starts (class log-worths = pooled estimate + N(0, 1) noise). Each runs 25 EM iterations; the
+        start with the best penalised likelihood is then run to convergence (em-EM).
+    max_iter : int, default 500
+        EM iterations per start.
+    tol : float, default 1e-8
+        Relative change of the penalised log-likelihood that stops EM.
+    npseudo : float, default 0.5
+        Ghost-item pseudo-comparisons per item and class (a weak prior that keeps small classes finite).
+    progress : bool, default False
+        tqdm progress bar over starts.
+
+    Returns
+    -------
+    MixtureResult
+    """
+    for attr in ("_ptr", "_item", "_rank", "_resp"):
+        if not hasattr(rankings, attr):
+            raise TypeError(f"`rankings` must be a survey_weights.Rankings. Got {type(rankings).__name__}.")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"`n_classes` must be an integer >= 1. Got {n_classes!r}.")
+    check_scalar(n_starts, "n_starts", kind=(int, np.integer), min_val=1)
+    check_scalar(max_iter, "max_iter", kind=(int, np.integer), min_val=1)
+    check_scalar(tol, "tol", min_val=0.0, include_min=False)
+    check_scalar(npseudo, "npseudo", min_val=0.0)
+    if n_classes > rankings.n_respondents:
+        raise ValueError(f"`n_classes` ({n_classes}) exceeds the number of respondents ({rankings.n_respondents}).")
+    from .._util.progress import tqdm
+
+    pm = PatternModel.from_data(rankings)
+    rng = np.random.default_rng(seed)
+    K, m, p = int(n_classes), pm.n_items, pm.n_params
+    pooled, _, _ = pm.fit(npseudo=max(npseudo, 1e-3))
+    # em-EM (Biernacki et al. 2003): short runs from every start, then the best one to convergence
+    short = min(_SHORT_RUN, int(max_iter))
+    best = None
+    objs = []
+    for _ in tqdm(range(n_starts if K > 1 else 1), desc=f"EM, {K} classes", disable=not progress):
+        theta = np.tile(pooled, (K, 1))
+        if K > 1:
+            theta[:, :m] += rng.normal(size=(K, m))
+        res = _em(pm, theta, np.full(K, -np.log(K)), npseudo=npseudo, max_iter=short, tol=float(tol))
+        if best is None or res[3] > best[3] + 1e-9 * abs(res[3]):
+            best = res
+        objs.append(res[3])
+    theta, logpi, logpost, _, n_iter, converged = best
+    if not converged:
+        theta, logpi, logpost, obj, more, converged = _em(pm, theta, logpi, npseudo=npseudo,
+                                                          max_iter=int(max_iter) - short + 1, tol=float(tol))
+        n_iter += more - 1
+        objs[int(np.argmax(objs))] = obj
+    if not converged:
+        warnings.warn(f"EM did not converge in max_iter={max_iter} iterations. Fix: raise `max_iter`.",
+                      ConvergenceWarning, stacklevel=2)
+    # deterministic labels: by decreasing proportion, then by the index of the top item
+    beta = theta[:, :m] - theta[:, :m].mean(axis=1, keepdims=True)
+    order = sorted(range(K), key=lambda k: (-round(float(np.exp(logpi[k])), 9), int(np.argmax(beta[k]))))
+    theta, logpi, logpost, beta = theta[order], logpi[order], logpost[:, order], beta[order]
+    labels = pd.Index(np.arange(1, K + 1), name="class")
+    ids = rankings.respondent_ids
+    post = pd.DataFrame(np.exp(logpost), index=ids, columns=labels)
+    w = pm.weights
+    ll_resp = np.column_stack([pm.respondent_loglik(theta[k]) for k in range(K)]) + logpi
+    loglik = float(w @ _lse(ll_resp))
+    n_par = K * (p - 1) + K - 1
+    n_eff = float(w.sum())
+    bic = -2.0 * loglik + n_par * np.log(n_eff)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -float(np.sum(w[:, None] * np.where(post.to_numpy() > 0, post.to_numpy() * logpost, 0.0)))
+    item_idx = pd.Index(rankings.items, name="item")
+    e = np.exp(beta - beta.max(axis=1, keepdims=True))
+    return MixtureResult(
+        n_classes=K, items=tuple(rankings.items), posterior=post,
+        membership=pd.Series(labels.to_numpy()[np.argmax(logpost, axis=1)], index=ids, name="class"),
+        proportions=pd.Series(np.exp(logpi), index=labels, name="proportion"),
+        log_worth=pd.DataFrame(beta, index=labels, columns=item_idx),
+        class_weights=pd.DataFrame(e / e.sum(axis=1, keepdims=True), index=labels, columns=item_idx),
+        tie_params=pd.DataFrame(np.exp(theta[:, m:]), index=labels,
+                                columns=[f"tie{k}" for k in pm.tie_orders]),
+        loglik=loglik, n_params=n_par, bic=float(bic), icl=float(bic + 2.0 * ent), converged=bool(converged),
+        n_iter=int(n_iter), start_logliks=np.asarray(objs), npseudo=float(npseudo), _rankings=rankings,
+        _theta=theta.copy(),
+    )
+
+
+def select_n_classes(
+    rankings: Any,
+    max_classes: int = 4,
+    *,
+    criterion: str = "bic",
+    seed: int | None,
+    min_classes: int = 1,
+    **kwargs: Any,
+) -> tuple[MixtureResult, pd.DataFrame]:
+    """Fit mixtures with ``min_classes..max_classes`` classes and pick the one with the smallest BIC or ICL.
+
+    Parameters
+    ----------
+    rankings : Rankings
+    max_classes : int, default 4
+    criterion : {"bic", "icl"}, default "bic"
+    seed : int or None
+        Seed for every fit (the same seed is used for each K).
+    min_classes : int, default 1
+    **kwargs
+        Passed to :func:`fit_mixture` (``n_starts``, ``max_iter``, ``tol``, ``npseudo``, ``progress``).
+
+    Returns
+    -------
+    best : MixtureResult
+    table : DataFrame
+        One row per K: n_classes, loglik, n_params, bic, icl, smallest_class (modal members), chosen.
+    """
+    check_option(criterion, "criterion", ("bic", "icl"))
+    check_scalar(min_classes, "min_classes", kind=(int, np.integer), min_val=1)
+    check_scalar(max_classes, "max_classes", kind=(int, np.integer), min_val=min_classes)
+    fits = [fit_mixture(rankings, k, seed=seed, **kwargs) for k in range(int(min_classes), int(max_classes) + 1)]
+    table = pd.DataFrame({
+        "n_classes": [f.n_classes for f in fits], "loglik": [f.loglik for f in fits],
+        "n_params": [f.n_params for f in fits], "bic": [f.bic for f in fits], "icl": [f.icl for f in fits],
+        "smallest_class": [int(f.class_sizes.min()) for f in fits]})
+    k = int(np.argmin(table[criterion].to_numpy()))
+    table["chosen"] = np.arange(len(fits)) == k
+    return fits[k], table

@@ -1,0 +1,24 @@
+"""Everything synthetic in one place: the survey simulator and its example loader (:mod:`.survey`), synthetic
+preference data (:mod:`.preferences`), prompt/reply banks and samplers (:mod:`.sampling`). Numbers made here are
+never the study's.
+
+Only the survey side is imported here (``import survey_weights`` stays light); import
+:mod:`survey_weights.synthetic.preferences` for the preference data.
+"""
+
+from __future__ import annotations
+
+from .survey import (
+    DEFAULT_SEED,
+    EXAMPLE_SURVEY_FILE,
+    PLANTED_EFFECTS,
+    SurveyTruth,
+    load_example_survey,
+    simulate_survey,
+    survey_truth,
+)
+
+__all__ = [
+    "DEFAULT_SEED", "EXAMPLE_SURVEY_FILE", "PLANTED_EFFECTS", "SurveyTruth", "load_example_survey",
+    "simulate_survey", "survey_truth",
+]
