@@ -219,7 +219,7 @@ def test_generic_engine_sparse_branch_agrees_with_dense_engine(rng):
 
 @pytest.mark.parametrize("max_len", [None, 4])  # item-space (min-kernel) and position-space Hessians
 def test_tie_free_hessian_chunking_and_null(rng, monkeypatch, max_len):
-    from survey_weights.models import _pl_engines
+    from survey_weights.models import _tie_free as _pl_engines
 
     n = 12
     arr = random_arrays(rng, 300, n, max_len=max_len, topk_frac=0.4)
@@ -277,3 +277,53 @@ def test_bt_fast_paths(rng, ties):
     # the start is finite and centred
     st = d.start()
     assert st.shape == (d.n_params,) and np.all(np.isfinite(st)) and abs(st[:n].sum()) < 1e-9
+
+
+class _Pairs:
+    """The arrays of a PairedComparisons object, as the engine's stage expansion reads them."""
+
+    def __init__(self, n, a, b, o, w, resp, rw):
+        self.n_items, self._a, self._b, self._outcome, self._w, self._resp = n, a, b, o, w, resp
+        self.respondent_weights, self.n_respondents, self.items = rw, len(rw), tuple(range(n))
+
+
+@pytest.mark.parametrize("ties", [None, "davidson", "half"])
+@pytest.mark.parametrize("npseudo", [0.0, 0.7])
+def test_pair_kernel_equals_general_kernel(rng, ties, npseudo):
+    """The specialised Bradley-Terry kernel is the general choice-set kernel on two-item sets."""
+    from survey_weights.models._choice import ChoiceDesign
+
+    n, P = 7, 400
+    a = rng.integers(0, n, P)
+    b = (a + rng.integers(1, n, P)) % n
+    o = rng.choice([-1, 1] if ties is None else [-1, 0, 1], P)
+    w = rng.integers(1, 4, P).astype(float)
+    resp = np.arange(P) // 4
+    rw = rng.random(P // 4) + 0.5
+    bt = BTDesign.from_arrays(n, a, b, o, w, resp, rw, npseudo=npseudo, ties=ties)
+    cd = ChoiceDesign.from_data(_Pairs(n, a, b, o, w, resp, rw), npseudo=npseudo, ties=ties)
+    assert bt.tie_orders == cd.tie_orders and bt.n_params == cd.n_params
+    th = rng.normal(size=bt.n_params) * 0.5
+    for x, y in zip(bt.fgh(th), cd.fgh(th)):
+        np.testing.assert_allclose(x, y, atol=1e-9)
+    np.testing.assert_allclose(bt.scores(th), cd.scores(th), atol=1e-9)
+    assert bt.null_loglik() == pytest.approx(cd.null_loglik(), rel=1e-12)
+
+
+def test_general_kernel_batches_equal_single_evaluations(rng):
+    """The general kernel's batched evaluation (bootstrap) equals one evaluation per weight vector."""
+    from survey_weights.models._choice import ChoiceDesign
+
+    arr = random_arrays(rng, 120, 6)
+    gen = PLDesign.from_arrays(6, *arr, npseudo=0.5, engine="generic")
+    assert isinstance(gen.engine, ChoiceDesign)
+    cd = gen.engine.with_npseudo(0.5)
+    W = rng.random((4, cd.n_respondents)) * 2
+    lin, S = cd.stats(W)
+    Th = rng.normal(size=(4, cd.n_params))
+    fb, gb, Hb = cd.fgh_batch(Th, lin, S)
+    for k in range(4):
+        f, g, H = cd.reweight(W[k]).fgh(Th[k])
+        assert fb[k] == pytest.approx(f, rel=1e-12, abs=1e-9)
+        np.testing.assert_allclose(gb[k], g, atol=1e-9)
+        np.testing.assert_allclose(Hb[k], H, atol=1e-9)

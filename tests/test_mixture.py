@@ -9,7 +9,7 @@ import pytest
 
 from survey_weights import SURVEY_CRITERIA, Rankings
 from survey_weights.exceptions import SmallGroupWarning
-from survey_weights.subgroups._instability import PatternModel
+from survey_weights.models._choice import ChoiceDesign
 from survey_weights.subgroups.mixture import (
     MixtureResult,
     adjusted_rand_index,
@@ -53,9 +53,9 @@ def simulate_classes(n: int, *, seed: int, betas=BETAS, props=PROPS, per_resp: i
 
 
 def bayes_membership(r: Rankings, betas=BETAS, props=PROPS) -> np.ndarray:
-    pm = PatternModel.from_data(r)
-    assert pm.tie_orders == (2,)
-    ll = np.column_stack([pm.respondent_loglik(np.append(b, np.log(DELTA2))) for b in betas]) + np.log(props)
+    d = ChoiceDesign.from_data(r)
+    assert d.tie_orders == (2,)
+    ll = np.column_stack([d.respondent_loglik(np.append(b, np.log(DELTA2))) for b in betas]) + np.log(props)
     return ll.argmax(axis=1)
 
 

@@ -13,8 +13,9 @@ from scipy.optimize import check_grad
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.data import Rankings
 from survey_weights.models import fit_bradley_terry, fit_plackett_luce
+from survey_weights.models._choice import ChoiceDesign
 from survey_weights.simulate import simulate_survey
-from survey_weights.subgroups.regression import _build_design, _stages, fit_regression
+from survey_weights.subgroups.regression import fit_regression
 
 
 def sample_rankings(beta: np.ndarray, log_delta: dict, rng: np.random.Generator, covariates=None) -> Rankings:
@@ -92,23 +93,25 @@ def test_saturated_categorical_equals_group_fits() -> None:
 
 
 def test_gradient_and_hessian(survey: Rankings) -> None:
+    """The engine's covariate design: analytic gradient and Hessian (pseudo terms included) vs differences."""
     cov = survey.covariates
     X = np.column_stack([np.ones(len(cov)), (cov["severity"] == "Severe").to_numpy(float), cov["att_trust"] - 3])
-    free = np.ones((5, 3), bool)
-    free[0, 1:] = False
-    d = _build_design(_stages(survey), X, free, survey.n_respondents, npseudo=0.5, aggregate=False)
-    lin, W = d.weights(survey.respondent_weights)
+    d = ChoiceDesign.from_data(survey, npseudo=0.5, covariates=X)
+    assert d.n_params == 5 * 3 + len(d.tie_orders)
     rng = np.random.default_rng(0)
-    th = rng.normal(0, 0.3, d.Z.shape[1])
-    from survey_weights._util.threads import single_thread_blas as _blas1
-
-    f = lambda t: d.evaluate(t, lin, W, deriv=False)[0]
-    g = lambda t: d.evaluate(t, lin, W)[1]
-    with _blas1(True):
-        assert check_grad(f, g, th) < 1e-4 * (1 + np.abs(g(th)).max())
-        eps = 1e-6
-        H = np.array([(g(th + eps * e) - g(th - eps * e)) / (2 * eps) for e in np.eye(len(th))])
-        np.testing.assert_allclose(-H, d.evaluate(th, lin, W)[2], atol=1e-4)
+    th = rng.normal(0, 0.3, d.n_params)
+    f = lambda t: d.fgh(t, 0)[0]
+    g = lambda t: d.fgh(t, 1)[1]
+    assert check_grad(f, g, th) < 1e-4 * (1 + np.abs(g(th)).max())
+    eps = 1e-6
+    H = np.array([(g(th + eps * e) - g(th - eps * e)) / (2 * eps) for e in np.eye(len(th))])
+    np.testing.assert_allclose(H, d.fgh(th, 2)[2], atol=1e-4)
+    # per-respondent scores sum to the data gradient; intercept-only covariates equal the plain design
+    np.testing.assert_allclose(d.scores(th).sum(axis=0), d.grad(th, pseudo=False), atol=1e-8)
+    plain, ones = ChoiceDesign.from_data(survey), ChoiceDesign.from_data(survey, covariates=X[:, :1])
+    t0 = rng.normal(0, 0.3, plain.n_params)
+    for a, b in zip(plain.fgh(t0), ones.fgh(t0)):
+        np.testing.assert_allclose(a, b, atol=1e-10)
 
 
 def test_recovers_planted_coefficients() -> None:

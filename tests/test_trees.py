@@ -12,8 +12,10 @@ import pytest
 
 from survey_weights import SURVEY_CRITERIA, PairedComparisons, Rankings
 from survey_weights.exceptions import DataRecodeWarning, SmallGroupWarning
+from survey_weights.models._choice import ChoiceDesign
+from survey_weights.models._optim import newton
 from survey_weights.simulate import simulate_survey
-from survey_weights.subgroups._instability import PatternModel, suplm_pvalue
+from survey_weights.subgroups._instability import suplm_pvalue
 from survey_weights.subgroups.trees import PreferenceTree, fit_tree
 
 EXTERNAL = Path(os.environ.get("SURVEY_WEIGHTS_EXTERNAL", Path(__file__).resolve().parents[1].parent / "shared" /
@@ -154,15 +156,24 @@ def test_beans_pltree_parity(beans_tree):
 
 
 # --------------------------------------------------------------------------------------------- behaviour
-def test_pattern_model_matches_engine():
+def test_node_statistics_fit_matches_plain_fit():
+    """A tree node is fitted on per-respondent sufficient statistics of the engine's design: the same
+    estimate and log-likelihood as the plain fit of those respondents."""
     from survey_weights.models.plackett_luce import fit_plackett_luce
 
     r = survey(120, seed=3)
-    pm = PatternModel.from_data(r)
-    theta, ll, conv = pm.fit(npseudo=0.5, tol=1e-14)
-    res = fit_plackett_luce(r, tol=1e-10)
-    assert conv and ll == pytest.approx(res.loglik, abs=1e-7)
-    b = theta[: r.n_items]
+    d = ChoiceDesign.from_data(r, npseudo=0.5)
+    num, counts = d.respondent_stats()
+    w = np.zeros(r.n_respondents)
+    w[::2] = 1.0  # a node: every other respondent
+    lin, W = d.stats(w)
+    np.testing.assert_allclose(lin, w @ num, atol=1e-12)
+    np.testing.assert_allclose(W, counts.T @ w, atol=1e-12)
+    view = d.with_stats(lin, W)
+    opt = newton(view, np.zeros(d.n_params), d.free(0), 100, 1e-10)
+    res = fit_plackett_luce(r.subset(w > 0), tol=1e-10)
+    assert opt.converged and view.loglik(opt.theta, pseudo=False) == pytest.approx(res.loglik, abs=1e-7)
+    b = opt.theta[: r.n_items]
     np.testing.assert_allclose(b - b.mean(), res.log_worth.to_numpy(), atol=1e-6)
 
 

@@ -14,9 +14,9 @@ from scipy.linalg.lapack import dpotrf, dpotri
 
 from .._util.threads import single_thread_blas
 from ..results import FitResult, label_index
-from ._likelihood import pseudo_terms
+from ._design import pseudo_terms
 
-__all__ = ["CovSource", "make_result", "vcov_fixed_ref"]
+__all__ = ["CovSource", "covariance", "make_result", "vcov_fixed_ref"]
 
 
 class CovSource:
@@ -31,34 +31,40 @@ class CovSource:
             return _center(V, self.n)
 
 
-def vcov_fixed_ref(n: int, npseudo: float, theta: np.ndarray, H: np.ndarray, ref: int,
-          chol: Any = None) -> tuple[np.ndarray, str]:
-    """Covariance of theta with beta[ref] fixed at 0.
+def covariance(H: np.ndarray, keep: np.ndarray, *, pseudo_idx: np.ndarray | None = None,
+               pseudo_h: np.ndarray | None = None, penal_keep: np.ndarray | None = None,
+               chol: Any = None) -> tuple[np.ndarray, str]:
+    """The engine's one covariance routine: the inverse *data* information on the parameters `keep`.
 
-    As R's PlackettLuce, the information is the *data* Hessian (pseudo-comparisons excluded) at the
-    (pseudo-data) estimate, with one reference item; when that is singular (items that never share a
-    choice set) the Hessian of the penalised objective, with the ghost item as reference, is used.
-    ``chol``: the optimiser's ``(factor, free indices)`` of ``-H[free, free]``, reused when it is this matrix
-    (npseudo = 0 and the same reference item).
+    As R's PlackettLuce, the information is the data Hessian (pseudo-comparisons excluded) at the
+    (pseudo-data) estimate: ``-(H - diag(pseudo_h))`` on `keep` (one reference parameter fixed), where `H` is the
+    Hessian of the fitted objective and `pseudo_h` the pseudo terms' Hessian diagonal at `pseudo_idx`.  When
+    that is singular or ill-conditioned (items that never share a choice set) the penalised information on
+    `penal_keep` is inverted instead (pseudo data present), else its pseudo-inverse.  ``chol``: a Cholesky
+    factor (upper, LAPACK layout) of exactly ``-H[keep, keep]``, reused when there are no pseudo terms.
+
+    Returns the (p, p) covariance (zeros outside the inverted block) and which information was used:
+    ``"data"``, ``"penalised"`` or ``"pinv"``.
     """
-    p = len(theta)
-    keep = np.ones(p, dtype=bool)
-    keep[ref] = False
+    p = H.shape[0]
     kidx = np.flatnonzero(keep)
     V = np.zeros((p, p))
+    has_pseudo = pseudo_h is not None and pseudo_idx is not None and len(pseudo_idx) > 0
     try:
-        if (chol is not None and npseudo == 0 and chol[0].shape == (p - 1, p - 1)
-                and np.array_equal(chol[1], kidx)):
-            c = chol[0]  # the optimiser's factor of this very matrix
+        if chol is not None and not has_pseudo:
+            c = chol  # the optimiser's factor of this very matrix
             diagA = -np.diag(H)[kidx]
             if not np.all(np.isfinite(c)):
                 raise ValueError("non-finite information")
         else:
             A = H[np.ix_(kidx, kidx)]
             np.negative(A, out=A)
-            if npseudo > 0:
-                dk = np.arange(n - 1)  # the kept items come first in A (ref is an item)
-                A[dk, dk] += pseudo_terms(theta[:n], npseudo, 2)[2][keep[:n]]
+            if has_pseudo:
+                pos = np.full(p, -1)
+                pos[kidx] = np.arange(len(kidx))
+                at = pos[pseudo_idx]
+                ok = at >= 0
+                A[at[ok], at[ok]] += pseudo_h[ok]
             if not np.all(np.isfinite(A)):
                 raise ValueError("non-finite information")
             diagA = np.diag(A).copy()
@@ -73,19 +79,39 @@ def vcov_fixed_ref(n: int, npseudo: float, theta: np.ndarray, H: np.ndarray, ref
         d = np.diag(Vi).copy()
         Vi = Vi + Vi.T
         Vi[np.diag_indices_from(Vi)] = d
-        if ref == 0:
+        if len(kidx) == p - 1 and kidx[0] == 1:
             V[1:, 1:] = Vi
         else:
             V[np.ix_(kidx, kidx)] = Vi
         return V, "data"
     except (np.linalg.LinAlgError, ValueError):
-        Hd = H.copy()
-        if npseudo > 0:
-            Hd[np.arange(n), np.arange(n)] -= pseudo_terms(theta[:n], npseudo, 2)[2]
-        if npseudo == 0:
-            V[np.ix_(keep, keep)] = np.linalg.pinv(-Hd[np.ix_(keep, keep)])
-            return V, "pinv"
-        return np.linalg.inv(-H), "penalised"
+        if has_pseudo:
+            pk = np.ones(p, bool) if penal_keep is None else penal_keep
+            pidx = np.flatnonzero(pk)
+            Ap = -H[np.ix_(pidx, pidx)]
+            try:
+                V[np.ix_(pidx, pidx)] = np.linalg.inv(Ap)
+            except np.linalg.LinAlgError:
+                V[np.ix_(pidx, pidx)] = np.linalg.pinv(Ap)
+            return V, "penalised"
+        Hd = -H[np.ix_(kidx, kidx)]
+        V[np.ix_(kidx, kidx)] = np.linalg.pinv(Hd)
+        return V, "pinv"
+
+
+def vcov_fixed_ref(n: int, npseudo: float, theta: np.ndarray, H: np.ndarray, ref: int,
+                   chol: Any = None) -> tuple[np.ndarray, str]:
+    """Covariance of a plain fit's theta with ``beta[ref]`` fixed at 0 (see :func:`covariance`).
+    ``chol``: the optimiser's ``(factor, free indices)`` of ``-H[free, free]``."""
+    p = len(theta)
+    keep = np.ones(p, dtype=bool)
+    keep[ref] = False
+    c = None
+    if (chol is not None and npseudo == 0 and chol[0].shape == (p - 1, p - 1)
+            and np.array_equal(chol[1], np.flatnonzero(keep))):
+        c = chol[0]
+    ph = pseudo_terms(theta[:n], npseudo, 2)[2] if npseudo > 0 else None
+    return covariance(H, keep, pseudo_idx=np.arange(n) if npseudo > 0 else None, pseudo_h=ph, chol=c)
 
 
 def _center(V: np.ndarray, n: int) -> np.ndarray:

@@ -1,7 +1,11 @@
-"""Vectorised weighted log-likelihoods for Plackett-Luce (with ties) and Bradley-Terry (Davidson) models.
+"""The designs of the plain fits: :class:`PLDesign` (rankings) and :class:`BTDesign` (paired comparisons).
 
-This module is the numerical core that the public fitters, group fits, trees, mixtures and the bootstrap
-build on.  It is private-ish: the API below is stable for use inside the package.
+``PLDesign`` runs on one of the engine's two ranking kernels -- the general choice-set kernel
+(:class:`~._choice.ChoiceDesign`, ties of any order) or, for tie-free rankings, the suffix-sum kernel
+(:class:`~._tie_free.TieFreeEngine`, equal to the general one and much faster on 100,000 rankings).
+``BTDesign`` is the pairwise kernel (one logistic or Davidson term per distinct pair, dense n x n Hessian; equal
+to the general kernel on two-item sets, tested) that the 1,000-item benchmark needs.  All share
+:class:`~._design.Design` (pseudo-comparisons, wrappers), the Newton driver and the covariance routine.
 
 Parameterisation
 ----------------
@@ -47,87 +51,26 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._pl_engines import GenericEngine, TieFreeEngine
-from ._stages import dense_key_space
+from ._choice import ChoiceDesign
+from ._design import Design, pseudo_terms
+from ._stages import choice_stages, dense_key_space
+from ._tie_free import TieFreeEngine
 
 __all__ = ["PLDesign", "BTDesign", "pseudo_terms"]
 
 _WARM_ROWS = 10_000  # rankings in the subsample whose fit starts Newton on large tie-free data
 
 
-def pseudo_terms(beta: np.ndarray, npseudo: float, need: int) -> tuple[float, Any, Any]:
-    """Ghost-item pseudo-comparisons: npseudo wins + npseudo losses of every item vs log-worth 0."""
-    lse = np.logaddexp(0.0, beta)
-    f = float(npseudo * np.sum(beta - 2.0 * lse))
-    if need == 0:
-        return f, None, None
-    sig = np.exp(beta - lse)
-    g = npseudo * (1.0 - 2.0 * sig)
-    h = -2.0 * npseudo * sig * (1.0 - sig) if need >= 2 else None
-    return f, g, h
-
-
-class _Design:
-    """Shared plumbing: pseudo terms, wrappers, free-parameter masks."""
-
-    n_items: int
-    tie_orders: tuple[int, ...]
-    npseudo: float
-    n_respondents: int
-
-    @property
-    def n_params(self) -> int:
-        return self.n_items + len(self.tie_orders)
-
-    def free(self, ref: int | None = 0) -> np.ndarray:
-        """Boolean mask of free parameters: all when npseudo > 0, else all but ``beta[ref]``."""
-        m = np.ones(self.n_params, dtype=bool)
-        if self.npseudo == 0 and ref is not None:
-            m[ref] = False
-        return m
-
-    def start(self) -> np.ndarray:
-        return np.zeros(self.n_params)
-
-    def _data_fgh(self, theta: np.ndarray, need: int) -> tuple[float, Any, Any]:  # pragma: no cover
-        raise NotImplementedError
-
-    def fgh(self, theta: np.ndarray, need: int = 2, pseudo: bool = True) -> tuple[float, Any, Any]:
-        theta = np.asarray(theta, dtype=float)
-        f, g, H = self._data_fgh(theta, need)
-        if pseudo and self.npseudo > 0:
-            n = self.n_items
-            pf, pg, ph = pseudo_terms(theta[:n], self.npseudo, need)
-            f += pf
-            if need >= 1:
-                g = g.copy()
-                g[:n] += pg
-            if need >= 2:
-                H = H.copy()
-                H[np.arange(n), np.arange(n)] += ph
-        return f, g, H
-
-    def loglik(self, theta: np.ndarray, *, pseudo: bool = True) -> float:
-        return self.fgh(theta, 0, pseudo)[0]
-
-    def grad(self, theta: np.ndarray, *, pseudo: bool = True) -> np.ndarray:
-        return self.fgh(theta, 1, pseudo)[1]
-
-    def hess(self, theta: np.ndarray, *, pseudo: bool = True) -> np.ndarray:
-        return self.fgh(theta, 2, pseudo)[2]
-
-    def wins(self) -> np.ndarray:
-        """Weighted number of times each item is chosen (plus npseudo); MM needs it (tie-free data)."""
-        return self._chosen()[: self.n_items] + self.npseudo
-
-    @staticmethod
-    def _sum_by_resp(resp: np.ndarray, w: np.ndarray, G: np.ndarray, n_resp: int) -> np.ndarray:
-        M = sp.csr_matrix((w, (resp, np.arange(len(resp)))), shape=(n_resp, len(resp)))
-        return np.asarray(M @ G)
-
-
 # ----------------------------------------------------------------------------------------------------------
-class PLDesign(_Design):
+class _RawRankings:
+    """The CSR arrays of a Rankings object, as :func:`~._stages.choice_stages` reads them."""
+
+    def __init__(self, n: int, ptr: np.ndarray, item: np.ndarray, rank: np.ndarray, top_k: np.ndarray,
+                 resp: np.ndarray) -> None:
+        self.n_items, self._ptr, self._item, self._rank, self._top_k, self._resp = n, ptr, item, rank, top_k, resp
+
+
+class PLDesign(Design):
     """Plackett-Luce (Davidson-Luce ties, sub-rankings, top-k) design; see the module docstring."""
 
     def __init__(self, *, items: tuple, engine: Any, tie_orders: tuple[int, ...], npseudo: float,
@@ -172,7 +115,9 @@ class PLDesign(_Design):
                 raise ValueError("engine='dense' needs tie-free rankings; use engine='generic'.")
             eng: Any = TieFreeEngine.build(n, ptr, item, top_k, resp, rw)
         elif engine == "generic":
-            eng = GenericEngine.build(n, ptr, item, rank, top_k, resp, rw, tie_orders)
+            raw = _RawRankings(n, ptr, item, rank, top_k, resp)
+            eng = ChoiceDesign.from_stages(choice_stages(raw), n_respondents=len(rw), respondent_weights=rw,
+                                           npseudo=0.0, items=items, n_rankings=R)
         else:
             raise ValueError(f"Unknown `engine` {engine!r}. Choose one of {{'auto', 'dense', 'generic'}}.")
         arrays = {"ptr": ptr, "item": item, "rank": rank, "top_k": top_k, "resp": resp}
@@ -218,10 +163,12 @@ class PLDesign(_Design):
         return not self.tie_orders
 
     def _data_fgh(self, theta: np.ndarray, need: int) -> tuple[float, Any, Any]:
-        return self.engine.fgh(theta, need)
+        eng = self.engine
+        return eng.fgh(theta, need) if isinstance(eng, TieFreeEngine) else eng.fgh(theta, need, pseudo=False)
 
     def _chosen(self) -> np.ndarray:
-        return self.engine.chosen_stat
+        eng = self.engine
+        return eng.chosen_stat if isinstance(eng, TieFreeEngine) else eng.lin
 
     def null_loglik(self) -> float:
         """``loglik(zeros, pseudo=False)`` in closed form (equal worths, all tie parameters 1)."""
@@ -233,15 +180,13 @@ class PLDesign(_Design):
 
     def scores(self, theta: np.ndarray, *, weighted: bool = True) -> np.ndarray:
         theta = np.asarray(theta, dtype=float)
-        N, p = self.n_respondents, self.n_params
+        N = self.n_respondents
         w = self.respondent_weights if weighted else np.ones(N)
         eng = self.engine
         if isinstance(eng, TieFreeEngine):
             _, resp, G = eng.ranking_scores(theta)
             return self._sum_by_resp(resp, w[resp], G, N)
-        Gu = eng.unit_scores(theta)
-        M = sp.csr_matrix((w[eng.st_resp], (eng.st_resp, eng.st_uid)), shape=(N, eng.n_units))
-        return np.asarray(M @ Gu).reshape(N, p)
+        return eng.scores(theta, weighted=False) * w[:, None]
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """Directed 'beats or ties' edges (winner, loser) whose reachability equals the comparison graph's."""
@@ -267,7 +212,7 @@ class PLDesign(_Design):
 
 
 # ----------------------------------------------------------------------------------------------------------
-class BTDesign(_Design):
+class BTDesign(Design):
     """Bradley-Terry design, vectorised over distinct unordered pairs (dense n x n Hessian).
 
     ``ties``: ``"davidson"`` (tie parameter ``log delta_2``, ``tie_orders == (2,)``), ``"half"`` (a tie counts

@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ._stages import dense_key_space
 
-__all__ = ["OptimResult", "optimize", "check_connected"]
+__all__ = ["OptimResult", "check_connected", "newton", "newton_batch", "optimize", "start_theta"]
 
 
 @dataclass
@@ -143,7 +143,7 @@ def _solve_newton(H: np.ndarray, gf: np.ndarray, fidx: np.ndarray | None,
         return np.linalg.lstsq(Hf + ridge * np.eye(len(gf)), gf, rcond=None)[0], None
 
 
-def _newton(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: float) -> OptimResult:
+def newton(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: float) -> OptimResult:
     """Damped Newton with a backtracking (Armijo) line search on the exact Hessian.
 
     A full Newton step on this concave objective is almost always accepted, so the trial point is evaluated
@@ -197,6 +197,46 @@ def _newton(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol
     return OptimResult(theta, H, False, max_iter, f)
 
 
+def newton_batch(design: Any, theta0: np.ndarray, lin: np.ndarray, W: np.ndarray, free: np.ndarray, *,
+                 max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`newton` for B problems of one design at once (the bootstrap's replicates).
+
+    ``theta0`` (B, p) starts, ``lin`` (B, p) and ``W`` (B, n_sets) the problems' sufficient statistics
+    (:meth:`~._choice.ChoiceDesign.stats`); ``free`` the mask of :meth:`free`.  The same iteration as the
+    single-problem driver: a Newton step on the free parameters, halved (per problem) until the objective
+    does not decrease, stopping when the step is below `tol`.  Returns theta (B, p) and converged (B,).
+    """
+    theta = np.array(theta0, dtype=float)
+    fidx = np.flatnonzero(free)
+    ok = np.zeros(len(theta), bool)
+    act = np.arange(len(theta))
+    f, g, H = design.fgh_batch(theta, lin, W)
+    for _ in range(max_iter):
+        gf, Hf = g[:, fidx], -H[:, fidx[:, None], fidx]
+        try:
+            step = np.linalg.solve(Hf, gf[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            step = np.stack([np.linalg.lstsq(h, gg, rcond=None)[0] for h, gg in zip(Hf, gf)])
+        t = np.ones(len(act))
+        new = theta[act].copy()
+        new[:, fidx] += step
+        for _ in range(30):  # step halving, only where the objective went down
+            fn = design.fgh_batch(new, lin[act], W[act], deriv=False)[0]
+            bad = ~(fn >= f - 1e-12 * (1 + np.abs(f)))
+            if not bad.any():
+                break
+            t[bad] /= 2
+            new[np.ix_(bad, fidx)] = theta[act][bad][:, fidx] + t[bad, None] * step[bad]
+        theta[act] = new
+        done = np.max(np.abs(t[:, None] * step), axis=1) < tol
+        ok[act[done]] = True
+        act = act[~done]
+        if not len(act):
+            break
+        f, g, H = design.fgh_batch(theta[act], lin[act], W[act])
+    return theta, ok
+
+
 def _mm(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: float) -> OptimResult:
     """Hunter's (2004) MM / iterative scaling: alpha_i <- wins_i / sum_stages w / S (tie-free only)."""
     n = design.n_items
@@ -244,7 +284,7 @@ def start_theta(design: Any) -> np.ndarray:
     if sub is None:
         return np.array(design.start(), dtype=float)
     with np.errstate(all="ignore"):
-        th = _newton(sub, np.zeros(design.n_params), np.ones(design.n_params, bool), 50, 1e-4).theta
+        th = newton(sub, np.zeros(design.n_params), np.ones(design.n_params, bool), 50, 1e-4).theta
     return th if np.all(np.isfinite(th)) else np.zeros(design.n_params)
 
 
@@ -263,7 +303,7 @@ def optimize(design: Any, *, method: str, start: np.ndarray | None, max_iter: in
                          f"Got shape {theta.shape}.")
     theta[~free] = 0.0
     if method == "newton":
-        return _newton(design, theta, free, max_iter, tol)
+        return newton(design, theta, free, max_iter, tol)
     if method == "mm":
         if not design.tie_free:
             raise ValueError("method='mm' (Hunter's MM) handles tie-free data only. Got data with ties; "

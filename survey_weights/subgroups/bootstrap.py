@@ -2,10 +2,12 @@
 
 Each replicate resamples respondents with replacement (multinomial counts times the respondents' frequency
 weights, i.e. ``data.with_respondent_weights(counts * w)``) and refits warm-started from the full-data estimate.
-The refits are batched: identical choice stages are aggregated once (for five items there are at most 211
-alternatives whatever the number of respondents), and Newton steps for hundreds of replicates run as one set of
-array operations. The fitted model equals :func:`~survey_weights.models.fit_plackett_luce` /
-:func:`~survey_weights.models.fit_bradley_terry` with the same options (tested to 1e-8).
+The refits are batched on the engine's aggregated design (:class:`~survey_weights.models._choice.ChoiceDesign`:
+identical choice sets are aggregated once, so for five items there are at most 211 alternatives whatever the
+number of respondents), and the engine's batched Newton driver (``models._optim.newton_batch``) runs the steps
+of hundreds of replicates as one set of array operations. The fitted model equals
+:func:`~survey_weights.models.fit_plackett_luce` / :func:`~survey_weights.models.fit_bradley_terry` with the
+same options (tested to 1e-8).
 """
 
 from __future__ import annotations
@@ -23,85 +25,15 @@ from .._util.threads import single_thread_blas
 from .._util.validation import check_option, check_scalar
 from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import ConvergenceWarning
-from .regression import _build_design, _Design, _newton, _stages
+from ..models._choice import ChoiceDesign
+from ..models._optim import newton_batch, optimize
 
 __all__ = ["BootstrapResult", "bootstrap"]
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# batched Newton over many weight vectors
-# ---------------------------------------------------------------------------------------------------------------------
-class _Batch:
-    """Penalised log-likelihood, gradient and information for a batch of record-weight vectors (rows)."""
-
-    def __init__(self, d: _Design) -> None:
-        self.d = d
-        self.Zc = d.Z[d.chosen]
-        self.agg = np.zeros((len(d.chosen), d.n_sets))
-        self.agg[np.arange(len(d.chosen)), d.rec_set] = 1.0
-        p = d.Z.shape[1]
-        self.ZZ = (d.Z[:, :, None] * d.Z[:, None, :]).reshape(len(d.Z), p * p)
-
-    def weights(self, resp_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(lin, Wset) for respondent-weight rows `resp_w` (B x N); pseudo data included."""
-        V = np.asarray((self.d.inc.T @ resp_w.T).T) + self.d.v_fixed
-        return V @ self.Zc, V @ self.agg
-
-    def evaluate(self, theta: np.ndarray, lin: np.ndarray, W: np.ndarray, deriv: bool = True):
-        d = self.d
-        eta = theta @ d.Z.T
-        mx = np.maximum.reduceat(eta, d.starts, axis=1)
-        e = np.exp(eta - mx[:, d.alt_set])
-        den = np.add.reduceat(e, d.starts, axis=1)
-        ll = np.einsum("bp,bp->b", lin, theta) - np.einsum("bs,bs->b", W, mx + np.log(den))
-        if not deriv:
-            return ll, None, None
-        P = e / den[:, d.alt_set]
-        wp = W[:, d.alt_set] * P
-        p = theta.shape[1]
-        grad = lin - wp @ d.Z
-        zbar = np.add.reduceat(P[:, :, None] * d.Z[None, :, :], d.starts, axis=1)
-        info = (wp @ self.ZZ).reshape(-1, p, p) - np.einsum("bs,bsk,bsl->bkl", W, zbar, zbar)
-        return ll, grad, info
-
-    def newton(self, theta0: np.ndarray, resp_w: np.ndarray, *, max_iter: int, tol: float):
-        """Fit every row of `resp_w`; returns (theta (B x p), converged (B,))."""
-        with single_thread_blas(True):
-            return self._newton(theta0, resp_w, max_iter=max_iter, tol=tol)
-
-    def _newton(self, theta0: np.ndarray, resp_w: np.ndarray, *, max_iter: int, tol: float):
-        lin, W = self.weights(resp_w)
-        theta = np.array(theta0, dtype=float)
-        ok = np.zeros(len(theta), bool)
-        act = np.arange(len(theta))
-        ll, g, H = self.evaluate(theta, lin, W)
-        for _ in range(max_iter):
-            try:
-                step = np.linalg.solve(H, g[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                step = np.stack([np.linalg.lstsq(h, gg, rcond=None)[0] for h, gg in zip(H, g)])
-            t = np.ones(len(act))
-            new = theta[act] + step
-            for _ in range(30):  # step halving, only where the objective went down
-                ll_new = self.evaluate(new, lin[act], W[act], deriv=False)[0]
-                bad = ~(ll_new >= ll - 1e-12 * (1 + np.abs(ll)))
-                if not bad.any():
-                    break
-                t[bad] /= 2
-                new[bad] = theta[act][bad] + t[bad, None] * step[bad]
-            theta[act] = new
-            done = np.max(np.abs(t[:, None] * step), axis=1) < tol
-            ok[act[done]] = True
-            act = act[~done]
-            if not len(act):
-                break
-            ll, g, H = self.evaluate(theta[act], lin[act], W[act])
-        return theta, ok
-
-
-def _log_worth(theta: np.ndarray, n_items: int, npseudo: float) -> np.ndarray:
-    """Zero-sum log-worths (B x n_items) from batched free parameters."""
-    b = theta[:, :n_items] if npseudo > 0 else np.hstack([np.zeros((len(theta), 1)), theta[:, : n_items - 1]])
+def _log_worth(theta: np.ndarray, n_items: int) -> np.ndarray:
+    """Zero-sum log-worths (B x n_items) from batched parameter vectors."""
+    b = theta[:, :n_items]
     return b - b.mean(axis=1, keepdims=True)
 
 
@@ -283,16 +215,21 @@ def bootstrap(
         raise TypeError(f"`data` must be Rankings or PairedComparisons. Got {type(data).__name__} instead.")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     J, N = data.n_items, data.n_respondents
-    free = np.ones((J, 1), bool)
-    free[0, 0] = npseudo > 0
-    design = _build_design(_stages(data, ties=ties), None, free, N, npseudo=float(npseudo), aggregate=True)
+    design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties)
+    free = design.free(0)
     w = np.asarray(data.respondent_weights, dtype=float)
-    theta_hat, _, _, ok = _newton(design, w, max_iter=100, tol=1e-10)
-    if not ok:
+    with single_thread_blas(True):
+        opt = optimize(design, method="newton", start=None, max_iter=100, tol=1e-10)
+    theta_hat = opt.theta
+    if not opt.converged:
         warnings.warn("The full-data fit did not converge in 100 Newton iterations; the bootstrap is centred on an "
                       "inaccurate estimate. Fix: use npseudo > 0 for weakly connected data.", ConvergenceWarning,
                       stacklevel=2)
-    batch = _Batch(design)
+    def refit(rw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lin, W = design.stats(rw)
+        with single_thread_blas(True):
+            return newton_batch(design, np.tile(theta_hat, (len(rw), 1)), lin, W, free, max_iter=max_iter, tol=tol)
+
     counts = rng.multinomial(N, np.full(N, 1.0 / N), size=int(n_boot))
     thetas, conv = [], []
     from .._util.progress import tqdm
@@ -300,23 +237,22 @@ def bootstrap(
     with tqdm(total=int(n_boot), disable=not progress, desc="bootstrap", unit="rep") as bar:
         for s in range(0, int(n_boot), int(batch_size)):
             rw = counts[s : s + batch_size] * w
-            th, c = batch.newton(np.tile(theta_hat, (len(rw), 1)), rw, max_iter=max_iter, tol=tol)
+            th, c = refit(rw)
             thetas.append(th)
             conv.append(c)
             bar.update(len(rw))
     theta = np.vstack(thetas)
     items = list(data.items)
-    lw_hat = _log_worth(theta_hat[None, :], J, npseudo)[0]
-    lw = _log_worth(theta, J, npseudo)
+    lw_hat = _log_worth(theta_hat[None, :], J)[0]
+    lw = _log_worth(theta, J)
     idx = pd.Index(items, name="item")
     jk, mult = None, None
     if method == "bca":
         units = np.flatnonzero(w > 0)
         rw = np.tile(w, (len(units), 1))
         rw[np.arange(len(units)), units] -= np.minimum(1.0, w[units])
-        th = np.vstack([batch.newton(np.tile(theta_hat, (len(r), 1)), r, max_iter=max_iter, tol=tol)[0]
-                        for r in np.array_split(rw, max(1, len(rw) // int(batch_size)))])
-        jl = _log_worth(th, J, npseudo)
+        th = np.vstack([refit(r)[0] for r in np.array_split(rw, max(1, len(rw) // int(batch_size)))])
+        jl = _log_worth(th, J)
         jk, mult = {"log_worth": jl, "weight": _softmax(jl)}, np.maximum(w[units], 1.0)
     return BootstrapResult(
         items=tuple(items),

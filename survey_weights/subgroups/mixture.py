@@ -4,7 +4,7 @@ Every respondent belongs to one of K unobserved classes (all of a respondent's r
 has its own log-worths and tie parameters and prior probability ``pi_k``. :func:`fit_mixture` maximises the
 (pseudo-data penalised) likelihood by EM from several random starts; :func:`select_n_classes` compares K = 1, 2,
 ... by BIC or ICL. Each M-step refits every class on the aggregated sufficient statistics of
-:class:`~survey_weights._mfluc.PatternModel` with respondent weights ``posterior x frequency weight``,
+:class:`~survey_weights.models._choice.ChoiceDesign` with respondent weights ``posterior x frequency weight``,
 warm-started from the previous iteration.
 
 Classes are labelled 1..K in decreasing order of their mixing proportion (ties: by the index of the class's top
@@ -25,7 +25,9 @@ import pandas as pd
 
 from .._util.validation import check_option, check_scalar, format_ids
 from ..exceptions import ConvergenceWarning, SmallGroupWarning
-from ._instability import PatternModel
+from ..models._choice import ChoiceDesign
+from ..models._design import pseudo_terms
+from ..models._optim import newton, optimize
 
 __all__ = ["MixtureResult", "adjusted_rand_index", "fit_mixture", "select_n_classes"]
 
@@ -183,24 +185,25 @@ def _lse(x: np.ndarray) -> np.ndarray:
     return mx + np.log(np.exp(x - mx[:, None]).sum(axis=1))
 
 
-def _em(pm: PatternModel, theta: np.ndarray, logpi: np.ndarray, *, npseudo: float, max_iter: int, tol: float):
-    """EM (generalised: two Newton steps per M-step) from (theta, logpi).
+def _em(design: ChoiceDesign, num: np.ndarray, counts: Any, theta: np.ndarray, logpi: np.ndarray, *,
+        npseudo: float, max_iter: int, tol: float):
+    """EM (generalised: two Newton steps of the engine's driver per M-step) from (theta, logpi).
 
     Returns theta, logpi, log posterior, penalised objective, iterations, converged.
     """
-    w = pm.weights
+    w = design.respondent_weights
     K = len(logpi)
-    ps, pc = pm.pseudo(npseudo) if npseudo > 0 else (None, None)
+    free = design.free(0)
     prev = -np.inf
     converged = False
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is reported after the loop
-        ll = np.column_stack([pm.respondent_loglik(theta[k]) for k in range(K)]) + logpi
+        ll = np.column_stack([design.respondent_loglik(theta[k]) for k in range(K)]) + logpi
         norm = _lse(ll)
         logpost = ll - norm[:, None]
         obj = float(w @ norm)
-        if ps is not None:
-            obj += sum(pm.loglik(theta[k], ps, pc) for k in range(K))
+        if npseudo > 0:
+            obj += sum(pseudo_terms(theta[k][design.pseudo_idx], npseudo, 0)[0] for k in range(K))
         if abs(obj - prev) < tol * (1.0 + abs(obj)):
             converged = True
             break
@@ -208,10 +211,10 @@ def _em(pm: PatternModel, theta: np.ndarray, logpi: np.ndarray, *, npseudo: floa
         wk = np.exp(logpost) * w[:, None]
         tot = wk.sum(axis=0)
         logpi = np.log(np.maximum(tot, 1e-300) / tot.sum())
-        S = wk.T @ pm.num
-        C = np.asarray((pm.counts.T @ wk).T)
+        S = wk.T @ num
+        C = np.asarray((counts.T @ wk).T)
         for k in range(K):
-            theta[k], _, _ = pm.fit(stats_=(S[k], C[k]), npseudo=npseudo, start=theta[k], tol=1e-14, max_iter=2)
+            theta[k] = newton(design.with_stats(S[k], C[k]), theta[k], free, 2, 1e-14).theta
     return theta, logpi, logpost, obj, it, converged
 
 
@@ -265,10 +268,12 @@ def fit_mixture(
         raise ValueError(f"`n_classes` ({n_classes}) exceeds the number of respondents ({rankings.n_respondents}).")
     from .._util.progress import tqdm
 
-    pm = PatternModel.from_data(rankings)
+    design = ChoiceDesign.from_data(rankings, npseudo=npseudo)
+    num, counts = design.respondent_stats()
     rng = np.random.default_rng(seed)
-    K, m, p = int(n_classes), pm.n_items, pm.n_params
-    pooled, _, _ = pm.fit(npseudo=max(npseudo, 1e-3))
+    K, m, p = int(n_classes), design.n_items, design.n_params
+    pooled = optimize(design.with_npseudo(max(npseudo, 1e-3)), method="newton", start=None, max_iter=100,
+                      tol=1e-10).theta
     # em-EM (Biernacki et al. 2003): short runs from every start, then the best one to convergence
     short = min(_SHORT_RUN, int(max_iter))
     best = None
@@ -277,13 +282,14 @@ def fit_mixture(
         theta = np.tile(pooled, (K, 1))
         if K > 1:
             theta[:, :m] += rng.normal(size=(K, m))
-        res = _em(pm, theta, np.full(K, -np.log(K)), npseudo=npseudo, max_iter=short, tol=float(tol))
+        res = _em(design, num, counts, theta, np.full(K, -np.log(K)), npseudo=npseudo, max_iter=short,
+                  tol=float(tol))
         if best is None or res[3] > best[3] + 1e-9 * abs(res[3]):
             best = res
         objs.append(res[3])
     theta, logpi, logpost, _, n_iter, converged = best
     if not converged:
-        theta, logpi, logpost, obj, more, converged = _em(pm, theta, logpi, npseudo=npseudo,
+        theta, logpi, logpost, obj, more, converged = _em(design, num, counts, theta, logpi, npseudo=npseudo,
                                                           max_iter=int(max_iter) - short + 1, tol=float(tol))
         n_iter += more - 1
         objs[int(np.argmax(objs))] = obj
@@ -297,8 +303,8 @@ def fit_mixture(
     labels = pd.Index(np.arange(1, K + 1), name="class")
     ids = rankings.respondent_ids
     post = pd.DataFrame(np.exp(logpost), index=ids, columns=labels)
-    w = pm.weights
-    ll_resp = np.column_stack([pm.respondent_loglik(theta[k]) for k in range(K)]) + logpi
+    w = design.respondent_weights
+    ll_resp = np.column_stack([design.respondent_loglik(theta[k]) for k in range(K)]) + logpi
     loglik = float(w @ _lse(ll_resp))
     n_par = K * (p - 1) + K - 1
     n_eff = float(w.sum())
@@ -314,7 +320,7 @@ def fit_mixture(
         log_worth=pd.DataFrame(beta, index=labels, columns=item_idx),
         class_weights=pd.DataFrame(e / e.sum(axis=1, keepdims=True), index=labels, columns=item_idx),
         tie_params=pd.DataFrame(np.exp(theta[:, m:]), index=labels,
-                                columns=[f"tie{k}" for k in pm.tie_orders]),
+                                columns=[f"tie{k}" for k in design.tie_orders]),
         loglik=loglik, n_params=n_par, bic=float(bic), icl=float(bic + 2.0 * ent), converged=bool(converged),
         n_iter=int(n_iter), start_logliks=np.asarray(objs), npseudo=float(npseudo), _rankings=rankings,
         _theta=theta.copy(),

@@ -12,7 +12,7 @@ best binary partition of the levels; ordered categorical: the best cut), subject
 Splitting stops when no adjusted p-value is <= `alpha`, a node has fewer than ``2 * minsize`` respondents
 (weighted) or the depth reaches `maxdepth` (the root has depth 1, as in partykit).
 
-Split search runs on aggregated sufficient statistics (:class:`~survey_weights._mfluc.PatternModel`); the leaf
+Split search runs on aggregated sufficient statistics (:class:`~survey_weights.models._choice.ChoiceDesign`); the leaf
 models are refitted with :func:`~survey_weights.models.plackett_luce.fit_plackett_luce` /
 :func:`~survey_weights.models.bradley_terry.fit_bradley_terry` and kept in ``tree.leaf_fits``.
 """
@@ -31,7 +31,9 @@ import pandas as pd
 
 from .._util.validation import check_scalar, format_ids
 from ..exceptions import DataRecodeWarning, SmallGroupWarning
-from ._instability import PatternModel, bonferroni, fluctuation_tests
+from ..models._choice import ChoiceDesign
+from ..models._optim import newton
+from ._instability import bonferroni, fluctuation_tests
 
 __all__ = ["PreferenceTree", "Split", "TreeNode", "fit_tree"]
 
@@ -248,37 +250,44 @@ class _Grower:
         self.data, self.enc = data, enc
         self.minsize, self.maxdepth, self.alpha = minsize, maxdepth, alpha
         self.bonf, self.trim, self.opts = bonferroni, trim, opts
-        self.pm = PatternModel.from_data(data, ties=opts.get("ties"))
         self.npseudo = float(opts["npseudo"])
-        self.w = self.pm.weights
+        self.design = ChoiceDesign.from_data(data, ties=opts.get("ties") or "davidson", npseudo=self.npseudo)
+        self.num, self.counts = self.design.respondent_stats()
+        self.n = data.n_respondents
+        self.w = np.asarray(data.respondent_weights, dtype=float)
+        self.free = self.design.free(0)
         self.progress = progress
         self._next_id = 0
 
-    def _fit(self, stats_, start, tol: float = 1e-10):
-        theta, ll, _ = self.pm.fit(stats_=stats_, npseudo=self.npseudo, start=start, tol=tol)
-        return theta, ll
+    def _fit(self, stats_, start, tol: float = 1e-8):
+        """Fit on a node's sufficient statistics (the engine's Newton driver); data log-likelihood."""
+        view = self.design.with_stats(*stats_)
+        theta = np.zeros(view.n_params) if start is None else np.array(start, dtype=float)
+        theta[~self.free] = 0.0
+        theta = newton(view, theta, self.free, 100, tol).theta
+        return theta, view.loglik(theta, pseudo=False)
 
     def grow(self) -> TreeNode:
         from .._util.progress import tqdm
 
         with tqdm(desc="tree nodes", disable=not self.progress, unit="node") as bar:
             self._bar = bar
-            return self._grow(np.arange(self.pm.n_respondents), depth=1, start=None, rule=())
+            return self._grow(np.arange(self.n), depth=1, start=None, rule=())
 
     def _grow(self, pos: np.ndarray, depth: int, start, rule) -> TreeNode:
         self._next_id += 1
         nid = self._next_id
-        w_node = np.zeros(self.pm.n_respondents)
+        w_node = np.zeros(self.n)
         w_node[pos] = self.w[pos]
-        s, c = self.pm.aggregate(w_node)
-        theta, ll = self._fit((s, c), start, tol=1e-15)
+        theta, ll = self._fit(self.design.stats(w_node), start, tol=1e-10)
         node = TreeNode(id=nid, depth=depth, positions=pos, n=len(pos), n_weighted=float(self.w[pos].sum()),
                         theta=theta, loglik=ll, rule=rule)
         self._bar.update(1)
         wpos = self.w[pos]
         keep = wpos > 0
         if keep.sum() >= 2:
-            scores = self.pm.estfun(theta, w_node)[pos[keep]]
+            # estfun w.r.t. all but item 0's log-worth (the reference, as partykit's mob on PlackettLuce)
+            scores = (self.design.scores(theta, weighted=False)[:, 1:] * w_node[:, None])[pos[keep]]
             z = [("numeric" if k == "numeric" else "categorical", v[pos[keep]]) for k, v, _ in self.enc.values()]
             stat, p, df = fluctuation_tests(scores, z, wpos[keep], minsize=self.minsize, trim=self.trim)
             padj = bonferroni(p) if self.bonf else p
@@ -322,8 +331,8 @@ class _Grower:
         self._warm = None
         zv = v[pos]
         w = self.w[pos]
-        S = self.pm.num[pos] * w[:, None]
-        C = self.pm.counts[pos].multiply(w[:, None]).tocsr()
+        S = self.num[pos] * w[:, None]
+        C = self.counts[pos].multiply(w[:, None]).tocsr()
         st, ct = S.sum(axis=0), np.asarray(C.sum(axis=0)).ravel()
         wt = float(w.sum())
         if kind == "numeric":
