@@ -117,3 +117,23 @@ def test_citations_bt(external_dir):
 
 def test_netflix138(external_dir):
     pytest.skip("netflix 00004-00000138 data are not redistributed in shared/external (reference only)")
+
+
+def test_pseudo_comparisons_enter_as_two_item_rankings_with_ties():
+    """R PlackettLuce 0.4.5's S3-methods snapshot (tests/testthat/_snaps/S3-methods.md): with ties in the data
+    and the default npseudo = 0.5, the ghost comparisons are ordinary 2-item rankings, so delta_2 enters them.
+    Printed: banana 0.2868, orange -0.4637, tie2 -1.0701 (log scale, ref apple), AIC 27.61."""
+    from survey_weights import Rankings, fit_plackett_luce
+
+    r = Rankings.from_orderings([["apple", "banana"], ["banana", "orange", "apple"], [("banana", "orange"), "apple"],
+                                 ["apple", "banana", "orange"], [("banana", "orange"), "apple"], ["apple", "orange"]],
+                                items=["apple", "banana", "orange"])
+    fit = fit_plackett_luce(r)
+    c = fit.coef(ref="apple")["estimate"]
+    assert round(c["banana"], 4) == 0.2868 and round(c["orange"], 4) == -0.4637 and round(c["tie2"], 4) == -1.0701
+    assert round(fit.aic, 2) == 27.61
+    # the gradient of the fitted objective (pseudo terms with the tie alternative) vanishes at the estimate
+    from survey_weights.models._likelihood import PLDesign
+
+    d = PLDesign.from_rankings(r, npseudo=0.5)
+    assert np.abs(d.grad(fit.theta)).max() < 1e-7

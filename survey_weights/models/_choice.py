@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._design import Design, pseudo_terms_batch
+from ._design import Design, pseudo_terms
 from ._stages import Stages, choice_stages, member_masks
 
 __all__ = ["ChoiceDesign", "StatsView"]
@@ -364,11 +364,18 @@ class ChoiceDesign(Design):
                 ZZ = self._ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(len(Z), p * p)
             H = np.einsum("bs,bsk,bsl->bkl", W, zbar, zbar) - (wp @ ZZ).reshape(-1, p, p)
         if pseudo and self.npseudo > 0:
-            pf, pg, ph = pseudo_terms_batch(theta[:, self.pseudo_idx], self.npseudo, 2 if deriv else 0)
+            ix, t = self.pseudo_idx, self.pseudo_tie_idx
+            pf, pg, ph = pseudo_terms(theta[:, ix], self.npseudo, 2 if deriv else 0,
+                                      None if t is None else theta[:, t])
             f = f + pf
             if deriv:
-                g[:, self.pseudo_idx] += pg
-                H[:, self.pseudo_idx, self.pseudo_idx] += ph
+                g[:, ix] += pg[0]
+                H[:, ix, ix] += ph[0]
+                if t is not None:
+                    g[:, t] += pg[1]
+                    H[:, ix, t] += ph[1]
+                    H[:, t, ix] += ph[1]
+                    H[:, t, t] += ph[2]
         return f, g, H
 
     # ------------------------------------------------------------------------------------------------- misc

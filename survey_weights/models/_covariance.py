@@ -14,7 +14,7 @@ from scipy.linalg.lapack import dpotrf, dpotri
 
 from .._util.threads import single_thread_blas
 from ..results import FitResult, label_index
-from ._design import pseudo_terms
+from ._design import Design
 
 __all__ = ["CovSource", "covariance", "make_result", "vcov_fixed_ref"]
 
@@ -22,23 +22,44 @@ __all__ = ["CovSource", "covariance", "make_result", "vcov_fixed_ref"]
 class CovSource:
     """What the covariance needs, kept by a result until its ``vcov_full`` is first asked for (picklable)."""
 
-    def __init__(self, n: int, npseudo: float, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any) -> None:
-        self.n, self.npseudo, self.theta, self.H, self.ref, self.chol = n, npseudo, theta, H, ref, chol
+    def __init__(self, design: Any, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any) -> None:
+        self.n, self.theta, self.H, self.ref, self.chol = design.n_items, theta, H, ref, chol
+        # the pseudo terms' Hessian, as a function of theta only (the design itself is not kept)
+        self.pseudo = _PseudoOnly(design)
 
     def compute(self) -> np.ndarray:
         with single_thread_blas(True):
-            V, _ = vcov_fixed_ref(self.n, self.npseudo, self.theta, self.H, self.ref, chol=self.chol)
+            V, _ = vcov_fixed_ref(self.pseudo, self.theta, self.H, self.ref, chol=self.chol)
             return _center(V, self.n)
 
 
-def covariance(H: np.ndarray, keep: np.ndarray, *, pseudo_idx: np.ndarray | None = None,
-               pseudo_h: np.ndarray | None = None, penal_keep: np.ndarray | None = None,
-               chol: Any = None) -> tuple[np.ndarray, str]:
+class _PseudoOnly(Design):
+    """The pseudo-comparison part of a design (picklable; no data)."""
+
+    def __init__(self, design: Any) -> None:
+        self.n_items, self.tie_orders, self.npseudo = design.n_items, tuple(design.tie_orders), design.npseudo
+        self._n_params, self._idx, self._tie = design.n_params, np.asarray(design.pseudo_idx), design.pseudo_tie_idx
+
+    @property
+    def n_params(self) -> int:
+        return self._n_params
+
+    @property
+    def pseudo_idx(self) -> np.ndarray:
+        return self._idx
+
+    @property
+    def pseudo_tie_idx(self) -> int | None:
+        return self._tie
+
+
+def covariance(H: np.ndarray, keep: np.ndarray, *, pseudo_H: np.ndarray | None = None,
+               penal_keep: np.ndarray | None = None, chol: Any = None) -> tuple[np.ndarray, str]:
     """The engine's one covariance routine: the inverse *data* information on the parameters `keep`.
 
     As R's PlackettLuce, the information is the data Hessian (pseudo-comparisons excluded) at the
-    (pseudo-data) estimate: ``-(H - diag(pseudo_h))`` on `keep` (one reference parameter fixed), where `H` is the
-    Hessian of the fitted objective and `pseudo_h` the pseudo terms' Hessian diagonal at `pseudo_idx`.  When
+    (pseudo-data) estimate: ``-(H - pseudo_H)`` on `keep` (one reference parameter fixed), where `H` is the
+    Hessian of the fitted objective and `pseudo_H` that of its pseudo-comparison terms.  When
     that is singular or ill-conditioned (items that never share a choice set) the penalised information on
     `penal_keep` is inverted instead (pseudo data present), else its pseudo-inverse.  ``chol``: a Cholesky
     factor (upper, LAPACK layout) of exactly ``-H[keep, keep]``, reused when there are no pseudo terms.
@@ -49,7 +70,7 @@ def covariance(H: np.ndarray, keep: np.ndarray, *, pseudo_idx: np.ndarray | None
     p = H.shape[0]
     kidx = np.flatnonzero(keep)
     V = np.zeros((p, p))
-    has_pseudo = pseudo_h is not None and pseudo_idx is not None and len(pseudo_idx) > 0
+    has_pseudo = pseudo_H is not None
     try:
         if chol is not None and not has_pseudo:
             c = chol  # the optimiser's factor of this very matrix
@@ -60,11 +81,7 @@ def covariance(H: np.ndarray, keep: np.ndarray, *, pseudo_idx: np.ndarray | None
             A = H[np.ix_(kidx, kidx)]
             np.negative(A, out=A)
             if has_pseudo:
-                pos = np.full(p, -1)
-                pos[kidx] = np.arange(len(kidx))
-                at = pos[pseudo_idx]
-                ok = at >= 0
-                A[at[ok], at[ok]] += pseudo_h[ok]
+                A += pseudo_H[np.ix_(kidx, kidx)]
             if not np.all(np.isfinite(A)):
                 raise ValueError("non-finite information")
             diagA = np.diag(A).copy()
@@ -99,10 +116,11 @@ def covariance(H: np.ndarray, keep: np.ndarray, *, pseudo_idx: np.ndarray | None
         return V, "pinv"
 
 
-def vcov_fixed_ref(n: int, npseudo: float, theta: np.ndarray, H: np.ndarray, ref: int,
+def vcov_fixed_ref(design: Any, theta: np.ndarray, H: np.ndarray, ref: int,
                    chol: Any = None) -> tuple[np.ndarray, str]:
     """Covariance of a plain fit's theta with ``beta[ref]`` fixed at 0 (see :func:`covariance`).
     ``chol``: the optimiser's ``(factor, free indices)`` of ``-H[free, free]``."""
+    npseudo = design.npseudo
     p = len(theta)
     keep = np.ones(p, dtype=bool)
     keep[ref] = False
@@ -110,8 +128,8 @@ def vcov_fixed_ref(n: int, npseudo: float, theta: np.ndarray, H: np.ndarray, ref
     if (chol is not None and npseudo == 0 and chol[0].shape == (p - 1, p - 1)
             and np.array_equal(chol[1], np.flatnonzero(keep))):
         c = chol[0]
-    ph = pseudo_terms(theta[:n], npseudo, 2)[2] if npseudo > 0 else None
-    return covariance(H, keep, pseudo_idx=np.arange(n) if npseudo > 0 else None, pseudo_h=ph, chol=c)
+    pH = design.pseudo(theta, 2)[2] if npseudo > 0 else None
+    return covariance(H, keep, pseudo_H=pH, chol=c)
 
 
 def _center(V: np.ndarray, n: int) -> np.ndarray:
@@ -133,12 +151,11 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
     theta = opt.theta.copy()  # the result's own, shared with its covariance source
     beta = theta[:n]
     items = tuple(design.items)
-    cov = None if opt.hess is None else CovSource(n, design.npseudo, theta, opt.hess, ref,
-                                                    getattr(opt, "chol", None))
+    cov = None if opt.hess is None else CovSource(design, theta, opt.hess, ref, getattr(opt, "chol", None))
     tie_names = tuple(f"tie{k}" for k in design.tie_orders)
     loglik = float(opt.objective)
     if design.npseudo > 0:
-        loglik -= pseudo_terms_value(beta, design.npseudo)
+        loglik -= design.pseudo(theta, 0)[0]
     if not np.isfinite(loglik):
         loglik = design.loglik(theta, pseudo=False)
     null_fn = getattr(design, "null_loglik", None)
@@ -162,8 +179,3 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
         _cov=cov,
         **extra,
     )
-
-
-def pseudo_terms_value(beta: np.ndarray, npseudo: float) -> float:
-    """Value of the ghost-item pseudo-comparison terms (see :func:`~._likelihood.pseudo_terms`)."""
-    return pseudo_terms(beta, npseudo, 0)[0]

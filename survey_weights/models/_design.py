@@ -15,18 +15,45 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Design", "pseudo_terms", "pseudo_terms_batch"]
+__all__ = ["Design", "pseudo_terms"]
 
 
-def pseudo_terms(beta: np.ndarray, npseudo: float, need: int) -> tuple[float, Any, Any]:
-    """Ghost-item pseudo-comparisons: npseudo wins + npseudo losses of every item vs log-worth 0."""
-    lse = np.logaddexp(0.0, beta)
-    f = float(npseudo * np.sum(beta - 2.0 * lse))
+def pseudo_terms(beta: np.ndarray, npseudo: float, need: int, log_delta2: Any = None
+                 ) -> tuple[Any, Any, Any]:
+    """Ghost-item pseudo-comparisons: every item wins `npseudo` times and loses `npseudo` times against a ghost
+    item of log-worth 0, entered as ordinary two-item rankings (as R's PlackettLuce does).
+
+    With a tie parameter of order 2 in the model (``log_delta2``, scalar or (B,) for batches) the two-item
+    choice set also has the tie alternative ``{item, ghost}`` with ``log f = log_delta2 + beta / 2``, so delta_2
+    enters their probabilities too; without it, each pseudo pair is a plain Bradley-Terry pair.
+
+    ``beta`` is (n,) or (B, n).  Returns ``f`` (float or (B,)), the gradient ``(g_beta, g_tau)`` and the Hessian
+    ``(h_beta_beta diagonal, h_beta_tau, h_tau_tau)`` (``g_tau`` etc. None without a tie parameter), as far as
+    `need` (0, 1, 2) asks.
+    """
+    a = npseudo
+    if log_delta2 is None:
+        L = np.logaddexp(0.0, beta)
+        f = a * np.sum(beta - 2.0 * L, axis=-1)
+        if need == 0:
+            return f, None, None
+        p1 = np.exp(beta - L)
+        g = (a * (1.0 - 2.0 * p1), None)
+        h = (-2.0 * a * p1 * (1.0 - p1), None, None) if need >= 2 else None
+        return f, g, h
+    tau = np.asarray(log_delta2, dtype=float)[..., None] if np.ndim(log_delta2) else float(log_delta2)
+    u2 = tau + 0.5 * beta
+    L = np.logaddexp(np.logaddexp(0.0, beta), u2)
+    f = a * np.sum(beta - 2.0 * L, axis=-1)
     if need == 0:
         return f, None, None
-    sig = np.exp(beta - lse)
-    g = npseudo * (1.0 - 2.0 * sig)
-    h = -2.0 * npseudo * sig * (1.0 - sig) if need >= 2 else None
+    p1, p2 = np.exp(beta - L), np.exp(u2 - L)
+    eb = p1 + 0.5 * p2  # E[z_beta]; E[z_tau] = p2
+    g = (a * (1.0 - 2.0 * eb), -2.0 * a * np.sum(p2, axis=-1))
+    if need < 2:
+        return f, g, None
+    h = (-2.0 * a * (p1 + 0.25 * p2 - eb * eb), -2.0 * a * (0.5 * p2 - eb * p2),
+         -2.0 * a * np.sum(p2 - p2 * p2, axis=-1))
     return f, g, h
 
 
@@ -48,6 +75,40 @@ class Design:
         intercepts in a design with covariates)."""
         return np.arange(self.n_items)
 
+    @property
+    def pseudo_tie_idx(self) -> int | None:
+        """Position in theta of log delta_2 when the model has ties of order 2 (they enter the pseudo pairs)."""
+        if 2 not in self.tie_orders:
+            return None
+        return self.n_params - len(self.tie_orders) + self.tie_orders.index(2)
+
+    def pseudo(self, theta: np.ndarray, need: int = 2) -> tuple[float, Any, Any]:
+        """The pseudo-comparison terms at full ``theta``: value, gradient (p,) and Hessian (p, p) (as asked)."""
+        p = self.n_params
+        if self.npseudo <= 0:
+            return 0.0, (np.zeros(p) if need >= 1 else None), (np.zeros((p, p)) if need >= 2 else None)
+        f, g, H = 0.0, None, None
+        t = self.pseudo_tie_idx
+        ix = self.pseudo_idx
+        f, gp, hp = pseudo_terms(theta[ix], self.npseudo, need, None if t is None else theta[t])
+        if need >= 1:
+            g = np.zeros(p)
+            g[ix] = gp[0]
+            if t is not None:
+                g[t] = gp[1]
+        if need >= 2:
+            H = np.zeros((p, p))
+            self._add_pseudo_hessian(H, hp)
+        return float(f), g, H
+
+    def _add_pseudo_hessian(self, H: np.ndarray, hp: tuple) -> None:
+        ix, t = self.pseudo_idx, self.pseudo_tie_idx
+        H[ix, ix] += hp[0]
+        if t is not None:
+            H[ix, t] += hp[1]
+            H[t, ix] += hp[1]
+            H[t, t] += hp[2]
+
     def free(self, ref: int | None = 0) -> np.ndarray:
         """Boolean mask of free parameters: all when npseudo > 0, else all but ``beta[ref]``."""
         m = np.ones(self.n_params, dtype=bool)
@@ -65,15 +126,17 @@ class Design:
         theta = np.asarray(theta, dtype=float)
         f, g, H = self._data_fgh(theta, need)
         if pseudo and self.npseudo > 0:
-            ix = self.pseudo_idx
-            pf, pg, ph = pseudo_terms(theta[ix], self.npseudo, need)
-            f += pf
+            ix, t = self.pseudo_idx, self.pseudo_tie_idx
+            pf, pg, ph = pseudo_terms(theta[ix], self.npseudo, need, None if t is None else theta[t])
+            f += float(pf)
             if need >= 1:
                 g = g.copy()
-                g[ix] += pg
+                g[ix] += pg[0]
+                if t is not None:
+                    g[t] += pg[1]
             if need >= 2:
                 H = H.copy()
-                H[ix, ix] += ph
+                self._add_pseudo_hessian(H, ph)
         return f, g, H
 
     def loglik(self, theta: np.ndarray, *, pseudo: bool = True) -> float:
@@ -93,13 +156,3 @@ class Design:
     def _sum_by_resp(resp: np.ndarray, w: np.ndarray, G: np.ndarray, n_resp: int) -> np.ndarray:
         M = sp.csr_matrix((w, (resp, np.arange(len(resp)))), shape=(n_resp, len(resp)))
         return np.asarray(M @ G)
-
-
-def pseudo_terms_batch(beta: np.ndarray, npseudo: float, need: int) -> tuple[np.ndarray, Any, Any]:
-    """:func:`pseudo_terms` for rows of ``beta`` (B, n): values (B,), gradients and Hessian diagonals (B, n)."""
-    lse = np.logaddexp(0.0, beta)
-    f = npseudo * np.sum(beta - 2.0 * lse, axis=1)
-    if need == 0:
-        return f, None, None
-    sig = np.exp(beta - lse)
-    return f, npseudo * (1.0 - 2.0 * sig), -2.0 * npseudo * sig * (1.0 - sig)

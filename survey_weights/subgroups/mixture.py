@@ -26,7 +26,6 @@ import pandas as pd
 from .._util.validation import check_option, check_scalar, format_ids
 from ..exceptions import ConvergenceWarning, SmallGroupWarning
 from ..models._choice import ChoiceDesign
-from ..models._design import pseudo_terms
 from ..models._optim import newton, optimize
 
 __all__ = ["MixtureResult", "adjusted_rand_index", "fit_mixture", "select_n_classes"]
@@ -203,7 +202,7 @@ def _em(design: ChoiceDesign, num: np.ndarray, counts: Any, theta: np.ndarray, l
         logpost = ll - norm[:, None]
         obj = float(w @ norm)
         if npseudo > 0:
-            obj += sum(pseudo_terms(theta[k][design.pseudo_idx], npseudo, 0)[0] for k in range(K))
+            obj += sum(design.pseudo(theta[k], 0)[0] for k in range(K))
         if abs(obj - prev) < tol * (1.0 + abs(obj)):
             converged = True
             break
@@ -224,7 +223,7 @@ def fit_mixture(
     *,
     seed: int | np.random.Generator | None,
     n_starts: int = 10,
-    max_iter: int = 500,
+    max_iter: int = 2000,
     tol: float = 1e-8,
     npseudo: float = 0.5,
     progress: bool = False,
@@ -242,8 +241,9 @@ def fit_mixture(
     n_starts : int, default 10
         Random starts (class log-worths = pooled estimate + N(0, 1) noise). Each runs 25 EM iterations; the
         start with the best penalised likelihood is then run to convergence (em-EM).
-    max_iter : int, default 500
-        EM iterations per start.
+    max_iter : int, default 2000
+        EM iterations of the best start (EM crawls when a small class drives a tie parameter to its boundary
+        at 0: the pseudo-comparisons, which never tie, pull it there in a class without observed ties).
     tol : float, default 1e-8
         Relative change of the penalised log-likelihood that stops EM.
     npseudo : float, default 0.5

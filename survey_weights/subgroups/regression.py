@@ -26,7 +26,6 @@ from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import ConvergenceWarning
 from ..models._choice import ChoiceDesign
 from ..models._covariance import covariance
-from ..models._design import pseudo_terms
 from ..models._optim import optimize
 from ._lrtest import LRTestResult, lr_test
 
@@ -339,9 +338,8 @@ def fit_regression(
         ll = design.loglik(theta, pseudo=False)
         keep = free.copy()
         keep[0] = False  # item 0's intercept: the reference of the data information (R's PlackettLuce)
-        ph = pseudo_terms(theta[design.pseudo_idx], npseudo, 2)[2] if npseudo > 0 else None
-        V, _ = covariance(opt.hess, keep, pseudo_idx=design.pseudo_idx if npseudo > 0 else None, pseudo_h=ph,
-                          penal_keep=free)
+        pH = design.pseudo(theta, 2)[2] if npseudo > 0 else None
+        V, _ = covariance(opt.hess, keep, pseudo_H=pH, penal_keep=free)
     ok, n_iter = opt.converged, opt.n_iter
     if not ok:
         warnings.warn(f"The regression fit did not converge in {n_iter} Newton iterations (max_iter={max_iter}); "
