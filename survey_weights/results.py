@@ -167,6 +167,9 @@ class FitResult:
     hessian: np.ndarray | None = field(default=None, repr=False)
     data_hash: str | None = field(default=None, repr=False)
     _cov: Any = field(default=None, repr=False, compare=False)
+    #: ``{"mu": ..., "Sigma": ...}`` of a normal prior on the log-worths (MAP fit; SEs from the posterior
+    #: curvature), else None.
+    normal: dict | None = field(default=None, repr=False)
 
     _kind = "fit"
 

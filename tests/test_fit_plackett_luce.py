@@ -200,7 +200,7 @@ def _check_result_consistency(res, design):
     assert res.null_loglik == pytest.approx(design.loglik(np.zeros(p), pseudo=False), rel=1e-12)
     Hd = design.hess(res.theta, pseudo=False) if res.hessian is None else res.hessian.copy()
     if design.npseudo > 0:
-        Hd -= design.pseudo(res.theta, 2)[2]
+        Hd -= design.penalty(res.theta, 2)[2]
     V = np.zeros((p, p))
     V[1:, 1:] = np.linalg.inv(-Hd[1:, 1:])
     C = np.eye(p)

@@ -376,6 +376,14 @@ class ChoiceDesign(Design):
                     H[:, ix, t] += ph[1]
                     H[:, t, ix] += ph[1]
                     H[:, t, t] += ph[2]
+        if pseudo and self.prior is not None:
+            ix = self.pseudo_idx
+            d = theta[:, ix] - self.prior.mu
+            Pd = d @ self.prior.precision
+            f = f - 0.5 * np.einsum("bi,bi->b", d, Pd)
+            if deriv:
+                g[:, ix] -= Pd
+                H[:, ix[:, None], ix] -= self.prior.precision
         return f, g, H
 
     # ------------------------------------------------------------------------------------------------- misc
@@ -421,7 +429,7 @@ class StatsView(Design):
     def __init__(self, design: ChoiceDesign, lin: np.ndarray, W: np.ndarray) -> None:
         self.base, self.lin, self.W = design, lin, W
         self.items, self.n_items, self.q = design.items, design.n_items, design.q
-        self.tie_orders, self.npseudo = design.tie_orders, design.npseudo
+        self.tie_orders, self.npseudo, self.prior = design.tie_orders, design.npseudo, design.prior
 
     @property
     def n_params(self) -> int:

@@ -39,6 +39,7 @@ class _PseudoOnly(Design):
     def __init__(self, design: Any) -> None:
         self.n_items, self.tie_orders, self.npseudo = design.n_items, tuple(design.tie_orders), design.npseudo
         self._n_params, self._idx, self._tie = design.n_params, np.asarray(design.pseudo_idx), design.pseudo_tie_idx
+        self.prior = design.prior
 
     @property
     def n_params(self) -> int:
@@ -123,12 +124,14 @@ def vcov_fixed_ref(design: Any, theta: np.ndarray, H: np.ndarray, ref: int,
     npseudo = design.npseudo
     p = len(theta)
     keep = np.ones(p, dtype=bool)
+    if design.prior is not None:  # MAP: the posterior covariance, the inverse of minus the objective's Hessian
+        return covariance(H, keep)
     keep[ref] = False
     c = None
     if (chol is not None and npseudo == 0 and chol[0].shape == (p - 1, p - 1)
             and np.array_equal(chol[1], np.flatnonzero(keep))):
         c = chol[0]
-    pH = design.pseudo(theta, 2)[2] if npseudo > 0 else None
+    pH = design.penalty(theta, 2)[2] if npseudo > 0 else None
     return covariance(H, keep, pseudo_H=pH, chol=c)
 
 
@@ -154,8 +157,8 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
     cov = None if opt.hess is None else CovSource(design, theta, opt.hess, ref, getattr(opt, "chol", None))
     tie_names = tuple(f"tie{k}" for k in design.tie_orders)
     loglik = float(opt.objective)
-    if design.npseudo > 0:
-        loglik -= design.pseudo(theta, 0)[0]
+    if design.has_penalty:
+        loglik -= design.penalty(theta, 0)[0]
     if not np.isfinite(loglik):
         loglik = design.loglik(theta, pseudo=False)
     null_fn = getattr(design, "null_loglik", None)

@@ -10,12 +10,57 @@ log-likelihood in ``_data_fgh(theta, need)``; this base class adds the ghost-ite
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Design", "pseudo_terms"]
+__all__ = ["Design", "NormalPrior", "pseudo_terms"]
+
+
+class NormalPrior:
+    """A multivariate normal prior on the log-worths (MAP estimation), as PlackettLuce's ``normal = list(mu,
+    Sigma)`` and choix's ``alpha`` (an isotropic prior of precision ``2 alpha``).
+
+    Parameters
+    ----------
+    mu : float or array (n,)
+        Prior mean of the log-worths.
+    sigma : float, array (n,) or array (n, n)
+        Prior variance (a scalar for all items), variances, or a covariance matrix (symmetric positive
+        definite).
+    n : int
+        Number of items.
+    """
+
+    def __init__(self, mu: Any, sigma: Any, n: int) -> None:
+        mu_a = np.broadcast_to(np.asarray(mu, dtype=float), (n,)) if np.ndim(mu) == 0 else np.asarray(mu, float)
+        if mu_a.shape != (n,) or not np.all(np.isfinite(mu_a)):
+            raise ValueError(f"`normal['mu']` must be a finite number or {n} finite numbers (one per item). "
+                             f"Got {mu!r}.")
+        S = np.asarray(sigma, dtype=float)
+        if S.ndim == 0:
+            S = np.eye(n) * float(S)
+        elif S.ndim == 1:
+            S = np.diag(S) if S.shape == (n,) else S
+        if S.shape != (n, n) or not np.all(np.isfinite(S)) or not np.allclose(S, S.T):
+            raise ValueError(f"`normal['Sigma']` must be a positive variance, {n} variances or a symmetric {n} x {n} "
+                             f"covariance matrix. Got shape {np.shape(sigma)}.")
+        try:
+            L = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            raise ValueError("`normal['Sigma']` must be positive definite. Fix: check the covariance matrix "
+                             "(variances > 0).") from None
+        Li = np.linalg.inv(L)
+        self.mu, self.sigma, self.precision = np.array(mu_a), S, Li.T @ Li
+
+    def terms(self, beta: np.ndarray, need: int) -> tuple[float, Any, Any]:
+        """Log prior density up to a constant: value, gradient and Hessian in the log-worths."""
+        d = beta - self.mu
+        Pd = self.precision @ d
+        f = -0.5 * float(d @ Pd)
+        return f, (-Pd if need >= 1 else None), (-self.precision if need >= 2 else None)
 
 
 def pseudo_terms(beta: np.ndarray, npseudo: float, need: int, log_delta2: Any = None
@@ -82,37 +127,56 @@ class Design:
             return None
         return self.n_params - len(self.tie_orders) + self.tie_orders.index(2)
 
-    def pseudo(self, theta: np.ndarray, need: int = 2) -> tuple[float, Any, Any]:
-        """The pseudo-comparison terms at full ``theta``: value, gradient (p,) and Hessian (p, p) (as asked)."""
-        p = self.n_params
-        if self.npseudo <= 0:
-            return 0.0, (np.zeros(p) if need >= 1 else None), (np.zeros((p, p)) if need >= 2 else None)
-        f, g, H = 0.0, None, None
-        t = self.pseudo_tie_idx
-        ix = self.pseudo_idx
-        f, gp, hp = pseudo_terms(theta[ix], self.npseudo, need, None if t is None else theta[t])
-        if need >= 1:
-            g = np.zeros(p)
-            g[ix] = gp[0]
-            if t is not None:
-                g[t] = gp[1]
-        if need >= 2:
-            H = np.zeros((p, p))
-            self._add_pseudo_hessian(H, hp)
-        return float(f), g, H
+    prior: NormalPrior | None = None
 
-    def _add_pseudo_hessian(self, H: np.ndarray, hp: tuple) -> None:
-        ix, t = self.pseudo_idx, self.pseudo_tie_idx
-        H[ix, ix] += hp[0]
-        if t is not None:
-            H[ix, t] += hp[1]
-            H[t, ix] += hp[1]
-            H[t, t] += hp[2]
+    def penalty(self, theta: np.ndarray, need: int = 2) -> tuple[float, Any, Any]:
+        """The non-data terms of the objective at full ``theta`` -- the pseudo-comparisons and a normal prior --
+        as value, gradient (p,) and Hessian (p, p) (as far as `need` asks)."""
+        p = self.n_params
+        g = np.zeros(p) if need >= 1 else None
+        H = np.zeros((p, p)) if need >= 2 else None
+        return self._add_penalty(np.asarray(theta, dtype=float), need, 0.0, g, H)
+
+    def _add_penalty(self, theta: np.ndarray, need: int, f: float, g: Any, H: Any) -> tuple[float, Any, Any]:
+        """Add the penalty terms to (f, g, H) in place (g and H must be the caller's own arrays)."""
+        ix = self.pseudo_idx
+        if self.npseudo > 0:
+            t = self.pseudo_tie_idx
+            pf, pg, ph = pseudo_terms(theta[ix], self.npseudo, need, None if t is None else theta[t])
+            f += float(pf)
+            if need >= 1:
+                g[ix] += pg[0]
+                if t is not None:
+                    g[t] += pg[1]
+            if need >= 2:
+                H[ix, ix] += ph[0]
+                if t is not None:
+                    H[ix, t] += ph[1]
+                    H[t, ix] += ph[1]
+                    H[t, t] += ph[2]
+        if self.prior is not None:
+            pf, pg, pH = self.prior.terms(theta[ix], need)
+            f += pf
+            if need >= 1:
+                g[ix] += pg
+            if need >= 2:
+                H[np.ix_(ix, ix)] += pH
+        return f, g, H
+
+    @property
+    def has_penalty(self) -> bool:
+        return self.npseudo > 0 or self.prior is not None
+
+    def with_prior(self, prior: NormalPrior | None) -> Design:
+        """The same design with a normal prior on the log-worths (a shallow copy)."""
+        d = copy.copy(self)
+        d.prior = prior
+        return d
 
     def free(self, ref: int | None = 0) -> np.ndarray:
-        """Boolean mask of free parameters: all when npseudo > 0, else all but ``beta[ref]``."""
+        """Boolean mask of free parameters: all when npseudo > 0 or with a prior, else all but ``beta[ref]``."""
         m = np.ones(self.n_params, dtype=bool)
-        if self.npseudo == 0 and ref is not None:
+        if not self.has_penalty and ref is not None:
             m[ref] = False
         return m
 
@@ -125,18 +189,9 @@ class Design:
     def fgh(self, theta: np.ndarray, need: int = 2, pseudo: bool = True) -> tuple[float, Any, Any]:
         theta = np.asarray(theta, dtype=float)
         f, g, H = self._data_fgh(theta, need)
-        if pseudo and self.npseudo > 0:
-            ix, t = self.pseudo_idx, self.pseudo_tie_idx
-            pf, pg, ph = pseudo_terms(theta[ix], self.npseudo, need, None if t is None else theta[t])
-            f += float(pf)
-            if need >= 1:
-                g = g.copy()
-                g[ix] += pg[0]
-                if t is not None:
-                    g[t] += pg[1]
-            if need >= 2:
-                H = H.copy()
-                self._add_pseudo_hessian(H, ph)
+        if pseudo and self.has_penalty:
+            f, g, H = self._add_penalty(theta, need, f, None if g is None else g.copy(),
+                                        None if H is None else H.copy())
         return f, g, H
 
     def loglik(self, theta: np.ndarray, *, pseudo: bool = True) -> float:

@@ -136,8 +136,10 @@ class PLDesign(Design):
         rw = np.asarray(respondent_weights, dtype=float)
         if rw.shape != (self.n_respondents,):
             raise ValueError(f"`respondent_weights` must have length {self.n_respondents}. Got shape {rw.shape}.")
-        return PLDesign(items=self.items, engine=self.engine.reweight(rw), tie_orders=self.tie_orders,
-                        npseudo=self.npseudo, resp_w=rw, n_rankings=self.n_rankings, arrays=self._arrays)
+        d = PLDesign(items=self.items, engine=self.engine.reweight(rw), tie_orders=self.tie_orders,
+                     npseudo=self.npseudo, resp_w=rw, n_rankings=self.n_rankings, arrays=self._arrays)
+        d.prior = self.prior
+        return d
 
     def warm_subsample(self) -> PLDesign | None:
         """For large tie-free data, the design of a random subsample whose fit starts Newton (None otherwise).
@@ -150,13 +152,17 @@ class PLDesign(Design):
         eng = self.engine
         if not isinstance(eng, TieFreeEngine) or eng.n_rows <= 3 * _WARM_ROWS:
             return None
-        return PLDesign(items=self.items, engine=eng.subsample(_WARM_ROWS / eng.n_rows, np.random.default_rng(0)),
-                        tie_orders=self.tie_orders, npseudo=max(self.npseudo, 0.5), resp_w=self.respondent_weights,
-                        n_rankings=self.n_rankings, arrays=self._arrays)
+        d = PLDesign(items=self.items, engine=eng.subsample(_WARM_ROWS / eng.n_rows, np.random.default_rng(0)),
+                     tie_orders=self.tie_orders, npseudo=max(self.npseudo, 0.5), resp_w=self.respondent_weights,
+                     n_rankings=self.n_rankings, arrays=self._arrays)
+        d.prior = self.prior
+        return d
 
     def with_npseudo(self, npseudo: float) -> PLDesign:
-        return PLDesign(items=self.items, engine=self.engine, tie_orders=self.tie_orders, npseudo=npseudo,
-                        resp_w=self.respondent_weights, n_rankings=self.n_rankings, arrays=self._arrays)
+        d = PLDesign(items=self.items, engine=self.engine, tie_orders=self.tie_orders, npseudo=npseudo,
+                     resp_w=self.respondent_weights, n_rankings=self.n_rankings, arrays=self._arrays)
+        d.prior = self.prior
+        return d
 
     @property
     def tie_free(self) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 from .._util.validation import check_option
 from ..results import BradleyTerryResult
 from ._likelihood import BTDesign
-from .plackett_luce import _check_common, fit_design
+from .plackett_luce import _check_common, fit_design, resolve_prior
 
 __all__ = ["fit_bradley_terry"]
 
@@ -18,7 +18,8 @@ def fit_bradley_terry(
     paired: Any,
     *,
     ties: str | None = None,
-    npseudo: float = 0.5,
+    npseudo: float | None = None,
+    normal: dict | None = None,
     method: str = "newton",
     max_iter: int | None = None,
     tol: float = 1e-8,
@@ -38,9 +39,11 @@ def fit_bradley_terry(
         How to treat tied comparisons.  ``None``: the data must have no ties (a ``ValueError`` says how
         many there are and what to pass).  ``"davidson"``: estimate a tie parameter ``tie2`` (delta).
         ``"half"``: a tie counts as half a win for each item (as in BradleyTerry2 analyses of CEMS).
-    npseudo : float, default 0.5
-        Ghost-item pseudo-comparisons, as in :func:`fit_plackett_luce`; 0 for the plain MLE (which requires
-        a strongly connected comparison network).
+    npseudo : float, optional
+        Ghost-item pseudo-comparisons, as in :func:`fit_plackett_luce` (default 0.5, or 0 with `normal`); 0
+        for the plain MLE (which requires a strongly connected comparison network).
+    normal : dict, optional
+        A normal prior on the log-worths, as in :func:`fit_plackett_luce`.
     method : {"newton", "mm", "lbfgs"}, default "newton"
         As in :func:`fit_plackett_luce` ("mm" only without Davidson ties).
     max_iter, tol, start
@@ -64,7 +67,8 @@ def fit_bradley_terry(
             f"`ties` is None but the data contain {n_ties} tied comparisons. Fix: pass ties='davidson' to "
             f"estimate a tie parameter, or ties='half' to count each tie as half a win for both items."
         )
-    design = BTDesign.from_paired(paired, npseudo=float(npseudo), ties=ties)
+    npseudo, prior = resolve_prior(normal, npseudo, tuple(paired.items), method)
+    design = BTDesign.from_paired(paired, npseudo=npseudo, ties=ties).with_prior(prior)
     return fit_design(  # type: ignore[return-value]
         design, method=method, max_iter=max_iter, tol=tol, start=start, data_hash=paired.data_hash(), ties=ties
     )

@@ -12,6 +12,7 @@ from .._util.validation import check_option, check_scalar
 from ..exceptions import ConvergenceWarning
 from ..results import BradleyTerryResult, FitResult, PlackettLuceResult
 from ._covariance import make_result
+from ._design import NormalPrior
 from ._likelihood import BTDesign, PLDesign
 from ._optim import check_connected, optimize
 
@@ -21,8 +22,24 @@ _METHODS = ("newton", "mm", "lbfgs")
 _DEFAULT_ITER = {"newton": 100, "mm": 20000, "lbfgs": 20000}
 
 
+def resolve_prior(normal: Any, npseudo: Any, items: tuple, method: str) -> tuple[float, NormalPrior | None]:
+    """``(npseudo, prior)`` of a fit: the default npseudo is 0.5 without a prior and 0 with one (a normal prior
+    replaces the pseudo-comparisons, as in PlackettLuce); both together must be asked for explicitly."""
+    if normal is None:
+        return (0.5 if npseudo is None else float(npseudo)), None
+    if not isinstance(normal, dict) or set(normal) - {"mu", "Sigma"} or "Sigma" not in normal:
+        raise TypeError("`normal` must be a dict with keys 'mu' (default 0) and 'Sigma' (a variance, variances or "
+                        f"a covariance matrix of the log-worths), as PlackettLuce's normal = list(mu, Sigma). "
+                        f"Got {normal!r}.")
+    if method == "mm":
+        raise ValueError("method='mm' cannot use a normal prior. Fix: use method='newton' (default) or 'lbfgs'.")
+    return (0.0 if npseudo is None else float(npseudo)), NormalPrior(normal.get("mu", 0.0), normal["Sigma"],
+                                                                      len(items))
+
+
 def _check_common(npseudo: Any, method: Any, max_iter: Any, tol: Any) -> int:
-    check_scalar(npseudo, "npseudo", min_val=0.0)
+    if npseudo is not None:
+        check_scalar(npseudo, "npseudo", min_val=0.0)
     check_option(method, "method", _METHODS)
     if max_iter is None:
         max_iter = _DEFAULT_ITER[method]
@@ -54,7 +71,7 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
     PlackettLuceResult or BradleyTerryResult
     """
     max_iter = _check_common(design.npseudo, method, max_iter, tol)
-    if check and design.npseudo == 0:
+    if check and not design.has_penalty:
         check_connected(design, design.items)
     with single_thread_blas(True):  # small dense linear algebra: threads only add contention
         opt = optimize(design, method=method, start=None if start is None else np.asarray(start, float),
@@ -65,6 +82,8 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
             f"estimates may be inaccurate. Fix: raise `max_iter`, or use npseudo > 0 for weakly connected data.",
             ConvergenceWarning, stacklevel=3)
     cls = BradleyTerryResult if isinstance(design, BTDesign) else PlackettLuceResult
+    if design.prior is not None:
+        extra["normal"] = {"mu": design.prior.mu, "Sigma": design.prior.sigma}
     with single_thread_blas(True):
         return make_result(cls, design, opt, method=method, ref=ref, **extra)
 
@@ -72,7 +91,8 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
 def fit_plackett_luce(
     rankings: Any,
     *,
-    npseudo: float = 0.5,
+    npseudo: float | None = None,
+    normal: dict | None = None,
     method: str = "newton",
     max_iter: int | None = None,
     tol: float = 1e-8,
@@ -91,11 +111,19 @@ def fit_plackett_luce(
     ----------
     rankings : Rankings
         The data (:class:`survey_weights.Rankings`).
-    npseudo : float, default 0.5
+    npseudo : float, optional
         Pseudo-comparisons against a ghost item of log-worth 0: each item wins `npseudo` times and loses
-        `npseudo` times.  They enter the fit and its standard errors but not the reported log-likelihood.
-        ``npseudo=0`` gives the plain maximum-likelihood estimate and raises ``ValueError`` naming the items
-        when the comparison network is not strongly connected.
+        `npseudo` times, entered as ordinary two-item rankings (so with ties of order 2 in the data the tie
+        parameter enters them, as in PlackettLuce).  They enter the fit and its standard errors but not the
+        reported log-likelihood.  Default 0.5, or 0 with a `normal` prior.  ``npseudo=0`` gives the plain
+        maximum-likelihood estimate and raises ``ValueError`` naming the items when the comparison network is
+        not strongly connected.
+    normal : dict, optional
+        ``{"mu": mean, "Sigma": covariance}`` of a multivariate normal prior on the log-worths (``mu`` a number
+        or one per item, default 0; ``Sigma`` a variance, one variance per item or a covariance matrix), as
+        PlackettLuce's ``normal = list(mu, Sigma)``: the fit is the maximum a posteriori estimate and its
+        standard errors come from the curvature of the log posterior.  choix's ``alpha`` is
+        ``Sigma = 1 / (2 alpha)``.  Useful for small subgroups.
     method : {"newton", "mm", "lbfgs"}, default "newton"
         Damped Newton with a line search (default); Hunter's MM / iterative scaling (tie-free data only);
         or scipy's L-BFGS-B.  All maximise the same concave objective.
@@ -127,6 +155,7 @@ def fit_plackett_luce(
                 f"`rankings` must be a survey_weights.Rankings. Got {type(rankings).__name__} instead. "
                 f"Fix: build one with Rankings.from_orderings / from_wide / from_ratings."
             )
-    design = PLDesign.from_rankings(rankings, npseudo=float(npseudo))
+    npseudo, prior = resolve_prior(normal, npseudo, tuple(rankings.items), method)
+    design = PLDesign.from_rankings(rankings, npseudo=npseudo).with_prior(prior)
     return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start,
                       data_hash=rankings.data_hash())  # type: ignore[return-value]

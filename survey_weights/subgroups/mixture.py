@@ -202,7 +202,7 @@ def _em(design: ChoiceDesign, num: np.ndarray, counts: Any, theta: np.ndarray, l
         logpost = ll - norm[:, None]
         obj = float(w @ norm)
         if npseudo > 0:
-            obj += sum(design.pseudo(theta[k], 0)[0] for k in range(K))
+            obj += sum(design.penalty(theta[k], 0)[0] for k in range(K))
         if abs(obj - prev) < tol * (1.0 + abs(obj)):
             converged = True
             break

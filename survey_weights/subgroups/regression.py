@@ -338,7 +338,7 @@ def fit_regression(
         ll = design.loglik(theta, pseudo=False)
         keep = free.copy()
         keep[0] = False  # item 0's intercept: the reference of the data information (R's PlackettLuce)
-        pH = design.pseudo(theta, 2)[2] if npseudo > 0 else None
+        pH = design.penalty(theta, 2)[2] if npseudo > 0 else None
         V, _ = covariance(opt.hess, keep, pseudo_H=pH, penal_keep=free)
     ok, n_iter = opt.converged, opt.n_iter
     if not ok:
