@@ -22,6 +22,12 @@ class ConvergenceWarning(SurveyWeightsWarning):
     """An iterative fit stopped before reaching its tolerance; the result has ``converged=False``."""
 
 
+class BoundaryWarning(SurveyWeightsWarning):
+    """An estimate lies on the boundary of the parameter space (a log-worth or log tie parameter running off to
+    plus or minus infinity): the reported number is where the optimiser stopped, not a finite estimate; the
+    result lists it in ``boundary``."""
+
+
 class DataRecodeWarning(SurveyWeightsWarning):
     """Input data were recoded or dropped at construction (e.g. respondents with no ranking information)."""
 

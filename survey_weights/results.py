@@ -170,6 +170,9 @@ class FitResult:
     #: ``{"mu": ..., "Sigma": ...}`` of a normal prior on the log-worths (MAP fit; SEs from the posterior
     #: curvature), else None.
     normal: dict | None = field(default=None, repr=False)
+    #: Names of the parameters whose estimate is on the boundary (runs off to +-infinity; see
+    #: :class:`~survey_weights.exceptions.BoundaryWarning`): their numbers and standard errors are meaningless.
+    boundary: tuple = field(default=(), repr=False)
 
     _kind = "fit"
 

@@ -137,3 +137,41 @@ def test_pseudo_comparisons_enter_as_two_item_rankings_with_ties():
 
     d = PLDesign.from_rankings(r, npseudo=0.5)
     assert np.abs(d.grad(fit.theta)).max() < 1e-7
+
+
+def _game_coarsened(external_dir):
+    from survey_weights import Rankings
+
+    g = pd.read_csv(external_dir / "mlogit" / "game.csv")
+    plats = [c[3:] for c in g.columns if c.startswith("ch.")]
+    ords = []
+    for _, row in g.iterrows():
+        o = sorted(plats, key=lambda p: int(row["ch." + p]))
+        ords.append([tuple(o[0:2]), tuple(o[2:4]), tuple(o[4:6])])  # positions {1,2}, {3,4}, {5,6} tied
+    return Rankings.from_orderings(ords, items=plats)
+
+
+def test_boundary_estimates_are_reported(external_dir):
+    """mlogit's Game rankings coarsened to tied pairs: every stage is a tie of two, so the MLE of delta_2 is
+    infinite; the fit says so (a BoundaryWarning naming tie2, result.boundary) instead of printing 33.6."""
+    from survey_weights import BoundaryWarning, fit_plackett_luce
+
+    r = _game_coarsened(external_dir)
+    with pytest.warns(BoundaryWarning, match="tie2"):
+        fit = fit_plackett_luce(r, npseudo=0)
+    assert fit.boundary == ("tie2",) and np.log(fit.tie_params["tie2"]) > 8
+    # the pseudo-comparisons (two-item rankings that never tie) keep delta_2 finite, and nothing is flagged
+    fit = fit_plackett_luce(r)
+    assert fit.boundary == () and np.isfinite(fit.tie_se).all() and fit.tie_se.max() < 10
+
+
+def test_finite_fits_flag_nothing():
+    """Weakly but strongly connected data have a finite MLE: the boundary check stays silent (no false alarms),
+    even with an item that wins a single comparison out of 61."""
+    from survey_weights import PairedComparisons, fit_bradley_terry
+
+    rows = [("a", "b", "a")] * 20 + [("b", "a", "b")] * 20 + [("a", "c", "a")] * 30 + [("c", "b", "b")] * 30
+    rows += [("c", "a", "c")]
+    df = pd.DataFrame(rows, columns=["i", "j", "w"])
+    fit = fit_bradley_terry(PairedComparisons.from_long(df, "i", "j", "w"), npseudo=0)
+    assert fit.boundary == () and np.isfinite(fit.se).all() and fit.log_worth["c"] < -2

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._util.threads import single_thread_blas
 from .._util.validation import check_option, check_scalar
-from ..exceptions import ConvergenceWarning
+from ..exceptions import BoundaryWarning, ConvergenceWarning
 from ..results import BradleyTerryResult, FitResult, PlackettLuceResult
 from ._covariance import make_result
 from ._design import NormalPrior
@@ -35,6 +35,27 @@ def resolve_prior(normal: Any, npseudo: Any, items: tuple, method: str) -> tuple
         raise ValueError("method='mm' cannot use a normal prior. Fix: use method='newton' (default) or 'lbfgs'.")
     return (0.0 if npseudo is None else float(npseudo)), NormalPrior(normal.get("mu", 0.0), normal["Sigma"],
                                                                       len(items))
+
+
+def boundary_parameters(design: Any, opt: Any, *, rel_curvature: float = 1e-7, min_abs: float = 8.0) -> tuple:
+    """Names of the parameters at a boundary of the parameter space: a free parameter whose estimate is far out
+    (``|value| > min_abs`` on the log scale, log-worths centred) and whose curvature ``-H_jj`` has vanished
+    next to the largest one (below ``rel_curvature`` times it): the objective is flat there because the
+    parameter is running off to infinity, not because the data are few."""
+    H = opt.hess
+    if H is None:
+        return ()
+    n = design.n_items
+    th = np.array(opt.theta, dtype=float)
+    th[:n] -= th[:n].mean()
+    curv = -np.diag(H)
+    big = float(np.max(curv[np.isfinite(curv)], initial=0.0))
+    if not big > 0:
+        return ()
+    free = design.free(0)
+    names = list(design.items) + [f"tie{k}" for k in design.tie_orders]
+    flag = free & (np.abs(th) > min_abs) & (curv < rel_curvature * big)
+    return tuple(str(names[j]) for j in np.flatnonzero(flag))
 
 
 def _check_common(npseudo: Any, method: Any, max_iter: Any, tol: Any) -> int:
@@ -82,6 +103,16 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
             f"estimates may be inaccurate. Fix: raise `max_iter`, or use npseudo > 0 for weakly connected data.",
             ConvergenceWarning, stacklevel=3)
     cls = BradleyTerryResult if isinstance(design, BTDesign) else PlackettLuceResult
+    boundary = boundary_parameters(design, opt)
+    if boundary:
+        extra["boundary"] = boundary
+        warnings.warn(
+            f"{len(boundary)} estimate(s) are on the boundary of the parameter space: {', '.join(boundary)} "
+            "run(s) off to +-infinity (the objective keeps rising along it, with no curvature left), so the "
+            "reported value is where the optimiser stopped and its standard error is meaningless. A tie "
+            "parameter does this when (almost) every stage of that order is a tie; a log-worth when an item "
+            "(almost) always or never wins. Fix: use npseudo > 0 (the default 0.5) or a normal prior, or merge "
+            "the categories that cause it.", BoundaryWarning, stacklevel=3)
     if design.prior is not None:
         extra["normal"] = {"mu": design.prior.mu, "Sigma": design.prior.sigma}
     with single_thread_blas(True):
