@@ -9,7 +9,7 @@ import numpy as np
 from .._util.validation import check_option
 from ..results import BradleyTerryResult
 from ._likelihood import BTDesign
-from .plackett_luce import _check_common, fit_design, resolve_prior
+from .plackett_luce import _check_common, fit_bias_reduced, fit_design, resolve_prior
 
 __all__ = ["fit_bradley_terry"]
 
@@ -20,6 +20,7 @@ def fit_bradley_terry(
     ties: str | None = None,
     npseudo: float | None = None,
     normal: dict | None = None,
+    bias_reduction: bool = False,
     method: str = "newton",
     max_iter: int | None = None,
     tol: float = 1e-8,
@@ -44,6 +45,8 @@ def fit_bradley_terry(
         for the plain MLE (which requires a strongly connected comparison network).
     normal : dict, optional
         A normal prior on the log-worths, as in :func:`fit_plackett_luce`.
+    bias_reduction : bool, default False
+        Firth's bias-reduced estimate, as ``BradleyTerry2::BTm(br = TRUE)`` (see :func:`fit_plackett_luce`).
     method : {"newton", "mm", "lbfgs"}, default "newton"
         As in :func:`fit_plackett_luce` ("mm" only without Davidson ties).
     max_iter, tol, start
@@ -67,6 +70,9 @@ def fit_bradley_terry(
             f"`ties` is None but the data contain {n_ties} tied comparisons. Fix: pass ties='davidson' to "
             f"estimate a tie parameter, or ties='half' to count each tie as half a win for both items."
         )
+    if bias_reduction:
+        return fit_bias_reduced(paired, BradleyTerryResult, npseudo=npseudo, normal=normal,  # type: ignore
+                                ties=ties, max_iter=max_iter, tol=tol, start=start, extra_ties=ties)
     npseudo, prior = resolve_prior(normal, npseudo, tuple(paired.items), method)
     design = BTDesign.from_paired(paired, npseudo=npseudo, ties=ties).with_prior(prior)
     return fit_design(  # type: ignore[return-value]

@@ -11,8 +11,10 @@ from .._util.threads import single_thread_blas
 from .._util.validation import check_option, check_scalar
 from ..exceptions import BoundaryWarning, ConvergenceWarning
 from ..results import BradleyTerryResult, FitResult, PlackettLuceResult
+from ._choice import ChoiceDesign
 from ._covariance import make_result
 from ._design import NormalPrior
+from ._firth import fit_firth
 from ._likelihood import BTDesign, PLDesign
 from ._optim import check_connected, optimize
 
@@ -56,6 +58,26 @@ def boundary_parameters(design: Any, opt: Any, *, rel_curvature: float = 1e-7, m
     names = list(design.items) + [f"tie{k}" for k in design.tie_orders]
     flag = free & (np.abs(th) > min_abs) & (curv < rel_curvature * big)
     return tuple(str(names[j]) for j in np.flatnonzero(flag))
+
+
+def fit_bias_reduced(data: Any, cls: type, *, npseudo: Any, normal: Any, ties: str | None = "davidson",
+                     max_iter: int | None, tol: float, start: Any, extra_ties: Any = "unset") -> FitResult:
+    """Firth's bias-reduced fit (``bias_reduction=True``) on the engine's general kernel (see ``models._firth``)."""
+    if normal is not None:
+        raise ValueError("`bias_reduction=True` cannot be combined with a `normal` prior (both are penalties on "
+                         "the log-worths). Fix: choose one.")
+    if npseudo not in (None, 0, 0.0):
+        raise ValueError(f"`bias_reduction=True` replaces the pseudo-comparisons; got npseudo={npseudo!r}. "
+                         "Fix: leave npseudo unset (or 0).")
+    design = ChoiceDesign.from_data(data, npseudo=0.0, ties=ties)
+    with single_thread_blas(True):
+        opt = fit_firth(design, start=start, max_iter=100 if max_iter is None else int(max_iter), tol=tol)
+    if not opt.converged:
+        warnings.warn(f"The bias-reduced fit did not converge in {opt.n_iter} iterations (tol={tol}). "
+                      "Fix: raise `max_iter`.", ConvergenceWarning, stacklevel=3)
+    with single_thread_blas(True):
+        extra = {} if extra_ties == "unset" else {"ties": extra_ties}
+        return make_result(cls, design, opt, method="firth", ref=0, data_hash=data.data_hash(), **extra)
 
 
 def _check_common(npseudo: Any, method: Any, max_iter: Any, tol: Any) -> int:
@@ -124,6 +146,7 @@ def fit_plackett_luce(
     *,
     npseudo: float | None = None,
     normal: dict | None = None,
+    bias_reduction: bool = False,
     method: str = "newton",
     max_iter: int | None = None,
     tol: float = 1e-8,
@@ -155,6 +178,11 @@ def fit_plackett_luce(
         PlackettLuce's ``normal = list(mu, Sigma)``: the fit is the maximum a posteriori estimate and its
         standard errors come from the curvature of the log posterior.  choix's ``alpha`` is
         ``Sigma = 1 / (2 alpha)``.  Useful for small subgroups.
+    bias_reduction : bool, default False
+        Firth's (1993) bias-reduced estimate (as ``BradleyTerry2::BTm(br = TRUE)``): the maximum of the
+        Jeffreys-penalised likelihood, finite even where an item never loses or never wins (a small subgroup);
+        standard errors from the information at the estimate.  Replaces the pseudo-comparisons
+        (``method="firth"`` in the result).
     method : {"newton", "mm", "lbfgs"}, default "newton"
         Damped Newton with a line search (default); Hunter's MM / iterative scaling (tie-free data only);
         or scipy's L-BFGS-B.  All maximise the same concave objective.
@@ -186,6 +214,9 @@ def fit_plackett_luce(
                 f"`rankings` must be a survey_weights.Rankings. Got {type(rankings).__name__} instead. "
                 f"Fix: build one with Rankings.from_orderings / from_wide / from_ratings."
             )
+    if bias_reduction:
+        return fit_bias_reduced(rankings, PlackettLuceResult, npseudo=npseudo, normal=normal,  # type: ignore
+                                max_iter=max_iter, tol=tol, start=start)
     npseudo, prior = resolve_prior(normal, npseudo, tuple(rankings.items), method)
     design = PLDesign.from_rankings(rankings, npseudo=npseudo).with_prior(prior)
     return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start,
