@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .profiles.intervals import weight_intervals
+
 __all__ = ["FitResult", "PlackettLuceResult", "BradleyTerryResult", "Summary", "quasi_variances"]
 
 
@@ -271,30 +273,34 @@ class FitResult:
 
     _nobs_label = "rankings"
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: item, log_worth, se, quasi_se, weight, ci_low, ci_high (95% CI of the weight).
+    def to_frame(self, *, level: float = 0.95) -> pd.DataFrame:
+        """Tidy table of the estimates, one row per item.
 
-        The weight interval is a delta-method Wald interval on the logit scale, back-transformed.
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level of the weight intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``item``; ``weight`` (worth, the weights sum to 1); ``ci_low``, ``ci_high`` (interval of the
+            weight at `level`); ``weight_se`` (delta-method SE of the weight); ``log_worth`` (zero-sum); ``se``
+            (SE of the log-worth); ``quasi_se`` (quasi-SE of the log-worth).
+
+        Notes
+        -----
+        The weight interval is the package's one recipe for a weight
+        (:func:`~survey_weights.profiles.intervals.logit_interval`): with ``w = softmax(log_worth)`` and
+        ``se_w`` its delta-method SE from :attr:`vcov`, ``expit(logit(w) -/+ z se_w / (w (1 - w)))``, a Wald
+        interval on the logit scale (inside (0, 1), containing ``w``). :func:`~survey_weights.derive_profile`
+        with ``safety=None`` gives the same intervals.
         """
-        b = self.log_worth.to_numpy()
-        V = self.vcov.to_numpy()
-        w = self.weights.to_numpy()
-        n = len(b)
-        lo, hi = np.full(n, np.nan), np.full(n, np.nan)
-        if n >= 2:
-            # logit(w_i) = b_i - log(sum_{j != i} e^{b_j}); gradient g_i
-            for k in range(n):
-                others = np.delete(np.arange(n), k)
-                pk = w[others] / w[others].sum()
-                g = np.zeros(n)
-                g[k] = 1.0
-                g[others] = -pk
-                s = float(np.sqrt(max(g @ V @ g, 0.0)))
-                lg = np.log(w[k]) - np.log1p(-w[k]) if w[k] < 1 else np.inf
-                lo[k] = 1 / (1 + np.exp(-(lg - 1.959964 * s)))
-                hi[k] = 1 / (1 + np.exp(-(lg + 1.959964 * s)))
-        return pd.DataFrame({"item": list(self.items), "log_worth": b, "se": self.se.to_numpy(),
-                             "quasi_se": self.quasi_se.to_numpy(), "weight": w, "ci_low": lo, "ci_high": hi})
+        iv = weight_intervals(self.log_worth.to_numpy(), self.vcov.to_numpy(), level)
+        return pd.DataFrame({"item": list(self.items), "weight": self.weights.to_numpy(), "ci_low": iv["ci_low"],
+                             "ci_high": iv["ci_high"], "weight_se": iv["weight_se"],
+                             "log_worth": self.log_worth.to_numpy(), "se": self.se.to_numpy(),
+                             "quasi_se": self.quasi_se.to_numpy()})
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Worths (weights) with 95% intervals; returns the matplotlib Axes."""
