@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .profiles.cells import check_min_cell_size, reportable
 from .profiles.intervals import weight_intervals
+from .profiles.profile import DEFAULT_SAFETY, derive_profile
 
 __all__ = ["FitResult", "PlackettLuceResult", "BradleyTerryResult", "Summary", "quasi_variances"]
 
@@ -87,18 +89,36 @@ def quasi_variances(vcov: np.ndarray, *, max_iter: int = 100, tol: float = 1e-12
 
 @dataclass(frozen=True)
 class Summary:
-    """Printable summary of a fit: ``str(s)``, ``s.as_text()``, ``s._repr_html_()`` and ``s.table``."""
+    """Printable summary of a result: ``str(s)``, ``s.as_text()``, ``s._repr_html_()`` and ``s.table``.
+
+    Every result class's ``summary()`` returns one (fits, groups, regression, tree, mixture, bootstrap).
+
+    Attributes
+    ----------
+    title : str
+    table : pandas.DataFrame
+        The main table (estimates).
+    ties : pandas.DataFrame
+        Tie parameters (log scale) where the result has them; empty otherwise.
+    info : dict
+        Fit statistics, printed as ``key: value``.
+    notes : tuple of str
+        Further lines (tests, withheld groups, a tree drawing), printed between the tables and `info`.
+    """
 
     title: str
     table: pd.DataFrame
-    ties: pd.DataFrame
-    info: dict[str, Any]
+    ties: pd.DataFrame = field(default_factory=pd.DataFrame)
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def as_text(self) -> str:
         lines = [self.title, "=" * len(self.title)]
         lines.append(self.table.to_string(float_format=lambda x: f"{x:.5g}"))
         if len(self.ties):
             lines += ["", "Tie parameters (log scale):", self.ties.to_string(float_format=lambda x: f"{x:.5g}")]
+        if self.notes:
+            lines += ["", *self.notes]
         lines.append("")
         lines += [f"{k}: {v:.6g}" if isinstance(v, float) else f"{k}: {v}" for k, v in self.info.items()]
         return "\n".join(lines)
@@ -110,6 +130,8 @@ class Summary:
         parts = [f"<h4>{html.escape(self.title)}</h4>", self.table.to_html(float_format=lambda x: f"{x:.5g}")]
         if len(self.ties):
             parts += ["<p>Tie parameters (log scale)</p>", self.ties.to_html(float_format=lambda x: f"{x:.5g}")]
+        if self.notes:
+            parts.append("<pre>" + html.escape("\n".join(self.notes)) + "</pre>")
         parts.append("<p>" + "; ".join(f"{html.escape(str(k))}: {v:.6g}" if isinstance(v, float) else
                                         f"{html.escape(str(k))}: {html.escape(str(v))}"
                                         for k, v in self.info.items()) + "</p>")
@@ -127,7 +149,8 @@ class FitResult:
     log_worth : pandas.Series
         Log-worth by item, zero-sum.
     weights : pandas.Series
-        Worth normalised to sum to 1 (probability of being ranked first).
+        Worth normalised to sum to 1 (probability of being ranked first), indexed by item. The multi-fit results
+        (groups, tree, classes) give a DataFrame with one such row per fit.
     tie_params : pandas.Series
         Tie parameters ``tie2, tie3, ...`` on PlackettLuce's delta scale (empty when the data have no ties).
     vcov : pandas.DataFrame
@@ -303,10 +326,47 @@ class FitResult:
                              "quasi_se": self.quasi_se.to_numpy()})
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Worths (weights) with 95% intervals; returns the matplotlib Axes."""
+        """Dot plot of the weights with their 95% intervals (those of :meth:`to_frame`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure when None.
+        **kwargs
+            ``sort`` (default True: largest weight on top), ``color``
+            (:func:`~survey_weights.plotting.plot_worth`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_worth
 
         return plot_worth(self, ax=ax, **kwargs)
+
+    def profiles(self, *, safety: Any = DEFAULT_SAFETY, min_cell_size: int | None = None,
+                 level: float = 0.95) -> list:
+        """The pooled :class:`~survey_weights.profiles.WeightProfile` of this fit, as a one-element list.
+
+        Parameters
+        ----------
+        safety : float, dict or None, default ``{"floor": 0.2}``
+            Safety rule of :func:`~survey_weights.derive_profile`.
+        min_cell_size : int, optional
+            A fit of fewer respondents gives ``[]`` and a :class:`~survey_weights.exceptions.SmallGroupWarning`;
+            default 10.
+        level : float, default 0.95
+            Confidence level of the intervals.
+
+        Returns
+        -------
+        list of WeightProfile
+            ``[derive_profile(self, name="pooled", source="pooled", ...)]`` (the fit's items must be the five
+            survey criteria), or ``[]`` when withheld.
+        """
+        if not reportable({"pooled": self.n_respondents}, check_min_cell_size(min_cell_size), what="fit"):
+            return []
+        return [derive_profile(self, safety=safety, level=level, name="pooled", source="pooled")]
 
     # ---------------------------------------------------------------------------------------- predictions
     def _f(self, S: tuple[int, ...], beta: np.ndarray, delta: dict[int, float]) -> float:

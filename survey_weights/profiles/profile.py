@@ -25,7 +25,7 @@ __all__ = ["WeightProfile", "derive_profile", "DEFAULT_SAFETY", "KNOWN_SOURCES"]
 #: Default safety rule of :func:`derive_profile`: at least 20 %, and never below any criterion.
 DEFAULT_SAFETY: dict[str, float] = {"floor": 0.2}
 #: Values of :attr:`WeightProfile.source` the package itself produces.
-KNOWN_SOURCES: tuple[str, ...] = ("pooled", "group", "class", "tree", "manual")
+KNOWN_SOURCES: tuple[str, ...] = ("pooled", "group", "class", "tree", "regression", "manual")
 _TOL = 1e-9
 _FORBIDDEN_KEYS = {"respondent_id", "respondent_ids", "respondent"}
 
@@ -96,7 +96,8 @@ class WeightProfile:
     n_respondents : int
         Respondents behind the estimate (exports withhold small groups).
     source : str
-        How the group was formed: ``"pooled"``, ``"group"``, ``"class"``, ``"tree"`` or ``"manual"``.
+        How the group was formed: ``"pooled"``, ``"group"``, ``"class"``, ``"tree"``, ``"regression"`` (a
+        covariate cell of a worth regression) or ``"manual"``.
     group : dict or None
         The defining covariate values, e.g. ``{"age_group": "18-24"}``.
     safety_rule : dict
@@ -317,7 +318,7 @@ def derive_profile(
     group : dict, optional
         Covariate values defining the group, e.g. ``{"age_group": "18-24"}``.
     source : str, default "pooled"
-        ``"pooled"``, ``"group"``, ``"class"``, ``"tree"``...
+        ``"pooled"``, ``"group"``, ``"class"``, ``"tree"``, ``"regression"``...
     criteria : dict, optional
         Map from the fit's item labels to ``SURVEY_CRITERIA`` names, when they differ.
     data_hash : str, optional

@@ -11,8 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._util.validation import check_scalar, format_ids
+from .._util.validation import format_ids
 from ..exceptions import SmallGroupWarning
+from ..profiles.cells import check_min_cell_size
+from ..profiles.intervals import softmax, weight_intervals
+from ..profiles.profile import DEFAULT_SAFETY, derive_profile
+from ..results import Summary
 
 __all__ = ["PreferenceTree", "Split", "TreeNode"]
 
@@ -85,6 +89,10 @@ class PreferenceTree:
     items : tuple
     model : str
         "Plackett-Luce" or "Bradley-Terry".
+    min_cell_size : int
+        Leaves with fewer respondents are never exported (:meth:`profiles`) or plotted.
+    weights : pandas.DataFrame
+        Leaves x items (see the property); :meth:`weights_of` gives one node's weights.
     """
 
     def __init__(self, data: Any, covariates: pd.DataFrame, root: TreeNode, *, settings: dict,
@@ -152,10 +160,20 @@ class PreferenceTree:
         b = nd.theta[: len(self.items)]
         return pd.Series(b - b.mean(), index=pd.Index(self.items, name="item"), name="log_worth")
 
-    def weights(self, node: int) -> pd.Series:
-        b = self.log_worth(node).to_numpy()
-        e = np.exp(b - b.max())
-        return pd.Series(e / e.sum(), index=pd.Index(self.items, name="item"), name="weight")
+    def weights_of(self, node: int) -> pd.Series:
+        """Weights of one node's model (any node, inner nodes included), indexed by item; they sum to 1."""
+        return pd.Series(softmax(self.log_worth(node).to_numpy()), index=pd.Index(self.items, name="item"),
+                         name="weight")
+
+    @property
+    def weights(self) -> pd.DataFrame:
+        """Weights of the leaves, leaves x items (index ``node``, columns ``item``); each row sums to 1.
+
+        Every leaf is listed, small ones included (see :attr:`min_cell_size` for what is exported or plotted);
+        :meth:`weights_of` gives one node's weights, inner nodes included.
+        """
+        return pd.DataFrame([self.weights_of(i).to_numpy() for i in self.leaf_ids],
+                            index=pd.Index(self.leaf_ids, name="node"), columns=pd.Index(self.items, name="item"))
 
     def tests(self, node: int = 1) -> pd.DataFrame:
         """Parameter-instability tests of a node: statistic, pvalue (adjusted if bonferroni), unadjusted, df."""
@@ -168,18 +186,35 @@ class PreferenceTree:
         """Leaf id -> its rule, e.g. ``"age <= 52 & q2 in yes"`` (``"root"`` for a tree without splits)."""
         return {i: " & ".join(self.nodes[i].rule) or "root" for i in self.leaf_ids}
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per leaf x item: node, n, item, log_worth, weight, se, rule, reportable (n >= min cell)."""
+    def to_frame(self, *, level: float = 0.95) -> pd.DataFrame:
+        """Long table of the leaf estimates.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level of the weight intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (leaf, item); columns ``node`` (leaf id), ``item``, ``weight`` (as :attr:`weights`),
+            ``ci_low``, ``ci_high`` (its interval: delta method on the logit scale,
+            :func:`~survey_weights.profiles.intervals.weight_intervals`, with the covariance of the leaf's refit in
+            :attr:`leaf_fits`; NaN without a refit), ``weight_se``, ``log_worth`` (zero-sum), ``se`` (of the
+            log-worth), ``n`` (respondents), ``rule``, ``reportable`` (``n >= min_cell_size``).
+        """
         rows = []
         rules = self.rules()
+        nan = np.full(len(self.items), np.nan)
         for i in self.leaf_ids:
-            lw, w = self.log_worth(i), self.weights(i)
+            b = self.log_worth(i).to_numpy()
             fit = self.leaf_fits[i]
-            se = fit.se.to_numpy() if fit is not None else np.full(len(self.items), np.nan)
+            iv = weight_intervals(b, fit.vcov.to_numpy() if fit is not None else np.diag(nan), level)
             n = self.nodes[i].n
-            rows.append(pd.DataFrame({"node": i, "n": n, "item": list(self.items), "log_worth": lw.to_numpy(),
-                                      "weight": w.to_numpy(), "se": se, "rule": rules[i],
-                                      "reportable": n >= self.min_cell_size}))
+            rows.append(pd.DataFrame({"node": i, "item": list(self.items), "weight": iv["weight"],
+                                      "ci_low": iv["ci_low"], "ci_high": iv["ci_high"], "weight_se": iv["weight_se"],
+                                      "log_worth": b, "se": fit.se.to_numpy() if fit is not None else nan, "n": n,
+                                      "rule": rules[i], "reportable": n >= self.min_cell_size}))
         return pd.concat(rows, ignore_index=True)
 
     # ------------------------------------------------------------------------------------------- prediction
@@ -210,64 +245,95 @@ class PreferenceTree:
             if here.any():
                 left = nd.split.goes_left(newdata[nd.split.variable].iloc[np.flatnonzero(here)])
                 at[np.flatnonzero(here)] = np.where(left, nd.children[0].id, nd.children[1].id)
-        W = np.vstack([self.weights(i).to_numpy() for i in self.leaf_ids])
+        W = self.weights.to_numpy()
         row = {nid: k for k, nid in enumerate(self.leaf_ids)}
         out = pd.DataFrame(W[[row[a] for a in at]], index=newdata.index, columns=list(self.items))
         out.insert(0, "node", at)
         return out
 
     # --------------------------------------------------------------------------------------- reporting
-    def _reportable(self, what: str) -> list[int]:
-        small = [i for i in self.leaf_ids if self.nodes[i].n < self.min_cell_size]
+    def _reportable(self, what: str, min_cell_size: int | None = None) -> list[int]:
+        limit = self.min_cell_size if min_cell_size is None else min_cell_size
+        small = [i for i in self.leaf_ids if self.nodes[i].n < limit]
         if small:
             warnings.warn(
-                f"{len(small)} leaf/leaves with fewer than min_cell_size={self.min_cell_size} respondents "
+                f"{len(small)} leaf/leaves with fewer than min_cell_size={limit} respondents "
                 f"(node(s) {format_ids(small)}) are not {what}.", SmallGroupWarning, stacklevel=3)
         return [i for i in self.leaf_ids if i not in small]
 
-    def plot(self, ax: Any = None) -> Any:
-        """Per-leaf worth panel (one line per reportable leaf); returns the matplotlib Axes."""
-        if ax is None:
-            import matplotlib.pyplot as plt
+    def summary(self) -> Summary:
+        """Leaf sizes and weights, the leaves' rules, the tree's fit statistics.
 
-            _, ax = plt.subplots(figsize=(7, 4))
-        x = np.arange(len(self.items))
-        for k, i in enumerate(self._reportable("plotted")):
-            ax.plot(x, self.weights(i).to_numpy(), marker="o", color=f"C{k % 10}",
-                    label=f"[{i}] {self.rules()[i]} (n={self.nodes[i].n})")
-        ax.axhline(1.0 / len(self.items), color="grey", lw=0.8, ls=":")
-        ax.set_xticks(x)
-        ax.set_xticklabels([str(i) for i in self.items], rotation=30, ha="right")
-        ax.set_ylabel("worth (weight)")
-        ax.set_title(f"{self.model} tree: {self.n_leaves} leaves")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-        return ax
+        Returns
+        -------
+        Summary
+            ``table``: leaves x (``n``, items) weights; ``notes``: each leaf's rule (and which leaves are too
+            small to export or plot).
+        """
+        tab = self.weights.copy()
+        tab.insert(0, "n", [self.nodes[i].n for i in self.leaf_ids])
+        notes = [f"[{i}] {rule}" for i, rule in self.rules().items()]
+        small = [i for i in self.leaf_ids if self.nodes[i].n < self.min_cell_size]
+        if small:
+            notes.append(f"Leaves under min_cell_size={self.min_cell_size} (not exported or plotted): "
+                         f"{format_ids(small)}")
+        info = {"respondents": self.data.n_respondents, "inner nodes": self.n_nodes - self.n_leaves,
+                "leaves": self.n_leaves, "parameters per node": len(self.root.theta) - 1,
+                "log-likelihood": self.loglik, **{k: v for k, v in self.settings.items() if v is not None}}
+        return Summary(f"{self.model} tree: leaf weights", tab, info=info, notes=tuple(notes))
 
-    def profiles(self, *, safety: Any = None, min_cell_size: int | None = None, **kwargs: Any) -> list:
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Weights with 95% intervals, one series per reportable leaf (small leaves are never shown).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure when None.
+        **kwargs
+            ``title`` (default ``"<model> tree: <k> leaves"``), ``xlabel``
+            (:func:`~survey_weights.plotting.plot_intervals`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from ..plotting import plot_intervals
+
+        leaves = self._reportable("plotted")
+        frame = self.to_frame()
+        rules = self.rules()
+        labels = {i: f"[{i}] {rules[i]} (n={self.nodes[i].n})" for i in leaves}
+        kwargs.setdefault("title", f"{self.model} tree: {self.n_leaves} leaves")
+        kwargs.setdefault("xlabel", "weight (95% CI)")
+        return plot_intervals(frame[frame["node"].isin(leaves)], key="node", ax=ax, labels=labels,
+                              reference=1.0 / len(self.items), **kwargs)
+
+    def profiles(self, *, safety: Any = DEFAULT_SAFETY, min_cell_size: int | None = None,
+                 level: float = 0.95) -> list:
         """One :class:`~survey_weights.profiles.WeightProfile` per reportable leaf (``source="tree"``).
 
         Parameters
         ----------
-        safety : float or dict, optional
-            Passed to :func:`~survey_weights.profiles.derive_profile` (its default when None).
+        safety : float, dict or None, default ``{"floor": 0.2}``
+            Safety rule of :func:`~survey_weights.derive_profile`.
         min_cell_size : int, optional
-            Override the tree's minimum cell size; smaller leaves are withheld (:class:`SmallGroupWarning`).
-        **kwargs
-            More :func:`derive_profile` options (``level``, ``criteria``).
-        """
-        from ..profiles.profile import derive_profile
+            Leaves with fewer respondents are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
+            default the tree's :attr:`min_cell_size` (which this call does not change).
+        level : float, default 0.95
+            Confidence level of the intervals.
 
-        if min_cell_size is not None:
-            check_scalar(min_cell_size, "min_cell_size", kind=(int, np.integer), min_val=0)
-            saved, self.min_cell_size = self.min_cell_size, int(min_cell_size)
-        try:
-            leaves = self._reportable("exported")
-        finally:
-            if min_cell_size is not None:
-                self.min_cell_size = saved
-        if safety is not None:
-            kwargs["safety"] = safety
+        Returns
+        -------
+        list of WeightProfile
+            Named ``"tree node <id>: <rule>"``, ``group`` = the leaf's conditions by covariate, derived from the leaf
+            refits in :attr:`leaf_fits`, with the hash of the tree's data.
+
+        Raises
+        ------
+        ValueError
+            If a reportable leaf has no refit (its maximum-likelihood estimate does not exist).
+        """
+        leaves = self._reportable("exported", check_min_cell_size(min_cell_size, self.min_cell_size))
         out = []
         for i in leaves:
             fit = self.leaf_fits[i]
@@ -277,8 +343,8 @@ class PreferenceTree:
             for cond in self.nodes[i].rule:
                 var, rest = cond.split(" ", 1)
                 group[var] = f"{group[var]} & {rest}" if var in group else rest
-            out.append(derive_profile(fit, name=f"tree node {i}: {self.rules()[i]}", group=group or None,
-                                      source="tree", data_hash=self.data.data_hash(), **kwargs))
+            out.append(derive_profile(fit, safety=safety, level=level, name=f"tree node {i}: {self.rules()[i]}",
+                                      group=group or None, source="tree", data_hash=self.data.data_hash()))
         return out
 
     def __str__(self) -> str:
@@ -289,7 +355,7 @@ class PreferenceTree:
             head = f"{prefix}[{nd.id}] {label}"
             if nd.is_leaf:
                 lines.append(f"{head}: n = {nd.n}")
-                w = self.weights(nd.id)
+                w = self.weights_of(nd.id)
                 lines.append(prefix + "    " + "  ".join(f"{k} {v:.4f}" for k, v in w.items()))
                 return
             lines.append(head)

@@ -25,6 +25,7 @@ from .._util.threads import single_thread_blas
 from .._util.validation import check_scalar, format_ids
 from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import ConvergenceWarning
+from ._provenance import records_data
 from ._regression_result import WorthRegressionResult, _model_matrix, _Term
 
 __all__ = ["WorthRegressionResult", "fit_regression"]
@@ -346,6 +347,7 @@ def _check_rank(X: np.ndarray, names: list[str]) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------------------------------
+@records_data
 def fit_regression(
     data: Rankings | PairedComparisons,
     covariates: str | Sequence[Any] | None = None,
@@ -381,7 +383,8 @@ def fit_regression(
     -------
     WorthRegressionResult
         ``coef``/``se`` (items x terms, zero-sum over items), ``tie_params``, ``loglik``, ``lr_test()``,
-        ``predict_weights()``.
+        ``predict_weights()``, ``weights`` (of the covariate cells), ``to_frame()``, ``summary()``, ``plot()``,
+        ``profiles()``.
 
     Raises
     ------
