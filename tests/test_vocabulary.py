@@ -7,7 +7,6 @@ import copy
 import inspect
 import warnings
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +16,6 @@ from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.exceptions import SmallGroupWarning
 from survey_weights.profiles import WeightProfile, derive_profile
 from survey_weights.results import Summary
-
-matplotlib.use("Agg")
 
 KINDS = ["fit", "groups", "regression", "tree", "mixture", "bootstrap"]
 #: leading key column of the tidy table (None: one fit)

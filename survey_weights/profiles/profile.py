@@ -302,7 +302,7 @@ def derive_profile(
     fit : FitResult
         A result of ``fit_plackett_luce`` / ``fit_bradley_terry`` over the five survey criteria
         (needs ``items``, ``weights``, ``log_worth``, ``vcov``, ``n_respondents``).
-    safety : float or dict, default ``{"floor": 0.2}``
+    safety : float, dict or None, default ``{"floor": 0.2}``
         Safety was not rated in the survey; it is a constraint set by the analyst.
         A float ``s`` (or ``{"share": s}``) fixes safety's share at ``s``.
         ``{"floor": f}`` gives safety ``max(f, s*)``, where ``s* = p_max / (1 + p_max)`` is the
