@@ -150,8 +150,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(table.to_string(index=False))
     else:
         fit = fit_plackett_luce(rankings)
-        summary = fit.summary()
-        print(summary.as_text() if hasattr(summary, "as_text") else summary)
+        print(fit.summary().as_text())
         table = fit.to_frame()
     if args.csv:
         from ._util.io import atomic_write_text

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["figure_png", "new_figure", "plot_worth"]
+__all__ = ["figure_png", "new_figure", "plot_intervals", "plot_worth"]
 
 
 def new_figure(figsize: tuple[float, float] = (6, 4)) -> tuple[Any, Any]:
@@ -30,11 +30,11 @@ def figure_png(fig: Any, *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def _axes(ax: Any) -> Any:
+def _axes(ax: Any, figsize: tuple[float, float] = (6, 4)) -> Any:
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, ax = plt.subplots(figsize=figsize)
     return ax
 
 
@@ -56,6 +56,7 @@ def plot_worth(result: Any, *, ax: Any = None, sort: bool = True, color: str = "
     -------
     matplotlib.axes.Axes
     """
+    created = ax is None
     ax = _axes(ax)
     df = result.to_frame()
     if sort:
@@ -69,4 +70,73 @@ def plot_worth(result: Any, *, ax: Any = None, sort: bool = True, color: str = "
     ax.set_yticklabels([str(i) for i in df["item"]])
     ax.axvline(1.0 / len(df), color="grey", lw=0.8, ls="--")
     ax.set_xlabel("worth (probability of being ranked first), 95% CI")
+    if created:
+        ax.figure.tight_layout()
+    return ax
+
+
+def plot_intervals(
+    frame: Any,
+    *,
+    key: str | None = None,
+    value: str = "weight",
+    ax: Any = None,
+    labels: dict | None = None,
+    reference: float | None = None,
+    xlabel: str | None = None,
+    title: str | None = None,
+) -> Any:
+    """Dot plot of one estimate per item with its interval, one dodged series per `key` value.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Tidy table with columns ``item`` and `value`, optionally ``ci_low``/``ci_high`` (drawn as error bars
+        where finite) and `key` (one series per value, in order of appearance).
+    key : str, optional
+        Column that names the series (``"group"``, ``"class"``, ``"node"``, ``"term"``); None: one series.
+    value : str, default "weight"
+        Column plotted on the x axis.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when None.
+    labels : dict, optional
+        Legend label of each key value (default ``str(value)``).
+    reference : float, optional
+        x of a dashed grey reference line (e.g. ``1 / n_items`` for weights, 0 for effects).
+    xlabel, title : str, optional
+        Axis label (default `value`, with "95% CI" when intervals are drawn) and title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    items = list(dict.fromkeys(frame["item"]))
+    keys = [None] if key is None else list(dict.fromkeys(frame[key]))
+    created = ax is None
+    ax = _axes(ax, (6.0 if key is None else 9.0, 1.2 + 0.4 * len(items) * max(1.0, min(len(keys), 6) / 2)))
+    off = np.linspace(-0.3, 0.3, len(keys)) if len(keys) > 1 else np.zeros(1)
+    has_ci = {"ci_low", "ci_high"} <= set(frame.columns)
+    pos = {it: k for k, it in enumerate(items)}
+    for j, kv in enumerate(keys):
+        sub = frame if kv is None else frame[frame[key] == kv]
+        y = np.array([pos[it] for it in sub["item"]], dtype=float) + off[j]
+        x = sub[value].to_numpy(dtype=float)
+        err = None
+        if has_ci:
+            err = np.vstack([np.nan_to_num(x - sub["ci_low"].to_numpy(dtype=float), nan=0.0),
+                             np.nan_to_num(sub["ci_high"].to_numpy(dtype=float) - x, nan=0.0)])
+        label = None if kv is None else (labels or {}).get(kv, str(kv))
+        ax.errorbar(x, y, xerr=err, fmt="o", capsize=2, color=f"C{j % 10}", label=label)
+    if reference is not None:
+        ax.axvline(reference, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(np.arange(len(items)))
+    ax.set_yticklabels([str(i) for i in items])
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel or (f"{value} (95% CI)" if has_ci else value))
+    if title:
+        ax.set_title(title)
+    if key is not None and len(keys):
+        ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if created:
+        ax.figure.tight_layout()
     return ax

@@ -18,6 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .profiles.cells import check_min_cell_size, reportable
+from .profiles.intervals import weight_intervals
+from .profiles.profile import DEFAULT_SAFETY, derive_profile
+
 __all__ = ["FitResult", "PlackettLuceResult", "BradleyTerryResult", "Summary", "quasi_variances"]
 
 
@@ -85,18 +89,36 @@ def quasi_variances(vcov: np.ndarray, *, max_iter: int = 100, tol: float = 1e-12
 
 @dataclass(frozen=True)
 class Summary:
-    """Printable summary of a fit: ``str(s)``, ``s.as_text()``, ``s._repr_html_()`` and ``s.table``."""
+    """Printable summary of a result: ``str(s)``, ``s.as_text()``, ``s._repr_html_()`` and ``s.table``.
+
+    Every result class's ``summary()`` returns one (fits, groups, regression, tree, mixture, bootstrap).
+
+    Attributes
+    ----------
+    title : str
+    table : pandas.DataFrame
+        The main table (estimates).
+    ties : pandas.DataFrame
+        Tie parameters (log scale) where the result has them; empty otherwise.
+    info : dict
+        Fit statistics, printed as ``key: value``.
+    notes : tuple of str
+        Further lines (tests, withheld groups, a tree drawing), printed between the tables and `info`.
+    """
 
     title: str
     table: pd.DataFrame
-    ties: pd.DataFrame
-    info: dict[str, Any]
+    ties: pd.DataFrame = field(default_factory=pd.DataFrame)
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def as_text(self) -> str:
         lines = [self.title, "=" * len(self.title)]
         lines.append(self.table.to_string(float_format=lambda x: f"{x:.5g}"))
         if len(self.ties):
             lines += ["", "Tie parameters (log scale):", self.ties.to_string(float_format=lambda x: f"{x:.5g}")]
+        if self.notes:
+            lines += ["", *self.notes]
         lines.append("")
         lines += [f"{k}: {v:.6g}" if isinstance(v, float) else f"{k}: {v}" for k, v in self.info.items()]
         return "\n".join(lines)
@@ -108,6 +130,8 @@ class Summary:
         parts = [f"<h4>{html.escape(self.title)}</h4>", self.table.to_html(float_format=lambda x: f"{x:.5g}")]
         if len(self.ties):
             parts += ["<p>Tie parameters (log scale)</p>", self.ties.to_html(float_format=lambda x: f"{x:.5g}")]
+        if self.notes:
+            parts.append("<pre>" + html.escape("\n".join(self.notes)) + "</pre>")
         parts.append("<p>" + "; ".join(f"{html.escape(str(k))}: {v:.6g}" if isinstance(v, float) else
                                         f"{html.escape(str(k))}: {html.escape(str(v))}"
                                         for k, v in self.info.items()) + "</p>")
@@ -125,7 +149,8 @@ class FitResult:
     log_worth : pandas.Series
         Log-worth by item, zero-sum.
     weights : pandas.Series
-        Worth normalised to sum to 1 (probability of being ranked first).
+        Worth normalised to sum to 1 (probability of being ranked first), indexed by item. The multi-fit results
+        (groups, tree, classes) give a DataFrame with one such row per fit.
     tie_params : pandas.Series
         Tie parameters ``tie2, tie3, ...`` on PlackettLuce's delta scale (empty when the data have no ties).
     vcov : pandas.DataFrame
@@ -277,36 +302,77 @@ class FitResult:
 
     _nobs_label = "rankings"
 
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy table: item, log_worth, se, quasi_se, weight, ci_low, ci_high (95% CI of the weight).
+    def to_frame(self, *, level: float = 0.95) -> pd.DataFrame:
+        """Tidy table of the estimates, one row per item.
 
-        The weight interval is a delta-method Wald interval on the logit scale, back-transformed.
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level of the weight intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``item``; ``weight`` (worth, the weights sum to 1); ``ci_low``, ``ci_high`` (interval of the
+            weight at `level`); ``weight_se`` (delta-method SE of the weight); ``log_worth`` (zero-sum); ``se``
+            (SE of the log-worth); ``quasi_se`` (quasi-SE of the log-worth).
+
+        Notes
+        -----
+        The weight interval is the package's one recipe for a weight
+        (:func:`~survey_weights.profiles.intervals.logit_interval`): with ``w = softmax(log_worth)`` and
+        ``se_w`` its delta-method SE from :attr:`vcov`, ``expit(logit(w) -/+ z se_w / (w (1 - w)))``, a Wald
+        interval on the logit scale (inside (0, 1), containing ``w``). :func:`~survey_weights.derive_profile`
+        with ``safety=None`` gives the same intervals.
         """
-        b = self.log_worth.to_numpy()
-        V = self.vcov.to_numpy()
-        w = self.weights.to_numpy()
-        n = len(b)
-        lo, hi = np.full(n, np.nan), np.full(n, np.nan)
-        if n >= 2:
-            # logit(w_i) = b_i - log(sum_{j != i} e^{b_j}); gradient g_i
-            for k in range(n):
-                others = np.delete(np.arange(n), k)
-                pk = w[others] / w[others].sum()
-                g = np.zeros(n)
-                g[k] = 1.0
-                g[others] = -pk
-                s = float(np.sqrt(max(g @ V @ g, 0.0)))
-                lg = np.log(w[k]) - np.log1p(-w[k]) if w[k] < 1 else np.inf
-                lo[k] = 1 / (1 + np.exp(-(lg - 1.959964 * s)))
-                hi[k] = 1 / (1 + np.exp(-(lg + 1.959964 * s)))
-        return pd.DataFrame({"item": list(self.items), "log_worth": b, "se": self.se.to_numpy(),
-                             "quasi_se": self.quasi_se.to_numpy(), "weight": w, "ci_low": lo, "ci_high": hi})
+        iv = weight_intervals(self.log_worth.to_numpy(), self.vcov.to_numpy(), level)
+        return pd.DataFrame({"item": list(self.items), "weight": self.weights.to_numpy(), "ci_low": iv["ci_low"],
+                             "ci_high": iv["ci_high"], "weight_se": iv["weight_se"],
+                             "log_worth": self.log_worth.to_numpy(), "se": self.se.to_numpy(),
+                             "quasi_se": self.quasi_se.to_numpy()})
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Worths (weights) with 95% intervals; returns the matplotlib Axes."""
+        """Dot plot of the weights with their 95% intervals (those of :meth:`to_frame`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure when None.
+        **kwargs
+            ``sort`` (default True: largest weight on top), ``color``
+            (:func:`~survey_weights.plotting.plot_worth`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_worth
 
         return plot_worth(self, ax=ax, **kwargs)
+
+    def profiles(self, *, safety: Any = DEFAULT_SAFETY, min_cell_size: int | None = None,
+                 level: float = 0.95) -> list:
+        """The pooled :class:`~survey_weights.profiles.WeightProfile` of this fit, as a one-element list.
+
+        Parameters
+        ----------
+        safety : float, dict or None, default ``{"floor": 0.2}``
+            Safety rule of :func:`~survey_weights.derive_profile`.
+        min_cell_size : int, optional
+            A fit of fewer respondents gives ``[]`` and a :class:`~survey_weights.exceptions.SmallGroupWarning`;
+            default 10.
+        level : float, default 0.95
+            Confidence level of the intervals.
+
+        Returns
+        -------
+        list of WeightProfile
+            ``[derive_profile(self, name="pooled", source="pooled", ...)]`` (the fit's items must be the five
+            survey criteria), or ``[]`` when withheld.
+        """
+        if not reportable({"pooled": self.n_respondents}, check_min_cell_size(min_cell_size), what="fit"):
+            return []
+        return [derive_profile(self, safety=safety, level=level, name="pooled", source="pooled")]
 
     # ---------------------------------------------------------------------------------------- predictions
     def _f(self, S: tuple[int, ...], beta: np.ndarray, delta: dict[int, float]) -> float:

@@ -80,12 +80,16 @@ def test_accepts_single_and_profiles_method(tmp_path, profiles):
     export_profiles(profiles[0], tmp_path / "one.json")
     assert read_profiles(tmp_path / "one.json") == [profiles[0]]
 
-    class Grouped:
-        def profiles(self):
+    asked = []
+
+    class Grouped:  # the results' one signature: profiles(*, safety, min_cell_size, level)
+        def profiles(self, *, safety=None, min_cell_size=None, level=0.95):
+            asked.append(min_cell_size)
             return iter(profiles)
 
-    export_profiles(Grouped(), tmp_path / "g.json")
+    export_profiles(Grouped(), tmp_path / "g.json", min_cell_size=12)
     assert read_profiles(tmp_path / "g.json") == profiles
+    assert asked == [12]
     export_profiles((p for p in profiles), tmp_path / "gen.json")
     assert len(read_profiles(tmp_path / "gen.json")) == 3
 

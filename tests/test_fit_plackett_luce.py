@@ -110,7 +110,7 @@ def test_result_api(tied):
     s = res.summary()
     assert "tie2" in str(s) and "<table" in s._repr_html_() and s.as_text() == str(s)
     df = res.to_frame()
-    assert list(df.columns) == ["item", "log_worth", "se", "quasi_se", "weight", "ci_low", "ci_high"]
+    assert list(df.columns) == ["item", "weight", "ci_low", "ci_high", "weight_se", "log_worth", "se", "quasi_se"]
     assert np.all((df.ci_low < df.weight) & (df.weight < df.ci_high))
     ax = res.plot()
     assert ax is not None

@@ -44,12 +44,14 @@ def test_group_fits_equal_subset_fits(survey: Rankings) -> None:
         np.testing.assert_allclose(g.fits[lv].log_worth.to_numpy(), ref.log_worth.to_numpy(), atol=1e-10)
         assert g.n[g.label(lv)] == mask.sum()
     tab = g.to_frame()
-    assert list(tab.columns) == ["group", "severity", "item", "log_worth", "se", "weight", "ci_low", "ci_high", "n"]
+    assert list(tab.columns) == ["group", "severity", "item", "weight", "ci_low", "ci_high", "weight_se", "log_worth",
+                                 "se", "n"]
     assert len(tab) == 15
     wt = g.weights_table()
     assert wt.shape == (3, 5)
     np.testing.assert_allclose(wt.sum(axis=1), 1.0)
-    assert "LR test" in g.summary()
+    pd.testing.assert_frame_equal(g.weights, wt)
+    assert "LR test" in str(g.summary())
 
 
 def test_lr_statistic_definition(survey: Rankings) -> None:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import logit
 from scipy.stats import norm
 
 from survey_weights.criteria import ALL_CRITERIA, SURVEY_CRITERIA
@@ -95,7 +96,13 @@ def test_intervals_contain_point_and_match_delta_method(safety):
     val = safety if isinstance(safety, float) else safety["floor"]
     se = delta_se(fit, rule, val)
     z = norm.ppf(0.95)
-    np.testing.assert_allclose(((p.ci_high - p.ci_low) / (2 * z)).to_numpy(), se, rtol=1e-5, atol=1e-9)
+    w = p.weights.to_numpy()
+    moving = se > 0  # a fixed safety share has a zero-width interval
+    assert np.all(p.ci_low.to_numpy()[~moving] == w[~moving]) and np.all(p.ci_high.to_numpy()[~moving] == w[~moving])
+    # logit-scale Wald interval: half width z se / (w (1 - w)) on both sides of logit(w)
+    half = z * se[moving] / (w[moving] * (1 - w[moving]))
+    np.testing.assert_allclose(logit(p.ci_high.to_numpy()[moving]) - logit(w[moving]), half, rtol=1e-5)
+    np.testing.assert_allclose(logit(w[moving]) - logit(p.ci_low.to_numpy()[moving]), half, rtol=1e-5)
 
 
 def test_delta_method_agrees_with_simulation():
@@ -107,7 +114,8 @@ def test_delta_method_agrees_with_simulation():
     pr /= pr.sum(axis=1, keepdims=True)
     s = np.maximum(0.05, pr.max(axis=1) / (1 + pr.max(axis=1)))
     sims = np.column_stack([(1 - s)[:, None] * pr, s])
-    se = ((p.ci_high - p.ci_low) / (2 * norm.ppf(0.975))).to_numpy()
+    w = p.weights.to_numpy()
+    se = (logit(p.ci_high.to_numpy()) - logit(p.ci_low.to_numpy())) / (2 * norm.ppf(0.975)) * w * (1 - w)
     np.testing.assert_allclose(sims.std(axis=0), se, rtol=0.05)
 
 
@@ -200,3 +208,37 @@ def test_derive_profile_from_real_fit():
     surv = p.weights[list(SURVEY_CRITERIA)]
     np.testing.assert_allclose(surv / surv.sum(), fit.weights[list(SURVEY_CRITERIA)].to_numpy(), rtol=1e-12)
     assert ((p.ci_low <= p.weights) & (p.weights <= p.ci_high)).all()
+
+
+def test_safety_none_leaves_the_survey_weights_unchanged():
+    fit = make_fit(scale=0.02)
+    p = derive_profile(fit, safety=None)
+    assert p.weights["safety"] == 0.0 and p.ci_low["safety"] == p.ci_high["safety"] == 0.0
+    assert p.safety_rule == {"rule": "none", "share": 0.0}
+    np.testing.assert_array_equal(p.weights[list(SURVEY_CRITERIA)].to_numpy(), fit.weights.to_numpy())
+
+
+def test_fit_table_and_profile_give_identical_intervals():
+    """The one recipe: FitResult.to_frame() and derive_profile(safety=None) agree bit for bit, at any level."""
+    import warnings
+
+    from survey_weights.data import Rankings
+    from survey_weights.models import fit_plackett_luce
+    from survey_weights.simulate import simulate_survey
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = Rankings.from_ratings(simulate_survey(200, seed=4), list(SURVEY_CRITERIA), respondent="respondent_id")
+    fit = fit_plackett_luce(r)
+    for level in (0.95, 0.8):
+        tab = fit.to_frame(level=level).set_index("item").loc[list(SURVEY_CRITERIA)]
+        prof = derive_profile(fit, safety=None, level=level)
+        for col, got in (("weight", prof.weights), ("ci_low", prof.ci_low), ("ci_high", prof.ci_high)):
+            np.testing.assert_array_equal(got[list(SURVEY_CRITERIA)].to_numpy(), tab[col].to_numpy(), err_msg=col)
+    # with a safety share the survey weights are scaled by (1 - s): same recipe on (1 - s) w with SE (1 - s) se_w
+    prof = derive_profile(fit, safety=0.3)
+    tab = fit.to_frame().set_index("item").loc[list(SURVEY_CRITERIA)]
+    w, se = 0.7 * tab["weight"].to_numpy(), 0.7 * tab["weight_se"].to_numpy()
+    half = norm.ppf(0.975) * se / (w * (1 - w))
+    np.testing.assert_allclose(logit(prof.ci_low[list(SURVEY_CRITERIA)].to_numpy()), logit(w) - half, rtol=1e-12)
+    np.testing.assert_allclose(logit(prof.ci_high[list(SURVEY_CRITERIA)].to_numpy()), logit(w) + half, rtol=1e-12)

@@ -137,7 +137,7 @@ def test_recovers_planted_coefficients() -> None:
     assert list(lr.index) == ["x", "grp"] and (lr["pvalue"] < 1e-6).all() and (lr["df"] == 3).all()
     tab = reg.to_frame()
     assert list(tab.columns) == ["item", "term", "estimate", "se", "z", "pvalue", "ci_low", "ci_high"]
-    assert "Worth regression" in reg.summary()
+    assert "Worth regression" in str(reg.summary())
 
 
 def test_predict_weights_rows_sum_to_one(survey: Rankings) -> None:

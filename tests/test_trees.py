@@ -210,7 +210,9 @@ def test_finds_planted_split_and_routes_new_data():
     assert list(pred.index) == ["u", "v", "w"]
     leaf_lo, leaf_hi = pred["node"].iloc[0], pred["node"].iloc[1]
     assert leaf_lo != leaf_hi
-    assert tr.weights(leaf_lo)[0] > tr.weights(leaf_lo)[4] and tr.weights(leaf_hi)[4] > tr.weights(leaf_hi)[0]
+    w = tr.weights  # leaves x items
+    assert w.loc[leaf_lo].iloc[0] > w.loc[leaf_lo].iloc[4] and w.loc[leaf_hi].iloc[4] > w.loc[leaf_hi].iloc[0]
+    pd.testing.assert_series_equal(tr.weights_of(leaf_lo), w.loc[leaf_lo].rename("weight"), check_names=False)
     text = str(tr)
     assert "[1] root" in text and "[2] x <= 0.4" in text and "Number of terminal nodes" in text
 

@@ -37,11 +37,11 @@ CSV_COLUMNS: tuple[str, ...] = (
 _FORMATS = ("json", "csv", "both")
 
 
-def _collect(profiles: Any) -> list[WeightProfile]:
+def _collect(profiles: Any, min_cell_size: int) -> list[WeightProfile]:
     if isinstance(profiles, WeightProfile):
         items: list[Any] = [profiles]
     elif hasattr(profiles, "profiles") and callable(profiles.profiles):
-        items = list(profiles.profiles())
+        items = list(profiles.profiles(min_cell_size=min_cell_size))
     elif isinstance(profiles, Iterable) and not isinstance(profiles, (str, bytes, dict)):
         items = list(profiles)
     else:
@@ -122,8 +122,9 @@ def export_profiles(
 
     Parameters
     ----------
-    profiles : WeightProfile, iterable of WeightProfile, or object with ``.profiles()``
-        What to export. Names must be unique.
+    profiles : WeightProfile, iterable of WeightProfile, or a result with ``.profiles()``
+        What to export. Names must be unique. A result (fit, groups, tree, classes, regression, bootstrap) is
+        asked for ``result.profiles(min_cell_size=min_cell_size)`` with its default safety rule and level.
     path : str or os.PathLike
         Destination. ``.json`` or ``.csv`` picks the format; a path without suffix writes both
         ``<path>.json`` and ``<path>.csv``.
@@ -176,7 +177,7 @@ def export_profiles(
     """
     if isinstance(min_cell_size, bool) or not isinstance(min_cell_size, numbers.Integral) or min_cell_size < 0:
         raise ValueError(f"`min_cell_size` must be an int >= 0. Got {min_cell_size!r}.")
-    items = _collect(profiles)
+    items = _collect(profiles, int(min_cell_size))
     kept = []
     for p in items:
         if p.n_respondents < min_cell_size:

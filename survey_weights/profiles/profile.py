@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from ..criteria import ALL_CRITERIA, SAFETY, SURVEY_CRITERIA
+from .intervals import logit_interval, weight_se, z_value
 
 __all__ = ["WeightProfile", "derive_profile", "DEFAULT_SAFETY", "KNOWN_SOURCES"]
 
 #: Default safety rule of :func:`derive_profile`: at least 20 %, and never below any criterion.
 DEFAULT_SAFETY: dict[str, float] = {"floor": 0.2}
 #: Values of :attr:`WeightProfile.source` the package itself produces.
-KNOWN_SOURCES: tuple[str, ...] = ("pooled", "group", "class", "tree", "manual")
+KNOWN_SOURCES: tuple[str, ...] = ("pooled", "group", "class", "tree", "regression", "manual")
 _TOL = 1e-9
 _FORBIDDEN_KEYS = {"respondent_id", "respondent_ids", "respondent"}
 
@@ -96,7 +96,8 @@ class WeightProfile:
     n_respondents : int
         Respondents behind the estimate (exports withhold small groups).
     source : str
-        How the group was formed: ``"pooled"``, ``"group"``, ``"class"``, ``"tree"`` or ``"manual"``.
+        How the group was formed: ``"pooled"``, ``"group"``, ``"class"``, ``"tree"``, ``"regression"`` (a
+        covariate cell of a worth regression) or ``"manual"``.
     group : dict or None
         The defining covariate values, e.g. ``{"age_group": "18-24"}``.
     safety_rule : dict
@@ -244,6 +245,8 @@ class WeightProfile:
 
 
 def _safety_rule(safety: Any) -> tuple[str, float]:
+    if safety is None:
+        return "none", 0.0
     if isinstance(safety, numbers.Real) and not isinstance(safety, bool):
         kind, val = "fixed", float(safety)
     elif isinstance(safety, Mapping) and len(safety) == 1 and next(iter(safety)) in ("share", "floor"):
@@ -254,7 +257,7 @@ def _safety_rule(safety: Any) -> tuple[str, float]:
         val = float(val)
     else:
         raise ValueError(
-            f"`safety` must be a float share in (0, 1), {{'share': s}} or {{'floor': f}}. Got {safety!r}. "
+            f"`safety` must be a float share in (0, 1), {{'share': s}}, {{'floor': f}} or None. Got {safety!r}. "
             "Example: safety=0.2 or safety={'floor': 0.2}."
         )
     if not (0.0 < val < 1.0):
@@ -284,7 +287,7 @@ def _fit_attr(fit: Any, name: str) -> Any:
 def derive_profile(
     fit: Any,
     *,
-    safety: float | Mapping[str, float] = DEFAULT_SAFETY,
+    safety: float | Mapping[str, float] | None = DEFAULT_SAFETY,
     name: str | None = None,
     level: float = 0.95,
     group: Mapping[str, Any] | None = None,
@@ -299,12 +302,15 @@ def derive_profile(
     fit : FitResult
         A result of ``fit_plackett_luce`` / ``fit_bradley_terry`` over the five survey criteria
         (needs ``items``, ``weights``, ``log_worth``, ``vcov``, ``n_respondents``).
-    safety : float or dict, default ``{"floor": 0.2}``
+    safety : float, dict or None, default ``{"floor": 0.2}``
         Safety was not rated in the survey; it is a constraint set by the analyst.
         A float ``s`` (or ``{"share": s}``) fixes safety's share at ``s``.
         ``{"floor": f}`` gives safety ``max(f, s*)``, where ``s* = p_max / (1 + p_max)`` is the
         share at which safety exactly equals the largest survey criterion (``p_max`` is the largest
         of ``fit.weights``): safety is at least ``f`` and never ranks below any criterion.
+        None gives safety no share (weight 0, interval [0, 0]): the five survey weights are then
+        ``fit.weights`` unchanged, with the same intervals as ``fit.to_frame()`` (for comparisons and
+        checks; a profile meant for MODPO training should carry a safety share).
     name : str, optional
         Profile label; default ``"pooled"`` or ``"key=value,..."`` built from `group`.
     level : float, default 0.95
@@ -312,7 +318,7 @@ def derive_profile(
     group : dict, optional
         Covariate values defining the group, e.g. ``{"age_group": "18-24"}``.
     source : str, default "pooled"
-        ``"pooled"``, ``"group"``, ``"class"``, ``"tree"``...
+        ``"pooled"``, ``"group"``, ``"class"``, ``"tree"``, ``"regression"``...
     criteria : dict, optional
         Map from the fit's item labels to ``SURVEY_CRITERIA`` names, when they differ.
     data_hash : str, optional
@@ -334,8 +340,10 @@ def derive_profile(
     the survey criteria are those of ``fit.weights``. Intervals come from the delta method,
     ``Var(w) = J V J^T`` with ``V = fit.vcov`` (zero-sum log-worths) and ``J`` the Jacobian of the
     map ``beta -> w``: analytic ``(1 - s)(diag(p) - p p^T)`` for a fixed share, central differences
-    when the floor rule is in force (then safety's share varies with ``beta`` too). Bounds are
-    ``w -/+ z_{(1+level)/2} se``, clipped to [0, 1]. A fixed safety share has a zero-width interval.
+    when the floor rule is in force (then safety's share varies with ``beta`` too). Bounds follow the
+    package's one recipe for a weight (:func:`~survey_weights.profiles.intervals.logit_interval`):
+    ``expit(logit(w) -/+ z_{(1+level)/2} se / (w (1 - w)))``, a Wald interval on the logit scale, so
+    bounds lie inside (0, 1) and contain ``w``. A fixed safety share has a zero-width interval.
 
     Examples
     --------
@@ -362,30 +370,28 @@ def derive_profile(
             f"The fit's items must be the five survey criteria {list(SURVEY_CRITERIA)}. Got {list(items)}. "
             "Pass `criteria={fit_label: survey_criterion, ...}` if only the labels differ."
         )
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise ValueError(f"`level` must be a number in (0, 1). Got {level!r}.")
+    z_value(level)  # validates `level`
     kind, val = _safety_rule(safety)
     orig = tuple(_fit_attr(fit, "items"))
     order = [orig[items.index(c)] for c in SURVEY_CRITERIA]  # fit labels in SURVEY_CRITERIA order
     p = np.asarray(pd.Series(_fit_attr(fit, "weights")).loc[order], dtype=float)
-    p = p / p.sum()
+    if abs(p.sum() - 1.0) > 1e-12:
+        p = p / p.sum()
     beta = np.asarray(pd.Series(_fit_attr(fit, "log_worth")).loc[order], dtype=float)
     vcov = _fit_attr(fit, "vcov")
     V = np.asarray(pd.DataFrame(vcov).loc[order, order], dtype=float) if vcov is not None else None
-    s = val if kind == "fixed" else max(val, p.max() / (1.0 + p.max()))
+    s = val if kind != "floor" else max(val, p.max() / (1.0 + p.max()))
     w = np.concatenate([(1.0 - s) * p, [s]])
     lo = hi = None
     if V is not None:
-        if kind == "fixed" or val >= p.max() / (1.0 + p.max()):
-            pb = np.exp(beta - beta.max())
-            pb /= pb.sum()
-            J = np.vstack([(1.0 - s) * (np.diag(pb) - np.outer(pb, pb)), np.zeros((1, len(pb)))])
+        if kind != "floor" or val >= p.max() / (1.0 + p.max()):
+            # safety's share does not depend on beta: w_c = (1 - s) p_c is linear in p
+            se = np.concatenate([(1.0 - s) * weight_se(beta, V)[1], [0.0]])
         else:
             J = _numeric_jacobian(_profile_map(kind, val), beta)
-        se = np.sqrt(np.clip(np.diag(J @ V @ J.T), 0.0, None))
-        z = float(norm.ppf(0.5 + level / 2.0))
-        lo = pd.Series(np.clip(np.minimum(w - z * se, w), 0.0, 1.0), index=ALL_CRITERIA)
-        hi = pd.Series(np.clip(np.maximum(w + z * se, w), 0.0, 1.0), index=ALL_CRITERIA)
+            se = np.sqrt(np.clip(np.diag(J @ V @ J.T), 0.0, None))
+        low, high = logit_interval(w, se, level)
+        lo, hi = pd.Series(low, index=ALL_CRITERIA), pd.Series(high, index=ALL_CRITERIA)
     if name is None:
         name = "pooled" if not group else ",".join(f"{k}={v}" for k, v in group.items())
     if data_hash is None:
@@ -394,7 +400,7 @@ def derive_profile(
             data_hash = data_hash()
         if data_hash is None and hasattr(getattr(fit, "rankings", None), "data_hash"):
             data_hash = fit.rankings.data_hash()
-    rule = {"rule": kind, "share": float(s)} if kind == "fixed" else {"rule": "floor", "floor": val, "share": float(s)}
+    rule = {"rule": "floor", "floor": val, "share": float(s)} if kind == "floor" else {"rule": kind, "share": float(s)}
     model = {"name": _model_name(fit), "level": float(level)}
     for attr in ("npseudo", "method", "loglik", "converged"):
         v = getattr(fit, attr, None)

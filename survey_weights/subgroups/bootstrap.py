@@ -27,6 +27,10 @@ from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import ConvergenceWarning
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton_batch, optimize
+from ..profiles.cells import check_min_cell_size, reportable
+from ..profiles.profile import DEFAULT_SAFETY, derive_profile
+from ..results import Summary
+from ._provenance import FitView, records_data
 
 __all__ = ["BootstrapResult", "bootstrap"]
 
@@ -52,7 +56,7 @@ class BootstrapResult:
     items : tuple
         Item labels.
     estimate : pandas.Series
-        Full-data weights (sum 1).
+        Full-data weights (sum 1); also :attr:`weights`.
     log_worth : pandas.Series
         Full-data zero-sum log-worths.
     replicates : pandas.DataFrame
@@ -80,6 +84,7 @@ class BootstrapResult:
     method: str
     jackknife: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _jk_mult: np.ndarray | None = field(default=None, repr=False)
+    _data: Any = field(default=None, repr=False)
 
     @property
     def n_failed(self) -> int:
@@ -135,28 +140,112 @@ class BootstrapResult:
         return pd.DataFrame({"estimate": est, "ci_low": lo, "ci_high": hi, "se": reps.std(axis=0, ddof=1)},
                             index=pd.Index(list(self.items), name="item"))
 
-    def to_frame(self) -> pd.DataFrame:
-        """Weights and log-worths with intervals (default method and level).
+    @property
+    def weights(self) -> pd.Series:
+        """Full-data weights (:attr:`estimate`), indexed by item; they sum to 1."""
+        return self.estimate
+
+    def to_frame(self, *, level: float | None = None, method: str | None = None) -> pd.DataFrame:
+        """Tidy table of the weights and log-worths with their bootstrap intervals.
+
+        Parameters
+        ----------
+        level : float, optional
+            Confidence level; default the one given to :func:`bootstrap`.
+        method : {"percentile", "bca"}, optional
+            Interval method; default the one given to :func:`bootstrap`.
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``item``, ``scale`` ("weight"/"log_worth"), ``estimate``, ``ci_low``, ``ci_high``, ``se``.
+            One row per item; columns ``item``, ``weight`` (full-data estimate), ``ci_low``, ``ci_high`` (bootstrap
+            interval of the weight, :meth:`ci`), ``weight_se`` (bootstrap SD of the weight), ``log_worth``
+            (zero-sum), ``se`` (bootstrap SD of the log-worth), ``log_worth_ci_low``, ``log_worth_ci_high``.
+            These intervals are the bootstrap's own (percentile or BCa), not the delta-method recipe of the fits.
         """
-        parts = [self.ci(scale=s).assign(scale=s) for s in ("weight", "log_worth")]
-        out = pd.concat(parts).reset_index()
-        return out[["item", "scale", "estimate", "ci_low", "ci_high", "se"]]
+        w = self.ci(level=level, method=method, scale="weight")
+        b = self.ci(level=level, method=method, scale="log_worth")
+        return pd.DataFrame({"item": list(self.items), "weight": w["estimate"].to_numpy(),
+                             "ci_low": w["ci_low"].to_numpy(), "ci_high": w["ci_high"].to_numpy(),
+                             "weight_se": w["se"].to_numpy(), "log_worth": b["estimate"].to_numpy(),
+                             "se": b["se"].to_numpy(), "log_worth_ci_low": b["ci_low"].to_numpy(),
+                             "log_worth_ci_high": b["ci_high"].to_numpy()})
 
-    def summary(self) -> str:
-        """Printable summary of the weight intervals."""
-        head = (f"Respondent bootstrap: {self.n_boot} replicates ({self.n_failed} not converged), seed={self.seed}, "
-                f"{self.method} {self.level:.0%} intervals for the weights\n")
-        return head + self.ci().round(4).to_string()
+    def summary(self) -> Summary:
+        """The weight intervals and the bootstrap's settings.
+
+        Returns
+        -------
+        Summary
+            ``table``: :meth:`ci` (item x estimate, ci_low, ci_high, se) at the default level and method.
+        """
+        info = {"replicates": self.n_boot, "not converged": self.n_failed, "seed": self.seed,
+                "method": self.method, "level": self.level}
+        title = f"Respondent bootstrap: {self.method} {self.level:.0%} intervals of the weights"
+        return Summary(title, self.ci(), info=info)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Weights with their bootstrap intervals (default level and method).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure when None.
+        **kwargs
+            ``title``, ``xlabel`` (:func:`~survey_weights.plotting.plot_intervals`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from ..plotting import plot_intervals
+
+        kwargs.setdefault("xlabel", f"weight ({self.method} {self.level:.0%} bootstrap CI)")
+        return plot_intervals(self.to_frame(), ax=ax, reference=1.0 / len(self.items), **kwargs)
+
+    def profiles(self, *, safety: Any = DEFAULT_SAFETY, min_cell_size: int | None = None,
+                 level: float = 0.95) -> list:
+        """The pooled :class:`~survey_weights.profiles.WeightProfile` with bootstrap uncertainty, as a one-element list.
+
+        The profile is :func:`~survey_weights.derive_profile` of the full-data log-worths with the *bootstrap*
+        covariance of the log-worth replicates in place of the model-based one: the same delta-method, logit-scale
+        recipe as every other profile, so it can be compared with ``fit.profiles()``. (:meth:`ci` gives the
+        percentile or BCa intervals of the survey weights themselves.)
+
+        Parameters
+        ----------
+        safety : float, dict or None, default ``{"floor": 0.2}``
+            Safety rule of :func:`~survey_weights.derive_profile`.
+        min_cell_size : int, optional
+            Data of fewer respondents give ``[]`` and a :class:`~survey_weights.exceptions.SmallGroupWarning`;
+            default 10.
+        level : float, default 0.95
+            Confidence level of the intervals.
+
+        Returns
+        -------
+        list of WeightProfile
+            ``[profile]`` named ``"pooled"`` (``source="pooled"``), with the data's hash; ``[]`` when withheld.
+        """
+        if self._data is None:
+            raise ValueError("This result does not know its data (it was not made by bootstrap()), so the profile "
+                             "would have no respondent count. Fix: run survey_weights.bootstrap(data, ...).")
+        n = int(self._data.n_respondents)
+        if not reportable({"pooled": n}, check_min_cell_size(min_cell_size), what="fit"):
+            return []
+        items = pd.Index(self.items, name="item")
+        V = np.cov(self.log_worth_replicates.to_numpy(), rowvar=False)
+        base = "plackett_luce" if isinstance(self._data, Rankings) else "bradley_terry"
+        view = FitView(self.items, self.log_worth, pd.DataFrame(V, index=items, columns=items), n,
+                       f"{base}_bootstrap")
+        return [derive_profile(view, safety=safety, level=level, name="pooled", source="pooled",
+                               data_hash=self._data.data_hash())]
 
     def __repr__(self) -> str:
         return f"BootstrapResult(n_boot={self.n_boot}, method={self.method!r}, items={len(self.items)})"
 
 
+@records_data
 def bootstrap(
     data: Rankings | PairedComparisons,
     *,

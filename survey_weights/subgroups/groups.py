@@ -22,6 +22,9 @@ from scipy import stats
 from .._util.validation import check_option, check_scalar, format_ids
 from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import DataRecodeWarning, SmallGroupWarning
+from ..profiles.cells import check_min_cell_size, reportable
+from ..profiles.profile import DEFAULT_SAFETY, derive_profile
+from ..results import Summary
 from ._lrtest import LRTestResult, holm, lr_test
 
 __all__ = ["GroupedFitResult", "fit_by_group"]
@@ -92,32 +95,43 @@ class GroupedFitResult:
     def items(self) -> tuple:
         return self.fits[self.groups[0]].items
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, *, level: float = 0.95) -> pd.DataFrame:
         """Long table of the per-group estimates.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level of the weight intervals.
 
         Returns
         -------
         pandas.DataFrame
-            One row per (group, item); columns ``group`` (label), one column per `by` covariate, ``item``,
-            ``log_worth`` (zero-sum), ``se``, ``weight``, ``ci_low``, ``ci_high`` (95% interval of the weight,
-            from the fit's ``to_frame``), ``n`` (respondents).
+            One row per (group, item); columns ``group`` (label ``"col=value, ..."``), one column per `by`
+            covariate, ``item``, ``weight``, ``ci_low``, ``ci_high`` (interval of the weight: the group fit's
+            :meth:`~survey_weights.FitResult.to_frame`, delta method on the logit scale), ``weight_se``,
+            ``log_worth`` (zero-sum), ``se`` (of the log-worth), ``n`` (respondents).
         """
         parts = []
         for g in self.groups:
-            f = self.fits[g].to_frame()
+            f = self.fits[g].to_frame(level=level)
             f.insert(0, "group", self.label(g))
             for b, v in zip(self.by, _tup(g, self.by)):
                 f.insert(1, b, v)
             f["n"] = int(self.n[self.label(g)])
             parts.append(f)
-        cols = ["group", *self.by, "item", "log_worth", "se", "weight", "ci_low", "ci_high", "n"]
+        cols = ["group", *self.by, "item", "weight", "ci_low", "ci_high", "weight_se", "log_worth", "se", "n"]
         return pd.concat(parts, ignore_index=True)[cols]
 
-    def weights_table(self) -> pd.DataFrame:
-        """Weights, groups x items (rows sum to 1; index: group label)."""
+    @property
+    def weights(self) -> pd.DataFrame:
+        """Weights, groups x items: index ``group`` (label), columns ``item``; each row sums to 1."""
         return pd.DataFrame([self.fits[g].weights.to_numpy() for g in self.groups],
                             index=pd.Index([self.label(g) for g in self.groups], name="group"),
                             columns=pd.Index(list(self.items), name="item"))
+
+    def weights_table(self) -> pd.DataFrame:
+        """The same as :attr:`weights` (kept for existing code)."""
+        return self.weights
 
     def pooled_fit(self) -> Any:
         """The fit to all respondents of the kept groups together (the null model of :meth:`lr_test`)."""
@@ -177,23 +191,31 @@ class GroupedFitResult:
         out["ci_high"] = out["estimate"] + zq * out["se"]
         return out
 
-    def profiles(self, **kwargs: Any) -> list:
+    def profiles(self, *, safety: Any = DEFAULT_SAFETY, min_cell_size: int | None = None,
+                 level: float = 0.95) -> list:
         """One :class:`~survey_weights.profiles.WeightProfile` per kept group (``source="group"``).
 
         Parameters
         ----------
-        **kwargs
-            Passed to :func:`~survey_weights.profiles.derive_profile` (e.g. ``safety=``, ``level=``).
+        safety : float, dict or None, default ``{"floor": 0.2}``
+            Safety rule of :func:`~survey_weights.derive_profile`.
+        min_cell_size : int, optional
+            Groups with fewer respondents are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
+            default `min_group_size` (groups below it were never fitted).
+        level : float, default 0.95
+            Confidence level of the intervals.
 
         Returns
         -------
         list of WeightProfile
-            With ``group={col: value, ...}``; small groups are never included.
+            Named ``"col=value"`` (``"col1=v1,col2=v2"`` for crossed groups), with ``group={col: value, ...}`` and
+            the group fit's data hash.
         """
-        from ..profiles.profile import derive_profile
-
-        return [derive_profile(self.fits[g], group=dict(zip(self.by, _tup(g, self.by))), source="group", **kwargs)
-                for g in self.groups]
+        kept = reportable({self.label(g): int(self.n[self.label(g)]) for g in self.groups},
+                          check_min_cell_size(min_cell_size, self.min_group_size), what="group(s)")
+        keep = [g for g in self.groups if self.label(g) in kept]
+        return [derive_profile(self.fits[g], safety=safety, level=level, group=dict(zip(self.by, _tup(g, self.by))),
+                               source="group") for g in keep]
 
     def bootstrap(self, *, n_boot: int = 1000, seed: int | None = None, **kwargs: Any) -> dict:
         """Respondent bootstrap within each kept group (independent seeds spawned from `seed`).
@@ -212,38 +234,43 @@ class GroupedFitResult:
                              seed=np.random.default_rng(s), **opts)
                 for g, s in zip(self.groups, seeds)}
 
-    def summary(self) -> str:
-        """Printable summary: group sizes, weights, LR test, withheld groups."""
-        tab = self.weights_table().round(3)
+    def summary(self) -> Summary:
+        """Group sizes and weights, the LR test, the withheld groups.
+
+        Returns
+        -------
+        Summary
+            ``table``: groups x (``n``, items) weights; ``notes``: the LR test and the withheld groups.
+        """
+        tab = self.weights.copy()
         tab.insert(0, "n", self.n.to_numpy())
-        head = f"Per-group fits by {self.by}: {len(self.groups)} groups (min_group_size={self.min_group_size})"
-        lines = [head, tab.to_string()]
-        if len(self.groups) >= 2:
-            lines.append(str(self.lr_test()))
+        notes = [str(self.lr_test())] if len(self.groups) >= 2 else []
         if self.small_groups:
-            lines.append("Withheld (too small): " + "; ".join(f"{self.label(g)} (n={n})"
+            notes.append("Withheld (too small): " + "; ".join(f"{self.label(g)} (n={n})"
                                                               for g, n in self.small_groups.items()))
-        return "\n".join(lines)
+        info = {"groups": len(self.groups), "respondents": int(self.n.sum()), "min_group_size": self.min_group_size}
+        return Summary(f"Per-group fits by {self.by}: weights", tab, info=info, notes=tuple(notes))
 
-    def plot(self, ax: Any = None) -> Any:
-        """Weights with 95% intervals per group (small groups are never shown); returns the matplotlib Axes."""
-        import matplotlib.pyplot as plt
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Weights with 95% intervals, one series per kept group (small groups are never shown).
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * len(self.items)))
-        df = self.to_frame()
-        items = list(self.items)
-        off = np.linspace(-0.3, 0.3, len(self.groups)) if len(self.groups) > 1 else np.zeros(1)
-        for k, g in enumerate(self.groups):
-            sub = df[df["group"] == self.label(g)].set_index("item").loc[items]
-            y = np.arange(len(items)) + off[k]
-            ax.errorbar(sub["weight"], y, xerr=[sub["weight"] - sub["ci_low"], sub["ci_high"] - sub["weight"]],
-                        fmt="o", capsize=2, label=f"{self.label(g)} (n={int(self.n[self.label(g)])})")
-        ax.set_yticks(np.arange(len(items)))
-        ax.set_yticklabels(items)
-        ax.set_xlabel("weight (95% CI)")
-        ax.legend(fontsize="small")
-        return ax
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure when None.
+        **kwargs
+            ``title``, ``xlabel`` (:func:`~survey_weights.plotting.plot_intervals`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from ..plotting import plot_intervals
+
+        labels = {self.label(g): f"{self.label(g)} (n={int(self.n[self.label(g)])})" for g in self.groups}
+        kwargs.setdefault("xlabel", "weight (95% CI)")
+        return plot_intervals(self.to_frame(), key="group", ax=ax, labels=labels, reference=1.0 / len(self.items),
+                              **kwargs)
 
     def __repr__(self) -> str:
         return (f"GroupedFitResult(by={self.by}, groups={len(self.groups)}, n={[int(x) for x in self.n]}, "
@@ -280,7 +307,7 @@ def fit_by_group(
     Returns
     -------
     GroupedFitResult
-        ``groups``, ``fits``, ``n``, ``to_frame()``, ``weights_table()``, ``lr_test()``, ``contrasts()``,
+        ``groups``, ``fits``, ``n``, ``weights``, ``to_frame()``, ``summary()``, ``lr_test()``, ``contrasts()``,
         ``profiles()``, ``plot()``.
 
     Raises

@@ -23,10 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._util.validation import check_option, check_scalar, format_ids
-from ..exceptions import ConvergenceWarning, SmallGroupWarning
+from .._util.validation import check_option, check_scalar
+from ..exceptions import ConvergenceWarning
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton, optimize
+from ..profiles.cells import check_min_cell_size, reportable
+from ..profiles.intervals import weight_intervals
+from ..profiles.profile import DEFAULT_SAFETY, derive_profile
+from ..results import Summary
 
 __all__ = ["MixtureResult", "adjusted_rand_index", "fit_mixture", "select_n_classes"]
 
@@ -74,7 +78,7 @@ class MixtureResult:
     log_worth : pandas.DataFrame
         Class x item, zero-sum log-worths.
     class_weights : pandas.DataFrame
-        Class x item worths (sum to 1 per class).
+        Class x item worths (sum to 1 per class); also :attr:`weights`.
     tie_params : pandas.DataFrame
         Class x tie order (delta scale); no columns without ties.
     loglik : float
@@ -137,40 +141,105 @@ class MixtureResult:
             out.append(f)
         return out
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per class x item: class, proportion, n (modal members), item, log_worth, weight."""
+    @property
+    def weights(self) -> pd.DataFrame:
+        """Weights, classes x items (index ``class`` 1..K, columns ``item``); each row sums to 1."""
+        return self.class_weights
+
+    def to_frame(self, *, level: float = 0.95) -> pd.DataFrame:
+        """Long table of the per-class estimates.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            Confidence level of the weight intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (class, item); columns ``class``, ``item``, ``weight`` (the EM estimate, as
+            :attr:`weights`), ``ci_low``, ``ci_high`` (its interval: delta method on the logit scale, the recipe of
+            :func:`~survey_weights.profiles.intervals.weight_intervals`, with the covariance of the class's refit in
+            :attr:`fits`, which treats the posterior weights as known), ``weight_se``, ``log_worth`` (zero-sum),
+            ``se`` (of the log-worth), ``proportion`` (mixing proportion), ``n`` (modal members).
+        """
         rows = []
-        for cls in self.proportions.index:
+        sizes = self.class_sizes
+        for k, cls in enumerate(self.proportions.index):
+            b = self.log_worth.loc[cls].to_numpy()
+            V = self.fits[k].vcov.to_numpy()
+            iv = weight_intervals(b, V, level)
             rows.append(pd.DataFrame({
-                "class": cls, "proportion": self.proportions[cls], "n": int(self.class_sizes[cls]),
-                "item": list(self.items), "log_worth": self.log_worth.loc[cls].to_numpy(),
-                "weight": self.class_weights.loc[cls].to_numpy()}))
+                "class": cls, "item": list(self.items), "weight": self.class_weights.loc[cls].to_numpy(),
+                "ci_low": iv["ci_low"], "ci_high": iv["ci_high"], "weight_se": iv["weight_se"], "log_worth": b,
+                "se": self.fits[k].se.to_numpy(), "proportion": self.proportions[cls], "n": int(sizes[cls])}))
         return pd.concat(rows, ignore_index=True)
 
-    def profiles(self, *, safety: Any = None, min_cell_size: int = 10, **kwargs: Any) -> list:
+    def summary(self) -> Summary:
+        """Class proportions, sizes and weights; fit statistics.
+
+        Returns
+        -------
+        Summary
+            ``table``: classes x (``proportion``, ``n``, items); ``ties``: tie parameters (log scale) by class.
+        """
+        tab = self.class_weights.copy()
+        tab.insert(0, "n", self.class_sizes.to_numpy())
+        tab.insert(0, "proportion", self.proportions.to_numpy())
+        ties = np.log(self.tie_params) if self.tie_params.shape[1] else pd.DataFrame()
+        info = {"log-likelihood": self.loglik, "parameters": self.n_params, "BIC": self.bic, "ICL": self.icl,
+                "npseudo": self.npseudo, "EM iterations": self.n_iter, "converged": self.converged,
+                "starts": len(self.start_logliks)}
+        return Summary(f"Plackett-Luce mixture, {self.n_classes} classes: weights", tab, ties, info)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Weights with 95% intervals, one series per class.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure when None.
+        **kwargs
+            ``title``, ``xlabel`` (:func:`~survey_weights.plotting.plot_intervals`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from ..plotting import plot_intervals
+
+        sizes = self.class_sizes
+        labels = {c: f"class {c} ({self.proportions[c]:.0%}, n={int(sizes[c])})" for c in self.proportions.index}
+        kwargs.setdefault("xlabel", "weight (95% CI)")
+        return plot_intervals(self.to_frame(), key="class", ax=ax, labels=labels, reference=1.0 / len(self.items),
+                              **kwargs)
+
+    def profiles(self, *, safety: Any = DEFAULT_SAFETY, min_cell_size: int | None = None,
+                 level: float = 0.95) -> list:
         """One :class:`~survey_weights.profiles.WeightProfile` per class (``source="class"``).
 
-        Classes with fewer than `min_cell_size` modal members are never exported (:class:`SmallGroupWarning`).
-        `safety` and `kwargs` go to :func:`~survey_weights.profiles.derive_profile`.
-        """
-        from ..profiles.profile import derive_profile
+        Parameters
+        ----------
+        safety : float, dict or None, default ``{"floor": 0.2}``
+            Safety rule of :func:`~survey_weights.derive_profile`.
+        min_cell_size : int, optional
+            Classes with fewer modal members are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
+            default 10.
+        level : float, default 0.95
+            Confidence level of the intervals.
 
-        check_scalar(min_cell_size, "min_cell_size", kind=(int, np.integer), min_val=0)
+        Returns
+        -------
+        list of WeightProfile
+            Named ``"class <k>"``, ``group={"class": k}``, derived from the class's refit in :attr:`fits`
+            (weights within ~1e-4 of :attr:`weights`), with the hash of the fitted rankings.
+        """
         sizes = self.class_sizes
-        small = [c for c in sizes.index if sizes[c] < min_cell_size]
-        if small:
-            warnings.warn(
-                f"{len(small)} class(es) with fewer than min_cell_size={min_cell_size} modal members "
-                f"(class(es) {format_ids(small)}) are not exported.", SmallGroupWarning, stacklevel=2)
-        if safety is not None:
-            kwargs["safety"] = safety
-        out = []
-        for k, cls in enumerate(self.proportions.index):
-            if cls in small:
-                continue
-            out.append(derive_profile(self.fits[k], name=f"class {cls}", group={"class": int(cls)},
-                                      source="class", data_hash=self._rankings.data_hash(), **kwargs))
-        return out
+        keep = set(reportable({f"class {c}": int(sizes[c]) for c in self.proportions.index},
+                              check_min_cell_size(min_cell_size), what="class(es)"))
+        return [derive_profile(self.fits[k], safety=safety, level=level, name=f"class {c}", group={"class": int(c)},
+                               source="class", data_hash=self._rankings.data_hash())
+                for k, c in enumerate(self.proportions.index) if f"class {c}" in keep]
 
     def __repr__(self) -> str:
         props = ", ".join(f"{p:.2f}" for p in self.proportions)
