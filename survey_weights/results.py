@@ -222,8 +222,26 @@ class FitResult:
 
     @property
     def vcov(self) -> pd.DataFrame:
+        """Covariance of the zero-sum log-worths (items x items); call it, ``fit.vcov(ref=...)``, for the
+        covariance of the log-worths relative to an item or to the mean of several (as :meth:`coef`)."""
         n = self.n_items
-        return self.vcov_full.iloc[:n, :n]
+        return _VcovFrame(self.vcov_full.iloc[:n, :n], fit=self)
+
+    def _contrast(self, ref: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(C, ref positions)``: log-worths relative to `ref` are ``C @ log_worth``."""
+        n = self.n_items
+        if ref is None:
+            return np.eye(n), None
+        refs = list(ref) if isinstance(ref, (list, tuple, np.ndarray, pd.Index)) and not (
+            isinstance(ref, tuple) and ref in self.items) else [ref]
+        bad = [r for r in refs if r not in self.items]
+        if bad or not refs:
+            raise ValueError(f"`ref` must be an item or a list of items (their mean is the reference). Got "
+                             f"{ref!r}; not items: {bad[:5]}. Items: {list(self.items)[:10]}.")
+        pos = np.array(sorted({self.items.index(r) for r in refs}))
+        a = np.zeros(n)
+        a[pos] = 1.0 / len(pos)
+        return np.eye(n) - np.outer(np.ones(n), a), pos
 
     @property
     def se(self) -> pd.Series:
@@ -257,25 +275,27 @@ class FitResult:
         return self.deviance + np.log(self.n_obs) * self.df_model
 
     def coef(self, ref: Any = None) -> pd.DataFrame:
-        """Log-worths relative to item `ref` (None: zero-sum), then log tie parameters, with SEs.
+        """Log-worths relative to `ref`, then log tie parameters, with SEs.
+
+        Parameters
+        ----------
+        ref : item, list of items or None
+            None: zero-sum log-worths; an item: that item's log-worth is 0; a list: the *mean* log-worth of
+            those items is 0 (as ``PlackettLuce::coef(ref = 2:3)``).
 
         Returns
         -------
-        DataFrame with columns ``estimate`` and ``se`` (``se`` is NaN for the reference item).
+        DataFrame with columns ``estimate`` and ``se`` (``se`` is NaN for a single reference item).
         """
         n = self.n_items
         V = self.vcov_full.to_numpy()
         b = self.log_worth.to_numpy()
-        if ref is None:
-            est, se = b, np.sqrt(np.clip(np.diag(V)[:n], 0, None))
-        else:
-            if ref not in self.items:
-                raise ValueError(f"`ref` must be one of the items. Got {ref!r} instead. Items: {self.items[:10]}.")
-            r = self.items.index(ref)
-            est = b - b[r]
-            var = np.diag(V)[:n] + V[r, r] - 2.0 * V[:n, r]
-            se = np.sqrt(np.clip(var, 0, None))
-            se[r] = np.nan
+        C, pos = self._contrast(ref)
+        est = C @ b
+        se = np.sqrt(np.clip(np.diag(C @ V[:n, :n] @ C.T), 0, None))
+        if pos is not None and len(pos) == 1:
+            est[pos] = 0.0
+            se[pos] = np.nan
         t_est = np.log(self.tie_params.to_numpy())
         t_se = np.sqrt(np.clip(np.diag(V)[n:], 0, None))
         idx = list(self.items) + list(self.tie_params.index)
@@ -442,6 +462,26 @@ class BradleyTerryResult(FitResult):
     ties: str | None = None
     _kind = "Bradley-Terry"
     _nobs_label = "comparisons"
+
+
+class _VcovFrame(pd.DataFrame):
+    """The covariance of the zero-sum log-worths, callable as ``vcov(ref=...)`` for another reference."""
+
+    _metadata = ["_fit"]
+
+    def __init__(self, *args: Any, fit: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fit = fit
+
+    @property
+    def _constructor(self) -> type:
+        return pd.DataFrame
+
+    def __call__(self, ref: Any = None) -> pd.DataFrame:
+        fit = self._fit
+        C, _ = fit._contrast(ref)
+        V = C @ self.to_numpy() @ C.T
+        return pd.DataFrame(V, index=self.index.copy(), columns=self.columns.copy())
 
 
 _INDEX_CACHE: dict[tuple, pd.Index] = {}

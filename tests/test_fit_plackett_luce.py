@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from survey_weights import Rankings
@@ -245,3 +246,24 @@ def test_disconnected_with_many_repeated_edges():
     r = Rankings.from_orderings(ords)
     with pytest.raises(ValueError, match="never win: c"):
         fit_plackett_luce(r, npseudo=0)
+
+
+def test_reference_equal_to_the_mean_of_several_items():
+    """coef(ref=[...]) / vcov(ref=...) as PlackettLuce::coef(ref = 2:3): the mean log-worth of the reference
+    items is 0; one item in a list is that item as reference; all items is the zero-sum scale."""
+    r = Rankings.from_orderings([["a", ("b", "c"), "d"], ["b", "a", "d"], [("a", "d"), "c"], ["c", "b", "a", "d"],
+                                 ["d", "c", "a"]])
+    fit = fit_plackett_luce(r)
+    b, V = fit.log_worth.to_numpy(), fit.vcov.to_numpy()
+    c = fit.coef(ref=["b", "c"])
+    C = np.eye(4) - np.outer(np.ones(4), [0, 0.5, 0.5, 0])
+    np.testing.assert_allclose(c["estimate"].iloc[:4], C @ b, atol=1e-12)
+    np.testing.assert_allclose(c["se"].iloc[:4], np.sqrt(np.diag(C @ V @ C.T)), atol=1e-12)
+    assert c.loc[["b", "c"], "estimate"].mean() == pytest.approx(0, abs=1e-12)
+    np.testing.assert_allclose(fit.vcov(ref=["b", "c"]).to_numpy(), C @ V @ C.T, atol=1e-12)
+    pd.testing.assert_frame_equal(fit.coef(ref=["a"]), fit.coef(ref="a"))
+    np.testing.assert_allclose(fit.coef(ref=list("abcd"))["estimate"], fit.coef()["estimate"], atol=1e-12)
+    np.testing.assert_allclose(fit.vcov(ref=None).to_numpy(), V)
+    assert fit.summary(ref=["b", "c"]) is not None
+    with pytest.raises(ValueError, match="ref"):
+        fit.coef(ref=["b", "zz"])
