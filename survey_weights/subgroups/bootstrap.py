@@ -72,9 +72,18 @@ class _Batch:
     def _newton(self, theta0: np.ndarray, resp_w: np.ndarray, *, max_iter: int, tol: float):
         lin, W = self.weights(resp_w)
         theta = np.array(theta0, dtype=float)
+        # A tie order that no resampled respondent shows has its MLE at log delta = -inf: that replicate's model
+        # has no such tie parameter (as a fit to the replicate's data alone). Hold it at a value whose tie
+        # alternatives carry no weight instead of letting Newton walk towards -inf and never converge.
+        n_tie = len(self.d.tie_orders)
+        fixed = np.zeros(theta.shape, bool)
+        if n_tie:
+            fixed[:, -n_tie:] = lin[:, -n_tie:] <= 0
+            theta[fixed] = _ABSENT_TIE
         ok = np.zeros(len(theta), bool)
         act = np.arange(len(theta))
         ll, g, H = self.evaluate(theta, lin, W)
+        g, H = _hold(g, H, fixed[act])
         for _ in range(max_iter):
             try:
                 step = np.linalg.solve(H, g[:, :, None])[:, :, 0]
@@ -96,7 +105,22 @@ class _Batch:
             if not len(act):
                 break
             ll, g, H = self.evaluate(theta[act], lin[act], W[act])
+            g, H = _hold(g, H, fixed[act])
         return theta, ok
+
+
+_ABSENT_TIE = -50.0  # log delta of a tie order absent from a replicate: exp(-50) ~ 2e-22, no weight at all
+
+
+def _hold(g: np.ndarray, H: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and information with the `fixed` parameters (B x p mask) held: zero step for them."""
+    if not fixed.any():
+        return g, H
+    g = np.where(fixed, 0.0, g)
+    H = np.where(fixed[:, :, None] | fixed[:, None, :], 0.0, H)
+    b, i = np.nonzero(fixed)
+    H[b, i, i] = 1.0
+    return g, H
 
 
 def _log_worth(theta: np.ndarray, n_items: int, npseudo: float) -> np.ndarray:
