@@ -8,6 +8,7 @@ once, and is reported with a :class:`~survey_weights.exceptions.DataRecodeWarnin
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._util.validation import check_columns, check_frame, format_ids
+from ..exceptions import DataRecodeWarning
 from ._checks import TIE_TYPES as _TIE_TYPES
 from ._checks import (
     _build_covariates,
@@ -127,7 +129,12 @@ class Rankings:
         keep = informative.copy()
         if drop_all_tied:
             tied = informative & (n_groups == 1)
-            _warn_dropped(ids[tied], "all ratings equal")
+            if tied.any():
+                warnings.warn(
+                    f"Dropped {int(tied.sum())} respondent(s) with all ratings equal (all_tied='drop'): respondent "
+                    f"ids {format_ids(list(ids[tied]))}. Under the Davidson-Luce model they inform the tie "
+                    "parameters, so the fit's tie parameters differ from a fit of every answer (all_tied='keep').",
+                    DataRecodeWarning, stacklevel=3)
             keep &= ~tied
         if not keep.any():
             raise ValueError(
