@@ -64,7 +64,7 @@ def survey_rankings() -> Rankings:
     from survey_weights.criteria import SURVEY_CRITERIA
     from survey_weights.simulate import simulate_survey
 
-    with warnings.catch_warnings():  # respondents with all-equal ratings are dropped (a DataRecodeWarning)
+    with warnings.catch_warnings():  # respondents who rated fewer than two criteria are dropped (DataRecodeWarning)
         warnings.simplefilter("ignore")
         return Rankings.from_ratings(simulate_survey(), SURVEY_CRITERIA, respondent="respondent_id", scale=(1, 5))
 

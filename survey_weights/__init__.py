@@ -7,10 +7,9 @@ Examples
 --------
 >>> import survey_weights as sw
 >>> survey = sw.load_example_survey()            # synthetic: made by sw.simulate.simulate_survey
->>> import warnings
->>> with warnings.catch_warnings():   # 2 respondents with all-equal ratings are dropped, with a warning
-...     warnings.simplefilter("ignore", sw.DataRecodeWarning)
-...     r = sw.Rankings.from_ratings(survey, sw.SURVEY_CRITERIA, respondent="respondent_id", scale=(1, 5))
+>>> r = sw.Rankings.from_ratings(survey, sw.SURVEY_CRITERIA, respondent="respondent_id", scale=(1, 5))
+>>> r.n_respondents, r.max_tie_order      # the 2 who rated all five equally are kept: one five-way tie each
+(335, 5)
 >>> fit = sw.fit_plackett_luce(r)
 >>> round(float(fit.weights.sum()), 6)
 1.0

@@ -54,6 +54,26 @@ def test_replicates_equal_weighted_refits(survey: Rankings) -> None:
         np.testing.assert_allclose(res.replicates.iloc[k].to_numpy(), refit.weights.to_numpy(), atol=1e-7)
 
 
+def test_replicate_without_a_tie_order() -> None:
+    """A replicate that resamples none of the few respondents with a five-way tie converges, to the fit of the
+    resampled respondents alone (a model without tie5)."""
+    r = sample_rankings(np.array([0.4, 0.2, 0.0, -0.2, -0.4]), {2: np.log(0.4), 5: np.log(0.01)}, 300,
+                        np.random.default_rng(3))
+    n = r.n_respondents
+    five = np.flatnonzero(np.diff(r._ptr) == np.bincount(np.repeat(np.arange(n), np.diff(r._ptr)),
+                                                         weights=r._rank == 1))
+    assert 1 <= len(five) <= 4 and r.max_tie_order == 5
+    res = bootstrap(r, n_boot=40, seed=7, progress=False)
+    counts = np.random.default_rng(7).multinomial(n, np.full(n, 1 / n), size=40)
+    lacking = np.flatnonzero(counts[:, five].sum(axis=1) == 0)
+    assert len(lacking) > 0 and res.converged.all()
+    for k in lacking[:2]:
+        keep = counts[k] > 0
+        refit = fit_plackett_luce(r.subset(keep).with_respondent_weights(counts[k][keep]))
+        assert "tie5" not in refit.tie_params.index
+        np.testing.assert_allclose(res.replicates.iloc[k].to_numpy(), refit.weights.to_numpy(), atol=1e-7)
+
+
 def test_paired_and_npseudo0(survey: Rankings) -> None:
     pairs = survey.to_pairwise()
     res = bootstrap(pairs, n_boot=10, seed=1, ties="davidson", progress=False)

@@ -42,6 +42,21 @@ def test_from_ratings_ties_and_drops():
     with pytest.warns(DataRecodeWarning) as rec:
         r = Rankings.from_ratings(df, ["a", "b", "c"], respondent="rid", scale=(1, 5), covariates=["sex"], weights="w")
     messages = [str(w.message) for w in rec]
+    assert len(messages) == 1 and "fewer than two" in messages[0] and "'r5'" in messages[0]
+    assert list(r.respondent_ids) == ["r1", "r2", "r3", "r4"]  # r3 (all rated 3) is one three-way tie
+    assert orderings_of(r) == [[("a",), ("b",), ("c",)], [("c",), ("a", "b")], [("a", "b", "c")],
+                               [("a", "b"), ("c",)]]
+    assert r.max_tie_order == 3
+    assert list(r.covariates["sex"]) == ["f", "m", "f", "m"]
+    np.testing.assert_array_equal(r.respondent_weights, [1.0, 2.0, 1.0, 1.0])
+
+
+def test_from_ratings_all_tied_drop():
+    df = ratings_frame()
+    with pytest.warns(DataRecodeWarning) as rec:
+        r = Rankings.from_ratings(df, ["a", "b", "c"], respondent="rid", scale=(1, 5), covariates=["sex"],
+                                  weights="w", all_tied="drop")
+    messages = [str(w.message) for w in rec]
     assert any("all ratings equal" in m and "'r3'" in m for m in messages)
     assert any("fewer than two" in m and "'r5'" in m for m in messages)
     assert list(r.respondent_ids) == ["r1", "r2", "r4"]
@@ -237,11 +252,20 @@ def test_vectorised_from_ratings_matches_slow_reference(rng=np.random.default_rn
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataRecodeWarning)
         r = Rankings.from_ratings(df, list("abcdef"))
+        r_drop = Rankings.from_ratings(df, list("abcdef"), all_tied="drop")
     got = dict(zip(r.respondent_ids, orderings_of(r)))
+    got_drop = dict(zip(r_drop.respondent_ids, orderings_of(r_drop)))
+    n_all_tied = 0
     for i, row in df.iterrows():
         vals = row.dropna()
-        if len(vals) < 2 or vals.nunique() < 2:
-            assert i not in got
+        if len(vals) < 2:
+            assert i not in got and i not in got_drop
             continue
         expected = [tuple(sorted(vals.index[vals == v])) for v in sorted(vals.unique(), reverse=True)]
         assert got[i] == expected
+        if vals.nunique() < 2:
+            n_all_tied += 1
+            assert i not in got_drop
+        else:
+            assert got_drop[i] == expected
+    assert n_all_tied > 0 and r.n_respondents - r_drop.n_respondents == n_all_tied

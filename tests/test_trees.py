@@ -116,8 +116,21 @@ def test_topmodel_root_tests(topmodel_tree):
     ref_p = {"gender": 0.02149244959, "q1": 0.1282763802, "q2": 0.006679995533, "q3": 0.7451514881}
     for cov, v in ref_p.items():
         assert t.loc[cov, "pvalue"] == pytest.approx(v, rel=1e-4)
-    # supLM: our asymptotic p-value is continuous-time (no discretisation), within a factor 2 of Hansen's
-    assert 7.9e-4 < t.loc["age", "pvalue"] < 2 * 7.9e-4
+    # supLM under the default pvalue="partykit": Hansen's approximation, partykit's number
+    assert t.loc["age", "pvalue"] == pytest.approx(7.915466149e-04, rel=1e-5)
+    assert topmodel_tree.settings["pvalue"] == "partykit"
+
+
+@needs_external
+def test_topmodel_exact_pvalue_same_tree(topmodel_tree):
+    """pvalue="exact": the exact asymptotic supLM p-value (within a factor 2 of Hansen's here), same splits."""
+    tr = fit_tree(load_topmodel(), TOP_COV, minsize=5, npseudo=0, pvalue="exact")
+    t, t0 = tr.tests(1), topmodel_tree.tests(1)
+    np.testing.assert_allclose(t["statistic"], t0["statistic"], rtol=0, atol=0)
+    assert t0.loc["age", "pvalue"] < t.loc["age", "pvalue"] < 2 * t0.loc["age", "pvalue"]
+    for cov in ("gender", "q1", "q2", "q3"):  # categorical: chi-square either way
+        assert t.loc[cov, "pvalue"] == t0.loc[cov, "pvalue"]
+    assert tr.rules() == topmodel_tree.rules() and tr.settings["pvalue"] == "exact"
 
 
 @needs_external
@@ -151,6 +164,11 @@ def test_beans_pltree_parity(beans_tree):
         for cov, v in ref_stat.items():
             assert t.loc[cov, "statistic"] == pytest.approx(v, abs=1e-3)
     assert tr.tests(1).loc["season", "pvalue"] == pytest.approx(0.01591325156, rel=1e-4)
+    # supLM p-values (default pvalue="partykit") as partykit prints them (Bonferroni-adjusted)
+    ref_p = {1: {"year": 0.2575366672, "maxTN": 2.625539661e-06}, 2: {"year": 0.3451169581, "maxTN": 0.9584748374}}
+    for node, ref in ref_p.items():
+        for cov, v in ref.items():
+            assert tr.tests(node).loc[cov, "pvalue"] == pytest.approx(v, rel=1e-5)
     nodes = pd.read_csv(REF / "beans_pltree_node_assign.csv")["node"].to_numpy()
     np.testing.assert_array_equal(tr.predict(load_beans().covariates)["node"].to_numpy(), nodes)
 
@@ -245,10 +263,11 @@ def test_profiles_plot_and_small_cells():
         tr.plot()
 
 
-def test_suplm_pvalue_properties():
-    assert suplm_pvalue(5.0, 3, 0.5 - 1e-12) == pytest.approx(float(__import__("scipy").stats.chi2.sf(5.0, 3)),
-                                                               rel=1e-4)
-    ps = [suplm_pvalue(x, 4, 0.1) for x in (5.0, 10.0, 15.0, 20.0, 30.0)]
+@pytest.mark.parametrize("method", ["partykit", "exact"])
+def test_suplm_pvalue_properties(method):
+    chi2 = float(__import__("scipy").stats.chi2.sf(5.0, 3))
+    assert suplm_pvalue(5.0, 3, 0.5 - 1e-12, method=method) == pytest.approx(chi2, rel=1e-4)
+    ps = [suplm_pvalue(x, 4, 0.1, method=method) for x in (5.0, 10.0, 15.0, 20.0, 30.0)]
     assert all(a > b for a, b in itertools.pairwise(ps))
     # Monte Carlo of the discretised bridge (slightly smaller sup than the continuous limit)
     rng = np.random.default_rng(0)
@@ -259,7 +278,7 @@ def test_suplm_pvalue_properties():
     sel = (t >= 0.15) & (t <= 0.85)
     sup = (np.sum(bridge[:, sel] ** 2, axis=2) / (t[sel] * (1 - t[sel]))).max(axis=1)
     x = float(np.quantile(sup, 0.95))
-    assert 0.04 < suplm_pvalue(x, k, 0.15) < 0.065
+    assert 0.04 < suplm_pvalue(x, k, 0.15, method=method) < 0.065
 
 
 def test_bad_input():

@@ -8,6 +8,7 @@ once, and is reported with a :class:`~survey_weights.exceptions.DataRecodeWarnin
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._util.validation import check_columns, check_frame, format_ids
+from ..exceptions import DataRecodeWarning
 from ._checks import TIE_TYPES as _TIE_TYPES
 from ._checks import (
     _build_covariates,
@@ -127,12 +129,18 @@ class Rankings:
         keep = informative.copy()
         if drop_all_tied:
             tied = informative & (n_groups == 1)
-            _warn_dropped(ids[tied], "all ratings equal")
+            if tied.any():
+                warnings.warn(
+                    f"Dropped {int(tied.sum())} respondent(s) with all ratings equal (all_tied='drop'): respondent "
+                    f"ids {format_ids(list(ids[tied]))}. Under the Davidson-Luce model they inform the tie "
+                    "parameters, so the fit's tie parameters differ from a fit of every answer (all_tied='keep').",
+                    DataRecodeWarning, stacklevel=3)
             keep &= ~tied
         if not keep.any():
             raise ValueError(
-                "No respondent is left with ranking information (every row has fewer than two ranked items or "
-                "all-equal ratings). Check the item columns."
+                "No respondent is left with ranking information (every row has fewer than two ranked items"
+                + (" or all-equal ratings, and all_tied='drop'" if drop_all_tied else "")
+                + "). Check the item columns."
             )
         order, dense, valid, n_valid = order[keep], dense[keep], valid[keep], n_valid[keep]
         ptr = np.concatenate([[0], np.cumsum(n_valid)])
@@ -162,6 +170,7 @@ class Rankings:
         covariates: Sequence[Hashable] | pd.DataFrame | None = None,
         *,
         weights: Hashable | None = None,
+        all_tied: str = "keep",
     ) -> Rankings:
         """Turn Likert importance ratings (one row per respondent) into weak orderings.
 
@@ -182,6 +191,14 @@ class Rankings:
             Respondent covariates: columns of `df`, or a frame with one row per respondent indexed by id.
         weights : column name, optional
             Frequency weight of each respondent (non-negative).
+        all_tied : {"keep", "drop"}, default "keep"
+            What to do with respondents whose answered items are all rated equal. ``"keep"`` (the default, as R's
+            PlackettLuce does) keeps each as one tie group of all their answered items: under the Davidson-Luce
+            model such a ranking informs the tie parameters (a tie of order k is evidence for ``tie<k>``) and, when
+            some answers are missing, the worths too (which items were tied is informative). ``"drop"`` leaves
+            them out (with a ``DataRecodeWarning``), as a "no priority expressed" reading would; this changes the
+            fitted tie parameters (the highest tie order may disappear) and, through them, the worths and the
+            log-likelihood, so the fit is no longer the Davidson-Luce fit of all the answers.
 
         Returns
         -------
@@ -190,8 +207,8 @@ class Rankings:
         Warns
         -----
         DataRecodeWarning
-            Respondents whose ratings are all equal, or who rated fewer than two items, carry no ranking
-            information and are dropped; one warning per reason counts them.
+            Respondents who rated fewer than two items carry no ranking information and are dropped; with
+            ``all_tied="drop"`` so are respondents whose ratings are all equal. One warning per reason counts them.
 
         Examples
         --------
@@ -201,10 +218,23 @@ class Rankings:
         >>> with warnings.catch_warnings():
         ...     warnings.simplefilter("ignore")
         ...     r = Rankings.from_ratings(df, ["a", "b", "c"], scale=(1, 5))
-        >>> r.n_respondents
+        >>> r.n_respondents                # r3 rated everything 3: one three-way tie, kept
+        3
+        >>> r.max_tie_order
+        3
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     Rankings.from_ratings(df, ["a", "b", "c"], scale=(1, 5), all_tied="drop").n_respondents
         2
         """
         check_frame(df)
+        if not isinstance(all_tied, str):
+            raise TypeError(f"`all_tied` must be the string 'keep' or 'drop'. Got {type(all_tied).__name__} "
+                            f"{all_tied!r}.")
+        if all_tied not in ("keep", "drop"):
+            raise ValueError(f"`all_tied` must be 'keep' or 'drop'. Got {all_tied!r}. Fix: all_tied='keep' (the "
+                             "Davidson-Luce fit of every answer) or all_tied='drop' (leave out respondents who "
+                             "rated every answered item the same).")
         item_cols = check_columns(df, items, "items")
         if len(item_cols) < 2:
             raise ValueError(f"`items` must name at least two rating columns. Got {item_cols!r}.")
@@ -226,7 +256,7 @@ class Rankings:
         w = _weights_from_column(df, weights, codes, idx)
         cov = _build_covariates(covariates, df, codes, idx)
         return cls._from_matrix(
-            -x, item_cols, ids, top_k=False, weights=w, covariates=cov, drop_all_tied=True
+            -x, item_cols, ids, top_k=False, weights=w, covariates=cov, drop_all_tied=all_tied == "drop"
         )
 
     @classmethod

@@ -198,21 +198,24 @@ def newton(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol:
 
 
 def newton_batch(design: Any, theta0: np.ndarray, lin: np.ndarray, W: np.ndarray, free: np.ndarray, *,
-                 max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray]:
+                 max_iter: int, tol: float, hold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`newton` for B problems of one design at once (the bootstrap's replicates).
 
     ``theta0`` (B, p) starts, ``lin`` (B, p) and ``W`` (B, n_sets) the problems' sufficient statistics
     (:meth:`~._choice.ChoiceDesign.stats`); ``free`` the mask of :meth:`free`.  The same iteration as the
     single-problem driver: a Newton step on the free parameters, halved (per problem) until the objective
-    does not decrease, stopping when the step is below `tol`.  Returns theta (B, p) and converged (B,).
+    does not decrease, stopping when the step is below `tol`.  ``hold`` (B, p): parameters of single problems
+    kept at their start (e.g. a tie order that a bootstrap replicate does not show, whose MLE is at -inf).
+    Returns theta (B, p) and converged (B,).
     """
     theta = np.array(theta0, dtype=float)
     fidx = np.flatnonzero(free)
+    held = np.zeros((len(theta), len(fidx)), bool) if hold is None else np.asarray(hold, bool)[:, fidx]
     ok = np.zeros(len(theta), bool)
     act = np.arange(len(theta))
     f, g, H = design.fgh_batch(theta, lin, W)
     for _ in range(max_iter):
-        gf, Hf = g[:, fidx], -H[:, fidx[:, None], fidx]
+        gf, Hf = _hold(g[:, fidx], -H[:, fidx[:, None], fidx], held[act])
         try:
             step = np.linalg.solve(Hf, gf[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
@@ -235,6 +238,17 @@ def newton_batch(design: Any, theta0: np.ndarray, lin: np.ndarray, W: np.ndarray
             break
         f, g, H = design.fgh_batch(theta[act], lin[act], W[act])
     return theta, ok
+
+
+def _hold(g: np.ndarray, A: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients and (positive definite) information with the `held` parameters given a zero step."""
+    if not held.any():
+        return g, A
+    g = np.where(held, 0.0, g)
+    A = np.where(held[:, :, None] | held[:, None, :], 0.0, A)
+    b, i = np.nonzero(held)
+    A[b, i, i] = 1.0
+    return g, A
 
 
 def _mm(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: float) -> OptimResult:

@@ -66,7 +66,7 @@ def survey_rankings(df: pd.DataFrame, factors: Sequence[str]) -> Any:
     covs = [c for c in factors if c in df.columns]
     resp = "respondent_id" if "respondent_id" in df.columns else None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # respondents with all-equal ratings are dropped (reported by the fit)
+        warnings.simplefilter("ignore")  # respondents who rated fewer than two criteria are dropped
         return Rankings.from_ratings(df, list(SURVEY_CRITERIA), respondent=resp, scale=(1, 5),
                                      covariates=covs or None)
 

@@ -5,9 +5,12 @@ The per-respondent scores (``estfun``) and the node fits come from the engine
 
 * M-fluctuation tests as in ``partykit::mob`` (Zeileis & Hornik 2007; Zeileis, Hothorn & Hornik 2008): the
   supLM statistic for numeric covariates, the chi-square (LMuo) statistic for categorical ones. The supLM p-value
-  is the exact asymptotic tail probability of the supremum of a squared Bessel-type bridge statistic, computed by
-  solving the Kolmogorov backward equation of the equivalent stationary radial Ornstein-Uhlenbeck process
-  (a license-clean replacement for Hansen's (1997) response-surface table used by strucchange).
+  comes in two flavours (:func:`suplm_pvalue`): ``"partykit"``, Hansen's (1997) response-surface approximation
+  interpolated in the trimming as partykit does (Estrella's (2003) formula beyond 40 parameters), which reproduces
+  partykit's / psychotree's numbers and so their trees; and ``"exact"``, the exact asymptotic tail probability of
+  the supremum of the squared Bessel-type bridge, from the Kolmogorov backward equation of the equivalent
+  stationary radial Ornstein-Uhlenbeck process.
+
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import functools
 import numpy as np
 from scipy import linalg, special, stats
 
-__all__ = ["bonferroni", "fluctuation_tests", "suplm_pvalue"]
+from . import _hansen1997
+
+__all__ = ["SUPLM_PVALUES", "bonferroni", "fluctuation_tests", "suplm_pvalue"]
 
 
 
@@ -49,7 +54,21 @@ def _suplm_spectrum(x: float, k: int, n_grid: int) -> tuple[np.ndarray, np.ndarr
     return lam, coef, float(chi.sf(R))
 
 
-def suplm_pvalue(stat: float, k: int, trim: float, *, n_grid: int = 160) -> float:
+SUPLM_PVALUES = ("partykit", "exact")
+
+
+def check_suplm_pvalue(pvalue: object) -> str:
+    """Validate the ``pvalue`` option (one of :data:`SUPLM_PVALUES`) and return it."""
+    if not isinstance(pvalue, str):
+        raise TypeError(f"`pvalue` must be the string 'partykit' or 'exact'. Got {type(pvalue).__name__} {pvalue!r}.")
+    if pvalue not in SUPLM_PVALUES:
+        raise ValueError(f"`pvalue` must be 'partykit' or 'exact'. Got {pvalue!r}. Fix: pvalue='partykit' (Hansen's "
+                         "approximation, the p-values and trees of partykit/psychotree) or pvalue='exact' (the exact "
+                         "asymptotic supLM p-value).")
+    return pvalue
+
+
+def suplm_pvalue(stat: float, k: int, trim: float, *, method: str = "partykit", n_grid: int = 160) -> float:
     """Asymptotic p-value of the supLM statistic (sup over [trim, 1 - trim] of ||B(t)||^2 / (t (1 - t))).
 
     Parameters
@@ -59,7 +78,114 @@ def suplm_pvalue(stat: float, k: int, trim: float, *, n_grid: int = 160) -> floa
     k : int
         Number of parameters tested (dimension of the Brownian bridge).
     trim : float
-        Fraction trimmed at each end (``from / n`` in strucchange / partykit notation), 0 < trim < 0.5.
+        Fraction trimmed at each end (``from / n`` in strucchange / partykit notation), 0 < trim <= 0.5.
+    method : {"partykit", "exact"}, default "partykit"
+        ``"partykit"``: Hansen's (1997) response-surface approximation as ``partykit::mob`` computes it (see
+        :func:`suplm_pvalue_partykit`), so trees split as psychotree's and PlackettLuce's. ``"exact"``: the exact
+        asymptotic tail probability (see :func:`suplm_pvalue_exact`).
+    n_grid : int, default 160
+        Radial grid of the ``"exact"`` method.
+
+    Returns
+    -------
+    float
+        The unadjusted p-value.
+    """
+    if check_suplm_pvalue(method) == "partykit":
+        return suplm_pvalue_partykit(stat, k, trim)
+    return suplm_pvalue_exact(stat, k, trim, n_grid=n_grid)
+
+
+def _log_estrella(x: float, k: int, log_lambda: float) -> float:
+    """Estrella's (2003) asymptotic log tail probability of the supLM statistic."""
+    return float(-special.gammaln(k / 2.0) + k / 2.0 * np.log(x / 2.0) - x / 2.0
+                 + np.log(abs(log_lambda * (1.0 - k / x) + 2.0 / x)))
+
+
+def suplm_pvalue_partykit(stat: float, k: int, trim: float) -> float:
+    """supLM p-value by Hansen's (1997) response surface, interpolated in the trimming as ``partykit::mob`` does.
+
+    Parameters
+    ----------
+    stat : float
+        Observed supLM statistic.
+    k : int
+        Number of parameters tested.
+    trim : float
+        ``from / n``, 0 < trim <= 0.5.
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    Hansen, B. E. (1997), "Approximate asymptotic p values for structural-change tests", *Journal of Business &
+    Economic Statistics* 15(1):60-67, tabulates for k = 1..40 and the trimmings pi0 = 0.49, 0.47, ..., 0.01
+    coefficients (beta0, beta1, eta) such that p ~ P(chi2_eta > beta0 + beta1 stat) (:mod:`._hansen1997`).
+    As partykit (1.2-x, ``mob``'s ``logp.supLM``): between two tabulated trimmings the p-value is interpolated
+    linearly in pi0; between pi0 = 0.49 and 0.5 towards P(chi2_k > stat) (no trimming effect at 0.5); below 0.01
+    the 0.01 row is used; when both neighbours underflow, their log p-values are averaged. For k > 40 the
+    asymptotic tail formula of Estrella (2003), "Critical values and p values of Bessel process distributions",
+    *Econometric Theory* 19(6), with lambda = ((1 - trim) / trim)^2, and below stat = 1.5 k its log p-value at
+    1.5 k scaled by (stat / 1.5 k)^sqrt(k); capped at 1 (partykit's value can exceed 1 slightly there). Written
+    from the published method; checked against partykit's own function over a grid of (k, trim, stat), to a
+    relative 1e-9, and on psychotree's EuropeanValuesStudy tree (``tests/reference/partykit_suplm``).
+    """
+    if np.isnan(stat):
+        return float("nan")
+    if not np.isfinite(stat):
+        return 0.0 if stat > 0 else 1.0
+    k = int(k)
+    tau = float(trim)
+    if k > _hansen1997.MAX_K:
+        log_lambda = 2.0 * np.log((1.0 - tau) / tau)
+        x0 = 1.5 * k
+        if stat <= x0:
+            logp = (max(stat, 0.0) / x0) ** np.sqrt(k) * _log_estrella(x0, k, log_lambda)
+        else:
+            logp = _log_estrella(stat, k, log_lambda)
+        return float(min(np.exp(logp), 1.0))
+    log_chi2 = float(stats.chi2.logsf(stat, k))
+    if tau >= 0.5:
+        return float(np.exp(log_chi2))
+    coef = _hansen1997.coefficients(k)
+    z = np.maximum(coef[:, 0] + coef[:, 1] * stat, 0.0)
+    logpp = stats.chi2.logsf(z, coef[:, 2])
+    if tau <= 0.01:
+        return float(np.exp(logpp[-1]))
+    if tau >= 0.49:  # between the 0.49 row and no trimming effect at 0.5
+        pair = np.array([logpp[0], log_chi2])
+        wts = 100.0 * np.array([0.5 - tau, tau - 0.49])
+    else:
+        pos = (0.51 - tau) * 50.0  # 1-based row position in the pi0 grid (0.49 -> 1, 0.01 -> 25)
+        j = int(np.floor(pos))
+        pair = logpp[j - 1 : j + 1]
+        wts = np.array([j + 1 - pos, pos - j])
+    with np.errstate(divide="ignore"):
+        logp = float(special.logsumexp(pair, b=wts))
+    if not np.isfinite(logp):
+        logp = float(np.mean(pair))
+    return float(min(np.exp(logp), 1.0))
+
+
+def suplm_pvalue_exact(stat: float, k: int, trim: float, *, n_grid: int = 160) -> float:
+    """Exact asymptotic p-value of the supLM statistic.
+
+    Parameters
+    ----------
+    stat : float
+        Observed supLM statistic.
+    k : int
+        Number of parameters tested (dimension of the Brownian bridge).
+    trim : float
+        Fraction trimmed at each end (``from / n``), 0 < trim <= 0.5.
+    n_grid : int, default 160
+        Radial grid of the finite-volume discretisation.
+
+    Returns
+    -------
+    float
 
     Notes
     -----
@@ -69,7 +195,7 @@ def suplm_pvalue(stat: float, k: int, trim: float, *, n_grid: int = 160) -> floa
     """
     if not np.isfinite(stat):
         return 0.0
-    if stat <= 0:
+    if np.round(stat, 10) <= 0:  # the spectrum is computed at stat rounded to 10 decimals
         return 1.0
     trim = min(max(trim, 1e-6), 0.5)
     length = np.log((1.0 - trim) / trim)
@@ -103,6 +229,7 @@ def fluctuation_tests(
     *,
     minsize: float,
     trim: float = 0.1,
+    pvalue: str = "partykit",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score-based instability tests of one node.
 
@@ -114,11 +241,18 @@ def fluctuation_tests(
         kind "numeric" (float values) or "categorical" (integer level codes >= 0).
     weights : ndarray (n,)
         Case weights (> 0).
+    minsize : float
+        Minimum trimming count: ``from = max(ceiling(n * trim), minsize)``.
+    trim : float, default 0.1
+        Trimming fraction of the supLM test.
+    pvalue : {"partykit", "exact"}, default "partykit"
+        supLM p-value method (:func:`suplm_pvalue`).
 
     Returns
     -------
     stat, pvalue (unadjusted), df : ndarrays, one entry per covariate (NaN p-value: not testable).
     """
+    check_suplm_pvalue(pvalue)
     n_obs = float(weights.sum())
     k = scores.shape[1]
     proc = scores / np.sqrt(n_obs)
@@ -161,5 +295,5 @@ def fluctuation_tests(
             st = np.sum(cs[ok] ** 2, axis=1) / (tt * (1 - tt))
             out_stat[i] = float(st.max())
             out_df[i] = k_eff
-            out_p[i] = suplm_pvalue(out_stat[i], k_eff, frm / n_obs)
+            out_p[i] = suplm_pvalue(out_stat[i], k_eff, frm / n_obs, method=pvalue)
     return out_stat, out_p, out_df

@@ -35,6 +35,9 @@ from ._provenance import FitView, records_data
 __all__ = ["BootstrapResult", "bootstrap"]
 
 
+_ABSENT_TIE = -50.0  # log delta of a tie order absent from a replicate: exp(-50) ~ 2e-22, no weight at all
+
+
 def _log_worth(theta: np.ndarray, n_items: int) -> np.ndarray:
     """Zero-sum log-worths (B x n_items) from batched parameter vectors."""
     b = theta[:, :n_items]
@@ -314,10 +317,20 @@ def bootstrap(
         warnings.warn("The full-data fit did not converge in 100 Newton iterations; the bootstrap is centred on an "
                       "inaccurate estimate. Fix: use npseudo > 0 for weakly connected data.", ConvergenceWarning,
                       stacklevel=2)
+    n_tie = len(design.tie_orders)
+
     def refit(rw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lin, W = design.stats(rw)
+        start = np.tile(theta_hat, (len(rw), 1))
+        # A tie order that no resampled respondent shows has its MLE at log delta = -inf: that replicate's model
+        # has no such tie parameter (as a fit to the replicate's data alone); hold it where its tie alternatives
+        # carry no weight instead of letting Newton walk towards -inf and never converge.
+        hold = np.zeros(start.shape, bool)
+        if n_tie:
+            hold[:, -n_tie:] = lin[:, -n_tie:] <= 0
+            start[hold] = _ABSENT_TIE
         with single_thread_blas(True):
-            return newton_batch(design, np.tile(theta_hat, (len(rw), 1)), lin, W, free, max_iter=max_iter, tol=tol)
+            return newton_batch(design, start, lin, W, free, max_iter=max_iter, tol=tol, hold=hold)
 
     counts = rng.multinomial(N, np.full(N, 1.0 / N), size=int(n_boot))
     thetas, conv = [], []

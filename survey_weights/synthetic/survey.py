@@ -100,8 +100,9 @@ class SurveyTruth:
         Pooled log-worths before heterogeneity (zero-sum, indexed by criterion).
     tie_params : pandas.Series
         Davidson-Luce tie parameters delta_2..delta_5 (index ``"tie2"``..``"tie5"``, as the
-        fitter's ``tie_params``). The all-equal respondents (the only five-way ties) are dropped by
-        ``Rankings.from_ratings``, so a fit estimates ``tie2``..``tie4`` only.
+        fitter's ``tie_params``). The all-equal respondents are the only five-way ties;
+        ``Rankings.from_ratings`` keeps them, so a fit estimates ``tie2``..``tie5`` (``all_tied="drop"``:
+        ``tie2``..``tie4`` only).
     effects : pandas.DataFrame
         Planted zero-sum effects (rows: MultiIndex (factor, level); columns: criteria), already
         multiplied by ``heterogeneity``.
