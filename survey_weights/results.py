@@ -198,6 +198,10 @@ class FitResult:
     #: Names of the parameters whose estimate is on the boundary (runs off to +-infinity; see
     #: :class:`~survey_weights.exceptions.BoundaryWarning`): their numbers and standard errors are meaningless.
     boundary: tuple = field(default=(), repr=False)
+    #: Coefficients beyond the item worths: comparison-level covariates (an order or home effect), respondent x
+    #: item covariates, or the item-level predictors of a structured model (log-worth = x_j' gamma); empty
+    #: otherwise. Their covariance is in :attr:`vcov_full` (between the items and the tie parameters).
+    effects: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="estimate"), repr=False)
 
     _kind = "fit"
 
@@ -215,7 +219,7 @@ class FitResult:
     @cached_property
     def vcov_full(self) -> pd.DataFrame:
         src = self._cov
-        names = label_index(tuple(self.items) + tuple(self.tie_params.index))
+        names = label_index(tuple(self.items) + tuple(self.effects.index) + tuple(self.tie_params.index))
         V = np.full((len(names), len(names)), np.nan) if src is None else src.compute()
         object.__setattr__(self, "_cov", None)  # frees the factor it may hold; the result is cached
         return pd.DataFrame(V, index=names, columns=names.copy(), copy=False)
@@ -251,9 +255,15 @@ class FitResult:
     @property
     def tie_se(self) -> pd.Series:
         """Standard errors of the log tie parameters."""
-        n = self.n_items
-        d = np.diag(self.vcov_full.to_numpy())[n:]
+        d = np.diag(self.vcov_full.to_numpy())[self.n_items + len(self.effects):]
         return pd.Series(np.sqrt(np.clip(d, 0, None)), index=self.tie_params.index, name="se_log")
+
+    @property
+    def effects_se(self) -> pd.Series:
+        """Standard errors of :attr:`effects`."""
+        n, e = self.n_items, len(self.effects)
+        d = np.diag(self.vcov_full.to_numpy())[n:n + e]
+        return pd.Series(np.sqrt(np.clip(d, 0, None)), index=self.effects.index, name="se")
 
     @cached_property
     def quasi_se(self) -> pd.Series:
@@ -297,9 +307,10 @@ class FitResult:
             est[pos] = 0.0
             se[pos] = np.nan
         t_est = np.log(self.tie_params.to_numpy())
-        t_se = np.sqrt(np.clip(np.diag(V)[n:], 0, None))
-        idx = list(self.items) + list(self.tie_params.index)
-        return pd.DataFrame({"estimate": np.concatenate([est, t_est]), "se": np.concatenate([se, t_se])},
+        t_se = np.sqrt(np.clip(np.diag(V)[n + len(self.effects):], 0, None))
+        idx = list(self.items) + list(self.effects.index) + list(self.tie_params.index)
+        return pd.DataFrame({"estimate": np.concatenate([est, self.effects.to_numpy(), t_est]),
+                             "se": np.concatenate([se, self.effects_se.to_numpy(), t_se])},
                             index=pd.Index(idx, name="item"))
 
     def summary(self, ref: Any = None) -> Summary:
@@ -310,7 +321,7 @@ class FitResult:
         tab["z"] = tab["estimate"] / tab["se"]
         tab["p"] = 2 * stats.norm.sf(np.abs(tab["z"]))
         tab["quasi_se"] = self.quasi_se.to_numpy()
-        ties = c.iloc[n:].copy()
+        ties = c.iloc[n:].copy()  # the effects (if any), then the log tie parameters
         ties["z"] = ties["estimate"] / ties["se"]
         ties["p"] = 2 * stats.norm.sf(np.abs(ties["z"]))
         info = {"log-likelihood": self.loglik, "deviance": self.deviance, "AIC": self.aic, "BIC": self.bic,

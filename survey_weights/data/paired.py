@@ -38,9 +38,13 @@ class PairedComparisons:
     respondent_ids: pd.Index
     respondent_weights: np.ndarray
     covariates: pd.DataFrame | None = field(default=None)
+    #: Comparison-level covariates (one row per comparison, numeric): the value of `item_a`'s side minus that of
+    #: `item_b`'s side, e.g. 1 when `item_a` was shown first or plays at home (an order / home effect).
+    comparison_covariates: pd.DataFrame | None = field(default=None)
 
     @classmethod
-    def _from_arrays(cls, items, a, b, outcome, w, resp, respondent_ids, respondent_weights=None, covariates=None):
+    def _from_arrays(cls, items, a, b, outcome, w, resp, respondent_ids, respondent_weights=None, covariates=None,
+                     comparison_covariates=None):
         ids = pd.Index(respondent_ids)
         ids.name = "respondent"
         rw = np.ones(len(ids)) if respondent_weights is None else np.asarray(respondent_weights, dtype=np.float64)
@@ -54,6 +58,7 @@ class PairedComparisons:
             respondent_ids=ids,
             respondent_weights=_readonly(rw),
             covariates=covariates,
+            comparison_covariates=comparison_covariates,
         )
 
     @classmethod
@@ -68,6 +73,7 @@ class PairedComparisons:
         covariates: Sequence[Hashable] | pd.DataFrame | None = None,
         *,
         items: Sequence[Any] | None = None,
+        comparison_covariates: Sequence[Hashable] | None = None,
     ) -> PairedComparisons:
         """Paired comparisons in long form: one row per comparison.
 
@@ -86,6 +92,10 @@ class PairedComparisons:
             Respondent covariates (constant within respondent).
         items : sequence, optional
             All item labels in the order to use; default: the labels seen, sorted.
+        comparison_covariates : list of column names, optional
+            Numeric covariates of each comparison, coded as the value of `item_a`'s side minus `item_b`'s: e.g.
+            1 when `item_a` was shown first (an order effect), or +1 / -1 when `item_a` / `item_b` plays at home
+            (BradleyTerry2's home advantage). They enter ``fit_bradley_terry`` with one coefficient each.
 
         Returns
         -------
@@ -146,7 +156,19 @@ class PairedComparisons:
                 raise TypeError(f"Weight column {weight!r} holds non-numeric values. Fix: use numeric counts.")
             w = _check_weights(raw, pd.Index(ids_row), f"Weight column {weight!r}")
         cov = _build_covariates(covariates, df, codes, ids)
-        return cls._from_arrays(item_list, a, b, outcome, w, codes, ids, np.ones(len(ids)), cov)
+        ccov = None
+        if comparison_covariates is not None:
+            cols = [comparison_covariates] if isinstance(comparison_covariates, str) else list(comparison_covariates)
+            check_columns(df, cols, "comparison_covariates")
+            vals = df[cols].apply(pd.to_numeric, errors="coerce")
+            bad = vals.isna().to_numpy() | ~np.isfinite(vals.to_numpy(dtype=float))
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                raise ValueError(f"Comparison covariate {cols[c]!r} must be a finite number on every row; row {r} "
+                                 f"(respondent id {ids_row[r]!r}) holds {df[cols[c]].iloc[r]!r}. Fix: code it as "
+                                 "item_a's value minus item_b's, e.g. 1 / 0 for 'item_a shown first'.")
+            ccov = pd.DataFrame(vals.to_numpy(dtype=float), columns=pd.Index(cols, name="comparison_covariate"))
+        return cls._from_arrays(item_list, a, b, outcome, w, codes, ids, np.ones(len(ids)), cov, ccov)
 
     @property
     def n_items(self) -> int:
@@ -192,6 +214,8 @@ class PairedComparisons:
             self.respondent_ids[pos],
             self.respondent_weights[pos],
             self.covariates.iloc[pos] if self.covariates is not None else None,
+            self.comparison_covariates.iloc[rows].reset_index(drop=True)
+            if self.comparison_covariates is not None else None,
         )
 
     def with_respondent_weights(self, weights: Any) -> PairedComparisons:
@@ -221,5 +245,8 @@ class PairedComparisons:
         h.update(repr(self.items).encode())
         for a in (self._a, self._b, self._outcome, self._w, self._resp, self.respondent_weights):
             h.update(np.ascontiguousarray(a).tobytes())
+        if self.comparison_covariates is not None:
+            h.update(repr(list(self.comparison_covariates.columns)).encode())
+            h.update(np.ascontiguousarray(self.comparison_covariates.to_numpy(dtype=float)).tobytes())
         return h.hexdigest()
 

@@ -89,7 +89,9 @@ class ChoiceDesign(Design):
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
     def from_data(cls, data: Any, *, npseudo: float = 0.5, ties: str | None = "davidson",
-                  covariates: np.ndarray | None = None, respondent_weights: Any = None) -> ChoiceDesign:
+                  covariates: np.ndarray | None = None, respondent_weights: Any = None,
+                  comparison_covariates: bool = False, respondent_item_covariates: np.ndarray | None = None,
+                  item_basis: np.ndarray | None = None, extra_names: tuple = ()) -> ChoiceDesign:
         """Design of :class:`~survey_weights.data.Rankings` or :class:`~survey_weights.data.PairedComparisons`.
 
         Parameters
@@ -99,17 +101,29 @@ class ChoiceDesign(Design):
             of item j for respondent i is ``x_i' b_j``.  None: no covariates (q = 1).
         respondent_weights : array, optional
             Default: the data's frequency weights.
+        comparison_covariates : bool
+            Paired comparisons: one coefficient per comparison-level covariate of the data (``item_a``'s side
+            minus ``item_b``'s; an order or home effect).
+        respondent_item_covariates : ndarray (n_respondents, n_items, k), optional
+            Covariates of a respondent x item (e.g. whether the respondent owns the item), one common
+            coefficient each: the alternative ``S`` gets ``mean_{j in S} u_ij``.
+        item_basis : ndarray (n_items, r), optional
+            Structured worths: log-worth of item j is ``x_j' gamma`` (item-level predictors), no free worth per
+            item.
         """
-        st = choice_stages(data, ties=ties)
+        st = choice_stages(data, ties=ties, comparison_covariates=comparison_covariates)
         rw = data.respondent_weights if respondent_weights is None else respondent_weights
         return cls.from_stages(st, n_respondents=data.n_respondents, respondent_weights=rw, npseudo=npseudo,
                                covariates=covariates, items=tuple(data.items), n_rankings=getattr(
-                                   data, "n_rankings", len(st.resp)))
+                                   data, "n_rankings", len(st.resp)),
+                               respondent_item_covariates=respondent_item_covariates, item_basis=item_basis,
+                               extra_names=extra_names)
 
     @classmethod
     def from_stages(cls, st: Stages, *, n_respondents: int, respondent_weights: Any, npseudo: float = 0.5,
                     covariates: np.ndarray | None = None, items: tuple | None = None,
-                    n_rankings: int | None = None) -> ChoiceDesign:
+                    n_rankings: int | None = None, respondent_item_covariates: np.ndarray | None = None,
+                    item_basis: np.ndarray | None = None, extra_names: tuple = ()) -> ChoiceDesign:
         n = st.n_items
         nw = st.n_words
         orders = (1, *st.tie_orders)
@@ -122,7 +136,24 @@ class ChoiceDesign(Design):
                 raise ValueError(f"`covariates` must be (n_respondents={n_respondents}, q). Got {X.shape}.")
             q = X.shape[1]
             pat_rows, pat = _unique_rows(X)
-        p = n * q + T
+        # stage-level covariates of items (comparison-level, or respondent x item): a pattern id per stage
+        upat = np.zeros(len(st.resp), dtype=np.int64)
+        u_item = u_val = U_ri = None
+        k_extra = 0
+        if st.cov_val is not None:
+            k_extra = st.cov_val.shape[1]
+            uu, upat = _unique_rows(np.column_stack([st.cov_item.astype(float), st.cov_val]))
+            u_item, u_val = uu[:, 0].astype(np.int64), uu[:, 1:]
+        elif respondent_item_covariates is not None:
+            V = np.asarray(respondent_item_covariates, dtype=float)
+            if V.ndim != 3 or V.shape[:2] != (n_respondents, n):
+                raise ValueError(f"`respondent_item_covariates` must be (n_respondents={n_respondents}, "
+                                 f"n_items={n}, k). Got {V.shape}.")
+            k_extra = V.shape[2]
+            uu, rpat = _unique_rows(V.reshape(n_respondents, n * k_extra))
+            upat, U_ri = rpat[st.resp], uu.reshape(-1, n, k_extra)
+        n_ucols = n * q if item_basis is None else np.asarray(item_basis).shape[1]
+        p = n_ucols + k_extra + T
         # distinct choice sets (item masks) and their alternatives
         uA, a_of_stage = _unique_rows(st.A) if len(st.A) else (np.zeros((0, nw), np.uint64), np.zeros(0, int))
         Abool = np.unpackbits(uA.astype("<u8").view(np.uint8), axis=1, bitorder="little")[:, :n].astype(bool)
@@ -178,10 +209,12 @@ class ChoiceDesign(Design):
         # sets = distinct (choice set, covariate pattern); units = distinct (set, chosen alternative)
         st_pat = pat[st.resp]
         P = len(pat_rows)
-        set_key = a_of_stage * P + st_pat
+        PU = int(upat.max(initial=0)) + 1
+        set_key = (a_of_stage.astype(np.int64) * P + st_pat) * PU + upat
         uset, set_of_stage = np.unique(set_key, return_inverse=True)
         set_of_stage = set_of_stage.ravel()
-        set_A, set_pat = uset // P, uset % P
+        set_u = uset % PU
+        set_A, set_pat = (uset // PU) // P, (uset // PU) % P
         nS = len(uset)
         lens = n_alt_A[set_A]
         alt_ptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
@@ -202,8 +235,10 @@ class ChoiceDesign(Design):
         tie_col = np.zeros(n_alt, dtype=np.int64)
         kk = mem_k[alt_A_row]
         for t, k in enumerate(st.tie_orders):
-            tie_col[kk == k] = n * q + t + 1  # 0 = none
-        if q == 1:
+            tie_col[kk == k] = n_ucols + k_extra + t + 1  # 0 = none
+        if item_basis is not None:
+            Zi = sp.csr_matrix(Malt @ np.asarray(item_basis, dtype=float))
+        elif q == 1:
             Zi = Malt
         else:
             xr = pat_rows[set_pat[alt_set]]  # (n_alt, q)
@@ -215,14 +250,27 @@ class ChoiceDesign(Design):
         has_t = tie_col > 0
         Zt = sp.csr_matrix((np.ones(int(has_t.sum())), (np.flatnonzero(has_t), tie_col[has_t] - 1)),
                            shape=(n_alt, p))
-        Z: Any = sp.hstack([Zi, sp.csr_matrix((n_alt, T))]).tocsr() + Zt
+        Ze = sp.csr_matrix((n_alt, k_extra))
+        if k_extra:  # alternative S: the mean over its items of their stage-level covariate values
+            Mc = Malt.tocoo()
+            su = set_u[alt_set[Mc.row]]
+            if u_item is not None:
+                vals = np.where((u_item[su] == Mc.col)[:, None], u_val[su], 0.0)
+            else:
+                vals = U_ri[su, Mc.col, :]
+            E = np.zeros((n_alt, k_extra))
+            np.add.at(E, Mc.row, Mc.data[:, None] * vals)
+            Ze = sp.csr_matrix(E)
+        Z: Any = sp.hstack([Zi, Ze, sp.csr_matrix((n_alt, T))]).tocsr() + Zt
         if dense:
             Z = np.asfortranarray(Z.toarray())
         d = cls(items=tuple(range(n)) if items is None else tuple(items), n_items=n, q=q, tie_orders=st.tie_orders,
                 npseudo=float(npseudo), _n_params=p, Z=Z, dense=dense, alt_ptr=alt_ptr, alt_set=alt_set,
                 unit_set=unit_set, unit_row=unit_row, inc=inc, n_sets=nS, n_respondents=int(n_respondents),
                 n_rankings=int(len(st.resp) if n_rankings is None else n_rankings),
-                _pseudo_idx=np.arange(n) * q, _tie_free=not st.tie_orders)
+                _pseudo_idx=np.arange(n) * q, _tie_free=not st.tie_orders, n_extra=k_extra,
+                n_item_cols=n_ucols, item_basis=None if item_basis is None else np.asarray(item_basis, float),
+                extra_names=tuple(extra_names))
         d.Zc = Z[unit_row] if dense else Z[unit_row].toarray()
         d._set_weights(np.asarray(respondent_weights, dtype=float))
         return d
@@ -404,7 +452,7 @@ class ChoiceDesign(Design):
         """Free parameters: with covariates the slopes of item `ref` are fixed at 0 (the reference of the
         covariate effects); its intercept too when ``npseudo == 0``."""
         m = np.ones(self.n_params, dtype=bool)
-        if ref is None:
+        if ref is None or self.item_basis is not None:  # structured worths: every coefficient identified
             return m
         q = self.q
         m[ref * q + 1: ref * q + q] = False

@@ -26,10 +26,13 @@ class CovSource:
         self.n, self.theta, self.H, self.ref, self.chol = design.n_items, theta, H, ref, chol
         # the pseudo terms' Hessian, as a function of theta only (the design itself is not kept)
         self.pseudo = _PseudoOnly(design)
+        self.L = design.report_map()
 
     def compute(self) -> np.ndarray:
         with single_thread_blas(True):
             V, _ = vcov_fixed_ref(self.pseudo, self.theta, self.H, self.ref, chol=self.chol)
+            if self.L is not None:
+                V = self.L @ V @ self.L.T
             return _center(V, self.n)
 
 
@@ -39,7 +42,7 @@ class _PseudoOnly(Design):
     def __init__(self, design: Any) -> None:
         self.n_items, self.tie_orders, self.npseudo = design.n_items, tuple(design.tie_orders), design.npseudo
         self._n_params, self._idx, self._tie = design.n_params, np.asarray(design.pseudo_idx), design.pseudo_tie_idx
-        self.prior = design.prior
+        self.prior, self.item_basis = design.prior, design.item_basis
 
     @property
     def n_params(self) -> int:
@@ -123,10 +126,9 @@ def vcov_fixed_ref(design: Any, theta: np.ndarray, H: np.ndarray, ref: int,
     ``chol``: the optimiser's ``(factor, free indices)`` of ``-H[free, free]``."""
     npseudo = design.npseudo
     p = len(theta)
-    keep = np.ones(p, dtype=bool)
-    if design.prior is not None:  # MAP: the posterior covariance, the inverse of minus the objective's Hessian
-        return covariance(H, keep)
-    keep[ref] = False
+    keep = design.info_keep(ref)
+    if keep.all():  # a prior (MAP: the posterior covariance) or structured worths: invert the whole information
+        return covariance(H, keep, pseudo_H=design.penalty(theta, 2)[2] if npseudo > 0 else None)
     c = None
     if (chol is not None and npseudo == 0 and chol[0].shape == (p - 1, p - 1)
             and np.array_equal(chol[1], np.flatnonzero(keep))):
@@ -152,7 +154,14 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
     """
     n, p = design.n_items, design.n_params
     theta = opt.theta.copy()  # the result's own, shared with its covariance source
-    beta = theta[:n]
+    rep = theta if design.report_map() is None else design.report_map() @ theta
+    beta = rep[:n]
+    n_eff = len(rep) - n - len(design.tie_orders)  # coefficients beyond the worths
+    eff_names = list(design.extra_names)
+    if design.item_basis is not None:
+        eff_names = list(getattr(design, "basis_names", [f"x{j}" for j in range(design.item_basis.shape[1])])) \
+            + eff_names
+    eff_names = eff_names[:n_eff] + [f"effect{j}" for j in range(len(eff_names), n_eff)]
     items = tuple(design.items)
     cov = None if opt.hess is None else CovSource(design, theta, opt.hess, ref, getattr(opt, "chol", None))
     tie_names = tuple(f"tie{k}" for k in design.tie_orders)
@@ -166,10 +175,12 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
     return cls(
         items=items,
         log_worth=pd.Series(beta - beta.mean(), index=label_index(items, "item"), name="log_worth", copy=False),
-        tie_params=pd.Series(np.exp(theta[n:]), index=label_index(tie_names), name="delta", dtype=float, copy=False),
+        tie_params=pd.Series(np.exp(rep[n + n_eff:]), index=label_index(tie_names), name="delta", dtype=float,
+                             copy=False),
+        effects=pd.Series(rep[n:n + n_eff], index=pd.Index(eff_names, name="effect"), name="estimate", dtype=float),
         loglik=loglik,
         null_loglik=float(null),
-        df_model=n - 1 + len(design.tie_orders),
+        df_model=(n - 1 if design.item_basis is None else 0) + n_eff + len(design.tie_orders),
         n_obs=design.total_weight(),
         n_respondents=design.n_respondents,
         n_rankings=design.n_rankings,

@@ -173,6 +173,38 @@ class Design:
         d.prior = prior
         return d
 
+    item_basis: np.ndarray | None = None
+    n_extra: int = 0
+    extra_names: tuple = ()
+
+    def info_keep(self, ref: int) -> np.ndarray:
+        """The parameters whose *data* information the covariance inverts: all but the reference item's log-worth
+        (its level is set by the pseudo-comparisons or not at all), or all with a prior or structured worths."""
+        m = np.ones(self.n_params, dtype=bool)
+        if self.prior is None and self.item_basis is None:
+            m[ref] = False
+        return m
+
+    def param_names(self) -> list:
+        """Names of theta's entries: the items' log-worths (or the item predictors' coefficients of structured
+        worths), the effects, then ``tie<k>``."""
+        head = list(getattr(self, "basis_names", ())) if self.item_basis is not None else list(self.items)
+        return head + list(self.extra_names) + [f"tie{k}" for k in self.tie_orders]
+
+    def report_map(self) -> np.ndarray | None:
+        """``L`` with ``L @ theta = (log-worths, effects, log ties)`` when that is not theta itself (structured
+        worths), else None."""
+        B = self.item_basis
+        if B is None:
+            return None
+        n, r = B.shape
+        rest = self.n_params - r
+        L = np.zeros((n + r + rest, self.n_params))
+        L[:n, :r] = B
+        L[n:n + r, :r] = np.eye(r)
+        L[n + r:, r:] = np.eye(rest)
+        return L
+
     def free(self, ref: int | None = 0) -> np.ndarray:
         """Boolean mask of free parameters: all when npseudo > 0 or with a prior, else all but ``beta[ref]``."""
         m = np.ones(self.n_params, dtype=bool)

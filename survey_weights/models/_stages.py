@@ -51,6 +51,10 @@ class Stages:
     base: np.ndarray
     tie_orders: tuple[int, ...]
     n_items: int
+    #: Comparison-level covariates of paired comparisons: the item of each stage that carries them (its
+    #: ``item_a``) and their values (S, k), or None.
+    cov_item: np.ndarray | None = None
+    cov_val: np.ndarray | None = None
 
     @property
     def n_words(self) -> int:
@@ -127,7 +131,7 @@ def _ranking_stages(r: Any) -> Stages:
                   base=np.ones(int(keep.sum())), tie_orders=tie_orders, n_items=n)
 
 
-def _paired_stages(p: Any, ties: str | None) -> Stages:
+def _paired_stages(p: Any, ties: str | None, with_covariates: bool = False) -> Stages:
     n = p.n_items
     nw = (n + 63) // 64
     a = np.asarray(p._a, dtype=np.int64)
@@ -143,23 +147,29 @@ def _paired_stages(p: Any, ties: str | None) -> Stages:
         raise ValueError(f"Unknown `ties` {ties!r}. Choose one of {{None, 'davidson', 'half'}}.")
     ma, mb = member_masks(a[:, None], nw), member_masks(b[:, None], nw)
     A = ma | mb
+    cv = None
+    if with_covariates and getattr(p, "comparison_covariates", None) is not None:
+        cv = np.asarray(p.comparison_covariates.to_numpy(dtype=float))
     if ties == "half":  # a tie counts as half a win for each side: two half-weight stages
         C = np.where((out == -1)[:, None], mb, ma)
         return Stages(resp=np.concatenate([resp, resp[t]]), A=np.concatenate([A, A[t]]),
                       C=np.concatenate([C, mb[t]]), a_size=np.full(len(a) + int(t.sum()), 2),
                       c_size=np.ones(len(a) + int(t.sum()), dtype=np.int64),
-                      base=np.concatenate([np.where(t, 0.5, 1.0) * w, 0.5 * w[t]]), tie_orders=(), n_items=n)
+                      base=np.concatenate([np.where(t, 0.5, 1.0) * w, 0.5 * w[t]]), tie_orders=(), n_items=n,
+                      cov_item=None if cv is None else np.concatenate([a, a[t]]),
+                      cov_val=None if cv is None else np.concatenate([cv, cv[t]]))
     C = np.where((out == 1)[:, None], ma, np.where((out == -1)[:, None], mb, A))
     return Stages(resp=resp, A=A, C=C, a_size=np.full(len(a), 2), c_size=np.where(t, 2, 1), base=w,
-                  tie_orders=(2,) if t.any() else (), n_items=n)
+                  tie_orders=(2,) if t.any() else (), n_items=n, cov_item=None if cv is None else a, cov_val=cv)
 
 
-def choice_stages(data: Any, *, ties: str | None = "davidson") -> Stages:
+def choice_stages(data: Any, *, ties: str | None = "davidson", comparison_covariates: bool = False) -> Stages:
     """Expand :class:`~survey_weights.data.Rankings` or :class:`~survey_weights.data.PairedComparisons` into
     choice stages.  ``ties`` applies to paired comparisons only: ``"davidson"`` (a tie parameter), ``"half"``
-    (half a win each) or None (no ties allowed); the ties of rankings always follow Davidson-Luce."""
+    (half a win each) or None (no ties allowed); the ties of rankings always follow Davidson-Luce.
+    ``comparison_covariates``: attach the pairs' comparison-level covariates to their stages."""
     if hasattr(data, "_ptr"):
         return _ranking_stages(data)
     if hasattr(data, "_outcome"):
-        return _paired_stages(data, ties)
+        return _paired_stages(data, ties, comparison_covariates)
     raise TypeError(f"`data` must be Rankings or PairedComparisons. Got {type(data).__name__} instead.")

@@ -9,7 +9,7 @@ import numpy as np
 from .._util.validation import check_option
 from ..results import BradleyTerryResult
 from ._likelihood import BTDesign
-from .plackett_luce import _check_common, fit_bias_reduced, fit_design, resolve_prior
+from .plackett_luce import _check_common, fit_bias_reduced, fit_choice_design, fit_design, resolve_prior
 
 __all__ = ["fit_bradley_terry"]
 
@@ -21,6 +21,8 @@ def fit_bradley_terry(
     npseudo: float | None = None,
     normal: dict | None = None,
     bias_reduction: bool = False,
+    comparison_covariates: bool | None = None,
+    item_covariates: Any = None,
     method: str = "newton",
     max_iter: int | None = None,
     tol: float = 1e-8,
@@ -47,6 +49,12 @@ def fit_bradley_terry(
         A normal prior on the log-worths, as in :func:`fit_plackett_luce`.
     bias_reduction : bool, default False
         Firth's bias-reduced estimate, as ``BradleyTerry2::BTm(br = TRUE)`` (see :func:`fit_plackett_luce`).
+    comparison_covariates : bool, optional
+        Use the data's comparison-level covariates (``PairedComparisons.from_long(..., comparison_covariates=)``:
+        `item_a`'s side minus `item_b`'s, e.g. an order effect or BradleyTerry2's home advantage), one
+        coefficient each in ``result.effects``. Default: when the data carry them.
+    item_covariates : pandas.DataFrame, optional
+        Structured worths from item-level predictors, as in :func:`fit_plackett_luce`.
     method : {"newton", "mm", "lbfgs"}, default "newton"
         As in :func:`fit_plackett_luce` ("mm" only without Davidson ties).
     max_iter, tol, start
@@ -73,7 +81,18 @@ def fit_bradley_terry(
     if bias_reduction:
         return fit_bias_reduced(paired, BradleyTerryResult, npseudo=npseudo, normal=normal,  # type: ignore
                                 ties=ties, max_iter=max_iter, tol=tol, start=start, extra_ties=ties)
+    has_cc = getattr(paired, "comparison_covariates", None) is not None
+    if comparison_covariates and not has_cc:
+        raise ValueError("`comparison_covariates=True` but the data carry none. Fix: build the data with "
+                         "PairedComparisons.from_long(..., comparison_covariates=[...]).")
+    use_cc = has_cc if comparison_covariates is None else bool(comparison_covariates)
+    if item_covariates is not None:
+        npseudo = 0.0 if npseudo is None else npseudo
     npseudo, prior = resolve_prior(normal, npseudo, tuple(paired.items), method)
+    if use_cc or item_covariates is not None:
+        return fit_choice_design(paired, BradleyTerryResult, npseudo=npseudo, prior=prior, stage_ties=ties,
+                                 method=method, max_iter=max_iter, tol=tol, start=start, comparison_covariates=use_cc,
+                                 item_covariates=item_covariates, ties=ties)  # type: ignore[return-value]
     design = BTDesign.from_paired(paired, npseudo=npseudo, ties=ties).with_prior(prior)
     return fit_design(  # type: ignore[return-value]
         design, method=method, max_iter=max_iter, tol=tol, start=start, data_hash=paired.data_hash(), ties=ties

@@ -55,7 +55,9 @@ def boundary_parameters(design: Any, opt: Any, *, rel_curvature: float = 1e-7, m
     if not big > 0:
         return ()
     free = design.free(0)
-    names = list(design.items) + [f"tie{k}" for k in design.tie_orders]
+    names = design.param_names()
+    if design.item_basis is not None:
+        th = np.array(opt.theta, dtype=float)
     flag = free & (np.abs(th) > min_abs) & (curv < rel_curvature * big)
     return tuple(str(names[j]) for j in np.flatnonzero(flag))
 
@@ -78,6 +80,59 @@ def fit_bias_reduced(data: Any, cls: type, *, npseudo: Any, normal: Any, ties: s
     with single_thread_blas(True):
         extra = {} if extra_ties == "unset" else {"ties": extra_ties}
         return make_result(cls, design, opt, method="firth", ref=0, data_hash=data.data_hash(), **extra)
+
+
+def item_basis_matrix(item_covariates: Any, items: tuple) -> tuple[np.ndarray, list]:
+    """The (n_items, r) matrix of item-level predictors for structured worths, validated."""
+    import pandas as pd
+
+    if not isinstance(item_covariates, pd.DataFrame):
+        raise TypeError("`item_covariates` must be a pandas DataFrame indexed by item, one numeric column per "
+                        f"predictor. Got {type(item_covariates).__name__}.")
+    missing = [it for it in items if it not in item_covariates.index]
+    if missing:
+        raise ValueError(f"`item_covariates` has no row for item(s) {missing[:5]}. Fix: index it by the items "
+                         f"({list(items)[:5]}...).")
+    X = item_covariates.loc[list(items)].apply(pd.to_numeric, errors="coerce")
+    bad = X.columns[X.isna().any() | ~np.isfinite(X.to_numpy(dtype=float)).all(axis=0)].tolist()
+    if bad:
+        raise ValueError(f"`item_covariates` column(s) {bad} must be finite numbers for every item. Fix: fill or drop.")
+    B = X.to_numpy(dtype=float)
+    r = B.shape[1]
+    if r == 0 or np.linalg.matrix_rank(B) < r:
+        raise ValueError("`item_covariates` must have linearly independent columns (at least one). Fix: drop the "
+                         "redundant predictors.")
+    if np.linalg.matrix_rank(np.column_stack([np.ones(len(B)), B])) == r:
+        raise ValueError("`item_covariates` span a constant (e.g. an intercept column, or dummies of every "
+                         "category): log-worths are only defined up to a constant, so it is not identified. Fix: "
+                         "drop the intercept or one dummy.")
+    if r >= len(items):
+        raise ValueError(f"`item_covariates` has {r} predictor(s) for {len(items)} items; at most n_items - 1 are "
+                         "identified. Fix: use fewer predictors (or plain worths).")
+    return B, [str(c) for c in X.columns]
+
+
+def fit_choice_design(data: Any, cls: type, *, npseudo: float, prior: Any, stage_ties: str | None, method: str,
+                      max_iter: Any, tol: float, start: Any, comparison_covariates: bool = False,
+                      item_covariates: Any = None, **extra: Any) -> FitResult:
+    """A fit on the engine's general kernel: comparison-level covariates or structured (item-level predictor)
+    worths, which the specialised kernels do not carry."""
+    basis, bnames = (None, []) if item_covariates is None else item_basis_matrix(item_covariates, tuple(data.items))
+    if basis is not None and npseudo > 0:
+        raise ValueError("Structured worths (`item_covariates`) take no pseudo-comparisons. Fix: leave npseudo "
+                         "unset (or 0).")
+    names = list(data.comparison_covariates.columns) if comparison_covariates else []
+    design = ChoiceDesign.from_data(data, npseudo=npseudo, ties=stage_ties or "davidson",
+                                    comparison_covariates=comparison_covariates, item_basis=basis,
+                                    extra_names=tuple(str(c) for c in names)).with_prior(prior)
+    if basis is not None:
+        design.basis_names = tuple(bnames)
+    if not design.has_penalty and basis is None:  # the MLE needs a strongly connected network
+        plain = PLDesign.from_rankings(data, npseudo=0) if hasattr(data, "_ptr") else \
+            BTDesign.from_paired(data, npseudo=0, ties=stage_ties)
+        check_connected(plain, plain.items)
+    return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start, check=False,
+                      result_cls=cls, data_hash=data.data_hash(), **extra)
 
 
 def _check_common(npseudo: Any, method: Any, max_iter: Any, tol: Any) -> int:
@@ -124,7 +179,7 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
             f"The {method} fit did not converge in {opt.n_iter} iterations (max_iter={max_iter}, tol={tol}); "
             f"estimates may be inaccurate. Fix: raise `max_iter`, or use npseudo > 0 for weakly connected data.",
             ConvergenceWarning, stacklevel=3)
-    cls = BradleyTerryResult if isinstance(design, BTDesign) else PlackettLuceResult
+    cls = extra.pop("result_cls", None) or (BradleyTerryResult if isinstance(design, BTDesign) else PlackettLuceResult)
     boundary = boundary_parameters(design, opt)
     if boundary:
         extra["boundary"] = boundary
@@ -147,6 +202,7 @@ def fit_plackett_luce(
     npseudo: float | None = None,
     normal: dict | None = None,
     bias_reduction: bool = False,
+    item_covariates: Any = None,
     method: str = "newton",
     max_iter: int | None = None,
     tol: float = 1e-8,
@@ -183,6 +239,11 @@ def fit_plackett_luce(
         Jeffreys-penalised likelihood, finite even where an item never loses or never wins (a small subgroup);
         standard errors from the information at the estimate.  Replaces the pseudo-comparisons
         (``method="firth"`` in the result).
+    item_covariates : pandas.DataFrame, optional
+        Structured worths (item-level predictors, as BradleyTerry2's structured abilities and PlackettLuce's
+        ``pladmm``): rows = items, numeric columns x; log-worth of item j is ``x_j' gamma``, with no free worth
+        per item.  ``result.effects`` holds gamma (SEs in ``result.effects_se``); the log-worths and weights
+        are the implied ``x_j' gamma``.  The columns must not span a constant.
     method : {"newton", "mm", "lbfgs"}, default "newton"
         Damped Newton with a line search (default); Hunter's MM / iterative scaling (tie-free data only);
         or scipy's L-BFGS-B.  All maximise the same concave objective.
@@ -217,7 +278,13 @@ def fit_plackett_luce(
     if bias_reduction:
         return fit_bias_reduced(rankings, PlackettLuceResult, npseudo=npseudo, normal=normal,  # type: ignore
                                 max_iter=max_iter, tol=tol, start=start)
+    if item_covariates is not None:
+        npseudo = 0.0 if npseudo is None else npseudo
     npseudo, prior = resolve_prior(normal, npseudo, tuple(rankings.items), method)
+    if item_covariates is not None:
+        return fit_choice_design(rankings, PlackettLuceResult, npseudo=npseudo, prior=prior, stage_ties="davidson",
+                                 method=method, max_iter=max_iter, tol=tol, start=start,
+                                 item_covariates=item_covariates)  # type: ignore[return-value]
     design = PLDesign.from_rankings(rankings, npseudo=npseudo).with_prior(prior)
     return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start,
                       data_hash=rankings.data_hash())  # type: ignore[return-value]
