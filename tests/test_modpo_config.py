@@ -11,6 +11,7 @@ from modpo_helpers import KeywordReward, toy_pairs
 
 from survey_weights.modpo import (
     MODPOConfig,
+    RewardModelConfig,
     as_pairs_frame,
     normalize_profiles,
     profile_dirname,
@@ -38,12 +39,21 @@ def test_config_defaults_and_frozen():
         ({"max_steps": 0}, ValueError, "max_steps"),
         ({"lr_scheduler": "step"}, ValueError, "lr_scheduler"),
         ({"max_prompt_length": 600}, ValueError, "max_prompt_length"),
-        ({"precision": "fp8"}, ValueError, "precision"),
     ],
 )
 def test_config_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         MODPOConfig(**kwargs)
+
+
+def test_training_key_leaves_out_display_and_speed_fields_and_precision_is_gone():
+    key = MODPOConfig().training_key()
+    assert "progress" not in key and "precompute_batch_size" not in key
+    assert MODPOConfig(progress=False, precompute_batch_size=2).training_key() == key
+    assert MODPOConfig(lr=1e-3).training_key() != key
+    assert RewardModelConfig(progress=True).training_key() == RewardModelConfig().training_key()
+    with pytest.raises(TypeError, match="precision"):  # dead field removed (nothing read it)
+        MODPOConfig(precision="auto")
 
 
 def test_profiles_accept_mapping_objects_and_dicts():

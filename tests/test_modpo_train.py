@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -145,6 +146,20 @@ def test_resume_after_crash(tmp_path, monkeypatch):
     # other settings into the same directory: refuse instead of silently mixing
     with pytest.raises(ValueError, match="overwrite"):
         _train(model, tok, tmp_path, config=MODPOConfig(max_steps=2, batch_size=4, beta=0.5, progress=False))
+
+
+def test_display_and_speed_settings_do_not_retrain(tmp_path):
+    """`--quiet` (progress=False) or another precompute batch size reuses every finished adapter."""
+    model, tok = make_tiny_llama()
+    prof = {"p": {"empathy": 0.6, "safety": 0.4}}
+    first = _train(model, tok, tmp_path, prof)
+    stamp = (first["p"].path / "adapter_model.safetensors").stat().st_mtime_ns
+    shown = dataclasses.replace(CFG, progress=True, precompute_batch_size=3)
+    again = _train(model, tok, tmp_path, prof, config=shown)
+    assert again["p"].skipped and again["p"].losses == ()
+    assert (first["p"].path / "adapter_model.safetensors").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="overwrite"):  # a setting that changes the weights still counts
+        _train(model, tok, tmp_path, prof, config=dataclasses.replace(CFG, lr=2e-2))
 
 
 def test_dpo_baselines_and_merging(tmp_path):

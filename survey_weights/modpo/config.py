@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["MODPOConfig", "RewardModelConfig"]
 
 _SCHEDULERS = ("constant", "linear", "cosine")
-_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def _check_positive(
@@ -70,13 +69,11 @@ class MODPOConfig:
         Seeds LoRA initialisation (the same for every profile, so adapters share their initial A) and the
         data order.
     precompute_batch_size : int, default 16
-        Batch size for the one-off reference log-prob pass.
-    precision : {"auto", "fp32", "bf16", "fp16"}, default "auto"
-        ``"auto"`` = bf16 on a CUDA device that supports it, fp32 otherwise.
+        Batch size for the one-off reference log-prob pass (speed only: not part of :meth:`training_key`).
     use_chat_template : bool, default True
         Format prompts with the tokenizer's chat template when it has one.
     progress : bool, default True
-        Show tqdm progress bars (main process only).
+        Show tqdm progress bars (main process only; display only: not part of :meth:`training_key`).
 
     Raises
     ------
@@ -101,9 +98,11 @@ class MODPOConfig:
     max_grad_norm: float | None = 1.0
     seed: int = 0
     precompute_batch_size: int = 16
-    precision: str = "auto"
     use_chat_template: bool = True
     progress: bool = True
+
+    #: Fields that change only speed or display, never the trained adapter (left out of :meth:`training_key`).
+    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ("precompute_batch_size", "progress")
 
     def __post_init__(self) -> None:
         _check_positive("beta", self.beta)
@@ -149,16 +148,20 @@ class MODPOConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise TypeError(f"`seed` must be an int >= 0. Got {self.seed!r} instead.")
         _check_positive("precompute_batch_size", self.precompute_batch_size, integer=True)
-        if self.precision not in _PRECISIONS:
-            raise ValueError(
-                f"Unknown `precision` {self.precision!r}. Choose one of {_PRECISIONS}."
-            )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dict."""
         d = dataclasses.asdict(self)
         d["target_modules"] = list(self.target_modules)
         return d
+
+    def training_key(self) -> dict[str, Any]:
+        """The fields that change the trained adapter: :meth:`to_dict` less :attr:`RUNTIME_FIELDS`.
+
+        :func:`~survey_weights.modpo.train_adapters` resumes a finished adapter when these (and the data,
+        profile, reward models and base model) match, so ``progress=False`` (``--quiet``) reuses adapters.
+        """
+        return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,10 @@ class RewardModelConfig:
         Share of pairs (grouped by ``prompt_id`` when present) held out for the accuracy report.
     seed : int, default 0
     progress : bool, default False
+        Display only: not part of :meth:`training_key`.
     """
+
+    RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ("progress",)
 
     backbone: str = "minilm"
     max_length: int = 256
@@ -222,3 +228,7 @@ class RewardModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-serialisable dict."""
         return dataclasses.asdict(self)
+
+    def training_key(self) -> dict[str, Any]:
+        """The fields that change the trained reward model (:meth:`to_dict` less ``progress``)."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_FIELDS}

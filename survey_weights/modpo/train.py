@@ -178,21 +178,21 @@ def _gather_logps(
     return out
 
 
-def _resume_key(record: dict[str, Any]) -> str:
+def _resume_key(record: dict[str, Any], cfg: MODPOConfig) -> str:
+    """Hash of what changes the trained adapter; display and speed settings (``progress``, ...) stay out."""
     keys = (
         "objective",
         "weights",
         "criteria_order",
         "weight_vector",
         "main_objective",
-        "config",
         "data_hash",
         "reward_sources",
         "base_model",
     )
-    return hashlib.sha256(
-        json.dumps({k: record.get(k) for k in keys}, sort_keys=True).encode()
-    ).hexdigest()
+    keyed = {k: record.get(k) for k in keys}
+    keyed["config"] = cfg.training_key()
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
 
 
 def _finish_dir(tmp: Path, final: Path) -> None:
@@ -359,7 +359,7 @@ def train_adapters(
     for p, main, crits, ws in plan:
         sources = (
             {
-                c: (_rm_fingerprint(given[c]) if c in given else {"trained": rcfg.to_dict()})
+                c: (_rm_fingerprint(given[c]) if c in given else {"trained": rcfg.training_key()})
                 for c in crits[1:]
             }
             if objective == "modpo"
@@ -382,7 +382,7 @@ def train_adapters(
             "reward_sources": sources,
             "base_model": base_model_id,
         }
-        rec["resume_key"] = _resume_key(rec)
+        rec["resume_key"] = _resume_key(rec, cfg)
         records[p.name] = rec
         final = out / rec["dirname"]
         pj = final / PROFILE_FILE

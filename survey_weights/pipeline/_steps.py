@@ -170,7 +170,7 @@ def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: st
     out: dict[str, Any] = {}
     for c in criteria:
         sub = frame[frame["criterion"] == c]
-        key = hashlib.sha256(json.dumps([data_hash(sub), cfg.to_dict()], sort_keys=True).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps([data_hash(sub), cfg.training_key()], sort_keys=True).encode()).hexdigest()[:16]
         path = Path(cache) / f"{c}-{key}"
         if (path / "reward_config.json").is_file():
             out[c] = RewardModel.load(path)
