@@ -22,7 +22,13 @@ from . import simulate  # noqa: F401 - `sw.simulate.simulate_survey` stays reach
 from ._version import __version__
 from .criteria import ALL_CRITERIA, CRITERION_LABELS, SAFETY, SURVEY_CRITERIA
 from .data import PairedComparisons, Rankings, load_survey, multiselect_dummies, top_rated_share
-from .exceptions import ConvergenceWarning, DataRecodeWarning, SmallGroupWarning, SurveyWeightsWarning
+from .exceptions import (
+    ConvergenceWarning,
+    DataRecodeWarning,
+    SettingsChangedError,
+    SmallGroupWarning,
+    SurveyWeightsWarning,
+)
 from .models import fit_bradley_terry, fit_plackett_luce
 from .profiles import WeightProfile, derive_profile, export_profiles, read_profiles
 from .results import BradleyTerryResult, FitResult, PlackettLuceResult
@@ -84,5 +90,6 @@ __all__ = [
     "SurveyWeightsWarning",
     "ConvergenceWarning",
     "DataRecodeWarning",
+    "SettingsChangedError",
     "SmallGroupWarning",
 ]

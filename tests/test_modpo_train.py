@@ -11,6 +11,7 @@ from modpo_helpers import KeywordReward, one_thread, toy_pairs
 from safetensors.torch import load_file
 
 import survey_weights.modpo.train as train_mod
+from survey_weights.exceptions import SettingsChangedError
 from survey_weights.modpo import (
     MODPOConfig,
     generate,
@@ -143,8 +144,8 @@ def test_resume_after_crash(tmp_path, monkeypatch):
     assert (first / "adapter_model.safetensors").stat().st_mtime_ns == mtime
     assert (tmp_path / "balanced" / "profile.json").exists()
     assert not list(tmp_path.glob(".partial-*"))
-    # other settings into the same directory: refuse instead of silently mixing
-    with pytest.raises(ValueError, match="overwrite"):
+    # other settings into the same directory: refuse instead of silently mixing, with a dedicated type
+    with pytest.raises(SettingsChangedError, match="overwrite"):
         _train(model, tok, tmp_path, config=MODPOConfig(max_steps=2, batch_size=4, beta=0.5, progress=False))
 
 

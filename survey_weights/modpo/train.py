@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from .._util.progress import tqdm
+from ..exceptions import SettingsChangedError
 from ..preferences.pairs import as_pairs_frame, data_hash
 from ..profiles.training_spec import (
     Profile,
@@ -268,8 +269,10 @@ def train_adapters(
     ------
     ValueError
         Bad profiles (see ``normalize_profiles``), main objective with zero weight, criteria missing from the
-        data / reward models, ``batch_size`` not divisible by the number of processes, a finished adapter
-        trained with other settings (without ``overwrite``).
+        data / reward models, ``batch_size`` not divisible by the number of processes.
+    SettingsChangedError
+        A finished adapter in ``output_dir`` was trained with other settings or data (without ``overwrite``);
+        a subclass of ValueError.
     TypeError
         ``model`` is a PeftModel or no tokenizer was given with a model object.
     """
@@ -389,7 +392,7 @@ def train_adapters(
         if pj.exists() and not overwrite:
             old = json.loads(pj.read_text())
             if old.get("resume_key") != rec["resume_key"]:
-                raise ValueError(
+                raise SettingsChangedError(
                     f"{final} holds an adapter trained with other settings or data. Fix: pass "
                     "overwrite=True or another `output_dir`."
                 )

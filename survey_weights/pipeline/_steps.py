@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..criteria import SURVEY_CRITERIA
+from ..exceptions import SettingsChangedError
 from ..preferences.split import split_by_prompt
 
 __all__ = [
@@ -213,7 +214,11 @@ def load_model(base_model: str, device: str | None, log: Log) -> tuple[Any, Any]
 
 def train_profiles(profiles: Any, train: pd.DataFrame, *, out: Path, model: Any, tok: Any, cfg: Any, rms: Mapping[str, Any],
            base_model: str, device: str | None, overwrite: bool | None, log: Any = None, **kw: Any) -> Any:
-    """``train_adapters`` with resume; ``overwrite=None`` retrains when the inputs changed since the last run."""
+    """``train_adapters`` with resume; ``overwrite=None`` retrains when the inputs changed since the last run.
+
+    Only :class:`~survey_weights.exceptions.SettingsChangedError` triggers the retry; every other error
+    (whatever its message says) propagates unchanged.
+    """
     from ..modpo import make_accelerator, train_adapters
 
     def call(ow: bool) -> Any:
@@ -223,12 +228,10 @@ def train_profiles(profiles: Any, train: pd.DataFrame, *, out: Path, model: Any,
 
     try:
         return call(bool(overwrite))
-    except ValueError as exc:
-        if "other settings" not in str(exc):
-            raise
+    except SettingsChangedError as exc:
         if overwrite is None:
             if log:
                 log("      the schedule, seed, data or base model changed since the last run: retraining")
             return call(True)
-        raise ValueError(f"{exc} (The schedule, seed, data or base model changed since the last run: pass "
-                         "--overwrite to retrain, or choose another --out.)") from None
+        raise SettingsChangedError(f"{exc} (The schedule, seed, data or base model changed since the last run: "
+                                   "pass --overwrite to retrain, or choose another --out.)") from None
