@@ -212,8 +212,7 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
     cfg = MODPOConfig(max_steps=args.max_steps or sched.max_steps, batch_size=sched.batch_size,
                       max_length=sched.max_length, max_prompt_length=sched.max_prompt_length, lr=sched.lr,
                       seed=args.seed, progress=not args.quiet)
-    weights = {p.name: {c: float(v) for c, v in p.weights.items()} for p in profiles}
-    run = train_profiles(weights, train, out=Path(args.out), model=model, tok=tok, cfg=cfg, rms=rms,
+    run = train_profiles(profiles, train, out=Path(args.out), model=model, tok=tok, cfg=cfg, rms=rms,
                  base_model=args.base_model, device=args.device, overwrite=True if args.overwrite else None)
     for a in run.adapters:
         print(f"{a.name}\t{a.path}\t{'reused' if a.skipped else 'trained'}")

@@ -133,3 +133,43 @@ def test_train_adapters_input_errors(tmp_path):
             reward_models={"brevity": KeywordReward("x")},
             **kw,
         )
+
+
+def _weight_profile():
+    from survey_weights.profiles import WeightProfile
+
+    w = {"empathy": 0.3, "active_listening": 0.2, "self_motivated_change": 0.1, "trust_rapport": 0.1,
+         "patient_autonomy": 0.1, "safety": 0.2}
+    lo = {c: v - 0.05 for c, v in w.items()}
+    hi = {c: v + 0.05 for c, v in w.items()}
+    return WeightProfile("age_group=18-24", w, ci_low=lo, ci_high=hi, n_respondents=41, source="group",
+                         group={"age_group": "18-24"}, safety_rule={"rule": "floor", "floor": 0.2, "share": 0.2},
+                         model={"name": "plackett_luce"}, data_hash="abc123")
+
+
+def test_training_spec_carries_weights_main_objective_and_provenance():
+    wp = _weight_profile()
+    (spec,) = normalize_profiles([wp])
+    assert spec.name == wp.name and spec.weight_dict == {c: float(v) for c, v in wp.weights.items()}
+    assert spec.main_objective == "empathy" and spec.criteria[0] == "empathy" and len(spec.criteria) == 6
+    assert spec.weight_vector == tuple(float(wp.weights[c]) for c in spec.criteria)
+    prov = spec.provenance
+    assert prov["survey_data_hash"] == "abc123" and prov["n_respondents"] == 41
+    assert prov["source"] == "group" and prov["group"] == {"age_group": "18-24"}
+    assert prov["ci_low"]["empathy"] == pytest.approx(0.25) and prov["ci_high"]["safety"] == pytest.approx(0.25)
+    assert prov["safety_rule"]["rule"] == "floor"
+    rec = spec.to_record()
+    assert rec["provenance"] == prov and rec["criteria_order"] == list(spec.criteria)
+    assert rec["margin_criteria"] == list(spec.criteria[1:]) and spec.to_record("joint_dpo")["margin_criteria"] == []
+    # the export form (WeightProfile.to_dict()) keeps the same provenance; a plain mapping has none
+    assert normalize_profiles([wp.to_dict()])[0].provenance == prov
+    assert set(normalize_profiles({"x": {"empathy": 1.0}})[0].provenance.values()) == {None}
+    # a spec passes through unchanged, or with an overridden main objective
+    assert normalize_profiles([spec]) == [spec]
+    assert normalize_profiles(spec, main_objective="safety")[0].criteria[0] == "safety"
+
+
+def test_training_spec_rejects_provenance_that_is_not_json():
+    bad = SimpleNamespace(name="a", weights={"empathy": 1.0}, group={"when": object()})
+    with pytest.raises(TypeError, match="provenance of profile 'a'"):
+        normalize_profiles([bad])

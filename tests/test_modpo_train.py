@@ -220,3 +220,25 @@ def test_joint_loss_dpo_runs(tmp_path):
     a = run["joint"]
     assert a.losses[0] == pytest.approx(0.6931, abs=1e-3) and a.losses[-1] < a.losses[0]
     assert json.loads((a.path / "profile.json").read_text())["objective"] == "joint_dpo"
+
+
+def test_profile_json_records_the_weight_profiles_provenance(tmp_path):
+    from survey_weights.profiles import WeightProfile
+
+    w = {"empathy": 0.5, "active_listening": 0.0, "self_motivated_change": 0.0, "trust_rapport": 0.0,
+         "patient_autonomy": 0.0, "safety": 0.5}
+    wp = WeightProfile("pooled", w, ci_low={c: max(0.0, v - 0.1) for c, v in w.items()},
+                       ci_high={c: min(1.0, v + 0.1) for c, v in w.items()}, n_respondents=333, source="pooled",
+                       safety_rule={"rule": "fixed", "share": 0.5}, data_hash="survey-hash")
+    model, tok = make_tiny_llama()
+    cfg = MODPOConfig(max_steps=1, batch_size=4, lora_r=4, lora_alpha=8, progress=False)
+    run = _train(model, tok, tmp_path, [wp], config=cfg)
+    meta = json.loads((run["pooled"].path / "profile.json").read_text())
+    prov = meta["provenance"]
+    assert prov["survey_data_hash"] == "survey-hash" and prov["n_respondents"] == 333 and prov["source"] == "pooled"
+    assert prov["safety_rule"] == {"rule": "fixed", "share": 0.5} and prov["ci_high"]["empathy"] == 0.6
+    assert meta["weight_vector"] == [0.5, 0.5] and meta["criteria_order"] == ["empathy", "safety"]
+    # the same weights given as a plain mapping resume the adapter and keep the recorded provenance
+    again = _train(model, tok, tmp_path, {"pooled": w}, config=cfg)
+    assert again["pooled"].skipped
+    assert json.loads((run["pooled"].path / "profile.json").read_text())["provenance"] == prov

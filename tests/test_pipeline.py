@@ -77,8 +77,15 @@ def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path):
         assert (tmp_path / f).is_file(), f
     adapters = sorted((tmp_path / "adapters").glob("*/profile.json"))
     assert len(adapters) == len(names) - 1
+    weights_doc = {p["name"]: p for p in json.loads((tmp_path / "weights.json").read_text())["profiles"]}
     for pj in adapters:
         assert (pj.parent / "adapter_config.json").is_file() and (pj.parent / "adapter_model.safetensors").is_file()
+        meta = json.loads(pj.read_text())  # the adapter says where its weights came from: weights.json's profile
+        exported = weights_doc[meta["name"]]
+        assert meta["weights"] == exported["weights"]
+        assert meta["provenance"]["survey_data_hash"] == exported["data_hash"] is not None
+        assert meta["provenance"]["n_respondents"] == exported["n_respondents"]
+        assert meta["provenance"]["ci_low"] == exported["ci_low"] and meta["provenance"]["source"] == exported["source"]
     stamps = {p: p.stat().st_mtime_ns for p in adapters}
     gens = sorted((tmp_path / ".cache" / "generations").glob("*.json"))
     gen_stamps = {p: p.stat().st_mtime_ns for p in gens}

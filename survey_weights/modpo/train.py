@@ -25,17 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._util.io import atomic_write_text
 from .._util.progress import tqdm
 from ..exceptions import SettingsChangedError
 from ..preferences.pairs import as_pairs_frame, data_hash
-from ..profiles.training_spec import (
-    Profile,
-    check_coverage,
-    main_objective_of,
-    normalize_profiles,
-    objective_order,
-    profile_dirname,
-)
+from ..profiles.training_spec import TrainingSpec, check_coverage, normalize_profiles, profile_dirname
 from .config import MODPOConfig, RewardModelConfig
 from .logps import Encoded, collate, compute_logps, encode_sequences, sequence_logps
 from .losses import joint_dpo_loss, modpo_loss
@@ -43,7 +37,7 @@ from .losses import joint_dpo_loss, modpo_loss
 __all__ = ["AdapterResult", "TrainingRun", "train_adapters", "train_dpo_adapters", "PROFILE_FILE"]
 
 PROFILE_FILE = "profile.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `provenance` (where the profile's weights came from)
 _OBJECTIVES = ("modpo", "joint_dpo")
 
 
@@ -231,8 +225,11 @@ def train_adapters(
 
     Parameters
     ----------
-    profiles : mapping name -> {criterion: weight}, WeightProfile-like object(s), or list of them
-        See :func:`survey_weights.profiles.training_spec.normalize_profiles`. Names must stay distinct as directory names.
+    profiles : WeightProfile(s), mapping name -> {criterion: weight}, TrainingSpecs, or a list of them
+        Turned into one :class:`~survey_weights.profiles.training_spec.TrainingSpec` each
+        (:func:`~survey_weights.profiles.training_spec.normalize_profiles`); names must stay distinct as directory
+        names. A WeightProfile's provenance (survey data hash, respondents, intervals, safety rule, source,
+        group) is written to ``profile.json``.
     data : DataFrame, mapping criterion -> DataFrame, or JSONL path
         Preference pairs with columns ``prompt, chosen, rejected, criterion`` (+ optional ``prompt_id``).
     output_dir : path
@@ -285,16 +282,11 @@ def train_adapters(
     if objective not in _OBJECTIVES:
         raise ValueError(f"Unknown `objective` {objective!r}. Choose one of {_OBJECTIVES}.")
     rcfg = reward_config or RewardModelConfig()
-    profs: list[Profile] = normalize_profiles(profiles)
+    profs: list[TrainingSpec] = normalize_profiles(profiles, main_objective=main_objective)
     frame = as_pairs_frame(data)
     d_hash = data_hash(frame)
     present = set(frame["criterion"])
-
-    plan = []
-    for p in profs:
-        main = main_objective_of(p, main_objective)
-        crits, ws = objective_order(p, main)
-        plan.append((p, main, crits, ws))
+    plan = [(p, p.main_objective, list(p.criteria), list(p.weight_vector)) for p in profs]
     if objective == "modpo":
         check_coverage(
             {p.name: [m] for p, m, _, _ in plan},
@@ -370,14 +362,8 @@ def train_adapters(
         )
         rec = {
             "schema_version": SCHEMA_VERSION,
-            "name": p.name,
-            "dirname": profile_dirname(p.name),
+            **p.to_record(objective),
             "objective": objective,
-            "weights": p.weight_dict,
-            "criteria_order": crits,
-            "weight_vector": ws,
-            "main_objective": main,
-            "margin_criteria": crits[1:] if objective == "modpo" else [],
             "beta": cfg.beta,
             "seed": cfg.seed,
             "config": cfg.to_dict(),
@@ -396,6 +382,10 @@ def train_adapters(
                     f"{final} holds an adapter trained with other settings or data. Fix: pass "
                     "overwrite=True or another `output_dir`."
                 )
+            new_prov = rec["provenance"]
+            if any(v is not None for v in new_prov.values()) and old.get("provenance") != new_prov \
+                    and acc.is_main_process:  # same trained weights, now with (other) provenance: record it
+                atomic_write_text(pj, json.dumps(dict(old, provenance=new_prov), indent=2))
             results[p.name] = AdapterResult(
                 p.name, final, main, tuple(crits), tuple(ws), (), True, 0.0
             )

@@ -23,6 +23,7 @@ import pandas as pd
 from .._util.io import atomic_write_bytes
 from ..criteria import ALL_CRITERIA
 from ..preferences.split import subsample_pairs
+from ..profiles.training_spec import normalize_profiles
 from ._steps import (
     DEFAULT_BASE_MODEL,
     Log,
@@ -234,7 +235,8 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
     log(f"      {len(train)} training pairs ({split.source}); {len(prompts)} held-out prompts")
     log("[3/5] reward models (margins)")
-    weights = {p.name: {c: float(v) for c, v in p.weights.items()} for p in profiles}
+    specs = normalize_profiles(profiles)  # weights + provenance, unchanged from here to each profile.json
+    weights = {s.name: s.weight_dict for s in specs}
     margin_crits = [c for c in ALL_CRITERIA if c in set(train["criterion"])]
     # Reward models learn from more pairs than the adapters see (the adapters' short schedule uses a subsample).
     rms = dict(reward_models) if reward_models is not None else reward_models_cached(
@@ -245,7 +247,7 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     cfg = MODPOConfig(max_steps=sched.max_steps, batch_size=sched.batch_size, max_length=sched.max_length,
                       max_prompt_length=sched.max_prompt_length, lr=sched.lr, seed=seed, progress=progress)
     t = time.perf_counter()
-    run = train_profiles(weights, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
+    run = train_profiles(specs, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
                  base_model=base_model, device=device, overwrite=overwrite, log=log)
     n_new = sum(not a.skipped for a in run.adapters)
     log(f"      {n_new} trained, {len(run.adapters) - n_new} reused in {time.perf_counter() - t:.1f}s")
