@@ -10,7 +10,7 @@ import torch
 from modpo_helpers import KeywordReward, one_thread, toy_pairs
 from safetensors.torch import load_file
 
-import survey_weights.modpo.train as train_mod
+import survey_weights.modpo._loop as loop_mod
 from survey_weights.exceptions import SettingsChangedError
 from survey_weights.modpo import (
     MODPOConfig,
@@ -118,7 +118,7 @@ def test_save_load_roundtrip_and_determinism(tmp_path):
 def test_resume_after_crash(tmp_path, monkeypatch):
     model, tok = make_tiny_llama()
     calls = {"n": 0}
-    real = train_mod.modpo_loss
+    real = loop_mod.modpo_loss
 
     def crashing(*args, **kwargs):
         calls["n"] += 1
@@ -126,10 +126,10 @@ def test_resume_after_crash(tmp_path, monkeypatch):
             raise RuntimeError("simulated crash")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_mod, "modpo_loss", crashing)
+    monkeypatch.setattr(loop_mod, "modpo_loss", crashing)
     with pytest.raises(RuntimeError, match="simulated crash"):
         _train(model, tok, tmp_path)
-    monkeypatch.setattr(train_mod, "modpo_loss", real)
+    monkeypatch.setattr(loop_mod, "modpo_loss", real)
     first = tmp_path / "mostly_empathy"
     assert (first / "profile.json").exists() and not (tmp_path / "balanced").exists()
     # leftovers of a crash during saving, and a final dir without profile.json: neither counts as finished
