@@ -187,7 +187,6 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
     wpath = Path(args.weights)
     if not wpath.is_file():
         raise FileNotFoundError(f"Weights file {str(wpath)!r} does not exist. Fix: run `{PROG} profiles` first.")
-    from .modpo import MODPOConfig
     from .pipeline import (
         Log,
         MainSchedule,
@@ -197,6 +196,7 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
         set_threads,
         subsample_pairs,
         train_profiles,
+        training_config,
     )
     from .profiles.export import read_profiles
 
@@ -209,9 +209,7 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
                                seed=args.seed, log=log)
     set_threads(args.threads)
     model, tok = load_model(args.base_model, args.device, log)
-    cfg = MODPOConfig(max_steps=args.max_steps or sched.max_steps, batch_size=sched.batch_size,
-                      max_length=sched.max_length, max_prompt_length=sched.max_prompt_length, lr=sched.lr,
-                      seed=args.seed, progress=not args.quiet)
+    cfg = training_config(sched.training, seed=args.seed, progress=not args.quiet, max_steps=args.max_steps)
     run = train_profiles(profiles, train, out=Path(args.out), model=model, tok=tok, cfg=cfg, rms=rms,
                  base_model=args.base_model, device=args.device, overwrite=True if args.overwrite else None)
     for a in run.adapters:

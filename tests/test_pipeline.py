@@ -9,6 +9,7 @@ import pytest
 from modpo_helpers import KeywordReward
 
 from survey_weights.criteria import ALL_CRITERIA
+from survey_weights.modpo import MODPOConfig
 from survey_weights.pipeline import MainSchedule, load_preference_split, run_main, subsample_pairs
 
 # Cheap duck-typed margin rewards (the MiniLM reward models are tested by the MODPO engineer's tests).
@@ -27,8 +28,8 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-TINY = MainSchedule(max_steps=1, batch_size=2, max_length=96, max_prompt_length=48, pairs_per_criterion=4,
-                    n_eval_prompts=3, max_new_tokens=4)
+TINY = MainSchedule(training=MODPOConfig(max_steps=1, batch_size=2, max_length=96, max_prompt_length=48),
+                    pairs_per_criterion=4, n_eval_prompts=3, max_new_tokens=4)
 
 
 def test_profiles_only_writes_weights_without_ids(tmp_path):

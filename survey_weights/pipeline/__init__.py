@@ -16,6 +16,7 @@ from ._steps import (
     set_threads,
     survey_rankings,
     train_profiles,
+    training_config,
 )
 from .experiment import FULL, QUICK, ExperimentSchedule, answer_questions, results_markdown, run_experiment
 from .main import SUBGROUP_FACTORS, MainSchedule, build_profiles, export_weights, run_main
@@ -25,4 +26,5 @@ __all__ = [
     "PreferenceSplit", "answer_questions", "build_profiles", "export_weights", "load_model",
     "load_preference_split", "load_survey_frame", "results_markdown", "reward_accuracies", "reward_models_cached",
     "run_experiment", "run_main", "set_threads", "subsample_pairs", "survey_rankings", "train_profiles",
+    "training_config",
 ]

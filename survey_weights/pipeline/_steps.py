@@ -6,6 +6,7 @@ Everything here is synthetic-data machinery by default: the numbers it produces 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,14 +23,18 @@ import pandas as pd
 from ..criteria import SURVEY_CRITERIA
 from ..exceptions import SettingsChangedError
 from ..preferences.split import split_by_prompt
+from ..profiles.training_config import MODPOConfig
 
 __all__ = [
-    "DEFAULT_BASE_MODEL", "Log", "PreferenceSplit", "load_model", "load_preference_split", "load_survey_frame",
-    "quiet_small_groups", "reward_accuracies", "reward_models_cached", "set_threads",
-    "split_frames", "survey_rankings", "train_profiles",
+    "DEFAULT_BASE_MODEL", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget", "check_training",
+    "load_model", "load_preference_split", "load_survey_frame", "quiet_small_groups", "reward_accuracies",
+    "reward_models_cached", "set_threads", "split_frames", "survey_rankings", "train_profiles", "training_config",
 ]
 
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
+#: Pairs per criterion the margin reward models of the main job learn from (``run``, ``adapters``,
+#: ``train-rewards``): more than the adapters' short schedule sees, few enough to train in seconds.
+REWARD_PAIRS_PER_CRITERION = 48
 
 
 class Log:
@@ -158,6 +163,33 @@ def split_frames(data: Any, *, seed: int, test_fraction: float) -> tuple[pd.Data
                 te = te.assign(prompt_id=te["prompt"].map(lambda s: hashlib.sha256(s.encode()).hexdigest()[:12]))
             return tr, te.assign(prompt_id=te["prompt_id"].astype(str))
     return split_by_prompt(data, test_fraction=test_fraction, seed=seed)
+
+
+def check_budget(name: str, value: Any, *, allow_none: bool = False) -> None:
+    """A job's size (pairs, prompts, tokens): an int >= 1 (or None = no limit, where allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        more = " or None (no limit)" if allow_none else ""
+        raise ValueError(f"`{name}` must be an int >= 1{more}. Got {value!r}. Fix: e.g. {name}=8.")
+
+
+def check_training(training: Any) -> None:
+    """A schedule's ``training`` must be a :class:`~survey_weights.modpo.MODPOConfig` (validated on creation)."""
+    if not isinstance(training, MODPOConfig):
+        raise TypeError(f"`training` must be a MODPOConfig. Got {type(training).__name__} instead. "
+                        "Fix: e.g. MainSchedule(training=MODPOConfig(max_steps=3, batch_size=2)).")
+
+
+def training_config(training: MODPOConfig, *, seed: int, progress: bool, max_steps: int | None = None
+                    ) -> MODPOConfig:
+    """A job's MODPOConfig: the schedule's ``training`` with the job's ``seed`` and ``progress`` (and
+    ``max_steps`` when given), validated again (:class:`~survey_weights.modpo.MODPOConfig`)."""
+    check_training(training)
+    changes: dict[str, Any] = {"seed": seed, "progress": progress}
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    return dataclasses.replace(training, **changes)
 
 
 def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: str | os.PathLike[str], *,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,14 @@ import pandas as pd
 from .._util.io import atomic_write_bytes
 from ..criteria import ALL_CRITERIA
 from ..preferences.split import subsample_pairs
+from ..profiles.training_config import MODPOConfig
 from ..profiles.training_spec import normalize_profiles
 from ._steps import (
     DEFAULT_BASE_MODEL,
+    REWARD_PAIRS_PER_CRITERION,
     Log,
+    check_budget,
+    check_training,
     load_model,
     load_preference_split,
     load_survey_frame,
@@ -36,6 +40,7 @@ from ._steps import (
     set_threads,
     survey_rankings,
     train_profiles,
+    training_config,
 )
 
 __all__ = ["MainSchedule", "SUBGROUP_FACTORS", "build_profiles", "export_weights", "run_main"]
@@ -43,42 +48,53 @@ __all__ = ["MainSchedule", "SUBGROUP_FACTORS", "build_profiles", "export_weights
 SUBGROUP_FACTORS: tuple[str, ...] = ("age_group", "severity")
 
 
+def _main_training() -> MODPOConfig:
+    return MODPOConfig(max_steps=3, batch_size=2, max_length=160, max_prompt_length=96, lr=5e-4)
+
+
 @dataclass(frozen=True)
 class MainSchedule:
-    """Training / evaluation sizes of the main job (defaults fit 15 minutes on a 2-core CPU).
+    """Sizes of the main job: its training configuration plus the job's own budgets (defaults fit 15 minutes on
+    a 2-core CPU).
 
     Parameters
     ----------
-    max_steps : int
-        Optimiser steps per adapter.
-    batch_size : int
-        Preference pairs per step.
-    max_length, max_prompt_length : int
-        Token limits of prompt + reply and of the prompt.
-    pairs_per_criterion : int
+    training : MODPOConfig, default 3 steps x 2 pairs, 160 / 96 tokens, lr 5e-4
+        THE training configuration of every adapter (:class:`~survey_weights.modpo.MODPOConfig`). The job sets
+        its ``seed`` and ``progress`` from :func:`run_main`'s arguments (and ``max_steps`` when given).
+    pairs_per_criterion : int or None, default 6
         Training pairs kept per criterion (seeded subsample) - bounds the reference/margin precompute.
-    reward_pairs_per_criterion : int
+    reward_pairs_per_criterion : int or None, default 48
         Pairs per criterion the margin reward models learn from (seeded subsample of the training split).
-    n_eval_prompts : int
+    n_eval_prompts : int, default 8
         Held-out prompts answered by every model.
-    max_new_tokens : int
+    max_new_tokens : int, default 40
         Reply length at evaluation.
-    lr : float
-        LoRA learning rate.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``training`` is not a MODPOConfig, or a budget is not an int >= 1.
     """
 
-    max_steps: int = 3
-    batch_size: int = 2
-    max_length: int = 160
-    max_prompt_length: int = 96
-    pairs_per_criterion: int = 6
-    reward_pairs_per_criterion: int = 48
+    training: MODPOConfig = field(default_factory=_main_training)
+    pairs_per_criterion: int | None = 6
+    reward_pairs_per_criterion: int | None = REWARD_PAIRS_PER_CRITERION
     n_eval_prompts: int = 8
     max_new_tokens: int = 40
-    lr: float = 5e-4
+
+    def __post_init__(self) -> None:
+        check_training(self.training)
+        check_budget("pairs_per_criterion", self.pairs_per_criterion, allow_none=True)
+        check_budget("reward_pairs_per_criterion", self.reward_pairs_per_criterion, allow_none=True)
+        check_budget("n_eval_prompts", self.n_eval_prompts)
+        check_budget("max_new_tokens", self.max_new_tokens)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """JSON-ready: ``training`` as :meth:`MODPOConfig.to_dict`, then the budgets."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["training"] = self.training.to_dict()
+        return d
 
 
 def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequence[str] = SUBGROUP_FACTORS,
@@ -179,7 +195,7 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     seed : int, default 0
         Seeds the mixture fit, data split and subsample, LoRA init, data order and decoding.
     max_steps : int, optional
-        Overrides ``schedule.max_steps``.
+        Overrides ``schedule.training.max_steps``.
     device : str, optional
         ``"cpu"``, ``"cuda"``...; default CUDA when available.
     min_cell_size : int, default 10
@@ -206,10 +222,10 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     log = Log(progress)
     t0 = time.perf_counter()
     sched = schedule or MainSchedule()
-    if max_steps is not None:
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"`max_steps` must be an int >= 1. Got {max_steps!r}.")
-        sched = MainSchedule(**{**sched.to_dict(), "max_steps": max_steps})
+    if not isinstance(sched, MainSchedule):
+        raise TypeError(f"`schedule` must be a MainSchedule. Got {type(sched).__name__} instead.")
+    cfg = training_config(sched.training, seed=seed, progress=progress, max_steps=max_steps)
+    sched = replace(sched, training=cfg)  # what this run trains with (recorded in evaluation.json)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log("[1/5] survey -> weight profiles")
@@ -223,8 +239,6 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     if profiles_only:
         paths["seconds"] = time.perf_counter() - t0
         return paths
-
-    from ..modpo import MODPOConfig
 
     n_thr = set_threads(threads)
     if n_thr is not None:
@@ -243,9 +257,8 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         subsample_pairs(split.train, per_criterion=sched.reward_pairs_per_criterion, seed=seed), margin_crits,
         out / ".cache" / "reward_models", seed=seed, log=log)
     model, tok = load_model(base_model, device, log)
-    log(f"[4/5] one MODPO adapter per profile ({sched.max_steps} steps x {sched.batch_size} pairs)")
-    cfg = MODPOConfig(max_steps=sched.max_steps, batch_size=sched.batch_size, max_length=sched.max_length,
-                      max_prompt_length=sched.max_prompt_length, lr=sched.lr, seed=seed, progress=progress)
+    steps = f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs"
+    log(f"[4/5] one MODPO adapter per profile ({steps} x {cfg.batch_size} pairs)")
     t = time.perf_counter()
     run = train_profiles(specs, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
                  base_model=base_model, device=device, overwrite=overwrite, log=log)
