@@ -49,6 +49,12 @@ def _add_common(p: argparse.ArgumentParser, *, survey: bool = False, prefs: bool
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+def _add_reward_cache(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--reward-cache", metavar="DIR", default=None,
+                   help=f"reward-model cache (default: {default}); models are keyed by their training pairs, so "
+                        "a `train-rewards --out` directory can be reused here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"{PROG} adapters --weights outputs/weights.json --base-model tiny-test --max-steps 2")
     _add_common(p, prefs=True, model=True, out="outputs/adapters")
     p.add_argument("--weights", required=True, metavar="JSON", help="profiles written by `profiles` / `run`")
+    _add_reward_cache(p, "OUT/.cache/reward_models")
     p.add_argument("--overwrite", action="store_true",
                    help="always retrain (default: reuse finished adapters; retrain when inputs changed)")
 
@@ -107,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"{PROG} run --survey my_survey.csv --base-model ./my-model --max-steps 20 --out my_outputs")
     _add_common(p, survey=True, prefs=True, model=True, out="outputs")
     p.add_argument("--profiles-only", action="store_true", help="stop after weights.json / weights.csv / plots")
+    _add_reward_cache(p, "OUT/.cache/reward_models")
     p.add_argument("--min-cell-size", type=int, default=10, help="smallest group that gets a profile (default 10)")
     p.add_argument("--n-classes", type=int, default=3, help="latent classes (0 disables; default 3)")
     p.add_argument("--overwrite", action="store_true",
@@ -172,11 +180,11 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_rewards(args: argparse.Namespace) -> int:
-    from .pipeline import load_preference_split, reward_models_cached
+    from .pipeline import load_preference_split, margin_reward_models
 
     split = load_preference_split(args.preferences, seed=args.seed)
     crits = args.criteria or list(dict.fromkeys(split.train["criterion"]))
-    rms = reward_models_cached(split.train, crits, args.out, seed=args.seed,
+    rms = margin_reward_models(split.train, crits, args.out, seed=args.seed,
                                log=None if args.quiet else (lambda m: print(m, file=sys.stderr)))
     for c, rm in rms.items():
         print(f"{c}\tval_accuracy={rm.val_accuracy}")
@@ -192,7 +200,7 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
         MainSchedule,
         load_model,
         load_preference_split,
-        reward_models_cached,
+        margin_reward_models,
         set_threads,
         subsample_pairs,
         train_profiles,
@@ -205,8 +213,9 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
     log = Log(not args.quiet)
     split = load_preference_split(args.preferences, seed=args.seed)
     train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=args.seed)
-    rms = reward_models_cached(train, sorted(set(train["criterion"])), Path(args.out) / ".cache" / "reward_models",
-                               seed=args.seed, log=log)
+    rms = margin_reward_models(split.train, sorted(set(train["criterion"])),
+                               args.reward_cache or Path(args.out) / ".cache" / "reward_models", seed=args.seed,
+                               per_criterion=sched.reward_pairs_per_criterion, log=log)
     set_threads(args.threads)
     model, tok = load_model(args.base_model, args.device, log)
     cfg = training_config(sched.training, seed=args.seed, progress=not args.quiet, max_steps=args.max_steps)
@@ -253,7 +262,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     paths = run_main(survey=args.survey, preferences=args.preferences, base_model=args.base_model, out=args.out,
                      profiles_only=args.profiles_only, seed=args.seed, max_steps=args.max_steps, device=args.device,
                      min_cell_size=args.min_cell_size, n_classes=args.n_classes, threads=args.threads,
-                     overwrite=True if args.overwrite else None,
+                     overwrite=True if args.overwrite else None, reward_cache=args.reward_cache,
                      progress=not args.quiet)
     print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
     return 0

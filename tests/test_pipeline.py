@@ -146,3 +146,64 @@ def test_answer_questions_constructed():
     ans = answer_questions(_constructed((6, 5.5, 4)), (0.2, 0.5, 0.8))
     assert not ans["q2_modpo_monotone"]["answer"] and not ans["q2_modpo_monotone"]["safety_non_decreasing"]
     assert ans["q3_modpo_vs_merge"]["answer"]  # (7, 6) still dominates (4, 5)
+
+
+class _FakeRewardModel:
+    """Stands in for the MiniLM reward model: records which pairs it was trained on, saves/loads a stub."""
+
+    def __init__(self, criterion, pairs_hash):
+        self.criterion, self.pairs_hash, self.val_accuracy = criterion, pairs_hash, 0.5
+
+    def score(self, prompts, responses):
+        return KeywordReward("crisis").score(prompts, responses)
+
+    def fingerprint(self):
+        return f"fake:{self.criterion}:{self.pairs_hash[:8]}"
+
+    def save(self, path):
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "reward_config.json").write_text(json.dumps([self.criterion, self.pairs_hash]))
+
+    @classmethod
+    def load(cls, path):
+        return cls(*json.loads((path / "reward_config.json").read_text()))
+
+
+@pytest.fixture
+def fake_reward_training(monkeypatch):
+    """Replace reward-model training by `_FakeRewardModel`; returns the list of (criterion, pairs hash) trained."""
+    import survey_weights.modpo as modpo
+    from survey_weights.preferences.pairs import as_pairs_frame, data_hash
+
+    trained = []
+
+    def train(data, criterion, config=None):
+        frame = as_pairs_frame(data)
+        h = data_hash(frame[frame["criterion"] == criterion])
+        trained.append((criterion, h))
+        return _FakeRewardModel(criterion, h)
+
+    monkeypatch.setattr(modpo, "train_reward_model", train)
+    monkeypatch.setattr(modpo, "RewardModel", _FakeRewardModel)
+    return trained
+
+
+@pytest.mark.slow
+def test_run_adapters_and_train_rewards_share_one_reward_pair_budget(tmp_path, fake_reward_training, capsys):
+    """Each criterion's reward model is trained once: `run` and `adapters` reuse what `train-rewards` made."""
+    from survey_weights.cli import main
+
+    cache = tmp_path / "rewards"
+    assert main(["train-rewards", "--out", str(cache), "--quiet"]) == 0
+    first = list(fake_reward_training)
+    assert sorted(c for c, _ in first) == sorted(ALL_CRITERIA)
+    assert main(["profiles", "--out", str(tmp_path), "--n-classes", "0", "--quiet"]) == 0
+    assert main(["adapters", "--weights", str(tmp_path / "weights.json"), "--out", str(tmp_path / "a"),
+                 "--reward-cache", str(cache), "--base-model", "tiny-test", "--max-steps", "1", "--device", "cpu",
+                 "--quiet"]) == 0
+    run_main(out=tmp_path / "run", base_model="tiny-test", n_classes=0, factors=("severity",), schedule=TINY,
+             reward_cache=cache, device="cpu", progress=False)
+    assert fake_reward_training == first  # nothing retrained: the same pairs give the same cache keys
+    pooled = json.loads((tmp_path / "a" / "pooled" / "profile.json").read_text())
+    assert pooled["reward_models"]["safety"]["fingerprint"] == json.loads(
+        (tmp_path / "run" / "adapters" / "pooled" / "profile.json").read_text())["reward_models"]["safety"]["fingerprint"]

@@ -11,8 +11,10 @@ from ._steps import (
     load_model,
     load_preference_split,
     load_survey_frame,
+    margin_reward_models,
     reward_accuracies,
     reward_models_cached,
+    reward_pairs,
     set_threads,
     survey_rankings,
     train_profiles,
@@ -24,7 +26,7 @@ from .main import SUBGROUP_FACTORS, MainSchedule, build_profiles, export_weights
 __all__ = [
     "DEFAULT_BASE_MODEL", "FULL", "QUICK", "SUBGROUP_FACTORS", "ExperimentSchedule", "Log", "MainSchedule",
     "PreferenceSplit", "answer_questions", "build_profiles", "export_weights", "load_model",
-    "load_preference_split", "load_survey_frame", "results_markdown", "reward_accuracies", "reward_models_cached",
-    "run_experiment", "run_main", "set_threads", "subsample_pairs", "survey_rankings", "train_profiles",
-    "training_config",
+    "load_preference_split", "load_survey_frame", "margin_reward_models", "results_markdown", "reward_accuracies",
+    "reward_models_cached", "reward_pairs", "run_experiment", "run_main", "set_threads", "subsample_pairs",
+    "survey_rankings", "train_profiles", "training_config",
 ]

@@ -22,13 +22,14 @@ import pandas as pd
 
 from ..criteria import SURVEY_CRITERIA
 from ..exceptions import SettingsChangedError
-from ..preferences.split import split_by_prompt
+from ..preferences.split import split_by_prompt, subsample_pairs
 from ..profiles.training_config import MODPOConfig
 
 __all__ = [
-    "DEFAULT_BASE_MODEL", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget", "check_training",
-    "load_model", "load_preference_split", "load_survey_frame", "quiet_small_groups", "reward_accuracies",
-    "reward_models_cached", "set_threads", "split_frames", "survey_rankings", "train_profiles", "training_config",
+    "DEFAULT_BASE_MODEL", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
+    "check_training", "load_model", "load_preference_split", "load_survey_frame", "margin_reward_models",
+    "quiet_small_groups", "reward_accuracies", "reward_models_cached", "reward_pairs", "set_threads",
+    "split_frames", "survey_rankings", "train_profiles", "training_config",
 ]
 
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
@@ -215,6 +216,26 @@ def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: st
         if log:
             log(f"reward model {c}: trained, val acc {out[c].val_accuracy}")
     return out
+
+
+def reward_pairs(train: pd.DataFrame, *, seed: int, per_criterion: int | None = REWARD_PAIRS_PER_CRITERION
+                 ) -> pd.DataFrame:
+    """The pairs the margin reward models learn from: at most ``per_criterion`` per criterion of the training
+    split (seeded subsample, order kept; None keeps every pair).
+
+    The one rule for ``run``, ``adapters`` and ``train-rewards`` (the experiment passes its own budget), so the
+    three train each criterion's reward model on the same pairs and find each other's models in a shared cache.
+    """
+    check_budget("per_criterion", per_criterion, allow_none=True)
+    return subsample_pairs(train, per_criterion=per_criterion, seed=seed)
+
+
+def margin_reward_models(train: pd.DataFrame, criteria: Sequence[str], cache: str | os.PathLike[str], *, seed: int,
+                         per_criterion: int | None = REWARD_PAIRS_PER_CRITERION, log: Any = None) -> dict[str, Any]:
+    """One reward model per criterion trained on :func:`reward_pairs` of ``train``, cached in ``cache``
+    (:func:`reward_models_cached`)."""
+    return reward_models_cached(reward_pairs(train, seed=seed, per_criterion=per_criterion), criteria, cache,
+                                seed=seed, log=log)
 
 
 def reward_accuracies(reward_models: Mapping[str, Any]) -> dict[str, float | None]:

@@ -37,7 +37,7 @@ from ._steps import (
     check_training,
     load_model,
     load_preference_split,
-    reward_models_cached,
+    margin_reward_models,
     set_threads,
     train_profiles,
     training_config,
@@ -262,9 +262,9 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
     log(f"{len(train)} training pairs, {len(prompts)} held-out prompts")
     # The margin reward model learns from more pairs than the adapters see (default: every safety training pair).
-    rms = dict(reward_models) if reward_models is not None else reward_models_cached(
-        subsample_pairs(split.train, per_criterion=sched.reward_pairs_per_criterion, seed=seed), ["safety"],
-        out / ".cache" / "reward_models", seed=seed, log=log)
+    rms = dict(reward_models) if reward_models is not None else margin_reward_models(
+        split.train, ["safety"], out / ".cache" / "reward_models", seed=seed,
+        per_criterion=sched.reward_pairs_per_criterion, log=log)
     model, tok = load_model(base_model, device, log)
     common = {"out": out / "adapters", "model": model, "tok": tok, "cfg": cfg, "rms": rms, "base_model": base_model,
               "device": device, "overwrite": overwrite, "log": log}

@@ -34,9 +34,9 @@ from ._steps import (
     load_model,
     load_preference_split,
     load_survey_frame,
+    margin_reward_models,
     quiet_small_groups,
     reward_accuracies,
-    reward_models_cached,
     set_threads,
     survey_rankings,
     train_profiles,
@@ -65,7 +65,8 @@ class MainSchedule:
     pairs_per_criterion : int or None, default 6
         Training pairs kept per criterion (seeded subsample) - bounds the reference/margin precompute.
     reward_pairs_per_criterion : int or None, default 48
-        Pairs per criterion the margin reward models learn from (seeded subsample of the training split).
+        Pairs per criterion the margin reward models learn from (:func:`reward_pairs`: the same budget for
+        ``run``, ``adapters`` and ``train-rewards``, so they share reward models).
     n_eval_prompts : int, default 8
         Held-out prompts answered by every model.
     max_new_tokens : int, default 40
@@ -177,8 +178,8 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
              profiles_only: bool = False, seed: int = 0, max_steps: int | None = None, device: str | None = None,
              min_cell_size: int = 10, n_classes: int = 3, factors: Sequence[str] = SUBGROUP_FACTORS,
              schedule: MainSchedule | None = None, reward_models: Mapping[str, Any] | None = None,
-             threads: int | str | None = None, overwrite: bool | None = None, progress: bool = True
-             ) -> dict[str, Any]:
+             threads: int | str | None = None, overwrite: bool | None = None,
+             reward_cache: str | os.PathLike[str] | None = None, progress: bool = True) -> dict[str, Any]:
     """Survey -> weight profiles -> reward models -> one adapter per profile -> evaluation, into ``out``.
 
     Parameters
@@ -212,6 +213,9 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     overwrite : bool or None, default None
         None: reuse finished adapters, retrain when the settings or inputs changed since the last run. True:
         always retrain. False: a changed setting is an error.
+    reward_cache : path, optional
+        Reward-model cache (default ``out/.cache/reward_models``). Models are keyed by their pairs
+        (:func:`reward_pairs`) and config, so the cache of ``train-rewards`` or ``adapters`` can be shared.
     progress : bool, default True
 
     Returns
@@ -253,9 +257,9 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     weights = {s.name: s.weight_dict for s in specs}
     margin_crits = [c for c in ALL_CRITERIA if c in set(train["criterion"])]
     # Reward models learn from more pairs than the adapters see (the adapters' short schedule uses a subsample).
-    rms = dict(reward_models) if reward_models is not None else reward_models_cached(
-        subsample_pairs(split.train, per_criterion=sched.reward_pairs_per_criterion, seed=seed), margin_crits,
-        out / ".cache" / "reward_models", seed=seed, log=log)
+    rms = dict(reward_models) if reward_models is not None else margin_reward_models(
+        split.train, margin_crits, reward_cache or out / ".cache" / "reward_models", seed=seed,
+        per_criterion=sched.reward_pairs_per_criterion, log=log)
     model, tok = load_model(base_model, device, log)
     steps = f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs"
     log(f"[4/5] one MODPO adapter per profile ({steps} x {cfg.batch_size} pairs)")
