@@ -18,6 +18,11 @@ RMS = {"empathy": KeywordReward("sorry"), "active_listening": KeywordReward("sou
        "patient_autonomy": KeywordReward("you"), "safety": KeywordReward("crisis")}
 
 
+# The bundled survey drops 2 respondents with all-equal ratings: with progress=False the job issues the
+# DataRecodeWarning (asserted in test_dropped_respondents_are_reported_*); these tests are about other things.
+pytestmark = pytest.mark.filterwarnings("ignore::survey_weights.exceptions.DataRecodeWarning")
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """One intra-op thread: tiny-model ops are microseconds, and on a shared CPU two threads wait on each other."""
@@ -44,6 +49,21 @@ def test_profiles_only_writes_weights_without_ids(tmp_path):
         assert "respondent_id" not in text
     assert paths["weights_plot"].read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "adapters").exists()
+
+
+def test_dropped_respondents_are_reported_to_a_run_user(tmp_path, capsys):
+    from survey_weights.cli import main
+
+    assert main(["run", "--profiles-only", "--n-classes", "0", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "survey: Dropped 2 respondent(s)" in err and "all ratings equal" in err and "55, 322" in err
+
+
+def test_dropped_respondents_are_a_warning_when_the_job_does_not_log(tmp_path):
+    from survey_weights.exceptions import DataRecodeWarning
+
+    with pytest.warns(DataRecodeWarning, match="Dropped 2 respondent"):
+        run_main(out=tmp_path, profiles_only=True, n_classes=0, progress=False)
 
 
 def test_preference_split_keeps_test_prompts_out_of_training():

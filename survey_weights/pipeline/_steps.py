@@ -6,6 +6,7 @@ Everything here is synthetic-data machinery by default: the numbers it produces 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -13,7 +14,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,14 @@ from typing import Any
 import pandas as pd
 
 from ..criteria import SURVEY_CRITERIA
-from ..exceptions import SettingsChangedError
+from ..exceptions import DataRecodeWarning, SettingsChangedError
 from ..preferences.split import split_by_prompt, subsample_pairs
 from ..profiles.training_config import MODPOConfig
 
 __all__ = [
     "DEFAULT_BASE_MODEL", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
     "check_training", "load_model", "load_preference_split", "load_survey_frame", "margin_reward_models",
-    "quiet_small_groups", "reward_accuracies", "reward_models_cached", "reward_pairs", "set_threads",
+    "quiet_small_groups", "reward_accuracies", "report_warnings", "reward_models_cached", "reward_pairs", "set_threads",
     "split_frames", "survey_rankings", "train_profiles", "training_config",
 ]
 
@@ -63,7 +64,12 @@ def load_survey_frame(path: str | os.PathLike[str] | None = None) -> pd.DataFram
     return load_survey(p)
 
 
-def survey_rankings(df: pd.DataFrame, factors: Sequence[str]) -> Any:
+def survey_rankings(df: pd.DataFrame, factors: Sequence[str], *, log: Any = None) -> Any:
+    """Rankings of the survey's importance ratings, with the ``factors`` present as covariates.
+
+    Respondents dropped or recoded on the way (e.g. all ratings equal: no ranking information) are reported:
+    as ``log`` lines when the job logs, otherwise as the :class:`~survey_weights.DataRecodeWarning` itself.
+    """
     from ..data.rankings import Rankings
 
     missing = [c for c in SURVEY_CRITERIA if c not in df.columns]
@@ -72,10 +78,24 @@ def survey_rankings(df: pd.DataFrame, factors: Sequence[str]) -> Any:
                          f"with columns {list(SURVEY_CRITERIA)} (see survey_weights.datasets.load_survey).")
     covs = [c for c in factors if c in df.columns]
     resp = "respondent_id" if "respondent_id" in df.columns else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # respondents with all-equal ratings are dropped (reported by the fit)
+    with report_warnings(log, DataRecodeWarning, "survey"):
         return Rankings.from_ratings(df, list(SURVEY_CRITERIA), respondent=resp, scale=(1, 5),
                                      covariates=covs or None)
+
+
+@contextlib.contextmanager
+def report_warnings(log: Any, category: type[Warning], label: str) -> Iterator[None]:
+    """Warnings of ``category`` raised inside become ``log`` lines (``"      <label>: <message>"``) when ``log``
+    is given and enabled; otherwise they are issued unchanged. Other warnings are never touched."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", category)
+        yield
+    on = log is not None and getattr(log, "enabled", True)
+    for w in caught:
+        if on and issubclass(w.category, category):
+            log(f"      {label}: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def quiet_small_groups(log: Log) -> Any:

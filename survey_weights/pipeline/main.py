@@ -127,7 +127,7 @@ def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequen
     from ..subgroups.mixture import fit_mixture
 
     log = Log(progress)
-    rankings = survey_rankings(df, factors)
+    rankings = survey_rankings(df, factors, log=log)
     profiles = [derive_profile(fit_plackett_luce(rankings), name="pooled", source="pooled",
                                data_hash=rankings.data_hash())]
     cov = rankings.covariates
