@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from modpo_helpers import KeywordReward
+from modpo_helpers import KeywordReward, stub_reward_training
 
 from survey_weights.criteria import ALL_CRITERIA
 from survey_weights.modpo import MODPOConfig
@@ -168,44 +168,9 @@ def test_answer_questions_constructed():
     assert ans["q3_modpo_vs_merge"]["answer"]  # (7, 6) still dominates (4, 5)
 
 
-class _FakeRewardModel:
-    """Stands in for the MiniLM reward model: records which pairs it was trained on, saves/loads a stub."""
-
-    def __init__(self, criterion, pairs_hash):
-        self.criterion, self.pairs_hash, self.val_accuracy = criterion, pairs_hash, 0.5
-
-    def score(self, prompts, responses):
-        return KeywordReward("crisis").score(prompts, responses)
-
-    def fingerprint(self):
-        return f"fake:{self.criterion}:{self.pairs_hash[:8]}"
-
-    def save(self, path):
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "reward_config.json").write_text(json.dumps([self.criterion, self.pairs_hash]))
-
-    @classmethod
-    def load(cls, path):
-        return cls(*json.loads((path / "reward_config.json").read_text()))
-
-
 @pytest.fixture
 def fake_reward_training(monkeypatch):
-    """Replace reward-model training by `_FakeRewardModel`; returns the list of (criterion, pairs hash) trained."""
-    import survey_weights.modpo as modpo
-    from survey_weights.preferences.pairs import as_pairs_frame, data_hash
-
-    trained = []
-
-    def train(data, criterion, config=None):
-        frame = as_pairs_frame(data)
-        h = data_hash(frame[frame["criterion"] == criterion])
-        trained.append((criterion, h))
-        return _FakeRewardModel(criterion, h)
-
-    monkeypatch.setattr(modpo, "train_reward_model", train)
-    monkeypatch.setattr(modpo, "RewardModel", _FakeRewardModel)
-    return trained
+    return stub_reward_training(monkeypatch)
 
 
 @pytest.mark.slow

@@ -331,11 +331,12 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     return paths
 
 
-def results_markdown(exp_dir: str | os.PathLike[str]) -> str:
+def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> str:
     """``docs/results.md`` text rendered from an experiment directory (``evaluation.json`` + ``findings.json``).
 
     Whatever the findings are, they are reported as computed; the text states the command, seed, hardware,
-    schedule and wall time, and that these are synthetic-data results, not the study's.
+    schedule and wall time, and that these are synthetic-data results, not the study's. With ``path``, the text
+    is also written there (atomically).
     """
     from ..evaluation.report import CAVEAT, markdown_table
 
@@ -391,7 +392,10 @@ def results_markdown(exp_dir: str | os.PathLike[str]) -> str:
              _findings_md(meta.get("findings", {})),
              f"Plots: `{d}/pareto_scores.png`, `{d}/pareto_win_rates.png`; full report: `{d}/report.md`; "
              f"every reply: `{d}/replies.jsonl`.", ""]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    if path is not None:
+        atomic_write_text(path, text)
+    return text
 
 
 def _np(o: Any) -> Any:
