@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,6 @@ class PreferenceSplit:
     test_prompts: list[str]
     test_ids: list[str]
     source: str = "bundled"
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed: int = 0,
@@ -151,8 +150,7 @@ def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed:
         train = pdata.train_pairs()
         tp = pdata.prompts[pdata.prompts["split"] == "test"]
         return PreferenceSplit(train=train, test_prompts=tp["prompt"].tolist(),
-                               test_ids=tp["prompt_id"].astype(str).tolist(), source=label,
-                               info={"n_train_pairs": len(train), "n_test_prompts": len(tp)})
+                               test_ids=tp["prompt_id"].astype(str).tolist(), source=label)
     else:
         from ..preferences.pairs import read_preferences
 
@@ -165,8 +163,7 @@ def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed:
     train, test = split_frames(data, seed=seed, test_fraction=test_fraction)
     first = test.drop_duplicates("prompt_id")
     return PreferenceSplit(train=train, test_prompts=first["prompt"].tolist(),
-                           test_ids=first["prompt_id"].astype(str).tolist(), source=label,
-                           info={"n_train_pairs": len(train), "n_test_prompts": len(first)})
+                           test_ids=first["prompt_id"].astype(str).tolist(), source=label)
 
 
 def split_frames(data: Any, *, seed: int, test_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
