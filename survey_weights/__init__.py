@@ -25,6 +25,7 @@ from .exceptions import (
     BoundaryWarning,
     ConvergenceWarning,
     DataRecodeWarning,
+    SettingsChangedError,
     SmallGroupWarning,
     SurveyWeightsWarning,
 )
@@ -90,5 +91,6 @@ __all__ = [
     "ConvergenceWarning",
     "BoundaryWarning",
     "DataRecodeWarning",
+    "SettingsChangedError",
     "SmallGroupWarning",
 ]

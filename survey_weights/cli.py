@@ -1,4 +1,5 @@
-"""``survey-weights``: the command-line interface (argparse; one subcommand per pipeline step).
+"""``survey-weights``: the command-line interface (argparse only; one subcommand per public function of
+:mod:`survey_weights.pipeline`, whose results it prints).
 
 User errors (bad paths, bad values) print one line ``survey-weights <cmd>: error: ...`` on stderr and exit with
 status 2; success exits 0. Heavy imports (torch) happen only inside the commands that need them.
@@ -7,13 +8,10 @@ status 2; success exits 0. Heavy imports (torch) happen only inside the commands
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from ._version import __version__
 
@@ -47,6 +45,12 @@ def _add_common(p: argparse.ArgumentParser, *, survey: bool = False, prefs: bool
         p.add_argument("--out", default=out, metavar="DIR", help=f"output directory (default: {out})")
     p.add_argument("--seed", type=int, default=0, help="seed of every random step (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _add_reward_cache(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--reward-cache", metavar="DIR", default=None,
+                   help=f"reward-model cache (default: {default}); models are keyed by their training pairs, so "
+                        "a `train-rewards --out` directory can be reused here")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"{PROG} adapters --weights outputs/weights.json --base-model tiny-test --max-steps 2")
     _add_common(p, prefs=True, model=True, out="outputs/adapters")
     p.add_argument("--weights", required=True, metavar="JSON", help="profiles written by `profiles` / `run`")
+    _add_reward_cache(p, "OUT/.cache/reward_models")
     p.add_argument("--overwrite", action="store_true",
                    help="always retrain (default: reuse finished adapters; retrain when inputs changed)")
 
@@ -107,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
             f"{PROG} run --survey my_survey.csv --base-model ./my-model --max-steps 20 --out my_outputs")
     _add_common(p, survey=True, prefs=True, model=True, out="outputs")
     p.add_argument("--profiles-only", action="store_true", help="stop after weights.json / weights.csv / plots")
+    _add_reward_cache(p, "OUT/.cache/reward_models")
     p.add_argument("--min-cell-size", type=int, default=10, help="smallest group that gets a profile (default 10)")
     p.add_argument("--n-classes", type=int, default=3, help="latent classes (0 disables; default 3)")
     p.add_argument("--overwrite", action="store_true",
@@ -126,36 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------------------------- commands
-def _survey_rankings(args: argparse.Namespace, factors: Sequence[str] = ()) -> Any:
-    from .pipeline import load_survey_frame, survey_rankings
-
-    return survey_rankings(load_survey_frame(args.survey), factors)
-
-
+# Each command calls one public function of survey_weights.pipeline and prints what it returns.
 def _cmd_fit(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from .pipeline import run_fit
 
-    from .models import fit_plackett_luce
-
-    rankings = _survey_rankings(args, [args.by] if args.by else [])
-    if args.by:
-        cov = rankings.covariates
-        if cov is None or args.by not in cov.columns:
-            raise ValueError(f"Unknown covariate {args.by!r} for --by. Fix: name a survey column, e.g. age_group.")
-        frames = []
-        for level in sorted(cov[args.by].dropna().unique(), key=str):
-            fit = fit_plackett_luce(rankings.subset((cov[args.by] == level).to_numpy()))
-            frames.append(fit.to_frame().assign(**{args.by: level, "n_respondents": fit.n_respondents}))
-        table = pd.concat(frames, ignore_index=True)
-        print(table.to_string(index=False))
-    else:
-        fit = fit_plackett_luce(rankings)
-        print(fit.summary().as_text())
-        table = fit.to_frame()
-    if args.csv:
-        from ._util.io import atomic_write_text
-
-        atomic_write_text(args.csv, table.to_csv(index=False))
+    res = run_fit(args.survey, by=args.by, csv=args.csv, progress=not args.quiet)
+    print(res.text)
+    if res.csv:
         print(f"wrote {args.csv}", file=sys.stderr)
     return 0
 
@@ -171,79 +154,33 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_rewards(args: argparse.Namespace) -> int:
-    from .pipeline import load_preference_split, reward_models_cached
+    from .pipeline import run_train_rewards
 
-    split = load_preference_split(args.preferences, seed=args.seed)
-    crits = args.criteria or list(dict.fromkeys(split.train["criterion"]))
-    rms = reward_models_cached(split.train, crits, args.out, seed=args.seed,
-                               log=None if args.quiet else (lambda m: print(m, file=sys.stderr)))
+    rms = run_train_rewards(args.preferences, out=args.out, criteria=args.criteria, seed=args.seed,
+                            progress=not args.quiet)
     for c, rm in rms.items():
         print(f"{c}\tval_accuracy={rm.val_accuracy}")
     return 0
 
 
 def _cmd_adapters(args: argparse.Namespace) -> int:
-    wpath = Path(args.weights)
-    if not wpath.is_file():
-        raise FileNotFoundError(f"Weights file {str(wpath)!r} does not exist. Fix: run `{PROG} profiles` first.")
-    from .modpo import MODPOConfig
-    from .pipeline import (
-        Log,
-        MainSchedule,
-        load_model,
-        load_preference_split,
-        reward_models_cached,
-        set_threads,
-        subsample_pairs,
-        train_profiles,
-    )
-    from .profiles.export import read_profiles
+    from .pipeline import run_adapters
 
-    profiles = read_profiles(wpath)
-    sched = MainSchedule()
-    log = Log(not args.quiet)
-    split = load_preference_split(args.preferences, seed=args.seed)
-    train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=args.seed)
-    rms = reward_models_cached(train, sorted(set(train["criterion"])), Path(args.out) / ".cache" / "reward_models",
-                               seed=args.seed, log=log)
-    set_threads(args.threads)
-    model, tok = load_model(args.base_model, args.device, log)
-    cfg = MODPOConfig(max_steps=args.max_steps or sched.max_steps, batch_size=sched.batch_size,
-                      max_length=sched.max_length, max_prompt_length=sched.max_prompt_length, lr=sched.lr,
-                      seed=args.seed, progress=not args.quiet)
-    weights = {p.name: {c: float(v) for c, v in p.weights.items()} for p in profiles}
-    run = train_profiles(weights, train, out=Path(args.out), model=model, tok=tok, cfg=cfg, rms=rms,
-                 base_model=args.base_model, device=args.device, overwrite=True if args.overwrite else None)
+    run = run_adapters(args.weights, preferences=args.preferences, base_model=args.base_model, out=args.out,
+                       seed=args.seed, max_steps=args.max_steps, device=args.device, threads=args.threads,
+                       overwrite=True if args.overwrite else None, reward_cache=args.reward_cache,
+                       progress=not args.quiet)
     for a in run.adapters:
         print(f"{a.name}\t{a.path}\t{'reused' if a.skipped else 'trained'}")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.generation import ModelSpec, evaluate_models
-    from .pipeline import Log, load_model, load_preference_split, set_threads
+    from .pipeline import run_evaluate
 
-    adir = Path(args.adapters)
-    found = sorted(p.parent for p in adir.glob("*/profile.json")) if adir.is_dir() else []
-    if not found:
-        raise FileNotFoundError(f"No adapters (<dir>/profile.json) under {str(adir)!r}. Fix: run `{PROG} adapters`.")
-    log = Log(not args.quiet)
-    split = load_preference_split(args.preferences, seed=args.seed)
-    prompts, ids = split.test_prompts[:args.n_prompts], split.test_ids[:args.n_prompts]
-    specs, weights = [ModelSpec("base", "base")], {}
-    for d in found:
-        meta = json.loads((d / "profile.json").read_text())
-        name = meta.get("name", d.name)
-        kind = "modpo" if len([w for w in meta.get("weights", {}).values() if w > 0]) > 1 else "dpo"
-        weights[name] = meta.get("weights")
-        specs.append(ModelSpec(name, kind, meta.get("weights"), adapter=d))
-    set_threads(args.threads)
-    model, tok = load_model(args.base_model, args.device, log)
-    res = evaluate_models(specs, prompts, prompt_ids=ids, model=model, tokenizer=tok, profiles=weights,
-                          pooled="pooled" if "pooled" in weights else None, max_new_tokens=args.max_new_tokens,
-                          seed=args.seed, cache_dir=Path(args.out) / ".cache" / "generations",
-                          progress=not args.quiet, settings={"base_model": args.base_model, "seed": args.seed})
-    paths = res.write(args.out)
+    paths = run_evaluate(args.adapters, preferences=args.preferences, base_model=args.base_model, out=args.out,
+                         n_prompts=args.n_prompts, max_new_tokens=args.max_new_tokens, seed=args.seed,
+                         device=args.device, threads=args.threads, progress=not args.quiet)
     print(paths["evaluation"])
     print(paths["report"])
     return 0
@@ -255,7 +192,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     paths = run_main(survey=args.survey, preferences=args.preferences, base_model=args.base_model, out=args.out,
                      profiles_only=args.profiles_only, seed=args.seed, max_steps=args.max_steps, device=args.device,
                      min_cell_size=args.min_cell_size, n_classes=args.n_classes, threads=args.threads,
-                     overwrite=True if args.overwrite else None,
+                     overwrite=True if args.overwrite else None, reward_cache=args.reward_cache,
                      progress=not args.quiet)
     print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
     return 0
@@ -270,10 +207,9 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
                            overwrite=True if args.overwrite else None, progress=not args.quiet)
     print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
     if args.results_doc:
-        from ._util.io import atomic_write_text
         from .pipeline import results_markdown
 
-        atomic_write_text(args.results_doc, results_markdown(args.out))
+        results_markdown(args.out, args.results_doc)
         print(f"wrote {args.results_doc}")
     for key, ans in paths["answers"].items():
         print(f"{key}: {'yes' if ans['answer'] else 'no'}")

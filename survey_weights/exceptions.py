@@ -1,7 +1,9 @@
-"""Warning classes.
+"""Warning and error classes.
 
 Every warning the package issues subclasses :class:`SurveyWeightsWarning`, so users can filter all of them
 at once (``warnings.simplefilter("ignore", SurveyWeightsWarning)``) or turn them into errors in tests.
+Errors that callers are expected to catch get their own type (a subclass of the built-in they refine), so
+no caller ever has to match on a message's text.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataRecodeWarning",
     "SmallGroupWarning",
+    "SettingsChangedError",
 ]
 
 
@@ -34,3 +37,12 @@ class DataRecodeWarning(SurveyWeightsWarning):
 
 class SmallGroupWarning(SurveyWeightsWarning):
     """A subgroup is smaller than the minimum cell size and is withheld from exports and plots."""
+
+
+class SettingsChangedError(ValueError):
+    """A finished result on disk was produced with other settings or data than the ones asked for now.
+
+    Raised by :func:`survey_weights.modpo.train_adapters` (without ``overwrite=True``) when an adapter
+    directory holds a ``profile.json`` whose resume key differs. The pipeline catches this type to retrain
+    when the inputs changed; it is a ``ValueError``, so ``except ValueError`` still catches it.
+    """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,45 @@ class KeywordReward:
 
     def fingerprint(self) -> str:
         return f"keyword:{self.keyword}"
+
+
+class FakeRewardModel:
+    """Stands in for the MiniLM reward model: remembers the hash of the pairs it learnt from; saves/loads a stub."""
+
+    def __init__(self, criterion, pairs_hash):
+        self.criterion, self.pairs_hash, self.val_accuracy = criterion, pairs_hash, 0.5
+
+    def score(self, prompts, responses):
+        return KeywordReward("crisis").score(prompts, responses)
+
+    def fingerprint(self):
+        return f"fake:{self.criterion}:{self.pairs_hash[:8]}"
+
+    def save(self, path):
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "reward_config.json").write_text(json.dumps([self.criterion, self.pairs_hash]))
+
+    @classmethod
+    def load(cls, path):
+        return cls(*json.loads((path / "reward_config.json").read_text()))
+
+
+def stub_reward_training(monkeypatch):
+    """Make the pipeline's reward models FakeRewardModels; returns the list of (criterion, pairs hash) trained."""
+    import survey_weights.modpo as modpo
+    from survey_weights.preferences.pairs import as_pairs_frame, data_hash
+
+    trained = []
+
+    def train(data, criterion, config=None):
+        frame = as_pairs_frame(data)
+        h = data_hash(frame[frame["criterion"] == criterion])
+        trained.append((criterion, h))
+        return FakeRewardModel(criterion, h)
+
+    monkeypatch.setattr(modpo, "train_reward_model", train)
+    monkeypatch.setattr(modpo, "RewardModel", FakeRewardModel)
+    return trained
 
 
 def run_distributed_case(model_dir: str, out_dir: str) -> None:

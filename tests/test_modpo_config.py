@@ -11,6 +11,7 @@ from modpo_helpers import KeywordReward, toy_pairs
 
 from survey_weights.modpo import (
     MODPOConfig,
+    RewardModelConfig,
     as_pairs_frame,
     normalize_profiles,
     profile_dirname,
@@ -38,12 +39,21 @@ def test_config_defaults_and_frozen():
         ({"max_steps": 0}, ValueError, "max_steps"),
         ({"lr_scheduler": "step"}, ValueError, "lr_scheduler"),
         ({"max_prompt_length": 600}, ValueError, "max_prompt_length"),
-        ({"precision": "fp8"}, ValueError, "precision"),
     ],
 )
 def test_config_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         MODPOConfig(**kwargs)
+
+
+def test_training_key_leaves_out_display_and_speed_fields_and_precision_is_gone():
+    key = MODPOConfig().training_key()
+    assert "progress" not in key and "precompute_batch_size" not in key
+    assert MODPOConfig(progress=False, precompute_batch_size=2).training_key() == key
+    assert MODPOConfig(lr=1e-3).training_key() != key
+    assert RewardModelConfig(progress=True).training_key() == RewardModelConfig().training_key()
+    with pytest.raises(TypeError, match="precision"):  # dead field removed (nothing read it)
+        MODPOConfig(precision="auto")
 
 
 def test_profiles_accept_mapping_objects_and_dicts():
@@ -123,3 +133,43 @@ def test_train_adapters_input_errors(tmp_path):
             reward_models={"brevity": KeywordReward("x")},
             **kw,
         )
+
+
+def _weight_profile():
+    from survey_weights.profiles import WeightProfile
+
+    w = {"empathy": 0.3, "active_listening": 0.2, "self_motivated_change": 0.1, "trust_rapport": 0.1,
+         "patient_autonomy": 0.1, "safety": 0.2}
+    lo = {c: v - 0.05 for c, v in w.items()}
+    hi = {c: v + 0.05 for c, v in w.items()}
+    return WeightProfile("age_group=18-24", w, ci_low=lo, ci_high=hi, n_respondents=41, source="group",
+                         group={"age_group": "18-24"}, safety_rule={"rule": "floor", "floor": 0.2, "share": 0.2},
+                         model={"name": "plackett_luce"}, data_hash="abc123")
+
+
+def test_training_spec_carries_weights_main_objective_and_provenance():
+    wp = _weight_profile()
+    (spec,) = normalize_profiles([wp])
+    assert spec.name == wp.name and spec.weight_dict == {c: float(v) for c, v in wp.weights.items()}
+    assert spec.main_objective == "empathy" and spec.criteria[0] == "empathy" and len(spec.criteria) == 6
+    assert spec.weight_vector == tuple(float(wp.weights[c]) for c in spec.criteria)
+    prov = spec.provenance
+    assert prov["survey_data_hash"] == "abc123" and prov["n_respondents"] == 41
+    assert prov["source"] == "group" and prov["group"] == {"age_group": "18-24"}
+    assert prov["ci_low"]["empathy"] == pytest.approx(0.25) and prov["ci_high"]["safety"] == pytest.approx(0.25)
+    assert prov["safety_rule"]["rule"] == "floor"
+    rec = spec.to_record()
+    assert rec["provenance"] == prov and rec["criteria_order"] == list(spec.criteria)
+    assert rec["margin_criteria"] == list(spec.criteria[1:]) and spec.to_record("joint_dpo")["margin_criteria"] == []
+    # the export form (WeightProfile.to_dict()) keeps the same provenance; a plain mapping has none
+    assert normalize_profiles([wp.to_dict()])[0].provenance == prov
+    assert set(normalize_profiles({"x": {"empathy": 1.0}})[0].provenance.values()) == {None}
+    # a spec passes through unchanged, or with an overridden main objective
+    assert normalize_profiles([spec]) == [spec]
+    assert normalize_profiles(spec, main_objective="safety")[0].criteria[0] == "safety"
+
+
+def test_training_spec_rejects_provenance_that_is_not_json():
+    bad = SimpleNamespace(name="a", weights={"empathy": 1.0}, group={"when": object()})
+    with pytest.raises(TypeError, match="provenance of profile 'a'"):
+        normalize_profiles([bad])

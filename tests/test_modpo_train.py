@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,7 +10,8 @@ import torch
 from modpo_helpers import KeywordReward, one_thread, toy_pairs
 from safetensors.torch import load_file
 
-import survey_weights.modpo.train as train_mod
+import survey_weights.modpo._loop as loop_mod
+from survey_weights.exceptions import SettingsChangedError
 from survey_weights.modpo import (
     MODPOConfig,
     generate,
@@ -116,7 +118,7 @@ def test_save_load_roundtrip_and_determinism(tmp_path):
 def test_resume_after_crash(tmp_path, monkeypatch):
     model, tok = make_tiny_llama()
     calls = {"n": 0}
-    real = train_mod.modpo_loss
+    real = loop_mod.modpo_loss
 
     def crashing(*args, **kwargs):
         calls["n"] += 1
@@ -124,10 +126,10 @@ def test_resume_after_crash(tmp_path, monkeypatch):
             raise RuntimeError("simulated crash")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_mod, "modpo_loss", crashing)
+    monkeypatch.setattr(loop_mod, "modpo_loss", crashing)
     with pytest.raises(RuntimeError, match="simulated crash"):
         _train(model, tok, tmp_path)
-    monkeypatch.setattr(train_mod, "modpo_loss", real)
+    monkeypatch.setattr(loop_mod, "modpo_loss", real)
     first = tmp_path / "mostly_empathy"
     assert (first / "profile.json").exists() and not (tmp_path / "balanced").exists()
     # leftovers of a crash during saving, and a final dir without profile.json: neither counts as finished
@@ -142,9 +144,23 @@ def test_resume_after_crash(tmp_path, monkeypatch):
     assert (first / "adapter_model.safetensors").stat().st_mtime_ns == mtime
     assert (tmp_path / "balanced" / "profile.json").exists()
     assert not list(tmp_path.glob(".partial-*"))
-    # other settings into the same directory: refuse instead of silently mixing
-    with pytest.raises(ValueError, match="overwrite"):
+    # other settings into the same directory: refuse instead of silently mixing, with a dedicated type
+    with pytest.raises(SettingsChangedError, match="overwrite"):
         _train(model, tok, tmp_path, config=MODPOConfig(max_steps=2, batch_size=4, beta=0.5, progress=False))
+
+
+def test_display_and_speed_settings_do_not_retrain(tmp_path):
+    """`--quiet` (progress=False) or another precompute batch size reuses every finished adapter."""
+    model, tok = make_tiny_llama()
+    prof = {"p": {"empathy": 0.6, "safety": 0.4}}
+    first = _train(model, tok, tmp_path, prof)
+    stamp = (first["p"].path / "adapter_model.safetensors").stat().st_mtime_ns
+    shown = dataclasses.replace(CFG, progress=True, precompute_batch_size=3)
+    again = _train(model, tok, tmp_path, prof, config=shown)
+    assert again["p"].skipped and again["p"].losses == ()
+    assert (first["p"].path / "adapter_model.safetensors").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="overwrite"):  # a setting that changes the weights still counts
+        _train(model, tok, tmp_path, prof, config=dataclasses.replace(CFG, lr=2e-2))
 
 
 def test_dpo_baselines_and_merging(tmp_path):
@@ -204,3 +220,25 @@ def test_joint_loss_dpo_runs(tmp_path):
     a = run["joint"]
     assert a.losses[0] == pytest.approx(0.6931, abs=1e-3) and a.losses[-1] < a.losses[0]
     assert json.loads((a.path / "profile.json").read_text())["objective"] == "joint_dpo"
+
+
+def test_profile_json_records_the_weight_profiles_provenance(tmp_path):
+    from survey_weights.profiles import WeightProfile
+
+    w = {"empathy": 0.5, "active_listening": 0.0, "self_motivated_change": 0.0, "trust_rapport": 0.0,
+         "patient_autonomy": 0.0, "safety": 0.5}
+    wp = WeightProfile("pooled", w, ci_low={c: max(0.0, v - 0.1) for c, v in w.items()},
+                       ci_high={c: min(1.0, v + 0.1) for c, v in w.items()}, n_respondents=333, source="pooled",
+                       safety_rule={"rule": "fixed", "share": 0.5}, data_hash="survey-hash")
+    model, tok = make_tiny_llama()
+    cfg = MODPOConfig(max_steps=1, batch_size=4, lora_r=4, lora_alpha=8, progress=False)
+    run = _train(model, tok, tmp_path, [wp], config=cfg)
+    meta = json.loads((run["pooled"].path / "profile.json").read_text())
+    prov = meta["provenance"]
+    assert prov["survey_data_hash"] == "survey-hash" and prov["n_respondents"] == 333 and prov["source"] == "pooled"
+    assert prov["safety_rule"] == {"rule": "fixed", "share": 0.5} and prov["ci_high"]["empathy"] == 0.6
+    assert meta["weight_vector"] == [0.5, 0.5] and meta["criteria_order"] == ["empathy", "safety"]
+    # the same weights given as a plain mapping resume the adapter and keep the recorded provenance
+    again = _train(model, tok, tmp_path, {"pooled": w}, config=cfg)
+    assert again["pooled"].skipped
+    assert json.loads((run["pooled"].path / "profile.json").read_text())["provenance"] == prov

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
-from modpo_helpers import KeywordReward
+from modpo_helpers import KeywordReward, stub_reward_training
 
-from survey_weights.criteria import ALL_CRITERIA
+from survey_weights.criteria import ALL_CRITERIA, SURVEY_CRITERIA
+from survey_weights.modpo import MODPOConfig
 from survey_weights.pipeline import MainSchedule, load_preference_split, run_main, subsample_pairs
 
 # Cheap duck-typed margin rewards (the MiniLM reward models are tested by the MODPO engineer's tests).
 RMS = {"empathy": KeywordReward("sorry"), "active_listening": KeywordReward("sounds"),
        "self_motivated_change": KeywordReward("what"), "trust_rapport": KeywordReward("thank"),
        "patient_autonomy": KeywordReward("you"), "safety": KeywordReward("crisis")}
+
+
+# The bundled survey drops 2 respondents with all-equal ratings: with progress=False the job issues the
+# DataRecodeWarning (asserted in test_dropped_respondents_are_reported_*); these tests are about other things.
+pytestmark = pytest.mark.filterwarnings("ignore::survey_weights.exceptions.DataRecodeWarning")
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +34,8 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-TINY = MainSchedule(max_steps=1, batch_size=2, max_length=96, max_prompt_length=48, pairs_per_criterion=4,
-                    n_eval_prompts=3, max_new_tokens=4)
+TINY = MainSchedule(training=MODPOConfig(max_steps=1, batch_size=2, max_length=96, max_prompt_length=48),
+                    pairs_per_criterion=4, n_eval_prompts=3, max_new_tokens=4)
 
 
 def test_profiles_only_writes_weights_without_ids(tmp_path):
@@ -43,6 +50,35 @@ def test_profiles_only_writes_weights_without_ids(tmp_path):
         assert "respondent_id" not in text
     assert paths["weights_plot"].read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "adapters").exists()
+
+
+def _survey_with_two_unrankable(tmp_path):
+    """The bundled survey with respondents 55 and 322 left with one rating each (no ranking information)."""
+    from survey_weights import load_example_survey
+
+    df = load_example_survey()
+    rows = df["respondent_id"].isin([55, 322])
+    df.loc[rows, list(SURVEY_CRITERIA[1:])] = np.nan
+    path = tmp_path / "survey.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_dropped_respondents_are_reported_to_a_run_user(tmp_path, capsys):
+    from survey_weights.cli import main
+
+    survey = _survey_with_two_unrankable(tmp_path)
+    assert main(["run", "--profiles-only", "--n-classes", "0", "--survey", str(survey), "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "survey: Dropped 2 respondent(s)" in err and "55, 322" in err
+
+
+def test_dropped_respondents_are_a_warning_when_the_job_does_not_log(tmp_path):
+    from survey_weights.exceptions import DataRecodeWarning
+
+    survey = _survey_with_two_unrankable(tmp_path)
+    with pytest.warns(DataRecodeWarning, match="Dropped 2 respondent"):
+        run_main(survey=survey, out=tmp_path, profiles_only=True, n_classes=0, progress=False)
 
 
 def test_preference_split_keeps_test_prompts_out_of_training():
@@ -77,8 +113,15 @@ def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path):
         assert (tmp_path / f).is_file(), f
     adapters = sorted((tmp_path / "adapters").glob("*/profile.json"))
     assert len(adapters) == len(names) - 1
+    weights_doc = {p["name"]: p for p in json.loads((tmp_path / "weights.json").read_text())["profiles"]}
     for pj in adapters:
         assert (pj.parent / "adapter_config.json").is_file() and (pj.parent / "adapter_model.safetensors").is_file()
+        meta = json.loads(pj.read_text())  # the adapter says where its weights came from: weights.json's profile
+        exported = weights_doc[meta["name"]]
+        assert meta["weights"] == exported["weights"]
+        assert meta["provenance"]["survey_data_hash"] == exported["data_hash"] is not None
+        assert meta["provenance"]["n_respondents"] == exported["n_respondents"]
+        assert meta["provenance"]["ci_low"] == exported["ci_low"] and meta["provenance"]["source"] == exported["source"]
     stamps = {p: p.stat().st_mtime_ns for p in adapters}
     gens = sorted((tmp_path / ".cache" / "generations").glob("*.json"))
     gen_stamps = {p: p.stat().st_mtime_ns for p in gens}
@@ -138,3 +181,29 @@ def test_answer_questions_constructed():
     ans = answer_questions(_constructed((6, 5.5, 4)), (0.2, 0.5, 0.8))
     assert not ans["q2_modpo_monotone"]["answer"] and not ans["q2_modpo_monotone"]["safety_non_decreasing"]
     assert ans["q3_modpo_vs_merge"]["answer"]  # (7, 6) still dominates (4, 5)
+
+
+@pytest.fixture
+def fake_reward_training(monkeypatch):
+    return stub_reward_training(monkeypatch)
+
+
+@pytest.mark.slow
+def test_run_adapters_and_train_rewards_share_one_reward_pair_budget(tmp_path, fake_reward_training, capsys):
+    """Each criterion's reward model is trained once: `run` and `adapters` reuse what `train-rewards` made."""
+    from survey_weights.cli import main
+
+    cache = tmp_path / "rewards"
+    assert main(["train-rewards", "--out", str(cache), "--quiet"]) == 0
+    first = list(fake_reward_training)
+    assert sorted(c for c, _ in first) == sorted(ALL_CRITERIA)
+    assert main(["profiles", "--out", str(tmp_path), "--n-classes", "0", "--quiet"]) == 0
+    assert main(["adapters", "--weights", str(tmp_path / "weights.json"), "--out", str(tmp_path / "a"),
+                 "--reward-cache", str(cache), "--base-model", "tiny-test", "--max-steps", "1", "--device", "cpu",
+                 "--quiet"]) == 0
+    run_main(out=tmp_path / "run", base_model="tiny-test", n_classes=0, factors=("severity",), schedule=TINY,
+             reward_cache=cache, device="cpu", progress=False)
+    assert fake_reward_training == first  # nothing retrained: the same pairs give the same cache keys
+    pooled = json.loads((tmp_path / "a" / "pooled" / "profile.json").read_text())
+    assert pooled["reward_models"]["safety"]["fingerprint"] == json.loads(
+        (tmp_path / "run" / "adapters" / "pooled" / "profile.json").read_text())["reward_models"]["safety"]["fingerprint"]

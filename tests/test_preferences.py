@@ -17,6 +17,7 @@ from survey_weights.preferences import (
     write_preferences,
     write_preferences_by_criterion,
 )
+from survey_weights.preferences.pairs import as_pairs_frame
 
 GOOD = {"prompt": "I feel low.", "chosen": "That sounds hard.", "rejected": "Cheer up.", "criterion": "empathy"}
 
@@ -95,6 +96,37 @@ def test_directory_reader_per_criterion(tmp_path):
     _write(tmp_path / "empathy.jsonl", [{**GOOD, "criterion": "safety"}])
     with pytest.raises(ValueError, match="per-criterion file holds 'empathy'"):
         read_preferences(tmp_path)
+
+
+def test_as_pairs_frame_uses_the_one_validator_files_name_file_and_line(tmp_path):
+    p = _write(tmp_path / "x.jsonl", [GOOD, {**GOOD, "chosen": "  "}])
+    with pytest.raises(ValueError, match=r"x\.jsonl', line 2: field `chosen` is empty"):
+        as_pairs_frame(p)
+    write_preferences_by_criterion(pd.DataFrame([GOOD, {**GOOD, "criterion": "safety"}]), tmp_path / "d")
+    assert as_pairs_frame(tmp_path / "d")["criterion"].tolist() == ["empathy", "safety"]  # a directory too
+
+
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (pd.DataFrame([{**GOOD, "rejected": GOOD["chosen"]}]), r"row 0: fields `chosen` and `rejected`"),
+        (pd.DataFrame([{**GOOD, "pair_id": "a"}, {**GOOD, "pair_id": "a"}]), "pair_id"),
+        (pd.DataFrame([GOOD, {**GOOD, "prompt": 3}]), r"row 1: field `prompt` must be a string"),
+        (pd.DataFrame([{k: v for k, v in GOOD.items() if k != "criterion"}]), r"lacks column\(s\) \['criterion'\]"),
+    ],
+)
+def test_as_pairs_frame_rejects_what_validate_preferences_rejects(frame, match):
+    with pytest.raises(ValueError, match=match):
+        validate_preferences(frame)
+    with pytest.raises(ValueError, match=match):
+        as_pairs_frame(frame)
+
+
+def test_as_pairs_frame_keeps_schema_columns_and_given_ids():
+    df = pd.DataFrame([{**GOOD, "score": 1.0}, {**GOOD, "chosen": "I hear you."}])
+    out = as_pairs_frame(df)
+    assert list(out.columns) == ["prompt", "chosen", "rejected", "criterion"] and list(out.index) == [0, 1]
+    assert list(as_pairs_frame(df.assign(prompt_id=["a", "b"])).columns)[-1] == "prompt_id"
 
 
 def test_borda_weights():

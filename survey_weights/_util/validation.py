@@ -6,6 +6,7 @@ Every message names the parameter (or column), says what was expected, what was 
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "check_positive",
     "check_scalar",
     "check_option",
     "check_frame",
@@ -105,3 +107,30 @@ def check_columns(df: pd.DataFrame, columns: Iterable[Any], param: str) -> list[
     if dup:
         raise ValueError(f"`{param}` lists column(s) {format_ids(dup)} more than once. Give each column once.")
     return cols
+
+
+def check_positive(name: str, value: Any, *, integer: bool = False, allow_zero: bool = False) -> None:
+    """Check a configuration number: an int (``integer``) or a float, > 0 (or >= 0 with ``allow_zero``).
+
+    Raises
+    ------
+    TypeError
+        Wrong type (bools are rejected).
+    ValueError
+        Non-finite or out of range; the message says which values are accepted.
+    """
+    kind = "an int" if integer else "a float"
+    bound = ">= 0" if allow_zero else "> 0"
+    if integer:
+        ok_type = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok_type:
+        raise TypeError(
+            f"`{name}` must be {kind} {bound}. Got {value!r} ({type(value).__name__}) instead. "
+            f"Fix: pass {kind} {bound}."
+        )
+    if not math.isfinite(float(value)) or (value < 0 if allow_zero else value <= 0):
+        raise ValueError(
+            f"`{name}` must be {kind} {bound}. Got {value!r} instead. Fix: pass a value {bound}."
+        )

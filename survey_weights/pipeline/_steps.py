@@ -6,29 +6,37 @@ Everything here is synthetic-data machinery by default: the numbers it produces 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..criteria import SURVEY_CRITERIA
-from ..preferences.split import split_by_prompt
+from ..exceptions import DataRecodeWarning, SettingsChangedError
+from ..preferences.split import split_by_prompt, subsample_pairs
+from ..profiles.training_config import MODPOConfig
 
 __all__ = [
-    "DEFAULT_BASE_MODEL", "Log", "PreferenceSplit", "load_model", "load_preference_split", "load_survey_frame",
-    "quiet_small_groups", "reward_accuracies", "reward_models_cached", "set_threads",
-    "split_frames", "survey_rankings", "train_profiles",
+    "DEFAULT_BASE_MODEL", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
+    "check_training", "load_model", "load_preference_split", "load_survey_frame", "margin_reward_models",
+    "quiet_small_groups", "reward_accuracies", "report_warnings", "reward_models_cached", "reward_pairs", "set_threads",
+    "split_frames", "survey_rankings", "train_profiles", "training_config",
 ]
 
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
+#: Pairs per criterion the margin reward models of the main job learn from (``run``, ``adapters``,
+#: ``train-rewards``): more than the adapters' short schedule sees, few enough to train in seconds.
+REWARD_PAIRS_PER_CRITERION = 48
 
 
 class Log:
@@ -56,7 +64,12 @@ def load_survey_frame(path: str | os.PathLike[str] | None = None) -> pd.DataFram
     return load_survey(p)
 
 
-def survey_rankings(df: pd.DataFrame, factors: Sequence[str]) -> Any:
+def survey_rankings(df: pd.DataFrame, factors: Sequence[str], *, log: Any = None) -> Any:
+    """Rankings of the survey's importance ratings, with the ``factors`` present as covariates.
+
+    Respondents dropped or recoded on the way (e.g. all ratings equal: no ranking information) are reported:
+    as ``log`` lines when the job logs, otherwise as the :class:`~survey_weights.DataRecodeWarning` itself.
+    """
     from ..data.rankings import Rankings
 
     missing = [c for c in SURVEY_CRITERIA if c not in df.columns]
@@ -65,10 +78,24 @@ def survey_rankings(df: pd.DataFrame, factors: Sequence[str]) -> Any:
                          f"with columns {list(SURVEY_CRITERIA)} (see survey_weights.datasets.load_survey).")
     covs = [c for c in factors if c in df.columns]
     resp = "respondent_id" if "respondent_id" in df.columns else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # respondents who rated fewer than two criteria are dropped
+    with report_warnings(log, DataRecodeWarning, "survey"):
         return Rankings.from_ratings(df, list(SURVEY_CRITERIA), respondent=resp, scale=(1, 5),
                                      covariates=covs or None)
+
+
+@contextlib.contextmanager
+def report_warnings(log: Any, category: type[Warning], label: str) -> Iterator[None]:
+    """Warnings of ``category`` raised inside become ``log`` lines (``"      <label>: <message>"``) when ``log``
+    is given and enabled; otherwise they are issued unchanged. Other warnings are never touched."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", category)
+        yield
+    on = log is not None and getattr(log, "enabled", True)
+    for w in caught:
+        if on and issubclass(w.category, category):
+            log(f"      {label}: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def quiet_small_groups(log: Log) -> Any:
@@ -98,7 +125,6 @@ class PreferenceSplit:
     test_prompts: list[str]
     test_ids: list[str]
     source: str = "bundled"
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed: int = 0,
@@ -124,8 +150,7 @@ def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed:
         train = pdata.train_pairs()
         tp = pdata.prompts[pdata.prompts["split"] == "test"]
         return PreferenceSplit(train=train, test_prompts=tp["prompt"].tolist(),
-                               test_ids=tp["prompt_id"].astype(str).tolist(), source=label,
-                               info={"n_train_pairs": len(train), "n_test_prompts": len(tp)})
+                               test_ids=tp["prompt_id"].astype(str).tolist(), source=label)
     else:
         from ..preferences.pairs import read_preferences
 
@@ -138,8 +163,7 @@ def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed:
     train, test = split_frames(data, seed=seed, test_fraction=test_fraction)
     first = test.drop_duplicates("prompt_id")
     return PreferenceSplit(train=train, test_prompts=first["prompt"].tolist(),
-                           test_ids=first["prompt_id"].astype(str).tolist(), source=label,
-                           info={"n_train_pairs": len(train), "n_test_prompts": len(first)})
+                           test_ids=first["prompt_id"].astype(str).tolist(), source=label)
 
 
 def split_frames(data: Any, *, seed: int, test_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -159,6 +183,33 @@ def split_frames(data: Any, *, seed: int, test_fraction: float) -> tuple[pd.Data
     return split_by_prompt(data, test_fraction=test_fraction, seed=seed)
 
 
+def check_budget(name: str, value: Any, *, allow_none: bool = False) -> None:
+    """A job's size (pairs, prompts, tokens): an int >= 1 (or None = no limit, where allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        more = " or None (no limit)" if allow_none else ""
+        raise ValueError(f"`{name}` must be an int >= 1{more}. Got {value!r}. Fix: e.g. {name}=8.")
+
+
+def check_training(training: Any) -> None:
+    """A schedule's ``training`` must be a :class:`~survey_weights.modpo.MODPOConfig` (validated on creation)."""
+    if not isinstance(training, MODPOConfig):
+        raise TypeError(f"`training` must be a MODPOConfig. Got {type(training).__name__} instead. "
+                        "Fix: e.g. MainSchedule(training=MODPOConfig(max_steps=3, batch_size=2)).")
+
+
+def training_config(training: MODPOConfig, *, seed: int, progress: bool, max_steps: int | None = None
+                    ) -> MODPOConfig:
+    """A job's MODPOConfig: the schedule's ``training`` with the job's ``seed`` and ``progress`` (and
+    ``max_steps`` when given), validated again (:class:`~survey_weights.modpo.MODPOConfig`)."""
+    check_training(training)
+    changes: dict[str, Any] = {"seed": seed, "progress": progress}
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    return dataclasses.replace(training, **changes)
+
+
 def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: str | os.PathLike[str], *,
                          seed: int = 0, log: Any = None) -> dict[str, Any]:
     """Train (or reload) one reward model per criterion, cached by a hash of the pairs and the config."""
@@ -170,7 +221,7 @@ def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: st
     out: dict[str, Any] = {}
     for c in criteria:
         sub = frame[frame["criterion"] == c]
-        key = hashlib.sha256(json.dumps([data_hash(sub), cfg.to_dict()], sort_keys=True).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps([data_hash(sub), cfg.training_key()], sort_keys=True).encode()).hexdigest()[:16]
         path = Path(cache) / f"{c}-{key}"
         if (path / "reward_config.json").is_file():
             out[c] = RewardModel.load(path)
@@ -182,6 +233,26 @@ def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: st
         if log:
             log(f"reward model {c}: trained, val acc {out[c].val_accuracy}")
     return out
+
+
+def reward_pairs(train: pd.DataFrame, *, seed: int, per_criterion: int | None = REWARD_PAIRS_PER_CRITERION
+                 ) -> pd.DataFrame:
+    """The pairs the margin reward models learn from: at most ``per_criterion`` per criterion of the training
+    split (seeded subsample, order kept; None keeps every pair).
+
+    The one rule for ``run``, ``adapters`` and ``train-rewards`` (the experiment passes its own budget), so the
+    three train each criterion's reward model on the same pairs and find each other's models in a shared cache.
+    """
+    check_budget("per_criterion", per_criterion, allow_none=True)
+    return subsample_pairs(train, per_criterion=per_criterion, seed=seed)
+
+
+def margin_reward_models(train: pd.DataFrame, criteria: Sequence[str], cache: str | os.PathLike[str], *, seed: int,
+                         per_criterion: int | None = REWARD_PAIRS_PER_CRITERION, log: Any = None) -> dict[str, Any]:
+    """One reward model per criterion trained on :func:`reward_pairs` of ``train``, cached in ``cache``
+    (:func:`reward_models_cached`)."""
+    return reward_models_cached(reward_pairs(train, seed=seed, per_criterion=per_criterion), criteria, cache,
+                                seed=seed, log=log)
 
 
 def reward_accuracies(reward_models: Mapping[str, Any]) -> dict[str, float | None]:
@@ -213,7 +284,11 @@ def load_model(base_model: str, device: str | None, log: Log) -> tuple[Any, Any]
 
 def train_profiles(profiles: Any, train: pd.DataFrame, *, out: Path, model: Any, tok: Any, cfg: Any, rms: Mapping[str, Any],
            base_model: str, device: str | None, overwrite: bool | None, log: Any = None, **kw: Any) -> Any:
-    """``train_adapters`` with resume; ``overwrite=None`` retrains when the inputs changed since the last run."""
+    """``train_adapters`` with resume; ``overwrite=None`` retrains when the inputs changed since the last run.
+
+    Only :class:`~survey_weights.exceptions.SettingsChangedError` triggers the retry; every other error
+    (whatever its message says) propagates unchanged.
+    """
     from ..modpo import make_accelerator, train_adapters
 
     def call(ow: bool) -> Any:
@@ -223,12 +298,10 @@ def train_profiles(profiles: Any, train: pd.DataFrame, *, out: Path, model: Any,
 
     try:
         return call(bool(overwrite))
-    except ValueError as exc:
-        if "other settings" not in str(exc):
-            raise
+    except SettingsChangedError as exc:
         if overwrite is None:
             if log:
                 log("      the schedule, seed, data or base model changed since the last run: retraining")
             return call(True)
-        raise ValueError(f"{exc} (The schedule, seed, data or base model changed since the last run: pass "
-                         "--overwrite to retrain, or choose another --out.)") from None
+        raise SettingsChangedError(f"{exc} (The schedule, seed, data or base model changed since the last run: "
+                                   "pass --overwrite to retrain, or choose another --out.)") from None

@@ -19,7 +19,7 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,45 +29,86 @@ import pandas as pd
 from .._util.io import atomic_write_text
 from ..evaluation.scoring import EvaluationResult, pareto_front
 from ..preferences.split import subsample_pairs
+from ..profiles.training_config import MODPOConfig
 from ._steps import (
     DEFAULT_BASE_MODEL,
     Log,
+    check_budget,
+    check_training,
     load_model,
     load_preference_split,
-    reward_models_cached,
+    margin_reward_models,
     set_threads,
     train_profiles,
+    training_config,
 )
 
 __all__ = ["FULL", "QUICK", "ExperimentSchedule", "answer_questions", "results_markdown", "run_experiment"]
 
 
+def _training(max_steps: int, batch_size: int, max_length: int, max_prompt_length: int) -> MODPOConfig:
+    return MODPOConfig(max_steps=max_steps, batch_size=batch_size, max_length=max_length,
+                       max_prompt_length=max_prompt_length, lr=5e-4)
+
+
 @dataclass(frozen=True)
 class ExperimentSchedule:
-    """Sizes of the experiment (the full default was measured to fit 60 minutes on a 2-core CPU)."""
+    """Sizes of the experiment: its training configuration plus the experiment's own budgets and sweep (the
+    full default was measured to fit 60 minutes on a 2-core CPU).
 
-    max_steps: int = 20
-    batch_size: int = 4
-    max_length: int = 160
-    max_prompt_length: int = 96
-    pairs_per_criterion: int = 80
+    Parameters
+    ----------
+    training : MODPOConfig, default 20 steps x 4 pairs, 160 / 96 tokens, lr 5e-4
+        THE training configuration of every adapter; :func:`run_experiment` sets its ``seed`` and ``progress``
+        (and ``max_steps`` when given).
+    pairs_per_criterion : int or None, default 80
+        Training pairs kept per criterion (empathy and safety).
+    reward_pairs_per_criterion : int or None, default None
+        Pairs the safety margin reward model learns from (None: every safety training pair).
+    n_eval_prompts, max_new_tokens : int
+        Held-out prompts and reply length at evaluation.
+    safety_weights : tuple of float in (0, 1)
+        The sweep: one MODPO adapter ``{empathy: 1 - w, safety: w}`` and one exact merge per weight.
+    ab_weights : tuple of float in (0, 1)
+        Safety weights of the A/B-averaging merges.
+    joint_dpo : bool, default False
+        Also train the joint-loss DPO baseline.
+    """
+
+    training: MODPOConfig = field(default_factory=lambda: _training(20, 4, 160, 96))
+    pairs_per_criterion: int | None = 80
+    reward_pairs_per_criterion: int | None = None
     n_eval_prompts: int = 30
     max_new_tokens: int = 48
-    lr: float = 5e-4
     safety_weights: tuple[float, ...] = (0.2, 0.5, 0.8)
     ab_weights: tuple[float, ...] = (0.5,)
     joint_dpo: bool = False
 
+    def __post_init__(self) -> None:
+        check_training(self.training)
+        check_budget("pairs_per_criterion", self.pairs_per_criterion, allow_none=True)
+        check_budget("reward_pairs_per_criterion", self.reward_pairs_per_criterion, allow_none=True)
+        check_budget("n_eval_prompts", self.n_eval_prompts)
+        check_budget("max_new_tokens", self.max_new_tokens)
+        for name in ("safety_weights", "ab_weights"):
+            ws = getattr(self, name)
+            if isinstance(ws, (str, bytes)) or not all(isinstance(w, (int, float)) and 0 < w < 1 for w in ws):
+                raise ValueError(f"`{name}` must be safety weights in (0, 1). Got {ws!r}. Fix: e.g. {name}=(0.5,).")
+            object.__setattr__(self, name, tuple(float(w) for w in ws))
+        if not isinstance(self.joint_dpo, bool):
+            raise TypeError(f"`joint_dpo` must be True or False. Got {self.joint_dpo!r}.")
+
     def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["safety_weights"] = list(self.safety_weights)
-        d["ab_weights"] = list(self.ab_weights)
+        """JSON-ready: ``training`` as :meth:`MODPOConfig.to_dict`, tuples as lists."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d.update(training=self.training.to_dict(), safety_weights=list(self.safety_weights),
+                 ab_weights=list(self.ab_weights))
         return d
 
 
 FULL = ExperimentSchedule()
-QUICK = ExperimentSchedule(max_steps=2, batch_size=2, max_length=128, max_prompt_length=64, pairs_per_criterion=8,
-                           n_eval_prompts=4, max_new_tokens=16, joint_dpo=False)
+QUICK = ExperimentSchedule(training=_training(2, 2, 128, 64), pairs_per_criterion=8, n_eval_prompts=4,
+                           max_new_tokens=16)
 
 
 def _wname(prefix: str, w: float) -> str:
@@ -175,7 +216,7 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
         Tiny smoke schedule (:data:`QUICK`) instead of the full one (:data:`FULL`).
     seed : int, default 0
     max_steps : int, optional
-        Overrides the schedule's steps per adapter.
+        Overrides ``schedule.training.max_steps``.
     device : str, optional
     joint_dpo : bool, optional
         Also train the joint-loss DPO baseline (default: the schedule's ``joint_dpo``, off in FULL: it repeats
@@ -199,22 +240,15 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
         Paths written, ``findings`` and ``seconds``.
     """
     from ..evaluation.generation import ModelSpec, evaluate_models
-    from ..modpo import MODPOConfig
 
     log = Log(progress)
     t0 = time.perf_counter()
-    set_threads(threads)
     sched = schedule or (QUICK if quick else FULL)
-    if max_steps is not None:
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"`max_steps` must be an int >= 1. Got {max_steps!r}.")
-        sched = ExperimentSchedule(**{**sched.to_dict(), "max_steps": max_steps,
-                                      "safety_weights": tuple(sched.safety_weights),
-                                      "ab_weights": tuple(sched.ab_weights)})
-    if joint_dpo is not None:
-        sched = ExperimentSchedule(**{**sched.to_dict(), "joint_dpo": bool(joint_dpo),
-                                      "safety_weights": tuple(sched.safety_weights),
-                                      "ab_weights": tuple(sched.ab_weights)})
+    if not isinstance(sched, ExperimentSchedule):
+        raise TypeError(f"`schedule` must be an ExperimentSchedule. Got {type(sched).__name__} instead.")
+    cfg = training_config(sched.training, seed=seed, progress=progress, max_steps=max_steps)
+    sched = replace(sched, training=cfg, joint_dpo=sched.joint_dpo if joint_dpo is None else bool(joint_dpo))
+    set_threads(threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     crits = ["empathy", "safety"]
@@ -227,12 +261,11 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
         raise ValueError(f"The experiment needs preference pairs for {crits}; missing {missing}.")
     prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
     log(f"{len(train)} training pairs, {len(prompts)} held-out prompts")
-    # The margin reward model learns from every safety training pair (not only the subsample the adapters see).
-    rms = dict(reward_models) if reward_models is not None else reward_models_cached(
-        split.train, ["safety"], out / ".cache" / "reward_models", seed=seed, log=log)
+    # The margin reward model learns from more pairs than the adapters see (default: every safety training pair).
+    rms = dict(reward_models) if reward_models is not None else margin_reward_models(
+        split.train, ["safety"], out / ".cache" / "reward_models", seed=seed,
+        per_criterion=sched.reward_pairs_per_criterion, log=log)
     model, tok = load_model(base_model, device, log)
-    cfg = MODPOConfig(max_steps=sched.max_steps, batch_size=sched.batch_size, max_length=sched.max_length,
-                      max_prompt_length=sched.max_prompt_length, lr=sched.lr, seed=seed, progress=progress)
     common = {"out": out / "adapters", "model": model, "tok": tok, "cfg": cfg, "rms": rms, "base_model": base_model,
               "device": device, "overwrite": overwrite, "log": log}
     timings: dict[str, float] = {}
@@ -298,11 +331,12 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     return paths
 
 
-def results_markdown(exp_dir: str | os.PathLike[str]) -> str:
+def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> str:
     """``docs/results.md`` text rendered from an experiment directory (``evaluation.json`` + ``findings.json``).
 
     Whatever the findings are, they are reported as computed; the text states the command, seed, hardware,
-    schedule and wall time, and that these are synthetic-data results, not the study's.
+    schedule and wall time, and that these are synthetic-data results, not the study's. With ``path``, the text
+    is also written there (atomically).
     """
     from ..evaluation.report import CAVEAT, markdown_table
 
@@ -358,7 +392,10 @@ def results_markdown(exp_dir: str | os.PathLike[str]) -> str:
              _findings_md(meta.get("findings", {})),
              f"Plots: `{d}/pareto_scores.png`, `{d}/pareto_win_rates.png`; full report: `{d}/report.md`; "
              f"every reply: `{d}/replies.jsonl`.", ""]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    if path is not None:
+        atomic_write_text(path, text)
+    return text
 
 
 def _np(o: Any) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +23,24 @@ import pandas as pd
 from .._util.io import atomic_write_bytes
 from ..criteria import ALL_CRITERIA
 from ..preferences.split import subsample_pairs
+from ..profiles.training_config import MODPOConfig
+from ..profiles.training_spec import normalize_profiles
 from ._steps import (
     DEFAULT_BASE_MODEL,
+    REWARD_PAIRS_PER_CRITERION,
     Log,
+    check_budget,
+    check_training,
     load_model,
     load_preference_split,
     load_survey_frame,
+    margin_reward_models,
     quiet_small_groups,
     reward_accuracies,
-    reward_models_cached,
     set_threads,
     survey_rankings,
     train_profiles,
+    training_config,
 )
 
 __all__ = ["MainSchedule", "SUBGROUP_FACTORS", "build_profiles", "export_weights", "run_main"]
@@ -42,42 +48,54 @@ __all__ = ["MainSchedule", "SUBGROUP_FACTORS", "build_profiles", "export_weights
 SUBGROUP_FACTORS: tuple[str, ...] = ("age_group", "severity")
 
 
+def _main_training() -> MODPOConfig:
+    return MODPOConfig(max_steps=3, batch_size=2, max_length=160, max_prompt_length=96, lr=5e-4)
+
+
 @dataclass(frozen=True)
 class MainSchedule:
-    """Training / evaluation sizes of the main job (defaults fit 15 minutes on a 2-core CPU).
+    """Sizes of the main job: its training configuration plus the job's own budgets (defaults fit 15 minutes on
+    a 2-core CPU).
 
     Parameters
     ----------
-    max_steps : int
-        Optimiser steps per adapter.
-    batch_size : int
-        Preference pairs per step.
-    max_length, max_prompt_length : int
-        Token limits of prompt + reply and of the prompt.
-    pairs_per_criterion : int
+    training : MODPOConfig, default 3 steps x 2 pairs, 160 / 96 tokens, lr 5e-4
+        THE training configuration of every adapter (:class:`~survey_weights.modpo.MODPOConfig`). The job sets
+        its ``seed`` and ``progress`` from :func:`run_main`'s arguments (and ``max_steps`` when given).
+    pairs_per_criterion : int or None, default 6
         Training pairs kept per criterion (seeded subsample) - bounds the reference/margin precompute.
-    reward_pairs_per_criterion : int
-        Pairs per criterion the margin reward models learn from (seeded subsample of the training split).
-    n_eval_prompts : int
+    reward_pairs_per_criterion : int or None, default 48
+        Pairs per criterion the margin reward models learn from (:func:`reward_pairs`: the same budget for
+        ``run``, ``adapters`` and ``train-rewards``, so they share reward models).
+    n_eval_prompts : int, default 8
         Held-out prompts answered by every model.
-    max_new_tokens : int
+    max_new_tokens : int, default 40
         Reply length at evaluation.
-    lr : float
-        LoRA learning rate.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``training`` is not a MODPOConfig, or a budget is not an int >= 1.
     """
 
-    max_steps: int = 3
-    batch_size: int = 2
-    max_length: int = 160
-    max_prompt_length: int = 96
-    pairs_per_criterion: int = 6
-    reward_pairs_per_criterion: int = 48
+    training: MODPOConfig = field(default_factory=_main_training)
+    pairs_per_criterion: int | None = 6
+    reward_pairs_per_criterion: int | None = REWARD_PAIRS_PER_CRITERION
     n_eval_prompts: int = 8
     max_new_tokens: int = 40
-    lr: float = 5e-4
+
+    def __post_init__(self) -> None:
+        check_training(self.training)
+        check_budget("pairs_per_criterion", self.pairs_per_criterion, allow_none=True)
+        check_budget("reward_pairs_per_criterion", self.reward_pairs_per_criterion, allow_none=True)
+        check_budget("n_eval_prompts", self.n_eval_prompts)
+        check_budget("max_new_tokens", self.max_new_tokens)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """JSON-ready: ``training`` as :meth:`MODPOConfig.to_dict`, then the budgets."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["training"] = self.training.to_dict()
+        return d
 
 
 def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequence[str] = SUBGROUP_FACTORS,
@@ -109,7 +127,7 @@ def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequen
     from ..subgroups.mixture import fit_mixture
 
     log = Log(progress)
-    rankings = survey_rankings(df, factors)
+    rankings = survey_rankings(df, factors, log=log)
     profiles = [derive_profile(fit_plackett_luce(rankings), name="pooled", source="pooled",
                                data_hash=rankings.data_hash())]
     cov = rankings.covariates
@@ -160,8 +178,8 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
              profiles_only: bool = False, seed: int = 0, max_steps: int | None = None, device: str | None = None,
              min_cell_size: int = 10, n_classes: int = 3, factors: Sequence[str] = SUBGROUP_FACTORS,
              schedule: MainSchedule | None = None, reward_models: Mapping[str, Any] | None = None,
-             threads: int | str | None = None, overwrite: bool | None = None, progress: bool = True
-             ) -> dict[str, Any]:
+             threads: int | str | None = None, overwrite: bool | None = None,
+             reward_cache: str | os.PathLike[str] | None = None, progress: bool = True) -> dict[str, Any]:
     """Survey -> weight profiles -> reward models -> one adapter per profile -> evaluation, into ``out``.
 
     Parameters
@@ -178,7 +196,7 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     seed : int, default 0
         Seeds the mixture fit, data split and subsample, LoRA init, data order and decoding.
     max_steps : int, optional
-        Overrides ``schedule.max_steps``.
+        Overrides ``schedule.training.max_steps``.
     device : str, optional
         ``"cpu"``, ``"cuda"``...; default CUDA when available.
     min_cell_size : int, default 10
@@ -195,6 +213,9 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     overwrite : bool or None, default None
         None: reuse finished adapters, retrain when the settings or inputs changed since the last run. True:
         always retrain. False: a changed setting is an error.
+    reward_cache : path, optional
+        Reward-model cache (default ``out/.cache/reward_models``). Models are keyed by their pairs
+        (:func:`reward_pairs`) and config, so the cache of ``train-rewards`` or ``adapters`` can be shared.
     progress : bool, default True
 
     Returns
@@ -205,10 +226,10 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     log = Log(progress)
     t0 = time.perf_counter()
     sched = schedule or MainSchedule()
-    if max_steps is not None:
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"`max_steps` must be an int >= 1. Got {max_steps!r}.")
-        sched = MainSchedule(**{**sched.to_dict(), "max_steps": max_steps})
+    if not isinstance(sched, MainSchedule):
+        raise TypeError(f"`schedule` must be a MainSchedule. Got {type(sched).__name__} instead.")
+    cfg = training_config(sched.training, seed=seed, progress=progress, max_steps=max_steps)
+    sched = replace(sched, training=cfg)  # what this run trains with (recorded in evaluation.json)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log("[1/5] survey -> weight profiles")
@@ -223,8 +244,6 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         paths["seconds"] = time.perf_counter() - t0
         return paths
 
-    from ..modpo import MODPOConfig
-
     n_thr = set_threads(threads)
     if n_thr is not None:
         log(f"      torch CPU threads: {n_thr}")
@@ -234,18 +253,18 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
     log(f"      {len(train)} training pairs ({split.source}); {len(prompts)} held-out prompts")
     log("[3/5] reward models (margins)")
-    weights = {p.name: {c: float(v) for c, v in p.weights.items()} for p in profiles}
+    specs = normalize_profiles(profiles)  # weights + provenance, unchanged from here to each profile.json
+    weights = {s.name: s.weight_dict for s in specs}
     margin_crits = [c for c in ALL_CRITERIA if c in set(train["criterion"])]
     # Reward models learn from more pairs than the adapters see (the adapters' short schedule uses a subsample).
-    rms = dict(reward_models) if reward_models is not None else reward_models_cached(
-        subsample_pairs(split.train, per_criterion=sched.reward_pairs_per_criterion, seed=seed), margin_crits,
-        out / ".cache" / "reward_models", seed=seed, log=log)
+    rms = dict(reward_models) if reward_models is not None else margin_reward_models(
+        split.train, margin_crits, reward_cache or out / ".cache" / "reward_models", seed=seed,
+        per_criterion=sched.reward_pairs_per_criterion, log=log)
     model, tok = load_model(base_model, device, log)
-    log(f"[4/5] one MODPO adapter per profile ({sched.max_steps} steps x {sched.batch_size} pairs)")
-    cfg = MODPOConfig(max_steps=sched.max_steps, batch_size=sched.batch_size, max_length=sched.max_length,
-                      max_prompt_length=sched.max_prompt_length, lr=sched.lr, seed=seed, progress=progress)
+    steps = f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs"
+    log(f"[4/5] one MODPO adapter per profile ({steps} x {cfg.batch_size} pairs)")
     t = time.perf_counter()
-    run = train_profiles(weights, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
+    run = train_profiles(specs, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
                  base_model=base_model, device=device, overwrite=overwrite, log=log)
     n_new = sum(not a.skipped for a in run.adapters)
     log(f"      {n_new} trained, {len(run.adapters) - n_new} reused in {time.perf_counter() - t:.1f}s")

@@ -238,6 +238,9 @@ def read_preferences(source: PathLike | Iterable[PathLike], *, criteria: Sequenc
 def validate_preferences(df: pd.DataFrame, *, criteria: Sequence[str] | None = None) -> pd.DataFrame:
     """Validate a pairs DataFrame against the JSONL schema; return a normalised copy.
 
+    The one validator of the pair format: :func:`read_preferences` applies the same record checks line by
+    line (messages name file and line), :func:`as_pairs_frame` and the writers call this function.
+
     Parameters
     ----------
     df : DataFrame
@@ -255,16 +258,26 @@ def validate_preferences(df: pd.DataFrame, *, criteria: Sequence[str] | None = N
     TypeError
         `df` is not a DataFrame.
     ValueError
-        As :func:`read_preferences`; the message names the row (0-based position) and field.
+        A required column is missing, or as :func:`read_preferences`; the message names the row (0-based
+        position) and field.
     """
+    return _validate_frame(df, criteria, "`df`")
+
+
+def _validate_frame(df: Any, criteria: Sequence[str] | None, what: str) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"`df` must be a pandas DataFrame. Got {type(df).__name__} instead.")
+        raise TypeError(f"{what} must be a pandas DataFrame. Got {type(df).__name__} instead.")
     crit = _check_criteria(criteria)
+    missing = [c for c in REQUIRED_FIELDS if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{what} lacks column(s) {missing}. Required: {list(REQUIRED_FIELDS)}. Fix: rename or add the columns."
+        )
     records = _records(df)
     for i, rec in enumerate(records):
         _check_record(rec, f"row {i}", crit, None)
     frame = _to_frame(records)
-    _check_unique_pair_ids(frame, "`df`")
+    _check_unique_pair_ids(frame, what)
     return frame
 
 
@@ -351,81 +364,65 @@ def write_preferences_by_criterion(df: pd.DataFrame, directory: PathLike, *,
 
 
 # ----------------------------------------------------------------------------------------- frames for training
-REQUIRED_COLUMNS = REQUIRED_FIELDS
-
-
 def as_pairs_frame(data: Any) -> pd.DataFrame:
-    """Return preference pairs as one validated DataFrame.
+    """Return preference pairs as one DataFrame, validated by the format's one validator.
 
     Parameters
     ----------
-    data : DataFrame, mapping of criterion -> DataFrame, or path to a JSONL file
+    data : DataFrame, mapping of criterion -> DataFrame, or path
         Columns ``prompt``, ``chosen``, ``rejected``, ``criterion`` (the latter optional in the mapping form),
-        optionally ``prompt_id`` and ``pair_id``.
+        optionally ``prompt_id`` and ``pair_id``. A path (JSONL file, several files, or a directory of
+        ``<criterion>.jsonl``) is read with :func:`read_preferences`, so errors name the file and line; frames
+        go through :func:`validate_preferences`, so errors name the row.
 
     Returns
     -------
     DataFrame
-        Columns ``prompt, chosen, rejected, criterion`` (str) plus ``prompt_id`` / ``pair_id`` when given;
-        a fresh 0..n-1 index.
+        Columns ``prompt, chosen, rejected, criterion`` (str) plus ``prompt_id`` / ``pair_id`` when any pair
+        has one; extra columns are dropped; a fresh 0..n-1 index.
 
     Raises
     ------
     TypeError
         Unsupported container.
     ValueError
-        Missing columns, empty or non-string texts, no rows.
+        Missing columns, empty or non-string texts, ``chosen == rejected``, duplicated ``pair_id``, no rows.
+    FileNotFoundError
+        A path does not exist.
     """
     if isinstance(data, (str, os.PathLike)):
-        frame = pd.read_json(data, lines=True, dtype=False)
-    elif isinstance(data, pd.DataFrame):
-        frame = data.copy()
-    elif isinstance(data, Mapping):
-        parts = []
-        for crit, df in data.items():
-            if not isinstance(df, pd.DataFrame):
-                raise TypeError(
-                    f"`data[{crit!r}]` must be a pandas DataFrame. Got {type(df).__name__} instead."
-                )
-            df = df.copy()
-            if "criterion" in df.columns and not (df["criterion"] == crit).all():
-                raise ValueError(
-                    f"`data[{crit!r}]` has a `criterion` column with other values than {crit!r}."
-                )
-            df["criterion"] = crit
-            parts.append(df)
-        frame = (
-            pd.concat(parts, ignore_index=True)
-            if parts
-            else pd.DataFrame(columns=list(REQUIRED_COLUMNS))
-        )
+        frame = read_preferences(data)
     else:
+        frame = _validate_frame(_combine(data), None, "Preference data")
+    if len(frame) == 0:
+        raise ValueError("Preference data has no rows. Fix: pass at least one pair.")
+    keep = list(REQUIRED_FIELDS) + [c for c in OPTIONAL_FIELDS if frame[c].notna().any()]
+    return frame[keep]
+
+
+def _combine(data: Any) -> pd.DataFrame:
+    """One frame from a DataFrame or a mapping criterion -> DataFrame (the mapping's key sets `criterion`)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if not isinstance(data, Mapping):
         raise TypeError(
             "`data` must be a DataFrame with columns prompt, chosen, rejected, criterion, a mapping "
             f"criterion -> DataFrame, or a JSONL path. Got {type(data).__name__} instead."
         )
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"Preference data lacks column(s) {missing}. Required: {list(REQUIRED_COLUMNS)}."
-        )
-    if len(frame) == 0:
-        raise ValueError("Preference data has no rows.")
-    for col in REQUIRED_COLUMNS:
-        bad = [i for i, v in enumerate(frame[col]) if not isinstance(v, str) or not v.strip()]
-        if bad:
-            raise ValueError(
-                f"Column `{col}` must hold non-empty strings; {len(bad)} row(s) do not (rows {bad[:5]}). "
-                "Fix: drop or repair those rows."
-            )
-    keep = list(REQUIRED_COLUMNS) + [c for c in ("prompt_id", "pair_id") if c in frame.columns]
-    return frame[keep].reset_index(drop=True)
+    parts = []
+    for crit, df in data.items():
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"`data[{crit!r}]` must be a pandas DataFrame. Got {type(df).__name__} instead.")
+        if "criterion" in df.columns and not (df["criterion"] == crit).all():
+            raise ValueError(f"`data[{crit!r}]` has a `criterion` column with other values than {crit!r}.")
+        parts.append(df.assign(criterion=crit))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(REQUIRED_FIELDS))
 
 
 def data_hash(frame: pd.DataFrame) -> str:
     """SHA-256 of the pairs' texts, criteria and prompt ids, in row order (order fixes the data stream)."""
     h = hashlib.sha256()
-    cols = [c for c in (*REQUIRED_COLUMNS, "prompt_id") if c in frame.columns]
+    cols = [c for c in (*REQUIRED_FIELDS, "prompt_id") if c in frame.columns]
     for row in frame[cols].itertuples(index=False, name=None):
         h.update(json.dumps([str(v) for v in row], ensure_ascii=False).encode("utf-8"))
         h.update(b"\n")

@@ -1,33 +1,90 @@
-"""The torch-free training specification of weight profiles: their normalised form, adapter directory names and
-the main-objective rule (which criterion's pairs an adapter trains on)."""
+"""The torch-free training specification of weight profiles: one :class:`TrainingSpec` per adapter.
+
+A profile's weights take one path from :func:`~survey_weights.profiles.derive_profile` to the loss:
+``WeightProfile`` (or a plain mapping) -> :func:`normalize_profiles` -> :class:`TrainingSpec`, whose
+``criteria`` / ``weight_vector`` are the MODPO objective order and ``(w_k, w_-k)`` of
+:func:`~survey_weights.modpo.modpo_loss`, and whose ``provenance`` (survey data hash, respondents, intervals,
+safety rule, source and group) is written unchanged into each adapter's ``profile.json``.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
 from ..criteria import SURVEY_CRITERIA
 
-__all__ = ["Profile", "check_coverage", "main_objective_of", "normalize_profiles", "objective_order",
-           "profile_dirname"]
+__all__ = ["PROVENANCE_FIELDS", "TrainingSpec", "check_coverage", "main_objective_of", "normalize_profiles",
+           "objective_order", "profile_dirname"]
+
+#: Keys of :attr:`TrainingSpec.provenance` (None where the input did not say, e.g. a plain mapping).
+PROVENANCE_FIELDS: tuple[str, ...] = ("source", "group", "n_respondents", "survey_data_hash", "ci_low", "ci_high",
+                                      "safety_rule", "model")
+# provenance key -> attribute / key of a WeightProfile (or of its to_dict() form)
+_SOURCE_OF = {f: ("data_hash" if f == "survey_data_hash" else f) for f in PROVENANCE_FIELDS}
 
 
 @dataclass(frozen=True)
-class Profile:
-    """A named weight vector over criteria (internal normalised form of a weight profile)."""
+class TrainingSpec:
+    """What one adapter is trained on: a profile's weights, its main objective and where the weights came from.
+
+    Build it with :func:`normalize_profiles` (from WeightProfiles, mappings, or dicts).
+
+    Attributes
+    ----------
+    name : str
+        Profile name; the adapter directory is :attr:`dirname`.
+    weights : tuple of (str, float)
+        Every weight as given (zeros included), in the profile's order.
+    main_objective : str
+        The criterion whose pairs are trained on (:func:`main_objective_of`); its weight is > 0.
+    provenance : dict
+        :data:`PROVENANCE_FIELDS`: ``source``, ``group``, ``n_respondents``, ``survey_data_hash`` (the fitted
+        survey's ``Rankings.data_hash()``), ``ci_low`` / ``ci_high`` (interval bounds per criterion),
+        ``safety_rule`` and ``model`` (the fit). JSON values; None where unknown.
+    """
 
     name: str
     weights: tuple[tuple[str, float], ...]
+    main_objective: str
+    provenance: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(PROVENANCE_FIELDS))
 
     @property
     def weight_dict(self) -> dict[str, float]:
         """Weights as a dict in stored order."""
         return dict(self.weights)
+
+    @property
+    def criteria(self) -> tuple[str, ...]:
+        """Objective order of training, shape (K,): the main objective, then every other positive weight."""
+        return tuple(objective_order(self, self.main_objective)[0])
+
+    @property
+    def weight_vector(self) -> tuple[float, ...]:
+        """``(w_k, w_-k)`` in :attr:`criteria` order, shape (K,): the ``weights`` of ``modpo_loss``."""
+        return tuple(objective_order(self, self.main_objective)[1])
+
+    @property
+    def dirname(self) -> str:
+        """The adapter's directory name (:func:`profile_dirname`)."""
+        return profile_dirname(self.name)
+
+    def to_record(self, objective: str = "modpo") -> dict[str, Any]:
+        """The spec's part of ``profile.json``: weights, objective order, main objective, margins, provenance.
+
+        ``margin_criteria`` (the reward-model margins) are ``criteria[1:]`` under ``"modpo"`` and empty under
+        ``"joint_dpo"``, which trains on every criterion's pairs.
+        """
+        crits, ws = objective_order(self, self.main_objective)
+        return {"name": self.name, "dirname": self.dirname, "weights": self.weight_dict, "criteria_order": crits,
+                "weight_vector": ws, "main_objective": self.main_objective,
+                "margin_criteria": crits[1:] if objective == "modpo" else [], "provenance": dict(self.provenance)}
 
 
 def _weights_to_dict(name: str, weights: Any) -> dict[str, float]:
@@ -62,46 +119,80 @@ def _weights_to_dict(name: str, weights: Any) -> dict[str, float]:
     return out
 
 
-def normalize_profiles(profiles: Any) -> list[Profile]:
-    """Turn weight profiles in any accepted form into a list of :class:`Profile`.
+def _provenance(name: str, source: Any) -> dict[str, Any]:
+    """Provenance of a WeightProfile-like object or profile dict (None for fields it lacks), as JSON values."""
+    if source is None:
+        return dict.fromkeys(PROVENANCE_FIELDS)
+    if isinstance(source, Mapping):
+        raw = {f: source.get(k) for f, k in _SOURCE_OF.items()}
+    else:
+        raw = {f: getattr(source, k, None) for f, k in _SOURCE_OF.items()}
+    out = {f: ({str(c): float(v) for c, v in x.items()} if isinstance(x, pd.Series) else x) for f, x in raw.items()}
+    try:
+        json.dumps(out, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"The provenance of profile {name!r} ({', '.join(PROVENANCE_FIELDS)}) must hold JSON values: {exc}. "
+            "Fix: pass a WeightProfile, or plain str/number/dict values."
+        ) from None
+    return out
+
+
+def _entries(profiles: Any) -> list[tuple[Any, Any, Any]]:
+    """(name, weights, provenance source or None) of every profile in an accepted form."""
+    if isinstance(profiles, TrainingSpec) or (hasattr(profiles, "name") and hasattr(profiles, "weights")):
+        profiles = [profiles]
+    if isinstance(profiles, Mapping):
+        return [(name, w, None) for name, w in profiles.items()]
+    if not isinstance(profiles, Iterable) or isinstance(profiles, (str, bytes)):
+        raise TypeError(
+            f"`profiles` must be a mapping name -> weights or a list of profiles. Got {profiles!r}."
+        )
+    out = []
+    for p in profiles:
+        if isinstance(p, TrainingSpec):
+            out.append((p.name, p.weight_dict, p))
+        elif hasattr(p, "name") and hasattr(p, "weights"):
+            out.append((p.name, p.weights, p))
+        elif isinstance(p, Mapping) and "name" in p and "weights" in p:
+            out.append((p["name"], p["weights"], p))
+        else:
+            raise TypeError(
+                "Each profile must have `.name` and `.weights` (or be a dict with those keys). "
+                f"Got {type(p).__name__} instead."
+            )
+    return out
+
+
+def normalize_profiles(profiles: Any, *, main_objective: str | Mapping[str, str] | None = None
+                       ) -> list[TrainingSpec]:
+    """Turn weight profiles in any accepted form into one :class:`TrainingSpec` each.
 
     Accepted: a mapping ``{name: {criterion: weight}}`` (or ``{name: Series}``), one object or a list of
-    objects with ``.name`` and ``.weights`` (e.g. :class:`survey_weights.profiles.WeightProfile`), or a list of
-    dicts with keys ``name`` and ``weights``.
+    objects with ``.name`` and ``.weights`` (e.g. :class:`survey_weights.profiles.WeightProfile`, whose
+    provenance is kept), a list of dicts with keys ``name`` and ``weights`` (e.g. ``WeightProfile.to_dict()``),
+    or TrainingSpecs (returned as they are unless ``main_objective`` overrides theirs).
+
+    Parameters
+    ----------
+    profiles : see above
+    main_objective : str or mapping profile name -> str, optional
+        Overrides the default main objective (see :func:`main_objective_of`).
 
     Raises
     ------
     TypeError
-        Unsupported form.
+        Unsupported form, or provenance that is not JSON.
     ValueError
-        Empty, negative/non-finite weights, all-zero profile, duplicate names, or names that collide as
-        directory names (see :func:`profile_dirname`).
+        Empty, negative/non-finite weights, all-zero profile, duplicate names, names that collide as
+        directory names (see :func:`profile_dirname`), or a main objective with weight 0.
     """
-    if hasattr(profiles, "name") and hasattr(profiles, "weights"):
-        profiles = [profiles]
-    pairs: list[tuple[Any, Any]] = []
-    if isinstance(profiles, Mapping):
-        pairs = list(profiles.items())
-    elif isinstance(profiles, Iterable) and not isinstance(profiles, (str, bytes)):
-        for p in profiles:
-            if hasattr(p, "name") and hasattr(p, "weights"):
-                pairs.append((p.name, p.weights))
-            elif isinstance(p, Mapping) and "name" in p and "weights" in p:
-                pairs.append((p["name"], p["weights"]))
-            else:
-                raise TypeError(
-                    "Each profile must have `.name` and `.weights` (or be a dict with those keys). "
-                    f"Got {type(p).__name__} instead."
-                )
-    else:
-        raise TypeError(
-            f"`profiles` must be a mapping name -> weights or a list of profiles. Got {profiles!r}."
-        )
-    if not pairs:
+    entries = _entries(profiles)
+    if not entries:
         raise ValueError("`profiles` is empty. Fix: pass at least one weight profile.")
-    out: list[Profile] = []
+    out: list[TrainingSpec] = []
     seen: dict[str, str] = {}
-    for name, weights in pairs:
+    for name, weights, source in entries:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"Profile names must be non-empty strings. Got {name!r}.")
         slug = profile_dirname(name)
@@ -115,7 +206,14 @@ def normalize_profiles(profiles: Any) -> list[Profile]:
                 f"{what}: {seen[slug]!r} and {name!r} both map to directory {slug!r}. Fix: rename one of them."
             )
         seen[slug] = name
-        out.append(Profile(name=name, weights=tuple(_weights_to_dict(name, weights).items())))
+        if isinstance(source, TrainingSpec):
+            spec = source
+            if main_objective is not None:
+                spec = replace(spec, main_objective=main_objective_of(spec, main_objective))
+        else:
+            spec = TrainingSpec(name, tuple(_weights_to_dict(name, weights).items()), "", _provenance(name, source))
+            spec = replace(spec, main_objective=main_objective_of(spec, main_objective))
+        out.append(spec)
     return out
 
 
@@ -132,7 +230,7 @@ def profile_dirname(name: str) -> str:
     return slug
 
 
-def main_objective_of(profile: Profile, override: str | Mapping[str, str] | None = None) -> str:
+def main_objective_of(profile: TrainingSpec, override: str | Mapping[str, str] | None = None) -> str:
     """Pick the objective whose pairs are trained on.
 
     Default: the profile's largest *survey* criterion (ties broken by survey order); if it has none with a
@@ -164,7 +262,7 @@ def main_objective_of(profile: Profile, override: str | Mapping[str, str] | None
     return max((w, -order.index(c), c) for c, w in weights.items() if w > 0)[2]
 
 
-def objective_order(profile: Profile, main: str) -> tuple[list[str], list[float]]:
+def objective_order(profile: TrainingSpec, main: str) -> tuple[list[str], list[float]]:
     """Return ``(criteria, weights)`` with the main objective first and the other positive weights after."""
     weights = profile.weight_dict
     others = [c for c, w in weights.items() if c != main and w > 0]

@@ -1,0 +1,179 @@
+"""What every profile of one :func:`~survey_weights.modpo.train_adapters` call shares, computed once.
+
+The base model and accelerator set-up, the margin reward models (trained when not given), the tokenised
+pairs, the reference log-probs (the base with no adapter) and the reward-model margins ``r_c(x, y)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..profiles.training_spec import TrainingSpec, profile_dirname
+from .config import MODPOConfig, RewardModelConfig
+from .logps import Encoded, compute_logps, encode_sequences
+
+__all__ = ["Shared", "precompute", "prepare_model"]
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Inputs shared by every profile's step loop.
+
+    Attributes
+    ----------
+    frame : DataFrame, n rows
+        The validated pairs (:func:`~survey_weights.preferences.pairs.as_pairs_frame`).
+    enc : Encoded, 2n sequences
+        Row ``i`` is pair ``i``'s prompt + chosen reply, row ``n + i`` its prompt + rejected reply.
+    ref : Tensor, shape (2n,), float32
+        Reference log-probs of ``enc`` (NaN for rows no profile trains on).
+    margins : dict criterion -> Tensor, shape (n, 2), float64
+        Reward ``r_c`` of the chosen (column 0) and rejected (column 1) reply (NaN where unused).
+    reward_models : dict criterion -> reward model
+        Given and trained margin reward models.
+    pad_id : int
+    """
+
+    frame: pd.DataFrame
+    enc: Encoded
+    ref: torch.Tensor
+    margins: dict[str, torch.Tensor]
+    reward_models: dict[str, Any]
+    pad_id: int
+
+    @property
+    def n(self) -> int:
+        """Number of pairs."""
+        return len(self.frame)
+
+    def reward_accuracy(self) -> dict[str, float | None]:
+        """Held-out accuracy of each margin reward model (None when it does not report one)."""
+        return {c: getattr(rm, "val_accuracy", None) for c, rm in self.reward_models.items()}
+
+
+def prepare_model(model: Any, tokenizer: Any, base_model_id: str | None, accelerator: Any, batch_size: int
+                  ) -> tuple[Any, Any, Any, str]:
+    """``(accelerator, model, tokenizer, base_model_id)``: a loaded base model on the accelerator's device.
+
+    Raises
+    ------
+    ValueError
+        ``batch_size`` is not divisible by the number of processes.
+    TypeError
+        ``model`` is a PeftModel or not a causal LM, or no tokenizer came with a model object.
+    """
+    from accelerate import Accelerator
+    from peft import PeftModel
+
+    # On CPU, Accelerator only joins a torchrun/gloo group when told to use the CPU.
+    acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    if batch_size % acc.num_processes:
+        raise ValueError(
+            f"`batch_size` ({batch_size}) must be divisible by the number of processes "
+            f"({acc.num_processes}). Fix: use a multiple of {acc.num_processes}."
+        )
+    if isinstance(model, (str, os.PathLike)):
+        from .base_models import load_base_model
+
+        base_model_id = base_model_id or str(model)
+        model, tokenizer = load_base_model(model, device=acc.device)
+    if isinstance(model, PeftModel):
+        raise TypeError(
+            "`model` must be the base model, not a PeftModel. Fix: pass `peft_model.unload()` or load "
+            "the base again."
+        )
+    if not hasattr(model, "config") or not callable(model):
+        raise TypeError(
+            f"`model` must be a transformers causal LM or a name/path. Got {type(model).__name__}."
+        )
+    if tokenizer is None:
+        raise TypeError("`tokenizer` is required when `model` is a model object.")
+    base_model_id = base_model_id or getattr(model.config, "name_or_path", "") or type(model).__name__
+    if not getattr(model, "is_loaded_in_4bit", False):
+        model.to(acc.device)
+    return acc, model, tokenizer, base_model_id
+
+
+def precompute(todo: Sequence[TrainingSpec], frame: pd.DataFrame, *, objective: str, acc: Any, model: Any,
+               tokenizer: Any, cfg: MODPOConfig, rcfg: RewardModelConfig, given: Mapping[str, Any], out: Path
+               ) -> Shared:
+    """Reward models, tokens, reference log-probs and margins for the profiles in ``todo`` (trained ones only).
+
+    Reward models trained here are saved to ``out / "reward_models" / criterion`` (main process).
+    """
+    margin_crits = sorted({c for s in todo for c in s.criteria[1:]}) if objective == "modpo" else []
+    rms = dict(given)
+    missing = [c for c in margin_crits if c not in rms]
+    if missing:
+        from .reward import train_reward_models
+
+        trained = train_reward_models(frame, criteria=missing, config=rcfg)
+        rms.update(trained)
+        if acc.is_main_process:
+            for c, rm in trained.items():
+                rm.save(out / "reward_models" / profile_dirname(c))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    n = len(frame)
+    enc = encode_sequences(tokenizer, list(frame["prompt"]) * 2, list(frame["chosen"]) + list(frame["rejected"]),
+                           max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
+                           use_chat_template=cfg.use_chat_template)
+    train_crits = {s.main_objective for s in todo} if objective == "modpo" else {c for s in todo for c in s.criteria}
+    rows = np.flatnonzero(frame["criterion"].isin(train_crits).to_numpy())
+    seq_rows = np.concatenate([rows, rows + n]).tolist()
+    ref = torch.full((2 * n,), float("nan"))
+    ref[seq_rows] = _gather_logps(acc, model, enc, seq_rows, pad_id=pad_id, cfg=cfg, desc="reference log-probs")
+    margins = {c: _margin_table(rms[c], frame, {s.main_objective for s in todo if c in s.criteria[1:]})
+               for c in margin_crits}
+    return Shared(frame, enc, ref, margins, rms, pad_id)
+
+
+def _margin_table(rm: Any, frame: pd.DataFrame, on: set[str]) -> torch.Tensor:
+    """Scores of ``rm`` for the chosen / rejected reply of every pair of a criterion in ``on``, shape (n, 2)."""
+    rows = np.flatnonzero(frame["criterion"].isin(on).to_numpy())
+    tab = torch.full((len(frame), 2), float("nan"), dtype=torch.float64)
+    prompts = frame["prompt"].iloc[rows].tolist()
+    tab[rows, 0] = torch.from_numpy(_rm_score(rm, prompts, frame["chosen"].iloc[rows].tolist()))
+    tab[rows, 1] = torch.from_numpy(_rm_score(rm, prompts, frame["rejected"].iloc[rows].tolist()))
+    return tab
+
+
+def _rm_score(rm: Any, prompts: list[str], responses: list[str]) -> np.ndarray:
+    fn = rm.score if hasattr(rm, "score") else rm
+    if not callable(fn):
+        raise TypeError(
+            f"A reward model must have `.score(prompts, responses)` or be callable. Got {rm!r}."
+        )
+    out = np.asarray(fn(prompts, responses), dtype=np.float64).reshape(-1)
+    if out.shape != (len(prompts),) or not np.isfinite(out).all():
+        raise ValueError(f"Reward model {rm!r} must return {len(prompts)} finite scores.")
+    return out
+
+
+def _gather_logps(acc: Any, model: Any, enc: Encoded, rows: Sequence[int], *, pad_id: int, cfg: MODPOConfig,
+                  desc: str) -> torch.Tensor:
+    """Reference log-probs of ``rows`` of ``enc``, shape (len(rows),), sharded over processes and gathered
+    (float32, CPU)."""
+    world, rank = acc.num_processes, acc.process_index
+    rows = list(rows)
+    mine = rows[rank::world]
+    vals = compute_logps(model, enc, mine, pad_id=pad_id, batch_size=cfg.precompute_batch_size, device=acc.device,
+                         progress=cfg.progress and acc.is_local_main_process, desc=desc)
+    if world == 1:
+        return vals
+    m = -(-len(rows) // world)
+    padded = torch.zeros(m, dtype=torch.float32)
+    padded[: len(vals)] = vals
+    gathered = acc.gather(padded.to(acc.device)).cpu().view(world, m)
+    out = torch.empty(len(rows), dtype=torch.float32)
+    for r in range(world):
+        k = len(rows[r::world])
+        out[r::world] = gathered[r, :k]
+    return out

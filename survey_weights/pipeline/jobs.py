@@ -1,0 +1,289 @@
+"""The single-step jobs behind ``survey-weights fit | train-rewards | adapters | evaluate``.
+
+Each is a documented function of :mod:`survey_weights.pipeline`; the command line only parses arguments, calls
+one of them and prints what it returns. Everything here is synthetic-data machinery by default: the numbers it
+produces are **not** the study's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .._util.io import atomic_write_text
+from ..preferences.split import subsample_pairs
+from ..profiles.training_spec import normalize_profiles
+from ._steps import (
+    DEFAULT_BASE_MODEL,
+    Log,
+    check_budget,
+    load_model,
+    load_preference_split,
+    load_survey_frame,
+    margin_reward_models,
+    set_threads,
+    survey_rankings,
+    train_profiles,
+    training_config,
+)
+from .main import MainSchedule
+
+__all__ = ["SavedAdapter", "SurveyFit", "find_adapters", "run_adapters", "run_evaluate", "run_fit",
+           "run_train_rewards"]
+
+_PROG = "survey-weights"
+
+
+@dataclass(frozen=True)
+class SurveyFit:
+    """Result of :func:`run_fit`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Tidy estimates (``criterion, log_worth, se, weight, ...``; with ``by``: one block per level, with the
+        level and its ``n_respondents``).
+    text : str
+        The summary (pooled) or the table (``by``) as ``survey-weights fit`` prints it.
+    csv : Path or None
+        Where ``table`` was written, when asked.
+    """
+
+    table: pd.DataFrame
+    text: str
+    csv: Path | None = None
+
+
+def run_fit(survey: str | os.PathLike[str] | None = None, *, by: str | None = None,
+            csv: str | os.PathLike[str] | None = None, progress: bool = True) -> SurveyFit:
+    """Fit a ties-aware Plackett-Luce model to the survey's importance ratings (pooled, or per level of ``by``).
+
+    Parameters
+    ----------
+    survey : path, optional
+        CSV in the study's layout; default the bundled synthetic survey.
+    by : str, optional
+        A survey covariate: each of its levels is fitted separately.
+    csv : path, optional
+        Also write the tidy table there (atomically).
+    progress : bool, default True
+        Log lines on stderr (among them the respondents the survey drops).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``survey`` does not exist.
+    ValueError
+        The survey lacks the rating columns, or ``by`` is not one of its columns.
+    """
+    from ..models import fit_plackett_luce
+
+    rankings = survey_rankings(load_survey_frame(survey), [by] if by else [], log=Log(progress))
+    if by:
+        cov = rankings.covariates
+        if cov is None or by not in cov.columns:
+            raise ValueError(f"Unknown covariate {by!r} for --by. Fix: name a survey column, e.g. age_group.")
+        frames = []
+        for level in sorted(cov[by].dropna().unique(), key=str):
+            fit = fit_plackett_luce(rankings.subset((cov[by] == level).to_numpy()))
+            frames.append(fit.to_frame().assign(**{by: level, "n_respondents": fit.n_respondents}))
+        table = pd.concat(frames, ignore_index=True)
+        text = table.to_string(index=False)
+    else:
+        fit = fit_plackett_luce(rankings)
+        summary = fit.summary()
+        text = summary.as_text() if hasattr(summary, "as_text") else str(summary)
+        table = fit.to_frame()
+    if csv:
+        atomic_write_text(csv, table.to_csv(index=False))
+    return SurveyFit(table, text, Path(csv) if csv else None)
+
+
+def run_train_rewards(preferences: str | os.PathLike[str] | None = None, *,
+                      out: str | os.PathLike[str] = "outputs/reward_models", criteria: Sequence[str] | None = None,
+                      seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Train (or reuse) one margin reward model per criterion into ``out``.
+
+    The pairs are :func:`~survey_weights.pipeline.reward_pairs` of the training split - the same as ``run`` and
+    ``adapters`` use - so ``out`` can serve as their ``reward_cache``.
+
+    Parameters
+    ----------
+    preferences : path, optional
+        JSONL file or directory of ``<criterion>.jsonl``; default the bundled synthetic pairs.
+    out : path, default "outputs/reward_models"
+        The cache: one ``<criterion>-<key>`` directory per model.
+    criteria : sequence of str, optional
+        Default: every criterion in the data.
+    seed : int, default 0
+    progress : bool, default True
+
+    Returns
+    -------
+    dict criterion -> RewardModel
+    """
+    split = load_preference_split(preferences, seed=seed)
+    crits = list(criteria) if criteria else list(dict.fromkeys(split.train["criterion"]))
+    log = (lambda m: print(m, file=sys.stderr)) if progress else None
+    return margin_reward_models(split.train, crits, out, seed=seed, log=log)
+
+
+def run_adapters(weights: str | os.PathLike[str], *, preferences: str | os.PathLike[str] | None = None,
+                 base_model: str = DEFAULT_BASE_MODEL, out: str | os.PathLike[str] = "outputs/adapters",
+                 seed: int = 0, max_steps: int | None = None, device: str | None = None,
+                 threads: int | str | None = None, overwrite: bool | None = None,
+                 reward_cache: str | os.PathLike[str] | None = None, schedule: MainSchedule | None = None,
+                 progress: bool = True) -> Any:
+    """Train one MODPO adapter per profile of a ``weights.json`` / ``weights.csv`` (written by ``profiles``).
+
+    The same steps as :func:`~survey_weights.pipeline.run_main`'s training: the schedule's pair subsample,
+    margin reward models on :func:`~survey_weights.pipeline.reward_pairs`, and each profile's provenance into
+    its ``profile.json``.
+
+    Parameters
+    ----------
+    weights : path
+        Profiles exported by :func:`~survey_weights.profiles.export_profiles`.
+    preferences, base_model, seed, device, threads, progress
+        As for :func:`~survey_weights.pipeline.run_main`.
+    out : path, default "outputs/adapters"
+        One adapter directory per profile.
+    max_steps : int, optional
+        Overrides ``schedule.training.max_steps``.
+    overwrite : bool or None, default None
+        None: reuse finished adapters, retrain when settings or inputs changed. True: always retrain.
+    reward_cache : path, optional
+        Reward-model cache (default ``out/.cache/reward_models``).
+    schedule : MainSchedule, optional
+        Default :class:`~survey_weights.pipeline.MainSchedule` (the main job's).
+
+    Returns
+    -------
+    survey_weights.modpo.TrainingRun
+
+    Raises
+    ------
+    FileNotFoundError
+        ``weights`` does not exist.
+    ValueError, TypeError
+        A bad schedule or profile, before anything is trained.
+    """
+    wpath = Path(weights)
+    if not wpath.is_file():
+        raise FileNotFoundError(f"Weights file {str(wpath)!r} does not exist. Fix: run `{_PROG} profiles` first.")
+    from ..profiles.export import read_profiles
+
+    sched = schedule or MainSchedule()
+    cfg = training_config(sched.training, seed=seed, progress=progress, max_steps=max_steps)
+    specs = normalize_profiles(read_profiles(wpath))
+    log = Log(progress)
+    split = load_preference_split(preferences, seed=seed)
+    train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=seed)
+    rms = margin_reward_models(split.train, sorted(set(train["criterion"])),
+                               reward_cache or Path(out) / ".cache" / "reward_models", seed=seed,
+                               per_criterion=sched.reward_pairs_per_criterion, log=log)
+    set_threads(threads)
+    model, tok = load_model(base_model, device, log)
+    return train_profiles(specs, train, out=Path(out), model=model, tok=tok, cfg=cfg, rms=rms, base_model=base_model,
+                          device=device, overwrite=overwrite, log=log)
+
+
+@dataclass(frozen=True)
+class SavedAdapter:
+    """A finished adapter found on disk (:func:`find_adapters`).
+
+    Attributes
+    ----------
+    name : str
+        The profile name recorded in ``profile.json`` (default: the directory name).
+    kind : {"modpo", "dpo"}
+        ``"modpo"`` when more than one weight is positive.
+    weights : dict or None
+        The profile's weights.
+    path : Path
+        The adapter directory.
+    profile : dict
+        The whole ``profile.json``.
+    """
+
+    name: str
+    kind: str
+    weights: dict[str, float] | None
+    path: Path
+    profile: dict[str, Any]
+
+
+def find_adapters(adapters: str | os.PathLike[str]) -> list[SavedAdapter]:
+    """The finished adapters (``<adapters>/<dir>/profile.json``) under a directory, sorted by directory.
+
+    Raises
+    ------
+    FileNotFoundError
+        No finished adapter there.
+    ValueError
+        A ``profile.json`` is not valid JSON.
+    """
+    adir = Path(adapters)
+    found = sorted(p.parent for p in adir.glob("*/profile.json")) if adir.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"No adapters (<dir>/profile.json) under {str(adir)!r}. Fix: run `{_PROG} adapters`.")
+    out = []
+    for d in found:
+        try:
+            meta = json.loads((d / "profile.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{str(d / 'profile.json')!r} is not valid JSON ({exc.msg}). Fix: retrain that adapter "
+                             f"(`{_PROG} adapters --overwrite`) or remove its directory.") from None
+        w = meta.get("weights")
+        kind = "modpo" if len([v for v in (w or {}).values() if v > 0]) > 1 else "dpo"
+        out.append(SavedAdapter(meta.get("name", d.name), kind, w, d, meta))
+    return out
+
+
+def run_evaluate(adapters: str | os.PathLike[str], *, preferences: str | os.PathLike[str] | None = None,
+                 base_model: str = DEFAULT_BASE_MODEL, out: str | os.PathLike[str] = "outputs", n_prompts: int = 12,
+                 max_new_tokens: int = 48, seed: int = 0, device: str | None = None, threads: int | str | None = None,
+                 progress: bool = True) -> dict[str, Path]:
+    """Answer held-out prompts with the base model and every adapter under ``adapters``, score the replies with
+    the rubric and compare each adapter with the base; write ``evaluation.json``, ``report.md``, plots to ``out``.
+
+    Parameters
+    ----------
+    adapters : path
+        Directory of adapter folders (:func:`find_adapters`).
+    n_prompts : int, default 12
+        Held-out prompts (the preference data's test split).
+    max_new_tokens : int, default 48
+        Reply length.
+    preferences, base_model, out, seed, device, threads, progress
+        As for :func:`~survey_weights.pipeline.run_main`; generations are cached under ``out/.cache``.
+
+    Returns
+    -------
+    dict
+        Paths written (``evaluation``, ``report``, ...).
+    """
+    found = find_adapters(adapters)
+    check_budget("n_prompts", n_prompts)
+    check_budget("max_new_tokens", max_new_tokens)
+    from ..evaluation.generation import ModelSpec, evaluate_models
+
+    log = Log(progress)
+    split = load_preference_split(preferences, seed=seed)
+    prompts, ids = split.test_prompts[:n_prompts], split.test_ids[:n_prompts]
+    specs = [ModelSpec("base", "base")] + [ModelSpec(a.name, a.kind, a.weights, adapter=a.path) for a in found]
+    weights = {a.name: a.weights for a in found}
+    set_threads(threads)
+    model, tok = load_model(base_model, device, log)
+    res = evaluate_models(specs, prompts, prompt_ids=ids, model=model, tokenizer=tok, profiles=weights,
+                          pooled="pooled" if "pooled" in weights else None, max_new_tokens=max_new_tokens,
+                          seed=seed, cache_dir=Path(out) / ".cache" / "generations", progress=progress,
+                          settings={"base_model": base_model, "seed": seed})
+    return res.write(out)
