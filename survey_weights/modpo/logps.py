@@ -77,6 +77,38 @@ def encode_sequences(
     return Encoded(tuple(ids_out), tuple(lens))
 
 
+def check_pair_tokens(tokenizer: Any, frame: Any, *, max_length: int, max_prompt_length: int,
+                      use_chat_template: bool = True) -> None:
+    """Refuse pairs whose chosen and rejected replies are the same token sequence, and warn when truncation to
+    ``max_length`` removes the difference (such a pair cannot teach anything: its DPO/MODPO gradient is zero).
+
+    ``frame``: preference pairs (``prompt, chosen, rejected`` and optional ``pair_id`` / ``prompt_id``).
+    """
+    import warnings
+
+    from ..exceptions import DataRecodeWarning
+
+    chosen = tokenizer(list(frame["chosen"]), add_special_tokens=False)["input_ids"]
+    rejected = tokenizer(list(frame["rejected"]), add_special_tokens=False)["input_ids"]
+    enc = encode_sequences(tokenizer, list(frame["prompt"]) * 2, list(frame["chosen"]) + list(frame["rejected"]),
+                           max_length=max_length, max_prompt_length=max_prompt_length,
+                           use_chat_template=use_chat_template)
+    n = len(frame)
+    ids = frame["pair_id"] if "pair_id" in frame.columns and frame["pair_id"].notna().all() else \
+        [f"row {i}" for i in range(n)]
+    same = [i for i in range(n) if list(chosen[i]) == list(rejected[i])]
+    if same:
+        raise ValueError(f"{len(same)} preference pair(s) have the same chosen and rejected reply after "
+                         f"tokenisation (pairs {', '.join(str(ids[i]) for i in same[:5])}); they carry no preference. "
+                         "Fix: drop them or correct the replies.")
+    cut = [i for i in range(n) if enc.input_ids[i] == enc.input_ids[n + i]]
+    if cut:
+        warnings.warn(f"Truncation to max_length={max_length} tokens removes the difference between chosen and "
+                      f"rejected in {len(cut)} of {n} pair(s) (pairs {', '.join(str(ids[i]) for i in cut[:5])}); they "
+                      "will not move the adapter. Fix: raise max_length (or max_prompt_length), or shorten the "
+                      "shared start of the replies.", DataRecodeWarning, stacklevel=3)
+
+
 def collate(
     enc: Encoded, indices: Sequence[int], *, pad_id: int, device: torch.device | str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -27,6 +27,7 @@ from ._loop import train_profile
 from ._precompute import precompute, prepare_model
 from ._resume import PROFILE_FILE, adapter_record, is_finished, prepare_output_dir, save_adapter
 from .config import MODPOConfig, RewardModelConfig
+from .logps import check_pair_tokens
 
 __all__ = ["AdapterResult", "TrainingRun", "train_adapters", "train_dpo_adapters", "PROFILE_FILE"]
 
@@ -152,6 +153,7 @@ def train_adapters(
     frame = as_pairs_frame(data)
     given = _check_coverage(specs, frame, reward_models, objective)
     acc, model, tokenizer, base_model_id = prepare_model(model, tokenizer, base_model_id, accelerator, cfg.batch_size)
+    check_pair_tokens(tokenizer, frame, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length)
     out = prepare_output_dir(output_dir, acc)
     d_hash = data_hash(frame)
     records = {s.name: adapter_record(s, objective=objective, cfg=cfg, rcfg=rcfg, data_hash=d_hash, given=given,

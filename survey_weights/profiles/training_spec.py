@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..criteria import SURVEY_CRITERIA
+from ..exceptions import DataRecodeWarning
 
 __all__ = ["PROVENANCE_FIELDS", "TrainingSpec", "check_coverage", "main_objective_of", "normalize_profiles",
            "objective_order", "profile_dirname"]
@@ -116,6 +118,12 @@ def _weights_to_dict(name: str, weights: Any) -> dict[str, float]:
         raise ValueError(
             f"Profile {name!r} has no positive weight. Fix: give at least one criterion weight > 0."
         )
+    total = math.fsum(out.values())
+    if abs(total - 1.0) > 1e-6:  # the MODPO loss divides by w_k: a scaled profile would change the effective beta
+        warnings.warn(f"The weights of profile {name!r} sum to {total:.6g}, not 1; they were normalised to sum to 1 "
+                      "(MODPO's effective beta must not depend on their scale). Fix: pass weights that sum to 1.",
+                      DataRecodeWarning, stacklevel=4)
+        out = {c: v / total for c, v in out.items()}
     return out
 
 
