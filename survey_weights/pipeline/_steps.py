@@ -27,7 +27,7 @@ from ..preferences.split import split_by_prompt, subsample_pairs
 from ..profiles.training_config import MODPOConfig
 
 __all__ = [
-    "DEFAULT_BASE_MODEL", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
+    "DEFAULT_BASE_MODEL", "check_model", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
     "check_training", "load_model", "load_preference_split", "load_survey_frame", "margin_reward_models",
     "quiet_small_groups", "reward_accuracies", "report_warnings", "reward_models_cached", "reward_pairs", "set_threads",
     "split_frames", "survey_rankings", "train_profiles", "training_config",
@@ -271,6 +271,13 @@ def set_threads(threads: int | str | None) -> int | None:
     from ..modpo import set_torch_threads
 
     return set_torch_threads(threads)
+
+
+def check_model(base_model: str, device: str | None) -> None:
+    """Fail in a second on a bad base model or device, before reward models or data are prepared."""
+    from ..modpo import check_base_model
+
+    check_base_model(base_model, device=device)
 
 
 def load_model(base_model: str, device: str | None, log: Log) -> tuple[Any, Any]:

@@ -34,6 +34,7 @@ from ._steps import (
     DEFAULT_BASE_MODEL,
     Log,
     check_budget,
+    check_model,
     check_training,
     load_model,
     load_preference_split,
@@ -248,6 +249,7 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
         raise TypeError(f"`schedule` must be an ExperimentSchedule. Got {type(sched).__name__} instead.")
     cfg = training_config(sched.training, seed=seed, progress=progress, max_steps=max_steps)
     sched = replace(sched, training=cfg, joint_dpo=sched.joint_dpo if joint_dpo is None else bool(joint_dpo))
+    check_model(base_model, device)
     set_threads(threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from ._steps import (
     DEFAULT_BASE_MODEL,
     Log,
     check_budget,
+    check_model,
     load_model,
     load_preference_split,
     load_survey_frame,
@@ -183,6 +184,7 @@ def run_adapters(weights: str | os.PathLike[str], *, preferences: str | os.PathL
     sched = schedule or MainSchedule()
     cfg = training_config(sched.training, seed=seed, progress=progress, max_steps=max_steps)
     specs = normalize_profiles(read_profiles(wpath))
+    check_model(base_model, device)  # before the reward models: a typo fails in a second
     log = Log(progress)
     split = load_preference_split(preferences, seed=seed)
     train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=seed)

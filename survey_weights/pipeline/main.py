@@ -30,6 +30,7 @@ from ._steps import (
     REWARD_PAIRS_PER_CRITERION,
     Log,
     check_budget,
+    check_model,
     check_training,
     load_model,
     load_preference_split,
@@ -230,6 +231,8 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         raise TypeError(f"`schedule` must be a MainSchedule. Got {type(sched).__name__} instead.")
     cfg = training_config(sched.training, seed=seed, progress=progress, max_steps=max_steps)
     sched = replace(sched, training=cfg)  # what this run trains with (recorded in evaluation.json)
+    if not profiles_only:
+        check_model(base_model, device)  # a bad base model or device fails now, not after the reward models
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log("[1/5] survey -> weight profiles")
