@@ -202,6 +202,11 @@ class FitResult:
     #: item covariates, or the item-level predictors of a structured model (log-worth = x_j' gamma); empty
     #: otherwise. Their covariance is in :attr:`vcov_full` (between the items and the tie parameters).
     effects: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="estimate"), repr=False)
+    #: How :attr:`vcov` was computed: ``"model"`` (inverse information), ``"robust"`` (sandwich clustered by
+    #: respondent) or ``"cluster"`` (sandwich clustered by a column); see ``models._robust``.
+    vcov_type: str = field(default="model", repr=False)
+    #: With sampling weights: ``{"n", "n_effective", "design_effect"}`` (Kish), else None.
+    sampling: dict | None = field(default=None, repr=False)
 
     _kind = "fit"
 
@@ -277,11 +282,21 @@ class FitResult:
         return -2.0 * self.loglik
 
     @property
+    def design_effect(self) -> float:
+        """Kish's design effect of the sampling weights, ``n / n_effective`` (1.0 without sampling weights)."""
+        return 1.0 if self.sampling is None else float(self.sampling["design_effect"])
+
+    @property
     def aic(self) -> float:
+        """AIC; NaN under sampling weights (the fit maximises a pseudo-likelihood: AIC is not defined as such)."""
+        if self.sampling is not None:
+            return float("nan")
         return self.deviance + 2.0 * self.df_model
 
     @property
     def bic(self) -> float:
+        if self.sampling is not None:  # a pseudo-likelihood: no BIC as such
+            return float("nan")
         return self.deviance + np.log(self.n_obs) * self.df_model
 
     def coef(self, ref: Any = None) -> pd.DataFrame:
@@ -327,7 +342,11 @@ class FitResult:
         info = {"log-likelihood": self.loglik, "deviance": self.deviance, "AIC": self.aic, "BIC": self.bic,
                 "df": self.df_model, "respondents": self.n_respondents, self._nobs_label: self.n_rankings,
                 "npseudo": self.npseudo, "method": self.method, "iterations": self.n_iter,
-                "converged": self.converged}
+                "converged": self.converged, "vcov": self.vcov_type}
+        if self.sampling is not None:
+            info["log-likelihood"] = self.loglik  # a weighted pseudo-log-likelihood
+            info["design effect (Kish)"] = self.design_effect
+            info["effective n (Kish)"] = self.sampling["n_effective"]
         ref_txt = "zero-sum" if ref is None else f"reference {ref}"
         return Summary(f"{self._kind} fit (log-worth, {ref_txt})", tab, ties, info)
 

@@ -205,3 +205,58 @@ def _warn_dropped(ids: Sequence[Any], reason: str, stacklevel: int = 4) -> None:
         )
 
 
+
+
+def sampling_weights_by_id(sampling_weights: Any, df: pd.DataFrame | None, row_ids: Any) -> pd.Series | None:
+    """Sampling (or raking) weights as a Series indexed by respondent id, validated: positive and finite, one per
+    respondent (a column must be constant within a respondent).
+
+    ``sampling_weights``: None; a column name of `df`; a Series indexed by respondent id; or an array with one
+    value per row of `df` (per respondent for data without a frame).
+    """
+    if sampling_weights is None:
+        return None
+    if isinstance(sampling_weights, pd.Series):
+        s = sampling_weights
+        if s.index.has_duplicates:
+            raise ValueError("`sampling_weights` given as a Series must be indexed by respondent id, once each. Got "
+                             f"duplicated ids {format_ids(list(s.index[s.index.duplicated()].unique()))}.")
+    else:
+        if isinstance(sampling_weights, str) or (df is not None and np.ndim(sampling_weights) == 0):
+            if df is None or sampling_weights not in df.columns:
+                raise ValueError(f"`sampling_weights` names column {sampling_weights!r}, which is not in the frame. "
+                                 "Fix: pass a column name, a Series indexed by respondent id, or one value per row.")
+            vals = df[sampling_weights]
+            what = f"Sampling-weight column {sampling_weights!r}"
+        else:
+            vals = np.asarray(sampling_weights)
+            what = "`sampling_weights`"
+            if len(vals) != len(row_ids):
+                raise ValueError(f"{what} must have one value per row ({len(row_ids)}). Got {len(vals)}.")
+        num = pd.to_numeric(pd.Series(np.asarray(vals, dtype=object)), errors="coerce").to_numpy(dtype=float)
+        rid = pd.Index(np.asarray(row_ids, dtype=object))
+        frame = pd.DataFrame({"id": rid, "w": num})
+        spread = frame.groupby("id", sort=False)["w"].agg(lambda x: x.nunique(dropna=False))
+        if (spread > 1).any():
+            bad = list(spread.index[spread > 1])
+            raise ValueError(f"{what} must be constant within a respondent; respondent ids {format_ids(bad)} have "
+                             "several values. Fix: one sampling weight per respondent.")
+        s = frame.groupby("id", sort=False)["w"].first()
+    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(v) | (v <= 0)
+    if bad.any():
+        raise ValueError(f"Sampling weights must be positive and finite. Got {s.iloc[np.flatnonzero(bad)[0]]!r} for "
+                         f"respondent ids {format_ids(list(s.index[bad]))}. Fix: drop those respondents or correct "
+                         "the weights (a weight of 0 means the respondent is not in the sample).")
+    return pd.Series(v, index=s.index, name="sampling_weight")
+
+
+def align_sampling_weights(sw: pd.Series | None, respondent_ids: pd.Index) -> np.ndarray | None:
+    """The sampling weights of `respondent_ids`, in that order (every id must have one)."""
+    if sw is None:
+        return None
+    missing = [i for i in respondent_ids if i not in sw.index]
+    if missing:
+        raise ValueError(f"`sampling_weights` has no weight for respondent ids {format_ids(missing)}. Fix: give "
+                         "every respondent a sampling weight.")
+    return _readonly(sw.reindex(respondent_ids).to_numpy(dtype=np.float64))

@@ -16,6 +16,8 @@ from ._checks import (
     _check_weights,
     _readonly,
     _row_ids,
+    align_sampling_weights,
+    sampling_weights_by_id,
 )
 
 __all__ = ["PairedComparisons"]
@@ -41,6 +43,8 @@ class PairedComparisons:
     #: Comparison-level covariates (one row per comparison, numeric): the value of `item_a`'s side minus that of
     #: `item_b`'s side, e.g. 1 when `item_a` was shown first or plays at home (an order / home effect).
     comparison_covariates: pd.DataFrame | None = field(default=None)
+    #: Sampling (or raking) weights, one per respondent, or None (see :attr:`Rankings.sampling_weights`).
+    sampling_weights: np.ndarray | None = field(default=None)
 
     @classmethod
     def _from_arrays(cls, items, a, b, outcome, w, resp, respondent_ids, respondent_weights=None, covariates=None,
@@ -74,6 +78,7 @@ class PairedComparisons:
         *,
         items: Sequence[Any] | None = None,
         comparison_covariates: Sequence[Hashable] | None = None,
+        sampling_weights: Hashable | pd.Series | Sequence[float] | None = None,
     ) -> PairedComparisons:
         """Paired comparisons in long form: one row per comparison.
 
@@ -96,6 +101,10 @@ class PairedComparisons:
             Numeric covariates of each comparison, coded as the value of `item_a`'s side minus `item_b`'s: e.g.
             1 when `item_a` was shown first (an order effect), or +1 / -1 when `item_a` / `item_b` plays at home
             (BradleyTerry2's home advantage). They enter ``fit_bradley_terry`` with one coefficient each.
+        sampling_weights : column name, Series by respondent id or one value per row, optional
+            Sampling (or raking) weights, constant within a respondent, positive: the fit maximises the weighted
+            pseudo-likelihood, its default SEs are the sandwich clustered by respondent (``vcov="robust"``), and
+            results report the Kish design effect. Distinct from `weight` (a count of identical comparisons).
 
         Returns
         -------
@@ -168,7 +177,9 @@ class PairedComparisons:
                                  f"(respondent id {ids_row[r]!r}) holds {df[cols[c]].iloc[r]!r}. Fix: code it as "
                                  "item_a's value minus item_b's, e.g. 1 / 0 for 'item_a shown first'.")
             ccov = pd.DataFrame(vals.to_numpy(dtype=float), columns=pd.Index(cols, name="comparison_covariate"))
-        return cls._from_arrays(item_list, a, b, outcome, w, codes, ids, np.ones(len(ids)), cov, ccov)
+        out = cls._from_arrays(item_list, a, b, outcome, w, codes, ids, np.ones(len(ids)), cov, ccov)
+        sw = sampling_weights_by_id(sampling_weights, df, ids_row)
+        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
 
     @property
     def n_items(self) -> int:
@@ -216,7 +227,7 @@ class PairedComparisons:
             self.covariates.iloc[pos] if self.covariates is not None else None,
             self.comparison_covariates.iloc[rows].reset_index(drop=True)
             if self.comparison_covariates is not None else None,
-        )
+        ).with_sampling_weights(None if self.sampling_weights is None else self.sampling_weights[pos])
 
     def with_respondent_weights(self, weights: Any) -> PairedComparisons:
         """A copy with new respondent frequency weights (one per respondent)."""
@@ -239,6 +250,26 @@ class PairedComparisons:
             }
         )
 
+    @property
+    def fit_weights(self) -> np.ndarray:
+        """The weight of each respondent in the fit: frequency weight x sampling weight (if any)."""
+        if self.sampling_weights is None:
+            return self.respondent_weights
+        return self.respondent_weights * self.sampling_weights
+
+    def with_sampling_weights(self, sampling_weights: Any) -> PairedComparisons:
+        """A copy with sampling (or raking) weights: a Series indexed by respondent id, one value per respondent
+        (in ``respondent_ids`` order), or None to remove them."""
+        if sampling_weights is None:
+            return replace(self, sampling_weights=None)
+        s = sampling_weights if isinstance(sampling_weights, pd.Series) else pd.Series(
+            np.asarray(sampling_weights, dtype=float).ravel(), index=self.respondent_ids)
+        if not isinstance(sampling_weights, pd.Series) and len(s) != self.n_respondents:
+            raise ValueError(f"`sampling_weights` must have one value per respondent ({self.n_respondents}). "
+                             f"Got {len(s)}.")
+        return replace(self, sampling_weights=align_sampling_weights(sampling_weights_by_id(s, None, None),
+                                                                    self.respondent_ids))
+
     def data_hash(self) -> str:
         """SHA-256 of the comparisons and weights (not of respondent ids)."""
         h = hashlib.sha256()
@@ -248,5 +279,8 @@ class PairedComparisons:
         if self.comparison_covariates is not None:
             h.update(repr(list(self.comparison_covariates.columns)).encode())
             h.update(np.ascontiguousarray(self.comparison_covariates.to_numpy(dtype=float)).tobytes())
+        if self.sampling_weights is not None:
+            h.update(b"sampling")
+            h.update(np.ascontiguousarray(self.sampling_weights).tobytes())
         return h.hexdigest()
 

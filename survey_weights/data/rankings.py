@@ -31,6 +31,8 @@ from ._checks import (
     _row_ids,
     _warn_dropped,
     _weights_from_column,
+    align_sampling_weights,
+    sampling_weights_by_id,
 )
 from .paired import PairedComparisons
 
@@ -72,6 +74,9 @@ class Rankings:
     respondent_ids: pd.Index
     respondent_weights: np.ndarray
     covariates: pd.DataFrame | None = field(default=None)
+    #: Sampling (or raking) weights, one per respondent, or None: the fit maximises the weighted
+    #: pseudo-likelihood and its default standard errors are the sandwich (``vcov="robust"``).
+    sampling_weights: np.ndarray | None = field(default=None)
 
     # ----------------------------------------------------------------------------------------------------- builders
     @classmethod
@@ -171,6 +176,7 @@ class Rankings:
         *,
         weights: Hashable | None = None,
         all_tied: str = "keep",
+        sampling_weights: Hashable | pd.Series | Sequence[float] | None = None,
     ) -> Rankings:
         """Turn Likert importance ratings (one row per respondent) into weak orderings.
 
@@ -200,6 +206,11 @@ class Rankings:
             fitted tie parameters (the highest tie order may disappear) and, through them, the worths and the
             log-likelihood, so the fit is no longer the Davidson-Luce fit of all the answers.
 
+        sampling_weights : column name, Series by respondent id or array, optional
+            Sampling (or raking) weights, one per respondent, positive: the fit maximises the weighted
+            pseudo-likelihood, its default SEs are the sandwich clustered by respondent (``vcov="robust"``), and
+            results report the Kish design effect. Distinct from `weights` (frequency weights: counts of identical
+            respondents).
         Returns
         -------
         Rankings
@@ -255,9 +266,11 @@ class Rankings:
         codes = np.arange(len(ids))
         w = _weights_from_column(df, weights, codes, idx)
         cov = _build_covariates(covariates, df, codes, idx)
-        return cls._from_matrix(
+        out = cls._from_matrix(
             -x, item_cols, ids, top_k=False, weights=w, covariates=cov, drop_all_tied=all_tied == "drop"
         )
+        sw = sampling_weights_by_id(sampling_weights, df, ids)
+        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
 
     @classmethod
     def from_wide(
@@ -269,6 +282,7 @@ class Rankings:
         covariates: Sequence[Hashable] | pd.DataFrame | None = None,
         *,
         weights: Hashable | None = None,
+        sampling_weights: Hashable | pd.Series | Sequence[float] | None = None,
     ) -> Rankings:
         """Rank positions in wide form (one row per respondent, one column per item).
 
@@ -287,6 +301,11 @@ class Rankings:
         weights : column name, optional
             Frequency weight per respondent.
 
+        sampling_weights : column name, Series by respondent id or array, optional
+            Sampling (or raking) weights, one per respondent, positive: the fit maximises the weighted
+            pseudo-likelihood, its default SEs are the sandwich clustered by respondent (``vcov="robust"``), and
+            results report the Kish design effect. Distinct from `weights` (frequency weights: counts of identical
+            respondents).
         Returns
         -------
         Rankings
@@ -308,9 +327,11 @@ class Rankings:
         codes = np.arange(len(ids))
         w = _weights_from_column(df, weights, codes, idx)
         cov = _build_covariates(covariates, df, codes, idx)
-        return cls._from_matrix(
+        out = cls._from_matrix(
             x, item_cols, ids, top_k=bool(top_k), weights=w, covariates=cov, drop_all_tied=False
         )
+        sw = sampling_weights_by_id(sampling_weights, df, ids)
+        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
 
     @classmethod
     def from_orderings(
@@ -322,6 +343,7 @@ class Rankings:
         top_k: bool = False,
         weights: Sequence[float] | None = None,
         covariates: pd.DataFrame | None = None,
+        sampling_weights: pd.Series | Sequence[float] | None = None,
     ) -> Rankings:
         """Rankings from orderings, best first; a tuple, list or set inside an ordering is a tie group.
 
@@ -342,6 +364,11 @@ class Rankings:
         covariates : DataFrame, optional
             One row per respondent, indexed by respondent id.
 
+        sampling_weights : column name, Series by respondent id or array, optional
+            Sampling (or raking) weights, one per respondent, positive: the fit maximises the weighted
+            pseudo-likelihood, its default SEs are the sandwich clustered by respondent (``vcov="robust"``), and
+            results report the Kish design effect. Distinct from `weights` (frequency weights: counts of identical
+            respondents).
         Returns
         -------
         Rankings
@@ -431,9 +458,12 @@ class Rankings:
             wa = _check_weights(wa[keep_arr].astype(float), pd.Index(rid[keep_arr]), "`weights`")
             w = _per_respondent(wa, codes_all, len(ids), "`weights`", ids)
         cov = _build_covariates(covariates, None, None, ids)
-        return cls._from_arrays(
+        out = cls._from_arrays(
             item_list, np.asarray(ptr), it_arr, rk_arr, np.full(len(keep), bool(top_k)), codes_all, ids, w, cov
         )
+        # per ordering (like `weights`), or a Series by respondent id
+        sw = sampling_weights_by_id(sampling_weights, None, rid) if sampling_weights is not None else None
+        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
 
     # --------------------------------------------------------------------------------------------------- properties
     @property
@@ -499,7 +529,17 @@ class Rankings:
             self.respondent_ids[pos],
             self.respondent_weights[pos],
             self.covariates.iloc[pos] if self.covariates is not None else None,
-        )
+        ) if self.sampling_weights is None else replace(Rankings._from_arrays(
+            self.items,
+            np.concatenate([[0], np.cumsum(lens)]),
+            self._item[take],
+            self._rank[take],
+            self._top_k[rk],
+            new_code[self._resp[rk]],
+            self.respondent_ids[pos],
+            self.respondent_weights[pos],
+            self.covariates.iloc[pos] if self.covariates is not None else None,
+        ), sampling_weights=_readonly(self.sampling_weights[pos]))
 
     def with_respondent_weights(self, weights: Any) -> Rankings:
         """A copy with new respondent frequency weights (one per respondent)."""
@@ -561,7 +601,27 @@ class Rankings:
             self.respondent_ids,
             self.respondent_weights,
             self.covariates,
-        )
+        ).with_sampling_weights(self.sampling_weights)
+
+    @property
+    def fit_weights(self) -> np.ndarray:
+        """The weight of each respondent in the fit: frequency weight x sampling weight (if any)."""
+        if self.sampling_weights is None:
+            return self.respondent_weights
+        return self.respondent_weights * self.sampling_weights
+
+    def with_sampling_weights(self, sampling_weights: Any) -> Rankings:
+        """A copy with sampling (or raking) weights: a Series indexed by respondent id, one value per respondent
+        (in ``respondent_ids`` order), or None to remove them."""
+        if sampling_weights is None:
+            return replace(self, sampling_weights=None)
+        s = sampling_weights if isinstance(sampling_weights, pd.Series) else pd.Series(
+            np.asarray(sampling_weights, dtype=float).ravel(), index=self.respondent_ids)
+        if not isinstance(sampling_weights, pd.Series) and len(s) != self.n_respondents:
+            raise ValueError(f"`sampling_weights` must have one value per respondent ({self.n_respondents}). "
+                             f"Got {len(s)}.")
+        return replace(self, sampling_weights=align_sampling_weights(sampling_weights_by_id(s, None, None),
+                                                                    self.respondent_ids))
 
     def data_hash(self) -> str:
         """SHA-256 of the ranking content and weights (not of respondent ids); recorded in exports."""
@@ -569,6 +629,9 @@ class Rankings:
         h.update(repr(self.items).encode())
         for a in (self._ptr, self._item, self._rank, self._top_k, self._resp, self.respondent_weights):
             h.update(np.ascontiguousarray(a).tobytes())
+        if self.sampling_weights is not None:
+            h.update(b"sampling")
+            h.update(np.ascontiguousarray(self.sampling_weights).tobytes())
         return h.hexdigest()
 
 

@@ -112,7 +112,7 @@ class ChoiceDesign(Design):
             item.
         """
         st = choice_stages(data, ties=ties, comparison_covariates=comparison_covariates)
-        rw = data.respondent_weights if respondent_weights is None else respondent_weights
+        rw = getattr(data, "fit_weights", data.respondent_weights) if respondent_weights is None else respondent_weights
         return cls.from_stages(st, n_respondents=data.n_respondents, respondent_weights=rw, npseudo=npseudo,
                                covariates=covariates, items=tuple(data.items), n_rankings=getattr(
                                    data, "n_rankings", len(st.resp)),

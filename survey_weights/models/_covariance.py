@@ -22,8 +22,9 @@ __all__ = ["CovSource", "covariance", "make_result", "vcov_fixed_ref"]
 class CovSource:
     """What the covariance needs, kept by a result until its ``vcov_full`` is first asked for (picklable)."""
 
-    def __init__(self, design: Any, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any) -> None:
-        self.n, self.theta, self.H, self.ref, self.chol = design.n_items, theta, H, ref, chol
+    def __init__(self, design: Any, theta: np.ndarray, H: np.ndarray, ref: int, chol: Any,
+                 meat: np.ndarray | None = None) -> None:
+        self.n, self.theta, self.H, self.ref, self.chol, self.meat = design.n_items, theta, H, ref, chol, meat
         # the pseudo terms' Hessian, as a function of theta only (the design itself is not kept)
         self.pseudo = _PseudoOnly(design)
         self.L = design.report_map()
@@ -31,6 +32,8 @@ class CovSource:
     def compute(self) -> np.ndarray:
         with single_thread_blas(True):
             V, _ = vcov_fixed_ref(self.pseudo, self.theta, self.H, self.ref, chol=self.chol)
+            if self.meat is not None:  # the sandwich A^-1 B A^-1 (models._robust)
+                V = V @ self.meat @ V
             if self.L is not None:
                 V = self.L @ V @ self.L.T
             return _center(V, self.n)
@@ -145,7 +148,8 @@ def _center(V: np.ndarray, n: int) -> np.ndarray:
     return Vz
 
 
-def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, **extra: Any) -> FitResult:
+def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, meat: np.ndarray | None = None,
+                **extra: Any) -> FitResult:
     """Assemble a result from a design and an optimiser result (shared by the fitters).
 
     ``opt.objective`` must be the objective (pseudo terms included) at ``opt.theta``, as every optimiser of
@@ -163,7 +167,7 @@ def make_result(cls: type, design: Any, opt: Any, *, method: str, ref: int = 0, 
             + eff_names
     eff_names = eff_names[:n_eff] + [f"effect{j}" for j in range(len(eff_names), n_eff)]
     items = tuple(design.items)
-    cov = None if opt.hess is None else CovSource(design, theta, opt.hess, ref, getattr(opt, "chol", None))
+    cov = None if opt.hess is None else CovSource(design, theta, opt.hess, ref, getattr(opt, "chol", None), meat)
     tie_names = tuple(f"tie{k}" for k in design.tie_orders)
     loglik = float(opt.objective)
     if design.has_penalty:

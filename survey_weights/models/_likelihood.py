@@ -62,6 +62,11 @@ _WARM_ROWS = 10_000  # rankings in the subsample whose fit starts Newton on larg
 
 
 # ----------------------------------------------------------------------------------------------------------
+def _fit_weights(data: Any) -> np.ndarray:
+    """Frequency x sampling weights of a data object (objects without sampling weights: the frequency weights)."""
+    return getattr(data, "fit_weights", data.respondent_weights)
+
+
 class _RawRankings:
     """The CSR arrays of a Rankings object, as :func:`~._stages.choice_stages` reads them."""
 
@@ -128,7 +133,7 @@ class PLDesign(Design):
     def from_rankings(cls, rankings: Any, *, npseudo: float = 0.5, engine: str = "auto") -> PLDesign:
         """Build from a :class:`~survey_weights.data.Rankings` object."""
         r = rankings
-        return cls.from_arrays(r.items, r._ptr, r._item, r._rank, r._top_k, r._resp, r.respondent_weights,
+        return cls.from_arrays(r.items, r._ptr, r._item, r._rank, r._top_k, r._resp, _fit_weights(r),
                                npseudo=npseudo, engine=engine)
 
     def reweight(self, respondent_weights: Any) -> PLDesign:
@@ -265,7 +270,7 @@ class BTDesign(Design):
     def from_paired(cls, paired: Any, *, npseudo: float = 0.5, ties: str | None = "davidson") -> BTDesign:
         """Build from a :class:`~survey_weights.data.PairedComparisons` object."""
         p = paired
-        return cls.from_arrays(p.items, p._a, p._b, p._outcome, p._w, p._resp, p.respondent_weights,
+        return cls.from_arrays(p.items, p._a, p._b, p._outcome, p._w, p._resp, _fit_weights(p),
                                npseudo=npseudo, ties=ties)
 
     def _set_weights(self, rw: np.ndarray) -> None:

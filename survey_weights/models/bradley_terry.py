@@ -9,6 +9,7 @@ import numpy as np
 from .._util.validation import check_option
 from ..results import BradleyTerryResult
 from ._likelihood import BTDesign
+from ._robust import design_summary, resolve_vcov
 from .plackett_luce import _check_common, fit_bias_reduced, fit_choice_design, fit_design, resolve_prior
 
 __all__ = ["fit_bradley_terry"]
@@ -23,6 +24,10 @@ def fit_bradley_terry(
     bias_reduction: bool = False,
     comparison_covariates: bool | None = None,
     item_covariates: Any = None,
+    vcov: str | None = None,
+    cluster: Any = None,
+    strata: Any = None,
+    small_sample: bool = False,
     method: str = "newton",
     max_iter: int | None = None,
     tol: float = 1e-8,
@@ -55,6 +60,8 @@ def fit_bradley_terry(
         coefficient each in ``result.effects``. Default: when the data carry them.
     item_covariates : pandas.DataFrame, optional
         Structured worths from item-level predictors, as in :func:`fit_plackett_luce`.
+    vcov, cluster, strata, small_sample
+        Model-based or design-based (sandwich) covariance, as in :func:`fit_plackett_luce`.
     method : {"newton", "mm", "lbfgs"}, default "newton"
         As in :func:`fit_plackett_luce` ("mm" only without Davidson ties).
     max_iter, tol, start
@@ -78,9 +85,10 @@ def fit_bradley_terry(
             f"`ties` is None but the data contain {n_ties} tied comparisons. Fix: pass ties='davidson' to "
             f"estimate a tie parameter, or ties='half' to count each tie as half a win for both items."
         )
+    spec = resolve_vcov(paired, vcov, cluster, strata, small_sample)
     if bias_reduction:
         return fit_bias_reduced(paired, BradleyTerryResult, npseudo=npseudo, normal=normal,  # type: ignore
-                                ties=ties, max_iter=max_iter, tol=tol, start=start, extra_ties=ties)
+                                ties=ties, max_iter=max_iter, tol=tol, start=start, extra_ties=ties, vcov_spec=spec)
     has_cc = getattr(paired, "comparison_covariates", None) is not None
     if comparison_covariates and not has_cc:
         raise ValueError("`comparison_covariates=True` but the data carry none. Fix: build the data with "
@@ -92,8 +100,8 @@ def fit_bradley_terry(
     if use_cc or item_covariates is not None:
         return fit_choice_design(paired, BradleyTerryResult, npseudo=npseudo, prior=prior, stage_ties=ties,
                                  method=method, max_iter=max_iter, tol=tol, start=start, comparison_covariates=use_cc,
-                                 item_covariates=item_covariates, ties=ties)  # type: ignore[return-value]
+                                 item_covariates=item_covariates, ties=ties, vcov_spec=spec)  # type: ignore
     design = BTDesign.from_paired(paired, npseudo=npseudo, ties=ties).with_prior(prior)
     return fit_design(  # type: ignore[return-value]
-        design, method=method, max_iter=max_iter, tol=tol, start=start, data_hash=paired.data_hash(), ties=ties
-    )
+        design, method=method, max_iter=max_iter, tol=tol, start=start, data_hash=paired.data_hash(), ties=ties,
+        vcov_spec=spec, sampling=design_summary(paired))

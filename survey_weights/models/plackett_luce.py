@@ -17,6 +17,7 @@ from ._design import NormalPrior
 from ._firth import fit_firth
 from ._likelihood import BTDesign, PLDesign
 from ._optim import check_connected, optimize
+from ._robust import VcovSpec, design_summary, resolve_vcov, score_meat
 
 __all__ = ["fit_plackett_luce", "fit_design"]
 
@@ -63,7 +64,8 @@ def boundary_parameters(design: Any, opt: Any, *, rel_curvature: float = 1e-7, m
 
 
 def fit_bias_reduced(data: Any, cls: type, *, npseudo: Any, normal: Any, ties: str | None = "davidson",
-                     max_iter: int | None, tol: float, start: Any, extra_ties: Any = "unset") -> FitResult:
+                     max_iter: int | None, tol: float, start: Any, extra_ties: Any = "unset",
+                     vcov_spec: VcovSpec | None = None) -> FitResult:
     """Firth's bias-reduced fit (``bias_reduction=True``) on the engine's general kernel (see ``models._firth``)."""
     if normal is not None:
         raise ValueError("`bias_reduction=True` cannot be combined with a `normal` prior (both are penalties on "
@@ -79,7 +81,9 @@ def fit_bias_reduced(data: Any, cls: type, *, npseudo: Any, normal: Any, ties: s
                       "Fix: raise `max_iter`.", ConvergenceWarning, stacklevel=3)
     with single_thread_blas(True):
         extra = {} if extra_ties == "unset" else {"ties": extra_ties}
-        return make_result(cls, design, opt, method="firth", ref=0, data_hash=data.data_hash(), **extra)
+        extra["sampling"] = design_summary(data)
+        meat = _meat(design, opt.theta, vcov_spec, extra)
+        return make_result(cls, design, opt, method="firth", ref=0, data_hash=data.data_hash(), meat=meat, **extra)
 
 
 def item_basis_matrix(item_covariates: Any, items: tuple) -> tuple[np.ndarray, list]:
@@ -132,7 +136,7 @@ def fit_choice_design(data: Any, cls: type, *, npseudo: float, prior: Any, stage
             BTDesign.from_paired(data, npseudo=0, ties=stage_ties)
         check_connected(plain, plain.items)
     return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start, check=False,
-                      result_cls=cls, data_hash=data.data_hash(), **extra)
+                      result_cls=cls, data_hash=data.data_hash(), sampling=design_summary(data), **extra)
 
 
 def _check_common(npseudo: Any, method: Any, max_iter: Any, tol: Any) -> int:
@@ -148,7 +152,7 @@ def _check_common(npseudo: Any, method: Any, max_iter: Any, tol: Any) -> int:
 
 def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter: int | None = None,
                tol: float = 1e-8, start: Any = None, ref: int = 0, check: bool = True,
-               **extra: Any) -> FitResult:
+               vcov_spec: VcovSpec | None = None, **extra: Any) -> FitResult:
     """Fit a prepared design (fast path for refits: bootstrap, mixtures, subgroup / tree nodes).
 
     Parameters
@@ -163,6 +167,8 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
         Index of the item fixed at log-worth 0 while optimising when ``npseudo == 0``.
     check : bool, default True
         With ``npseudo == 0``, check that the comparison network is strongly connected.
+    vcov_spec : VcovSpec, optional
+        Design-based covariance (``models._robust.resolve_vcov``); default model-based.
 
     Returns
     -------
@@ -193,7 +199,16 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
     if design.prior is not None:
         extra["normal"] = {"mu": design.prior.mu, "Sigma": design.prior.sigma}
     with single_thread_blas(True):
-        return make_result(cls, design, opt, method=method, ref=ref, **extra)
+        meat = _meat(design, opt.theta, vcov_spec, extra)
+        return make_result(cls, design, opt, method=method, ref=ref, meat=meat, **extra)
+
+
+def _meat(design: Any, theta: np.ndarray, spec: VcovSpec | None, extra: dict) -> np.ndarray | None:
+    """The sandwich's meat for a design-based covariance (None: model-based); records the variance type."""
+    if spec is None or spec.kind == "model":
+        return None
+    extra["vcov_type"] = spec.kind
+    return score_meat(np.asarray(design.scores(theta, weighted=False)), spec)
 
 
 def fit_plackett_luce(
@@ -203,6 +218,10 @@ def fit_plackett_luce(
     normal: dict | None = None,
     bias_reduction: bool = False,
     item_covariates: Any = None,
+    vcov: str | None = None,
+    cluster: Any = None,
+    strata: Any = None,
+    small_sample: bool = False,
     method: str = "newton",
     max_iter: int | None = None,
     tol: float = 1e-8,
@@ -244,6 +263,16 @@ def fit_plackett_luce(
         ``pladmm``): rows = items, numeric columns x; log-worth of item j is ``x_j' gamma``, with no free worth
         per item.  ``result.effects`` holds gamma (SEs in ``result.effects_se``); the log-worths and weights
         are the implied ``x_j' gamma``.  The columns must not span a constant.
+    vcov : {"model", "robust", "cluster"}, optional
+        ``"model"``: the inverse information; ``"robust"``: the sandwich clustered by respondent (each
+        respondent's summed score is one cluster, so several rankings per respondent are handled);
+        ``"cluster"``: clustered by `cluster`. Default ``"robust"`` when the data carry sampling weights, else
+        ``"model"``. It reaches ``se``, quasi-SEs, the weights' intervals, ``summary()``, ``to_frame()``, profiles
+        and the export.
+    cluster, strata : respondent covariate name or one value per respondent, optional
+        Clusters (e.g. a recruitment site; ``vcov="cluster"``) and strata of a design-based variance.
+    small_sample : bool, default False
+        Multiply the meat by ``G / (G - 1)`` (Stata's convention; survival's has none).
     method : {"newton", "mm", "lbfgs"}, default "newton"
         Damped Newton with a line search (default); Hunter's MM / iterative scaling (tie-free data only);
         or scipy's L-BFGS-B.  All maximise the same concave objective.
@@ -275,16 +304,17 @@ def fit_plackett_luce(
                 f"`rankings` must be a survey_weights.Rankings. Got {type(rankings).__name__} instead. "
                 f"Fix: build one with Rankings.from_orderings / from_wide / from_ratings."
             )
+    spec = resolve_vcov(rankings, vcov, cluster, strata, small_sample)
     if bias_reduction:
         return fit_bias_reduced(rankings, PlackettLuceResult, npseudo=npseudo, normal=normal,  # type: ignore
-                                max_iter=max_iter, tol=tol, start=start)
+                                max_iter=max_iter, tol=tol, start=start, vcov_spec=spec)
     if item_covariates is not None:
         npseudo = 0.0 if npseudo is None else npseudo
     npseudo, prior = resolve_prior(normal, npseudo, tuple(rankings.items), method)
     if item_covariates is not None:
         return fit_choice_design(rankings, PlackettLuceResult, npseudo=npseudo, prior=prior, stage_ties="davidson",
                                  method=method, max_iter=max_iter, tol=tol, start=start,
-                                 item_covariates=item_covariates)  # type: ignore[return-value]
+                                 item_covariates=item_covariates, vcov_spec=spec)  # type: ignore[return-value]
     design = PLDesign.from_rankings(rankings, npseudo=npseudo).with_prior(prior)
-    return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start,
-                      data_hash=rankings.data_hash())  # type: ignore[return-value]
+    return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start, vcov_spec=spec,
+                      data_hash=rankings.data_hash(), sampling=design_summary(rankings))  # type: ignore[return-value]

@@ -106,6 +106,40 @@ class WorthRegressionResult:
     n_iter: int
     _spec: list = field(repr=False, default_factory=list)
     _refit: Any = field(repr=False, default=None)
+    #: Coefficients of respondent x item covariates (``item_covariates=``) and their SEs; empty otherwise.
+    effects: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="estimate"))
+    effects_se: pd.Series = field(default_factory=lambda: pd.Series(dtype=float, name="se"))
+    #: ``"model"``, ``"robust"`` or ``"cluster"``: how :attr:`vcov` and :attr:`se` were computed.
+    vcov_type: str = "model"
+    #: Kish's effective n and design effect of the sampling weights, or None.
+    sampling: dict | None = None
+
+    @property
+    def design_effect(self) -> float:
+        """Kish's design effect of the sampling weights (1.0 without them)."""
+        return 1.0 if self.sampling is None else float(self.sampling["design_effect"])
+
+    def wald_test(self, covariate: Any) -> LRTestResult:
+        """Wald test that a covariate has no effect on the worths, with this fit's covariance (the robust one
+        under sampling weights, where the likelihood-ratio test's chi-square reference fails).
+
+        Returns
+        -------
+        LRTestResult
+            ``statistic = b' V^+ b`` over the covariate's zero-sum coefficients, ``df = (n_items - 1) x`` its
+            number of columns (the rank of their covariance).
+        """
+        if covariate not in self.covariates:
+            raise ValueError(f"`covariate` {covariate!r} is not in the model. Choose one of "
+                             f"{format_ids(self.covariates, limit=20)}.")
+        cols = [c for t in self._spec if t.name == covariate for c in t.columns]
+        b = self.coef[cols].to_numpy().ravel()
+        idx = pd.MultiIndex.from_product([list(self.items), cols])
+        Vs = self.vcov.loc[idx, idx].to_numpy()
+        df = (len(self.items) - 1) * len(cols)
+        stat = float(b @ np.linalg.pinv(Vs, rcond=1e-10) @ b)
+        return LRTestResult(stat, df, float(stats.chi2.sf(stat, df)), f"no effect of {covariate!r} on the worths "
+                            f"(Wald, {self.vcov_type} covariance)")
     _data: Any = field(repr=False, default=None)
 
     @property
@@ -149,6 +183,8 @@ class WorthRegressionResult:
         LRTestResult
             ``statistic = 2 (loglik - loglik_without)``, ``df = (n_items - 1) x`` its number of columns.
         """
+        if self.sampling is not None:  # a pseudo-likelihood: the LR statistic has no chi-square reference
+            return self.wald_test(covariate)
         if covariate not in self.covariates:
             raise ValueError(f"`covariate` {covariate!r} is not in the model. Choose one of "
                              f"{format_ids(self.covariates, limit=20)}.")

@@ -309,7 +309,7 @@ def bootstrap(
     J, N = data.n_items, data.n_respondents
     design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties)
     free = design.free(0)
-    w = np.asarray(data.respondent_weights, dtype=float)
+    w = np.asarray(data.fit_weights, dtype=float)  # frequency x sampling weights
     with single_thread_blas(True):
         opt = optimize(design, method="newton", start=None, max_iter=100, tol=1e-10)
     theta_hat = opt.theta

@@ -157,10 +157,35 @@ class GroupedFitResult:
         """
         if len(self.groups) < 2:
             raise ValueError("The LR test needs at least two groups of at least `min_group_size` respondents.")
+        if any(getattr(self.fits[g], "sampling", None) is not None for g in self.groups):
+            return self.wald_test()
         pooled = self.pooled_fit()
         ll = sum(self.fits[g].loglik for g in self.groups)
         df = sum(self.fits[g].df_model for g in self.groups) - pooled.df_model
         return lr_test(ll, pooled.loglik, df, f"same worths and tie parameters in every group of {self.by}")
+
+    def wald_test(self) -> LRTestResult:
+        """Wald test of "the same worths in every group" with each group fit's covariance (the robust sandwich
+        under sampling weights, where the likelihood-ratio statistic has no chi-square reference).
+
+        Differences ``b_g - b_1`` of the zero-sum log-worths against the first group (independent groups:
+        covariance ``V_g + V_1`` on the diagonal blocks, ``V_1`` off it); ``df = (G - 1)(n_items - 1)``.
+        """
+        gs = list(self.groups)
+        if len(gs) < 2:
+            raise ValueError("The Wald test needs at least two groups of at least `min_group_size` respondents.")
+        b = [self.fits[g].log_worth.to_numpy() for g in gs]
+        V = [self.fits[g].vcov.to_numpy() for g in gs]
+        J = len(b[0])
+        d = np.concatenate([bg - b[0] for bg in b[1:]])
+        S = np.kron(np.ones((len(gs) - 1, len(gs) - 1)), V[0])
+        for k, Vg in enumerate(V[1:]):
+            S[k * J:(k + 1) * J, k * J:(k + 1) * J] += Vg
+        stat = float(d @ np.linalg.pinv(S, rcond=1e-10) @ d)
+        df = (len(gs) - 1) * (J - 1)
+        kind = getattr(self.fits[gs[0]], "vcov_type", "model")
+        return LRTestResult(stat, df, float(stats.chi2.sf(stat, df)),
+                            f"same worths in every group of {self.by} (Wald, {kind} covariance)")
 
     def contrasts(self, *, level: float = 0.95) -> pd.DataFrame:
         """Wald contrasts between every pair of groups for every item, Holm-adjusted over all rows.

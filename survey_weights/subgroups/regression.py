@@ -25,6 +25,7 @@ from ..exceptions import ConvergenceWarning
 from ..models._choice import ChoiceDesign
 from ..models._covariance import covariance
 from ..models._optim import optimize
+from ..models._robust import design_summary, resolve_vcov, score_meat
 from ._provenance import records_data
 from ._regression_result import WorthRegressionResult, _model_matrix, _Term
 
@@ -111,6 +112,11 @@ def fit_regression(
     standardize: bool = True,
     max_iter: int = 100,
     tol: float = 1e-10,
+    item_covariates: Any = None,
+    vcov: str | None = None,
+    cluster: Any = None,
+    strata: Any = None,
+    small_sample: bool = False,
 ) -> WorthRegressionResult:
     """Regress item log-worths on respondent covariates (Plackett-Luce with ties, or Bradley-Terry for pairs).
 
@@ -132,6 +138,14 @@ def fit_regression(
         Centre and scale numeric covariates (coefficients per standard deviation; intercept at the mean).
     max_iter, tol : int, float
         Newton iterations and step tolerance.
+    item_covariates : mapping name -> DataFrame, optional
+        Respondent x item covariates with one common coefficient each (e.g. whether the respondent owns the
+        item: ``{"own": frame}`` with one row per respondent id and one column per item): the log-worth of item
+        j for respondent i gains ``gamma * u_ij``. Coefficients in ``result.effects``.
+    vcov, cluster, strata, small_sample
+        Model-based or design-based (sandwich) covariance, as in
+        :func:`~survey_weights.models.plackett_luce.fit_plackett_luce` (default ``"robust"`` with sampling
+        weights). Covariate tests then are Wald tests with that covariance (:meth:`WorthRegressionResult.wald_test`).
 
     Returns
     -------
@@ -164,7 +178,10 @@ def fit_regression(
     names = ["(Intercept)"] + [c for t in terms for c in t.columns]
     _check_rank(X, names)
     J, q = data.n_items, X.shape[1]
-    design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties, covariates=X)
+    spec = resolve_vcov(data, vcov, cluster, strata, small_sample)
+    U, u_names = _item_covariates(data, item_covariates)
+    design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties, covariates=X,
+                                    respondent_item_covariates=U, extra_names=tuple(u_names))
     free = design.free(0)
     with single_thread_blas(True):  # threaded BLAS on tall-skinny products is pathological on a loaded box
         opt = optimize(design, method="newton", start=None, max_iter=max_iter, tol=tol, ref=0)
@@ -174,6 +191,8 @@ def fit_regression(
         keep[0] = False  # item 0's intercept: the reference of the data information (R's PlackettLuce)
         pH = design.penalty(theta, 2)[2] if npseudo > 0 else None
         V, _ = covariance(opt.hess, keep, pseudo_H=pH, penal_keep=free)
+        if spec.kind != "model":  # the sandwich A^-1 B A^-1 (models._robust)
+            V = V @ score_meat(design.scores(theta, weighted=False), spec) @ V
     ok, n_iter = opt.converged, opt.n_iter
     if not ok:
         warnings.warn(f"The regression fit did not converge in {n_iter} Newton iterations (max_iter={max_iter}); "
@@ -188,11 +207,42 @@ def fit_regression(
     coef = pd.DataFrame(B, index=pd.Index(items, name="item"), columns=names)
     se = pd.DataFrame(np.sqrt(np.clip(np.diag(Vb), 0, None)).reshape(J, q), index=coef.index, columns=names)
     mi = pd.MultiIndex.from_product([items, names], names=["item", "term"])
-    tie = pd.Series(np.exp(theta[nb:]), index=pd.Index(design.tie_orders, name="tie_order"), name="delta")
+    k = len(u_names)
+    tie = pd.Series(np.exp(theta[nb + k:]), index=pd.Index(design.tie_orders, name="tie_order"), name="delta")
+    eff = pd.Series(theta[nb:nb + k], index=pd.Index(u_names, name="effect"), name="estimate", dtype=float)
+    eff_se = pd.Series(np.sqrt(np.clip(np.diag(V)[nb:nb + k], 0, None)), index=eff.index, name="se")
 
     def refit(sub: list[Any]) -> WorthRegressionResult:
         return fit_regression(data, sub, npseudo=npseudo, ties=ties, standardize=standardize,
-                              max_iter=max_iter, tol=tol)
+                              max_iter=max_iter, tol=tol, item_covariates=item_covariates, vcov=vcov,
+                              cluster=cluster, strata=strata, small_sample=small_sample)
 
     return WorthRegressionResult(tuple(data.items), covs, names, coef, se, pd.DataFrame(Vb, index=mi, columns=mi),
-                                 tie, ll, data.n_respondents, float(npseudo), ok, n_iter, terms, refit)
+                                 tie, ll, data.n_respondents, float(npseudo), ok, n_iter, terms, refit,
+                                 effects=eff, effects_se=eff_se, vcov_type=spec.kind,
+                                 sampling=design_summary(data))
+
+
+def _item_covariates(data: Any, item_covariates: Any) -> tuple[np.ndarray | None, list[str]]:
+    """The (respondents, items, k) array of respondent x item covariates, validated."""
+    if item_covariates is None:
+        return None, []
+    if not isinstance(item_covariates, dict) or not item_covariates:
+        raise TypeError("`item_covariates` must be a dict name -> DataFrame (one row per respondent id, one column "
+                        f"per item). Got {type(item_covariates).__name__}.")
+    out, names = [], []
+    for name, frame in item_covariates.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"`item_covariates[{name!r}]` must be a DataFrame. Got {type(frame).__name__}.")
+        miss_items = [it for it in data.items if it not in frame.columns]
+        miss_ids = [i for i in data.respondent_ids if i not in frame.index]
+        if miss_items or miss_ids:
+            raise ValueError(f"`item_covariates[{name!r}]` lacks item column(s) {miss_items[:5]} / respondent ids "
+                             f"{format_ids(miss_ids)}. Fix: one row per respondent id, one column per item.")
+        v = frame.loc[list(data.respondent_ids), list(data.items)].apply(pd.to_numeric, errors="coerce")
+        if v.isna().any().any():
+            raise ValueError(f"`item_covariates[{name!r}]` must be numbers for every respondent and item. Fix: fill "
+                             "the missing or non-numeric cells.")
+        out.append(v.to_numpy(dtype=float))
+        names.append(str(name))
+    return np.stack(out, axis=2), names

@@ -177,6 +177,14 @@ def fit_tree(
             f"`data` must be a Rankings or PairedComparisons. Got {type(data).__name__}. "
             "Fix: build one with Rankings.from_wide / from_ratings / from_orderings or PairedComparisons.from_long."
         )
+    if getattr(data, "sampling_weights", None) is not None:
+        raise ValueError(
+            "fit_tree does not take sampling weights: its score-based fluctuation tests (as partykit's mob) treat "
+            "weights as case weights, and no design-based version of those tests is established, so its splits "
+            "and p-values would not be valid for a weighted sample. Fix: fit the tree unweighted "
+            "(data.with_sampling_weights(None)) and report the weighted fits of its nodes (fit_by_group on the "
+            "node labels from tree.predict) with their robust standard errors."
+        )
     check_scalar(minsize, "minsize", min_val=0.0)
     if minsize < 2:
         raise ValueError(
