@@ -20,7 +20,7 @@ from __future__ import annotations
 from . import simulate  # noqa: F401 - `sw.simulate.simulate_survey` stays reachable as an attribute
 from ._version import __version__
 from .criteria import ALL_CRITERIA, CRITERION_LABELS, SAFETY, SURVEY_CRITERIA
-from .data import PairedComparisons, Rankings, load_survey, multiselect_dummies, top_rated_share
+from .data import PairedComparisons, RakingResult, Rankings, load_survey, multiselect_dummies, rake, top_rated_share
 from .exceptions import (
     BoundaryWarning,
     ConvergenceWarning,
@@ -58,6 +58,8 @@ __all__ = [
     # data
     "Rankings",
     "PairedComparisons",
+    "rake",
+    "RakingResult",
     "load_example_survey",
     "load_survey",
     "multiselect_dummies",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["figure_png", "new_figure", "plot_intervals", "plot_worth"]
+__all__ = ["axes_or_new", "figure_png", "new_figure", "plot_intervals", "plot_worth"]
 
 
 def new_figure(figsize: tuple[float, float] = (6, 4)) -> tuple[Any, Any]:
@@ -30,7 +30,7 @@ def figure_png(fig: Any, *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def _axes(ax: Any, figsize: tuple[float, float] = (6, 4)) -> Any:
+def axes_or_new(ax: Any, figsize: tuple[float, float] = (6, 4)) -> Any:
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -57,7 +57,7 @@ def plot_worth(result: Any, *, ax: Any = None, sort: bool = True, color: str = "
     matplotlib.axes.Axes
     """
     created = ax is None
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     df = result.to_frame()
     if sort:
         df = df.sort_values("weight")
@@ -113,7 +113,7 @@ def plot_intervals(
     items = list(dict.fromkeys(frame["item"]))
     keys = [None] if key is None else list(dict.fromkeys(frame[key]))
     created = ax is None
-    ax = _axes(ax, (6.0 if key is None else 9.0, 1.2 + 0.4 * len(items) * max(1.0, min(len(keys), 6) / 2)))
+    ax = axes_or_new(ax, (6.0 if key is None else 9.0, 1.2 + 0.4 * len(items) * max(1.0, min(len(keys), 6) / 2)))
     off = np.linspace(-0.3, 0.3, len(keys)) if len(keys) > 1 else np.zeros(1)
     has_ci = {"ci_low", "ci_high"} <= set(frame.columns)
     pos = {it: k for k, it in enumerate(items)}

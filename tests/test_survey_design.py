@@ -188,3 +188,50 @@ def test_sampling_weights_flow_through_subsets_groups_and_hash():
     np.testing.assert_allclose(a.log_worth, b.log_worth, atol=1e-9)
     with pytest.raises(ValueError, match="sampling weights"):
         sw.fit_tree(r, ["severity"], minsize=20)
+
+
+MARGINS = {"age_group": {"18-24": 0.12, "25-34": 0.20, "35-44": 0.20, "45-54": 0.20, "55+": 0.28},
+           "gender": {"Woman": 0.50, "Man": 0.46, "Non-binary": 0.03, "Prefer not to say": 0.01}}
+
+
+def test_raking_meets_the_margins_trims_and_reports():
+    survey = sw.load_example_survey()
+    res = sw.rake(survey, MARGINS, respondent="respondent_id")
+    assert res.converged and res.max_margin_error < 1e-6 and res.weights.mean() == pytest.approx(1.0)
+    for col, t in MARGINS.items():
+        got = res.weights.groupby(survey.set_index("respondent_id")[col]).sum() / res.weights.sum()
+        for level, share in t.items():
+            assert got[level] == pytest.approx(share, rel=1e-6)
+    w = res.weights.to_numpy()
+    assert res.design_effect == pytest.approx(len(w) * (w ** 2).sum() / w.sum() ** 2)
+    assert set(res.margins.columns) >= {"margin", "level", "target", "achieved", "n", "n_effective"}
+    trimmed = sw.rake(survey, MARGINS, respondent="respondent_id", trim=(0.3, 3.5))
+    tw = trimmed.weights / trimmed.weights.mean()
+    assert trimmed.converged and tw.min() >= 0.3 - 1e-6 and tw.max() <= 3.5 + 1e-6 and trimmed.n_trimmed > 0
+    assert tw.max() / tw.min() < (res.weights.max() / res.weights.min()) / 1.5  # the spread is bounded
+    with pytest.warns(sw.ConvergenceWarning, match="trimming bounds"):  # 55+: 9 % of the sample, 28 % target
+        assert not sw.rake(survey, MARGINS, respondent="respondent_id", trim=(0.5, 2.0)).converged
+    assert "design effect" in res.summary()
+    with pytest.raises(ValueError, match="no target"):
+        sw.rake(survey, {"age_group": {"18-24": 0.5, "25-34": 0.5}}, respondent="respondent_id")
+    with pytest.raises(ValueError, match="no respondent has"):
+        sw.rake(survey, {"gender": {**MARGINS["gender"], "Other": 0.1}}, respondent="respondent_id")
+    with pytest.raises(ValueError, match="trim"):
+        sw.rake(survey, MARGINS, respondent="respondent_id", trim=(2.0, 3.0))
+
+
+def test_bootstrap_redoes_the_raking_in_every_replicate():
+    survey = sw.load_example_survey()
+    res = sw.rake(survey, MARGINS, respondent="respondent_id")
+    r = sw.Rankings.from_ratings(survey, sw.SURVEY_CRITERIA, respondent="respondent_id", sampling_weights=res.weights)
+    fixed = sw.bootstrap(r, n_boot=40, seed=3, progress=False)
+    reraked = sw.bootstrap(r, n_boot=40, seed=3, progress=False, raking=res)
+    assert fixed.replicates.shape == reraked.replicates.shape == (40, 5)
+    assert not np.allclose(fixed.replicates, reraked.replicates)  # the weighting step moves the replicates
+    np.testing.assert_allclose(fixed.estimate, reraked.estimate)  # the same full-data estimate
+    # replicate 0 by hand: re-rake the resampled respondents, fit with those weights
+    counts = np.random.default_rng(3).multinomial(r.n_respondents, np.full(r.n_respondents, 1 / r.n_respondents))
+    w0 = res.replicate(counts)
+    rep = r.with_sampling_weights(None).with_respondent_weights(counts * w0)
+    fit0 = sw.fit_plackett_luce(rep.subset(counts > 0), tol=1e-12)
+    np.testing.assert_allclose(reraked.replicates.iloc[0].to_numpy(), fit0.weights.to_numpy(), atol=1e-6)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .descriptives import top_rated_share
 from .paired import PairedComparisons
+from .raking import RakingResult, rake
 from .rankings import Rankings
 from .survey import load_survey, multiselect_dummies
 
-__all__ = ["PairedComparisons", "Rankings", "load_survey", "multiselect_dummies", "top_rated_share"]
+__all__ = ["PairedComparisons", "RakingResult", "Rankings", "rake", "load_survey", "multiselect_dummies", "top_rated_share"]

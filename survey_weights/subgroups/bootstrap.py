@@ -262,6 +262,7 @@ def bootstrap(
     tol: float = 1e-8,
     batch_size: int = 250,
     progress: bool = True,
+    raking: Any = None,
 ) -> BootstrapResult:
     """Respondent-level nonparametric bootstrap of the worths.
 
@@ -285,6 +286,10 @@ def bootstrap(
         Replicates refitted together (memory ~ batch_size x alternatives x parameters).
     progress : bool, default True
         Show a tqdm progress bar.
+    raking : RakingResult, optional
+        The :func:`~survey_weights.rake` result that made the data's sampling weights: every replicate re-rakes
+        its resampled respondents (:meth:`~survey_weights.data.raking.RakingResult.replicate`), so the intervals
+        include the weighting step. Its respondents must be the data's.
 
     Returns
     -------
@@ -333,12 +338,31 @@ def bootstrap(
             return newton_batch(design, start, lin, W, free, max_iter=max_iter, tol=tol, hold=hold)
 
     counts = rng.multinomial(N, np.full(N, 1.0 / N), size=int(n_boot))
+    if raking is not None:
+        ids = pd.Index(raking.weights.index)
+        missing = [i for i in data.respondent_ids if i not in ids]
+        if missing:
+            raise ValueError(f"`raking` has no weight for respondent ids {missing[:5]}: it must be the raking that "
+                             "made these data's sampling weights.")
+        if len(ids) != N:
+            raise ValueError(f"`raking` covers {len(ids)} respondents, the data {N}. Fix: rake exactly the data's "
+                             "respondents (drop the others before raking).")
+        order = ids.get_indexer(data.respondent_ids)  # data respondent i is raking respondent order[i]
+        freq = np.asarray(data.respondent_weights, dtype=float)
+
+        def reraked(c: np.ndarray) -> np.ndarray:
+            """A replicate's raked weights in data order (its counts put in the raking's order first)."""
+            cr = np.zeros(N)
+            cr[order] = c
+            return raking.replicate(cr)[order]
     thetas, conv = [], []
     from .._util.progress import tqdm
 
     with tqdm(total=int(n_boot), disable=not progress, desc="bootstrap", unit="rep") as bar:
         for s in range(0, int(n_boot), int(batch_size)):
             rw = counts[s : s + batch_size] * w
+            if raking is not None:  # re-rake each replicate: frequency x counts x the replicate's raked weights
+                rw = np.stack([counts[b] * freq * reraked(counts[b]) for b in range(s, s + len(rw))])
             th, c = refit(rw)
             thetas.append(th)
             conv.append(c)
