@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_two_processes_match_one(tmp_path):
         "--nproc_per_node",
         "2",
         "--master_port",
-        "29517",
+        str(_free_port()),
         str(HELPERS),
         str(tmp_path / "model"),
         str(tmp_path / "two"),
@@ -61,3 +62,10 @@ def test_two_processes_match_one(tmp_path):
     assert meta2["num_processes"] == 2 and meta1["num_processes"] == 1
     assert meta1["losses"] == pytest.approx(meta2["losses"], abs=1e-5)
     assert meta1["resume_key"] == meta2["resume_key"]
+
+
+def _free_port() -> int:
+    """A free local TCP port (a fixed one collides when two test runs share the machine)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
