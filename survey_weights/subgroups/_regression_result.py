@@ -279,7 +279,7 @@ class WorthRegressionResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Cells with fewer respondents are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
             default 10. With a numeric covariate most cells hold a single respondent.

@@ -315,7 +315,7 @@ class PreferenceTree:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Leaves with fewer respondents are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
             default the tree's :attr:`min_cell_size` (which this call does not change).

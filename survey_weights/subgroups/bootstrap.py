@@ -218,7 +218,7 @@ class BootstrapResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Data of fewer respondents give ``[]`` and a :class:`~survey_weights.exceptions.SmallGroupWarning`;
             default 10.

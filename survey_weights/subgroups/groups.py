@@ -198,7 +198,7 @@ class GroupedFitResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Groups with fewer respondents are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
             default `min_group_size` (groups below it were never fitted).

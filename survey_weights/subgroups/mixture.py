@@ -221,7 +221,7 @@ class MixtureResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Classes with fewer modal members are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
             default 10.
