@@ -184,3 +184,22 @@ def test_every_results_profiles_take_any_items(rankings, kind):
     assert all(p.criteria == tuple(ITEMS) for p in none)
     assert all(p.criteria == (*ITEMS, "harm_avoidance") and p.constraint == "harm_avoidance" for p in named)
     assert all(abs(p.weights.sum() - 1) < 1e-9 for p in default + none + named)
+
+
+def test_main_objective_is_the_largest_rated_criterion_never_the_constraint(fit):
+    from survey_weights.profiles.training_spec import main_objective_of, normalize_profiles
+
+    top = ITEMS[int(np.argmax(fit.weights.to_numpy()))]
+    # a floor above every rated weight: the constraint objective is the largest weight, yet not the main objective
+    prof = derive_profile(fit, safety={"name": "harm_avoidance", "floor": 0.6})
+    assert prof.weights.idxmax() == "harm_avoidance"
+    (norm,) = normalize_profiles([prof])
+    assert norm.constraint == "harm_avoidance" and main_objective_of(norm) == top
+    (none,) = normalize_profiles([derive_profile(fit, safety=None)])
+    assert none.constraint is None and main_objective_of(none) == top
+    # plain weights keep the study's convention: "safety" is the constraint objective
+    (plain,) = normalize_profiles({"p": {"brevity": 0.3, "clarity": 0.2, "safety": 0.5}})
+    assert main_objective_of(plain) == "brevity"
+    (own,) = normalize_profiles([{"name": "p", "weights": {"a": 0.3, "b": 0.7}, "constraint": "b"}])
+    assert main_objective_of(own) == "a"
+    assert main_objective_of(normalize_profiles({"s": {"safety": 1.0}})[0]) == "safety"  # nothing else: itself

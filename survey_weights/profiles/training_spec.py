@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..criteria import SURVEY_CRITERIA
+from ..criteria import SAFETY
 
 __all__ = ["Profile", "check_coverage", "main_objective_of", "normalize_profiles", "objective_order",
            "profile_dirname"]
@@ -19,10 +19,16 @@ __all__ = ["Profile", "check_coverage", "main_objective_of", "normalize_profiles
 
 @dataclass(frozen=True)
 class Profile:
-    """A named weight vector over criteria (internal normalised form of a weight profile)."""
+    """A named weight vector over criteria (internal normalised form of a weight profile).
+
+    ``constraint`` is the constraint objective (never the default main objective): a
+    :class:`~survey_weights.profiles.WeightProfile`'s own (:attr:`~survey_weights.profiles.WeightProfile.constraint`,
+    None when it has none); ``"safety"`` for weights given as a plain mapping.
+    """
 
     name: str
     weights: tuple[tuple[str, float], ...]
+    constraint: str | None = SAFETY
 
     @property
     def weight_dict(self) -> dict[str, float]:
@@ -66,8 +72,9 @@ def normalize_profiles(profiles: Any) -> list[Profile]:
     """Turn weight profiles in any accepted form into a list of :class:`Profile`.
 
     Accepted: a mapping ``{name: {criterion: weight}}`` (or ``{name: Series}``), one object or a list of
-    objects with ``.name`` and ``.weights`` (e.g. :class:`survey_weights.profiles.WeightProfile`), or a list of
-    dicts with keys ``name`` and ``weights``.
+    objects with ``.name`` and ``.weights`` (e.g. :class:`survey_weights.profiles.WeightProfile`, whose
+    ``.constraint`` is kept), or a list of dicts with keys ``name`` and ``weights`` (and optionally
+    ``constraint``). Plain weights have the constraint objective ``"safety"``.
 
     Raises
     ------
@@ -80,14 +87,17 @@ def normalize_profiles(profiles: Any) -> list[Profile]:
     if hasattr(profiles, "name") and hasattr(profiles, "weights"):
         profiles = [profiles]
     pairs: list[tuple[Any, Any]] = []
+    constraints: list[str | None] = []
     if isinstance(profiles, Mapping):
         pairs = list(profiles.items())
     elif isinstance(profiles, Iterable) and not isinstance(profiles, (str, bytes)):
         for p in profiles:
             if hasattr(p, "name") and hasattr(p, "weights"):
                 pairs.append((p.name, p.weights))
+                constraints.append(getattr(p, "constraint", SAFETY))
             elif isinstance(p, Mapping) and "name" in p and "weights" in p:
                 pairs.append((p["name"], p["weights"]))
+                constraints.append(p.get("constraint", SAFETY))
             else:
                 raise TypeError(
                     "Each profile must have `.name` and `.weights` (or be a dict with those keys). "
@@ -101,7 +111,8 @@ def normalize_profiles(profiles: Any) -> list[Profile]:
         raise ValueError("`profiles` is empty. Fix: pass at least one weight profile.")
     out: list[Profile] = []
     seen: dict[str, str] = {}
-    for name, weights in pairs:
+    constraints += [SAFETY] * (len(pairs) - len(constraints))
+    for (name, weights), constraint in zip(pairs, constraints):
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"Profile names must be non-empty strings. Got {name!r}.")
         slug = profile_dirname(name)
@@ -115,7 +126,10 @@ def normalize_profiles(profiles: Any) -> list[Profile]:
                 f"{what}: {seen[slug]!r} and {name!r} both map to directory {slug!r}. Fix: rename one of them."
             )
         seen[slug] = name
-        out.append(Profile(name=name, weights=tuple(_weights_to_dict(name, weights).items())))
+        if constraint is not None and not isinstance(constraint, str):
+            raise TypeError(f"The constraint objective of profile {name!r} must be a criterion name or None. "
+                            f"Got {constraint!r}.")
+        out.append(Profile(name=name, weights=tuple(_weights_to_dict(name, weights).items()), constraint=constraint))
     return out
 
 
@@ -135,9 +149,10 @@ def profile_dirname(name: str) -> str:
 def main_objective_of(profile: Profile, override: str | Mapping[str, str] | None = None) -> str:
     """Pick the objective whose pairs are trained on.
 
-    Default: the profile's largest *survey* criterion (ties broken by survey order); if it has none with a
-    positive weight, its largest criterion overall. ``override`` may be one criterion for every profile or a
-    mapping profile name -> criterion.
+    Default: the profile's largest *rated* criterion, i.e. any but its constraint objective (``profile.constraint``,
+    e.g. the study's safety), ties broken by the profile's criteria order; if it has none with a positive weight,
+    its largest criterion overall. ``override`` may be one criterion for every profile or a mapping profile name ->
+    criterion.
 
     Raises
     ------
@@ -157,10 +172,10 @@ def main_objective_of(profile: Profile, override: str | Mapping[str, str] | None
                 "positive weight."
             )
         return override
-    survey = [(weights[c], -i, c) for i, c in enumerate(SURVEY_CRITERIA) if weights.get(c, 0.0) > 0]
-    if survey:
-        return max(survey)[2]
     order = list(weights)
+    rated = [(w, -i, c) for i, (c, w) in enumerate(weights.items()) if w > 0 and c != profile.constraint]
+    if rated:
+        return max(rated)[2]
     return max((w, -order.index(c), c) for c, w in weights.items() if w > 0)[2]
 
 
