@@ -25,6 +25,7 @@ from ..exceptions import ConvergenceWarning
 from ..models._choice import ChoiceDesign
 from ..models._covariance import covariance
 from ..models._optim import optimize
+from ..profiles.cells import check_min_cell_size
 from ._provenance import records_data
 from ._regression_result import WorthRegressionResult, _model_matrix, _Term
 
@@ -111,6 +112,7 @@ def fit_regression(
     standardize: bool = True,
     max_iter: int = 100,
     tol: float = 1e-10,
+    min_cell_size: int = 10,
 ) -> WorthRegressionResult:
     """Regress item log-worths on respondent covariates (Plackett-Luce with ties, or Bradley-Terry for pairs).
 
@@ -132,6 +134,9 @@ def fit_regression(
         Centre and scale numeric covariates (coefficients per standard deviation; intercept at the mean).
     max_iter, tol : int, float
         Newton iterations and step tolerance.
+    min_cell_size : int, default 10
+        Covariate cells with fewer respondents (heads with a positive frequency weight) are left out of the
+        result's ``weights`` and ``profiles()`` (:attr:`WorthRegressionResult.min_cell_size`).
 
     Returns
     -------
@@ -155,6 +160,7 @@ def fit_regression(
     check_scalar(npseudo, "npseudo", min_val=0.0)
     check_scalar(max_iter, "max_iter", kind=int, min_val=1)
     check_scalar(tol, "tol", min_val=0.0, include_min=False)
+    min_cell_size = check_min_cell_size(min_cell_size)
     covs = _check_covariates(data, covariates)
     if not isinstance(data, (Rankings, PairedComparisons)):
         raise TypeError(f"`data` must be Rankings or PairedComparisons. Got {type(data).__name__} instead.")
@@ -192,7 +198,8 @@ def fit_regression(
 
     def refit(sub: list[Any]) -> WorthRegressionResult:
         return fit_regression(data, sub, npseudo=npseudo, ties=ties, standardize=standardize,
-                              max_iter=max_iter, tol=tol)
+                              max_iter=max_iter, tol=tol, min_cell_size=min_cell_size)
 
     return WorthRegressionResult(tuple(data.items), covs, names, coef, se, pd.DataFrame(Vb, index=mi, columns=mi),
-                                 tie, ll, data.n_respondents, float(npseudo), ok, n_iter, terms, refit)
+                                 tie, ll, data.n_respondents, float(npseudo), ok, n_iter, terms, refit,
+                                 min_cell_size=min_cell_size)
