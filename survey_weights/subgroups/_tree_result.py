@@ -194,6 +194,37 @@ class PreferenceTree:
             return pd.DataFrame(columns=["statistic", "pvalue", "pvalue_unadjusted", "df"])
         return t.copy()
 
+    def short_rules(self) -> dict[int, str]:
+        """Leaf id -> its rule with one condition per covariate (the tightest), for labels, e.g. ``"age_group in
+        18-24 & severity in Moderate"`` where :meth:`rules` lists ``"severity in Moderate, Severe & severity in
+        Moderate"``; a numeric covariate split on both sides reads ``"2 < x <= 5"``."""
+        out: dict[int, str] = {}
+
+        def walk(node: TreeNode, conds: dict[str, dict[str, Any]]) -> None:
+            if node.is_leaf:
+                parts = []
+                for var, c in conds.items():
+                    if "in" in c:
+                        parts.append(f"{var} in {', '.join(str(x) for x in c['in'])}")
+                    elif "<=" in c and ">" in c:
+                        parts.append(f"{c['>']:.6g} < {var} <= {c['<=']:.6g}")
+                    else:
+                        op = "<=" if "<=" in c else ">"
+                        parts.append(f"{var} {op} {c[op]:.6g}")
+                out[node.id] = " & ".join(parts) or "root"
+                return
+            sp = node.split
+            for child, left in zip(node.children, (True, False)):
+                c = dict(conds.get(sp.variable, {}))
+                if sp.kind == "numeric":
+                    c["<=" if left else ">"] = sp.threshold  # deeper splits are tighter
+                else:
+                    c["in"] = sp.left_levels if left else sp.right_levels
+                walk(child, {**conds, sp.variable: c})
+
+        walk(self.root, {})
+        return {i: out[i] for i in self.leaf_ids}
+
     def rules(self) -> dict[int, str]:
         """Leaf id -> its rule, e.g. ``"age <= 52 & q2 in yes"`` (``"root"`` for a tree without splits)."""
         return {i: " & ".join(self.nodes[i].rule) or "root" for i in self.leaf_ids}
@@ -321,7 +352,7 @@ class PreferenceTree:
 
         leaves = self._reportable("plotted")
         frame = self.to_frame()
-        rules = self.rules()
+        rules = self.short_rules()
         labels = {i: f"[{i}] {rules[i]} (n={self.cell_sizes[i]})" for i in leaves}
         withheld = self.n_leaves - len(leaves)
         kwargs.setdefault("title", f"{self.model} tree: {self.n_leaves} leaves"
