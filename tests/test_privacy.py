@@ -235,3 +235,15 @@ def test_regression_weights_table_withholds_small_cells():
     n = r.covariates["region"].value_counts()
     assert set(reg.weights.index) == {f"region={k}" for k, v in n.items() if v >= 20}
     assert len(reg.weights) < len(n)
+
+
+@pytest.mark.filterwarnings("ignore::survey_weights.exceptions.BoundaryWarning")
+def test_bootstrap_profile_counts_respondents_with_positive_weight():
+    df = _survey(40)
+    w = np.ones(len(df))
+    w[:31] = 0.0
+    r = _rankings(df.assign(fw=w), covariates=("region",))
+    boot = sw.bootstrap(r, n_boot=20, seed=0, progress=False)
+    with pytest.warns(SmallGroupWarning, match="pooled \\(n=9\\)"):
+        assert boot.profiles() == []
+    assert boot.profiles(min_cell_size=9)[0].n_respondents == 9
