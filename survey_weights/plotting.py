@@ -1,6 +1,8 @@
 """Plots (matplotlib is imported lazily, inside each function).
 
-Every function takes ``ax=None`` (a new figure and Axes are created) and returns the Axes it drew on.
+Every function takes ``ax=None`` (a new figure and Axes are created) and returns the Axes it drew on. Plots are meant
+for a report: dot-and-whisker by criterion (points never joined by lines), legends outside the data, long labels
+wrapped, ``tight_layout``, and no title that claims where the data come from (the caller passes ``title=``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["axes_or_new", "figure_png", "new_figure", "plot_intervals", "plot_worth"]
+__all__ = ["axes_or_new", "figure_png", "new_figure", "plot_intervals", "plot_profiles", "plot_worth"]
+
+_LABEL_WIDTH = 38  # legend labels are wrapped at this many characters
 
 
 def new_figure(figsize: tuple[float, float] = (6, 4)) -> tuple[Any, Any]:
@@ -56,7 +60,6 @@ def plot_worth(result: Any, *, ax: Any = None, sort: bool = True, color: str = "
     -------
     matplotlib.axes.Axes
     """
-    created = ax is None
     ax = axes_or_new(ax)
     df = result.to_frame()
     if sort:
@@ -65,14 +68,34 @@ def plot_worth(result: Any, *, ax: Any = None, sort: bool = True, color: str = "
     w = df["weight"].to_numpy()
     lo = np.nan_to_num(w - df["ci_low"].to_numpy(), nan=0.0)
     hi = np.nan_to_num(df["ci_high"].to_numpy() - w, nan=0.0)
-    ax.errorbar(w, y, xerr=np.vstack([lo, hi]), fmt="o", color=color, capsize=3)
+    ax.errorbar(w, y, xerr=np.vstack([lo, hi]), fmt="o", linestyle="none", color=color, capsize=3)
     ax.set_yticks(y)
     ax.set_yticklabels([str(i) for i in df["item"]])
     ax.axvline(1.0 / len(df), color="grey", lw=0.8, ls="--")
     ax.set_xlabel("worth (probability of being ranked first), 95% CI")
-    if created:
-        ax.figure.tight_layout()
+    _layout(ax)
     return ax
+
+
+def _layout(ax: Any) -> None:
+    """``tight_layout`` of the Axes' figure (legends outside the Axes included), unless it uses
+    ``constrained_layout``, which then does the job."""
+    fig = ax.figure
+    engine = fig.get_layout_engine() if hasattr(fig, "get_layout_engine") else None
+    if type(engine).__name__ != "ConstrainedLayoutEngine":  # None, tight or the placeholder a tight_layout leaves
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "not compatible with tight_layout" for odd Axes
+            for _ in range(2):  # a legend anchored to its Axes moves with it: a second pass settles the layout
+                fig.tight_layout()
+
+
+def _wrap(label: str, width: int = _LABEL_WIDTH) -> str:
+    """A legend label wrapped at `width` characters (at ``" & "`` and spaces) so long rules fit beside the plot."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(label, width=width, break_long_words=False, break_on_hyphens=False)) or label
 
 
 def plot_intervals(
@@ -86,7 +109,11 @@ def plot_intervals(
     xlabel: str | None = None,
     title: str | None = None,
 ) -> Any:
-    """Dot plot of one estimate per item with its interval, one dodged series per `key` value.
+    """Dot-and-whisker plot of one estimate per item with its interval, one dodged series per `key` value.
+
+    Points are never joined by lines (the items are categories, not a scale); the legend sits outside the Axes, on
+    the right, with long labels wrapped; the figure is laid out with ``tight_layout`` (unless it uses another layout
+    engine).
 
     Parameters
     ----------
@@ -104,7 +131,8 @@ def plot_intervals(
     reference : float, optional
         x of a dashed grey reference line (e.g. ``1 / n_items`` for weights, 0 for effects).
     xlabel, title : str, optional
-        Axis label (default `value`, with "95% CI" when intervals are drawn) and title.
+        Axis label (default `value`, with "95% CI" when intervals are drawn) and title (default none: the caller
+        says what the data are, e.g. "synthetic survey" for the bundled data).
 
     Returns
     -------
@@ -112,8 +140,11 @@ def plot_intervals(
     """
     items = list(dict.fromkeys(frame["item"]))
     keys = [None] if key is None else list(dict.fromkeys(frame[key]))
-    created = ax is None
-    ax = axes_or_new(ax, (6.0 if key is None else 9.0, 1.2 + 0.4 * len(items) * max(1.0, min(len(keys), 6) / 2)))
+    shown = {kv: _wrap((labels or {}).get(kv, str(kv))) for kv in keys if kv is not None}
+    longest = max((len(line) for lab in shown.values() for line in lab.splitlines()), default=0)
+    width = 6.0 if key is None else 5.5 + 0.075 * longest
+    height = 1.2 + 0.4 * len(items) * max(1.0, min(len(keys), 6) / 2)
+    ax = axes_or_new(ax, (width, height))
     off = np.linspace(-0.3, 0.3, len(keys)) if len(keys) > 1 else np.zeros(1)
     has_ci = {"ci_low", "ci_high"} <= set(frame.columns)
     pos = {it: k for k, it in enumerate(items)}
@@ -125,8 +156,8 @@ def plot_intervals(
         if has_ci:
             err = np.vstack([np.nan_to_num(x - sub["ci_low"].to_numpy(dtype=float), nan=0.0),
                              np.nan_to_num(sub["ci_high"].to_numpy(dtype=float) - x, nan=0.0)])
-        label = None if kv is None else (labels or {}).get(kv, str(kv))
-        ax.errorbar(x, y, xerr=err, fmt="o", capsize=2, color=f"C{j % 10}", label=label)
+        label = None if kv is None else shown[kv]
+        ax.errorbar(x, y, xerr=err, fmt="o", linestyle="none", capsize=2, color=f"C{j % 10}", label=label)
     if reference is not None:
         ax.axvline(reference, color="grey", lw=0.8, ls="--")
     ax.set_yticks(np.arange(len(items)))
@@ -136,7 +167,83 @@ def plot_intervals(
     if title:
         ax.set_title(title)
     if key is not None and len(keys):
-        ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
-    if created:
-        ax.figure.tight_layout()
+        ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    _layout(ax)
     return ax
+
+
+def plot_profiles(
+    profiles: Any,
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    xlabel: str | None = None,
+    reference: float | None = None,
+) -> Any:
+    """Dot-and-whisker plot of weight profiles: one row per criterion, the profiles side by side with intervals.
+
+    Parameters
+    ----------
+    profiles : WeightProfile or iterable of WeightProfile
+        Objects with ``name``, ``weights`` (a Series by criterion), ``ci_low``/``ci_high`` (Series or None) and
+        ``n_respondents``, e.g. :class:`~survey_weights.profiles.WeightProfile` or ``read_profiles(path)``. Their
+        criteria may differ: each criterion of any profile gets a row, in order of first appearance.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure when None.
+    title : str, optional
+        Title; default the profile's name for one profile, none for several. Library plots never say where the
+        data come from: pass e.g. ``title="Weight profiles (synthetic survey)"`` for the bundled data.
+    xlabel : str, optional
+        Default ``"weight (95% CI)"`` (the profiles' level, when they share one), ``"weight"`` without intervals.
+    reference : float, optional
+        x of a dashed reference line (e.g. ``1 / n_criteria``); default none.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If `profiles` holds something without ``name`` and ``weights``.
+    ValueError
+        If `profiles` is empty.
+
+    Examples
+    --------
+    >>> from survey_weights.profiles import WeightProfile
+    >>> p = WeightProfile("pooled", {"cost": .5, "speed": .3, "comfort": .2}, n_respondents=40)
+    >>> ax = plot_profiles([p], title="Weights")
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['cost', 'speed', 'comfort']
+    """
+    import pandas as pd
+
+    items = [profiles] if hasattr(profiles, "weights") and hasattr(profiles, "name") else list(profiles)
+    if not items:
+        raise ValueError("`profiles` is empty. Fix: pass at least one WeightProfile (e.g. result.profiles()).")
+    bad = [type(p).__name__ for p in items if not (hasattr(p, "name") and hasattr(p, "weights"))]
+    if bad:
+        raise TypeError(f"`profiles` must hold WeightProfile objects (with `name` and `weights`). Got {bad[:3]}.")
+    rows = []
+    for p in items:
+        w = pd.Series(p.weights, dtype=float)
+        lo, hi = getattr(p, "ci_low", None), getattr(p, "ci_high", None)
+        rows.append(pd.DataFrame({
+            "profile": p.name, "item": [str(c) for c in w.index], "weight": w.to_numpy(),
+            "ci_low": np.nan if lo is None else pd.Series(lo, dtype=float).reindex(w.index).to_numpy(),
+            "ci_high": np.nan if hi is None else pd.Series(hi, dtype=float).reindex(w.index).to_numpy()}))
+    frame = pd.concat(rows, ignore_index=True)
+    has_ci = bool(frame[["ci_low", "ci_high"]].notna().to_numpy().any())
+    if not has_ci:
+        frame = frame.drop(columns=["ci_low", "ci_high"])
+    levels = {(getattr(p, "model", None) or {}).get("level") for p in items}
+    level = levels.pop() if len(levels) == 1 else None
+    if xlabel is None:
+        xlabel = (f"weight ({level:.0%} CI)" if isinstance(level, float) else "weight (CI)") if has_ci else "weight"
+    n = {p.name: getattr(p, "n_respondents", None) for p in items}
+    labels = {k: f"{k} (n={v})" if v else str(k) for k, v in n.items()}
+    if title is None and len(items) == 1:
+        title = labels[items[0].name]
+    return plot_intervals(frame, key="profile" if len(items) > 1 else None, ax=ax, labels=labels,
+                          reference=reference, xlabel=xlabel, title=title)

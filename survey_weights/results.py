@@ -407,7 +407,7 @@ class FitResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             A fit of fewer respondents gives ``[]`` and a :class:`~survey_weights.exceptions.SmallGroupWarning`;
             default 10.
@@ -417,8 +417,8 @@ class FitResult:
         Returns
         -------
         list of WeightProfile
-            ``[derive_profile(self, name="pooled", source="pooled", ...)]`` (the fit's items must be the five
-            survey criteria), or ``[]`` when withheld.
+            ``[derive_profile(self, name="pooled", source="pooled", ...)]`` (its criteria: the fit's items, then the
+            constraint objective of `safety`, if any), or ``[]`` when withheld.
         """
         if not reportable({"pooled": self.n_respondents}, check_min_cell_size(min_cell_size), what="fit"):
             return []

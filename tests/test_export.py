@@ -59,13 +59,13 @@ def test_json_schema(tmp_path, profiles):
     path = tmp_path / "w.json"
     export_profiles(profiles, path)
     doc = json.loads(path.read_text())
-    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["criteria"] == list(ALL_CRITERIA)
     assert {"package_version", "created_with"} <= set(doc)
     entry = doc["profiles"][0]
-    assert set(entry) == {"name", "weights", "ci_low", "ci_high", "n_respondents", "source", "group",
+    assert set(entry) == {"name", "criteria", "weights", "ci_low", "ci_high", "n_respondents", "source", "group",
                           "safety_rule", "model", "data_hash"}
-    assert list(entry["weights"]) == list(ALL_CRITERIA)
+    assert list(entry["weights"]) == entry["criteria"] == list(ALL_CRITERIA)
 
 
 def test_csv_layout(tmp_path, profiles):
@@ -159,8 +159,8 @@ def test_schema_version_checked(tmp_path, profiles):
         read_profiles(path)
     csv_path = tmp_path / "w.csv"
     export_profiles(profiles, csv_path)
-    csv_path.write_text(csv_path.read_text().replace(",1\n", ",2\n"))
-    with pytest.raises(ValueError, match="schema_version 2"):
+    csv_path.write_text(csv_path.read_text().replace(",2\n", ",7\n"))
+    with pytest.raises(ValueError, match="schema_version 7"):
         read_profiles(csv_path)
 
 

@@ -95,7 +95,7 @@ def test_contrasts_holm(survey: Rankings) -> None:
 
 def test_small_groups_withheld(survey: Rankings) -> None:
     with pytest.warns(SmallGroupWarning, match="Non-binary|Prefer not to say"):
-        g = fit_by_group(survey, "gender", min_group_size=20)
+        g = fit_by_group(survey, "gender", min_cell_size=20)
     assert g.small_groups and all(n < 20 for n in g.small_groups.values())
     withheld = set(g.small_groups)
     assert withheld.isdisjoint(g.groups) and withheld.isdisjoint(g.fits)
@@ -127,7 +127,7 @@ def test_errors(survey: Rankings) -> None:
     with pytest.raises(ValueError, match="Unknown `by`.*'agegroup'"):
         fit_by_group(survey, "agegroup")
     with pytest.raises(ValueError, match="No group"), pytest.warns(SmallGroupWarning):
-        fit_by_group(survey, "severity", min_group_size=10_000)
+        fit_by_group(survey, "severity", min_cell_size=10_000)
     bare = Rankings._from_arrays(survey.items, survey._ptr, survey._item, survey._rank, survey._top_k, survey._resp,
                                  survey.respondent_ids, None, None)
     with pytest.raises(ValueError, match="no covariates"):

@@ -54,7 +54,7 @@ def test_fixed_share_is_exact_and_ratios_match_fit():
     assert p.weights.sum() == pytest.approx(1.0, abs=1e-12)
     surv = p.weights[list(SURVEY_CRITERIA)]
     np.testing.assert_allclose(surv / surv.sum(), fit.weights.to_numpy(), rtol=1e-12)
-    assert p.safety_rule == {"rule": "fixed", "share": 0.25}
+    assert p.safety_rule == {"name": "safety", "rule": "fixed", "share": 0.25} and p.constraint == "safety"
     assert p.ci_low["safety"] == p.ci_high["safety"] == 0.25
     assert p.criteria == ALL_CRITERIA
     assert p.model["name"] and p.model["npseudo"] == 0.5 and p.n_respondents == 335
@@ -134,7 +134,11 @@ def test_criteria_mapping_and_reordering():
     shuffled.weights = f2.weights[order]
     shuffled.log_worth = f2.log_worth[order]
     shuffled.vcov = f2.vcov.loc[order, order]
-    assert derive_profile(shuffled, safety=0.2) == derive_profile(f2, safety=0.2)
+    a, b = derive_profile(shuffled, safety=0.2), derive_profile(f2, safety=0.2)
+    assert a.criteria == (*order, "safety") and b.criteria == ALL_CRITERIA  # the fit's order, then the constraint
+    for got, want in ((a.weights, b.weights), (a.ci_low, b.ci_low), (a.ci_high, b.ci_high)):
+        np.testing.assert_allclose(got[list(ALL_CRITERIA)].to_numpy(), want[list(ALL_CRITERIA)].to_numpy(),
+                                   rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -153,14 +157,19 @@ def test_bad_options(kwargs, match):
 
 
 def test_bad_items():
-    with pytest.raises(ValueError, match="five survey criteria"):
-        derive_profile(make_fit(items=["a", "b", "c", "d", "e"]))
-    with pytest.raises(ValueError, match="safety"):
+    with pytest.raises(ValueError, match="item named 'safety'.*safety=None"):
         derive_profile(make_fit(items=[*SURVEY_CRITERIA[:4], "safety"]))
-    with pytest.raises(ValueError, match="does not map"):
-        derive_profile(make_fit(items=["a", "b", "c", "d", "e"]), criteria={"a": "empathy"})
+    with pytest.raises(ValueError, match="renames \\['z'\\]"):
+        derive_profile(make_fit(items=["a", "b", "c", "d", "e"]), criteria={"z": "empathy"})
+    with pytest.raises(ValueError, match="more than once"):
+        derive_profile(make_fit(items=["a", "b", "c", "d", "e"]), criteria={"a": "b"})
+    with pytest.raises(TypeError, match="criteria"):
+        derive_profile(make_fit(), criteria=["x"])
     with pytest.raises(TypeError, match="fitted result"):
         derive_profile(object())
+    # a partial renaming keeps the other labels
+    p = derive_profile(make_fit(items=["a", "b", "c", "d", "e"]), criteria={"a": "empathy"})
+    assert p.criteria == ("empathy", "b", "c", "d", "e", "safety")
 
 
 def test_group_name_and_dict_round_trip():
@@ -176,8 +185,16 @@ def test_weightprofile_validation():
     w = dict(zip(ALL_CRITERIA, [0.3, 0.2, 0.1, 0.1, 0.1, 0.2]))
     with pytest.raises(ValueError, match="sum to 1"):
         WeightProfile("x", {**w, "safety": 0.3})
-    with pytest.raises(ValueError, match="Missing"):
+    with pytest.raises(ValueError, match="sum to 1"):
         WeightProfile("x", {k: v for k, v in w.items() if k != "safety"})
+    with pytest.raises(ValueError, match="Missing: \\['safety'\\]"):
+        WeightProfile("x", w, ci_low={k: v for k, v in w.items() if k != "safety"}, ci_high=w)
+    with pytest.raises(ValueError, match="more than once"):
+        WeightProfile("x", pd.Series([0.5, 0.5], index=["a", "a"]))
+    with pytest.raises(ValueError, match="at least one criterion"):
+        WeightProfile("x", {})
+    with pytest.raises(ValueError, match="not one of the profile's criteria"):
+        WeightProfile("x", w, safety_rule={"name": "harm", "rule": "fixed", "share": 0.2})
     with pytest.raises(ValueError, match="contain"):
         WeightProfile("x", w, ci_low={k: v + 0.01 for k, v in w.items()}, ci_high=w)
     with pytest.raises(ValueError, match="both"):
@@ -210,12 +227,12 @@ def test_derive_profile_from_real_fit():
     assert ((p.ci_low <= p.weights) & (p.weights <= p.ci_high)).all()
 
 
-def test_safety_none_leaves_the_survey_weights_unchanged():
+def test_safety_none_gives_no_constraint_objective():
     fit = make_fit(scale=0.02)
     p = derive_profile(fit, safety=None)
-    assert p.weights["safety"] == 0.0 and p.ci_low["safety"] == p.ci_high["safety"] == 0.0
-    assert p.safety_rule == {"rule": "none", "share": 0.0}
-    np.testing.assert_array_equal(p.weights[list(SURVEY_CRITERIA)].to_numpy(), fit.weights.to_numpy())
+    assert p.criteria == SURVEY_CRITERIA and "safety" not in p.weights.index  # none at all, not a zero share
+    assert p.safety_rule == {"rule": "none"} and p.constraint is None
+    np.testing.assert_array_equal(p.weights.to_numpy(), fit.weights.to_numpy())
 
 
 def test_fit_table_and_profile_give_identical_intervals():

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .._util.io import atomic_write_bytes
@@ -137,39 +136,33 @@ def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequen
             if cov is None or f not in cov.columns:
                 log(f"      subgroup factor {f!r}: not in the survey, skipped")
                 continue
-            profiles += fit_by_group(rankings, f, min_group_size=min_cell_size).profiles()
+            profiles += fit_by_group(rankings, f, min_cell_size=min_cell_size).profiles()
         if n_classes:
             profiles += fit_mixture(rankings, n_classes, seed=seed).profiles(min_cell_size=min_cell_size)
     return profiles
 
 
-def export_weights(profiles: Sequence[Any], out: str | os.PathLike[str], *, min_cell_size: int = 10
-                   ) -> dict[str, Path]:
-    """``weights.json``, ``weights.csv`` (no respondent ids) and ``weights.png`` into ``out``."""
+def export_weights(profiles: Sequence[Any], out: str | os.PathLike[str], *, min_cell_size: int = 10,
+                   title: str = "Weight profiles") -> dict[str, Path]:
+    """``weights.json``, ``weights.csv`` (no respondent ids) and ``weights.png`` (with `title`) into ``out``."""
     from ..profiles.export import export_profiles
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = export_profiles(list(profiles), out / "weights", min_cell_size=min_cell_size, format="both")
     res = {p.suffix[1:]: p for p in paths}
-    res["weights_plot"] = _plot_profiles(profiles, out / "weights.png")
+    shown = [p for p in profiles if p.n_respondents is None or p.n_respondents >= min_cell_size]
+    res["weights_plot"] = _plot_profiles(shown, out / "weights.png", title=title)
     return res
 
 
-def _plot_profiles(profiles: Sequence[Any], path: Path) -> Path:
-    from ..plotting import figure_png, new_figure
+def _plot_profiles(profiles: Sequence[Any], path: Path, *, title: str) -> Path:
+    """Every exported profile's weights with intervals, side by side (criteria as the profiles give them)."""
+    from ..plotting import figure_png, new_figure, plot_profiles
 
-    table = pd.DataFrame({p.name: p.weights for p in profiles}).T[list(ALL_CRITERIA)]
-    fig, ax = new_figure((8, 0.35 * len(table) + 1.8))
-    left = np.zeros(len(table))
-    for j, c in enumerate(table.columns):
-        ax.barh(table.index, table[c], left=left, color=f"C{j}", label=c)
-        left += table[c].to_numpy()
-    ax.invert_yaxis()
-    ax.set_xlabel("weight (shares sum to 1)")
-    ax.set_xlim(0, 1)
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    ax.set_title("Weight profiles (synthetic survey)")
+    n_crit = len({c for p in profiles for c in p.weights.index})
+    fig, ax = new_figure((10, 1.5 + 0.45 * n_crit * max(1.0, min(len(profiles), 12) / 3)))
+    plot_profiles(list(profiles), ax=ax, title=title)
     return atomic_write_bytes(path, figure_png(fig))
 
 
@@ -241,7 +234,9 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
                               progress=progress)
     profiles = [p for p in profiles if p.n_respondents >= min_cell_size]
     paths: dict[str, Any] = {f"weights_{k}" if k in ("json", "csv") else k: v
-                             for k, v in export_weights(profiles, out, min_cell_size=min_cell_size).items()}
+                             for k, v in export_weights(profiles, out, min_cell_size=min_cell_size,
+                                                        title="Weight profiles" + (" (synthetic survey)" if survey is None
+                                                                                   else "")).items()}
     log(f"      {len(profiles)} profiles: {', '.join(p.name for p in profiles)}")
     if profiles_only:
         paths["seconds"] = time.perf_counter() - t0

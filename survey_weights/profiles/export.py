@@ -1,8 +1,10 @@
 """Export weight profiles to schema-versioned JSON / CSV, and read them back exactly.
 
-Exports carry weights, intervals and provenance only: never respondent-level data or ids.
-Profiles from fewer than ``min_cell_size`` respondents are withheld (``SmallGroupWarning``).
-All writes are atomic (:mod:`survey_weights._io`): a failed export leaves any old file intact.
+Profiles carry their own criteria (any item set, in order); the export records them, and :func:`read_profiles`
+checks every profile against the criteria its file lists. Exports carry weights, intervals and provenance only:
+never respondent-level data or ids (metadata is checked again on export). Profiles from fewer than
+``min_cell_size`` respondents are withheld (``SmallGroupWarning``). All writes are atomic
+(:mod:`survey_weights._util.io`): a failed export leaves any old file intact.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from ..criteria import ALL_CRITERIA
 from ..exceptions import SmallGroupWarning
 from .profile import WeightProfile
 
-__all__ = ["export_profiles", "read_profiles", "SCHEMA_VERSION", "CSV_COLUMNS"]
+__all__ = ["export_profiles", "read_profiles", "SCHEMA_VERSION", "READABLE_VERSIONS", "CSV_COLUMNS"]
 
-#: Version of the export format written by :func:`export_profiles`.
-SCHEMA_VERSION: int = 1
+#: Version of the export format written by :func:`export_profiles`. Version 2 records each profile's criteria (any
+#: item set); version 1 files (the study's six criteria) are still read.
+SCHEMA_VERSION: int = 2
+#: Versions :func:`read_profiles` reads.
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
 #: Columns of the CSV export, one row per profile x criterion. The first seven are the tidy table;
 #: the JSON-encoded metadata columns after them make the CSV round trip exact.
 CSV_COLUMNS: tuple[str, ...] = (
@@ -56,13 +61,20 @@ def _collect(profiles: Any, min_cell_size: int) -> list[WeightProfile]:
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
         raise ValueError(f"Profile names must be unique in one export. Duplicated: {dups}. Pass distinct `name=`.")
+    for p in items:
+        p.check_metadata()  # `group` and friends are mutable dicts: checked again here
     return items
+
+
+def _criteria(profiles: list[WeightProfile]) -> list[str]:
+    """Every criterion of the profiles, in order of first appearance."""
+    return list(dict.fromkeys(c for p in profiles for c in p.criteria))
 
 
 def _json_text(profiles: list[WeightProfile]) -> str:
     doc = {
         "schema_version": SCHEMA_VERSION,
-        "criteria": list(ALL_CRITERIA),
+        "criteria": _criteria(profiles),
         "profiles": [p.to_dict() for p in profiles],
         "package_version": __version__,
         "created_with": f"survey_weights {__version__} (Python {platform.python_version()})",
@@ -142,7 +154,8 @@ def export_profiles(
     Raises
     ------
     ValueError
-        Unknown format, duplicate names, or no profile left after withholding small groups.
+        Unknown format, duplicate names, metadata with respondent-level data, or no profile left after withholding
+        small groups.
 
     Warns
     -----
@@ -151,17 +164,19 @@ def export_profiles(
 
     Notes
     -----
-    JSON layout (``schema_version`` 1)::
+    JSON layout (``schema_version`` 2)::
 
-        {"schema_version": 1, "criteria": [...],
-         "profiles": [{"name", "weights": {criterion: share}, "ci_low", "ci_high", "n_respondents",
-                       "source", "group", "safety_rule", "model", "data_hash"}, ...],
+        {"schema_version": 2, "criteria": [every criterion of the profiles, in order of first appearance],
+         "profiles": [{"name", "criteria": [this profile's criteria, in order], "weights": {criterion: share},
+                       "ci_low", "ci_high", "n_respondents", "source", "group", "safety_rule", "model",
+                       "data_hash"}, ...],
          "package_version": "...", "created_with": "..."}
 
-    CSV: one row per profile x criterion with columns :data:`CSV_COLUMNS` (``group``,
-    ``safety_rule`` and ``model`` hold JSON). Floats are written with ``repr`` precision, so
-    :func:`read_profiles` returns profiles equal to the originals. Both files are serialised fully
-    in memory and then written atomically.
+    Profiles may have different criteria (e.g. one without a constraint objective). CSV: one row per profile x
+    criterion, in the profile's order, with columns :data:`CSV_COLUMNS` (``group``, ``safety_rule`` and ``model``
+    hold JSON). Floats are written with ``repr`` precision, so :func:`read_profiles` returns profiles equal to the
+    originals. Both files are serialised fully in memory and then written atomically. Every profile's metadata is
+    checked again for respondent-level data (:meth:`WeightProfile.check_metadata`).
 
     Examples
     --------
@@ -198,12 +213,14 @@ def export_profiles(
     return [atomic_write_text(dest, text) for dest, text in texts]
 
 
-def _check_version(v: Any, path: Path) -> None:
-    if v != SCHEMA_VERSION:
+def _check_version(v: Any, path: Path) -> int:
+    if isinstance(v, bool) or v not in READABLE_VERSIONS:
         raise ValueError(
             f"{str(path)!r} has schema_version {v!r}; this survey_weights ({__version__}) reads schema_version "
-            f"{SCHEMA_VERSION}. Re-export the profiles with this version, or install the matching survey_weights."
+            f"{' or '.join(map(str, READABLE_VERSIONS))}. Re-export the profiles with this version, or install the "
+            "matching survey_weights."
         )
+    return int(v)
 
 
 def _read_json(path: Path) -> list[WeightProfile]:
@@ -213,10 +230,26 @@ def _read_json(path: Path) -> list[WeightProfile]:
         raise ValueError(f"{str(path)!r} is not valid JSON ({exc}). Was it written by export_profiles()?") from None
     if not isinstance(doc, dict) or "schema_version" not in doc:
         raise ValueError(f"{str(path)!r} lacks `schema_version`; it was not written by export_profiles().")
-    _check_version(doc["schema_version"], path)
+    version = _check_version(doc["schema_version"], path)
     if not isinstance(doc.get("profiles"), list):
         raise ValueError(f"{str(path)!r}: `profiles` must be a list.")
-    return [WeightProfile.from_dict(d) for d in doc["profiles"]]
+    crit = doc.get("criteria", list(ALL_CRITERIA) if version == 1 else None)
+    if not isinstance(crit, list) or not crit or not all(isinstance(c, str) for c in crit):
+        raise ValueError(f"{str(path)!r}: `criteria` must be a non-empty list of criterion names. Got {crit!r}. "
+                         "Was the file edited by hand? Re-export it with export_profiles().")
+    out = []
+    for d in doc["profiles"]:
+        p = WeightProfile.from_dict(d)
+        listed = set(p.criteria) if version > 1 else set(crit)
+        extra = [c for c in p.criteria if c not in crit]
+        if extra or set(p.criteria) != listed:
+            raise ValueError(
+                f"{str(path)!r}: profile {p.name!r} has criteria {list(p.criteria)}, which do not match the file's "
+                f"criteria {crit}" + (f" (not listed: {extra})" if extra else "") + ". Was the file edited by hand? "
+                "Re-export it with export_profiles()."
+            )
+        out.append(p)
+    return out
 
 
 def _read_csv(path: Path) -> list[WeightProfile]:
@@ -237,6 +270,13 @@ def _read_csv(path: Path) -> list[WeightProfile]:
     out = []
     for name, rs in grouped.items():
         first = rs[0]
+        crit = [r["criterion"] for r in rs]
+        dups = sorted({c for c in crit if crit.count(c) > 1})
+        if dups or not all(crit):
+            raise ValueError(f"{str(path)!r}: profile {name!r} has " + (f"criteria {dups} on more than one row"
+                             if dups else "a row without a criterion") + ". Was the file edited by hand? "
+                             "Re-export it with export_profiles().")
+
         def col(key: str, rs: list = rs) -> dict[str, float] | None:
             vals = {r["criterion"]: r[key] for r in rs}
             return None if all(v == "" for v in vals.values()) else {c: float(v) for c, v in vals.items()}
@@ -262,12 +302,17 @@ def read_profiles(path: str | os.PathLike[str]) -> list[WeightProfile]:
     Returns
     -------
     list of WeightProfile
-        Equal (floats bit-for-bit) to the exported ones, in export order.
+        Equal (floats bit-for-bit) to the exported ones, in export order, each with its own criteria.
 
     Raises
     ------
     ValueError
-        Unknown suffix, unsupported ``schema_version``, or a malformed file.
+        Unknown suffix, unsupported ``schema_version``, a profile whose criteria are not those its file lists, or a
+        malformed file.
+
+    Notes
+    -----
+    Reads ``schema_version`` 2 and the older 1 (whose profiles all have the file's ``criteria``, the study's six).
 
     Examples
     --------

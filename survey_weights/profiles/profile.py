@@ -1,80 +1,67 @@
-"""Weight profiles: the six objective weights (five survey criteria + safety) handed to MODPO.
+"""Weight profiles: one weight per objective (the survey's criteria, any item set, plus an optional constraint
+objective such as the study's safety) handed to MODPO.
 
-A :class:`WeightProfile` is what leaves the statistics side of the package: one weight per
-objective, with intervals and enough provenance (model, data hash, group, safety rule) to be
-audited later. :func:`derive_profile` turns a fitted Plackett-Luce / Bradley-Terry result into one.
+A :class:`WeightProfile` is what leaves the statistics side of the package: one weight per objective, with intervals
+and enough provenance (model, data hash, group, constraint rule) to be audited later. :func:`derive_profile` turns a
+fitted Plackett-Luce / Bradley-Terry result over any items into one. The study's five criteria plus safety
+(:data:`~survey_weights.criteria.ALL_CRITERIA`) are only the default of the examples: a profile carries its own
+criteria, in order.
 """
 
 from __future__ import annotations
 
 import html
-import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..criteria import ALL_CRITERIA, SAFETY, SURVEY_CRITERIA
+from ..criteria import SAFETY
+from ._constraint import constraint_rule, numeric_jacobian, profile_labels, profile_map
+from ._metadata import check_not_respondent_level, jsonable
 from .intervals import logit_interval, weight_se, z_value
 
 __all__ = ["WeightProfile", "derive_profile", "DEFAULT_SAFETY", "KNOWN_SOURCES"]
 
-#: Default safety rule of :func:`derive_profile`: at least 20 %, and never below any criterion.
+#: Default constraint rule of :func:`derive_profile`: an objective named ``"safety"`` with at least 20 % of the
+#: weight, and never below any rated criterion.
 DEFAULT_SAFETY: dict[str, float] = {"floor": 0.2}
 #: Values of :attr:`WeightProfile.source` the package itself produces.
 KNOWN_SOURCES: tuple[str, ...] = ("pooled", "group", "class", "tree", "regression", "manual")
 _TOL = 1e-9
-_FORBIDDEN_KEYS = {"respondent_id", "respondent_ids", "respondent"}
 
 
-def _jsonable(obj: Any, where: str) -> Any:
-    """Normalise to JSON-native types (tuples -> lists, numpy scalars -> Python); reject others."""
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, numbers.Integral):
-        return int(obj)
-    if isinstance(obj, numbers.Real):
-        val = float(obj)
-        if not math.isfinite(val):
-            raise ValueError(f"`{where}` must hold finite numbers only. Got {val!r}.")
-        return val
-    if isinstance(obj, Mapping):
-        out = {}
-        for k, v in obj.items():
-            if not isinstance(k, str):
-                raise TypeError(f"`{where}` keys must be str. Got {k!r} of type {type(k).__name__}.")
-            if k in _FORBIDDEN_KEYS:
-                raise ValueError(f"`{where}` must not carry respondent-level data (key {k!r}). Remove it.")
-            out[k] = _jsonable(v, f"{where}[{k!r}]")
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v, where) for v in obj]
-    raise TypeError(
-        f"`{where}` must hold JSON-compatible values (str, number, bool, None, list, dict). "
-        f"Got {obj!r} of type {type(obj).__name__}."
-    )
-
-
-def _as_weight_series(values: Any, what: str) -> pd.Series:
+def _as_weight_series(values: Any, what: str, criteria: tuple[str, ...] | None = None) -> pd.Series:
+    """`values` as a float Series indexed by criterion name (str), in their own order or in `criteria` order."""
     if isinstance(values, Mapping):
-        values = pd.Series(dict(values), dtype=float)
+        values = pd.Series(dict(values), dtype=object)
     if not isinstance(values, pd.Series):
         raise TypeError(f"`{what}` must be a pandas Series or dict keyed by criterion. Got {type(values).__name__}.")
-    labels = set(map(str, values.index))
-    if labels != set(ALL_CRITERIA) or len(values) != len(ALL_CRITERIA):
-        missing = sorted(set(ALL_CRITERIA) - labels)
-        extra = sorted(labels - set(ALL_CRITERIA))
-        raise ValueError(
-            f"`{what}` must have one entry per criterion in ALL_CRITERIA {list(ALL_CRITERIA)}. "
-            f"Missing: {missing}; unexpected: {extra}."
-        )
-    s = pd.Series([float(values[c]) for c in ALL_CRITERIA], index=pd.Index(ALL_CRITERIA, name="criterion"),
-                  name=what, dtype=float)
+    labels = [str(c) for c in values.index]
+    if not labels:
+        raise ValueError(f"`{what}` must name at least one criterion. Got an empty {type(values).__name__}.")
+    if any(not c.strip() for c in labels):
+        raise ValueError(f"`{what}` has an empty criterion name: {labels}. Fix: name every criterion.")
+    dups = sorted({c for c in labels if labels.count(c) > 1})
+    if dups:
+        raise ValueError(f"`{what}` names criteria {dups} more than once. Fix: one entry per criterion.")
+    try:
+        vals = dict(zip(labels, (float(v) for v in values.to_numpy())))
+    except (TypeError, ValueError):
+        raise TypeError(f"`{what}` must hold numbers. Got {values.to_dict()!r}.") from None
+    if criteria is not None:
+        missing = [c for c in criteria if c not in vals]
+        extra = [c for c in labels if c not in criteria]
+        if missing or extra:
+            raise ValueError(
+                f"`{what}` must have one entry per criterion of `weights` {list(criteria)}. "
+                f"Missing: {missing}; unexpected: {extra}."
+            )
+        labels = list(criteria)
+    s = pd.Series([vals[c] for c in labels], index=pd.Index(labels, name="criterion"), name=what, dtype=float)
     if not np.all(np.isfinite(s.to_numpy())) or (s < 0).any() or (s > 1).any():
         raise ValueError(f"`{what}` must lie in [0, 1]. Got {s.round(4).to_dict()}.")
     return s
@@ -82,17 +69,18 @@ def _as_weight_series(values: Any, what: str) -> pd.Series:
 
 @dataclass(frozen=True, eq=False)
 class WeightProfile:
-    """Weights of the six objectives (``ALL_CRITERIA``) for one group of patients.
+    """Weights of the objectives (any criteria, in order) for one group of respondents.
 
     Parameters
     ----------
     name : str
         Unique label, e.g. ``"pooled"`` or ``"age_group=18-24"``.
     weights : pandas.Series or dict
-        One share per criterion in ``ALL_CRITERIA`` (the 5 survey criteria, then ``"safety"``),
-        summing to 1. Stored as a float Series in ``ALL_CRITERIA`` order.
+        One share per criterion, summing to 1; any criterion names (str), in the order given (a dict's insertion
+        order, a Series' index order): the survey's rated criteria and, optionally, a constraint objective (the
+        study's ``"safety"``). Stored as a float Series in that order (:attr:`criteria`).
     ci_low, ci_high : pandas.Series, dict or None
-        Pointwise interval bounds (both or neither), containing `weights`.
+        Pointwise interval bounds (both or neither) over the same criteria, containing `weights`.
     n_respondents : int
         Respondents behind the estimate (exports withhold small groups).
     source : str
@@ -101,14 +89,26 @@ class WeightProfile:
     group : dict or None
         The defining covariate values, e.g. ``{"age_group": "18-24"}``.
     safety_rule : dict
-        How the safety share was set (see :func:`derive_profile`).
+        How the constraint objective's share was set (see :func:`derive_profile`): ``{"name": criterion, "rule":
+        "floor" | "fixed", "share": s, ...}``, or ``{"rule": "none"}`` for a profile without one. ``name``, when
+        given, must be one of the criteria.
     model : dict
         Model provenance: ``name``, ``npseudo``, ``method``, ``loglik``, ...
     data_hash : str or None
         Hash of the data the fit used (``Rankings.data_hash()``).
 
+    Raises
+    ------
+    ValueError
+        Weights that do not lie in [0, 1] or sum to 1, intervals over other criteria or not containing the
+        weights, or metadata that carries respondent-level data (a key such as ``"ResponseId"``, or a nested list
+        with one value per respondent).
+
     Examples
     --------
+    >>> p = WeightProfile("demo", {"cost": .5, "speed": .3, "comfort": .2}, n_respondents=40, source="manual")
+    >>> p.criteria
+    ('cost', 'speed', 'comfort')
     >>> w = {"empathy": .3, "active_listening": .2, "self_motivated_change": .1,
     ...      "trust_rapport": .1, "patient_autonomy": .1, "safety": .2}
     >>> p = WeightProfile("demo", w, n_respondents=40, source="manual")
@@ -136,12 +136,13 @@ class WeightProfile:
         if abs(w.sum() - 1.0) > _TOL:
             raise ValueError(f"`weights` must sum to 1. Got {w.sum()!r} for profile {self.name!r}; divide by the sum.")
         object.__setattr__(self, "weights", w)
+        crit = tuple(w.index)
         if (self.ci_low is None) != (self.ci_high is None):
             raise ValueError("Give both `ci_low` and `ci_high`, or neither.")
         if self.ci_low is not None:
-            lo = _as_weight_series(self.ci_low, "ci_low")
-            hi = _as_weight_series(self.ci_high, "ci_high")
-            bad = [c for c in ALL_CRITERIA if not (lo[c] - _TOL <= w[c] <= hi[c] + _TOL)]
+            lo = _as_weight_series(self.ci_low, "ci_low", crit)
+            hi = _as_weight_series(self.ci_high, "ci_high", crit)
+            bad = [c for c in crit if not (lo[c] - _TOL <= w[c] <= hi[c] + _TOL)]
             if bad:
                 raise ValueError(f"Intervals must contain the weights; they do not for {bad} in profile {self.name!r}.")
             object.__setattr__(self, "ci_low", lo)
@@ -154,11 +155,31 @@ class WeightProfile:
             raise ValueError(f"`source` must be a non-empty str, e.g. one of {KNOWN_SOURCES}. Got {self.source!r}.")
         if self.group is not None and not isinstance(self.group, Mapping):
             raise TypeError(f"`group` must be a dict or None. Got {type(self.group).__name__}.")
-        object.__setattr__(self, "group", None if self.group is None else _jsonable(self.group, "group"))
-        object.__setattr__(self, "safety_rule", _jsonable(dict(self.safety_rule), "safety_rule"))
-        object.__setattr__(self, "model", _jsonable(dict(self.model), "model"))
+        if not isinstance(self.safety_rule, Mapping) or not isinstance(self.model, Mapping):
+            bad_name = "safety_rule" if not isinstance(self.safety_rule, Mapping) else "model"
+            raise TypeError(f"`{bad_name}` must be a dict. Got {type(getattr(self, bad_name)).__name__}.")
+        self.check_metadata()
+        object.__setattr__(self, "group", None if self.group is None else jsonable(self.group, "group"))
+        object.__setattr__(self, "safety_rule", jsonable(dict(self.safety_rule), "safety_rule"))
+        object.__setattr__(self, "model", jsonable(dict(self.model), "model"))
+        cname = self.safety_rule.get("name")
+        if cname is not None and cname not in crit:
+            raise ValueError(f"`safety_rule` names the constraint objective {cname!r}, which is not one of the "
+                             f"profile's criteria {list(crit)}. Fix: add its weight or correct the name.")
         if self.data_hash is not None and not isinstance(self.data_hash, str):
             raise TypeError(f"`data_hash` must be a str or None. Got {type(self.data_hash).__name__}.")
+
+    def check_metadata(self) -> None:
+        """Refuse respondent-level data in ``group``, ``safety_rule`` and ``model`` (run again by every export).
+
+        Raises
+        ------
+        ValueError
+            A key that looks like a respondent identifier (``"ResponseId"``, ``"respondent_id"``, ``"email"``...) or
+            a nested list / array / mapping with at least ``n_respondents`` entries (one per respondent).
+        """
+        for what in ("group", "safety_rule", "model"):
+            check_not_respondent_level(getattr(self, what), self.n_respondents, what)
 
     # -- comparisons and views -------------------------------------------------------------
     __hash__ = None  # type: ignore[assignment]
@@ -180,8 +201,21 @@ class WeightProfile:
 
     @property
     def criteria(self) -> tuple[str, ...]:
-        """The objectives, in order (``ALL_CRITERIA``)."""
+        """The objectives, in the profile's order (for :func:`derive_profile`: the fit's items, then the constraint
+        objective, if any)."""
         return tuple(self.weights.index)
+
+    @property
+    def constraint(self) -> str | None:
+        """Name of the constraint objective (one of :attr:`criteria`), or None when the profile has none.
+
+        It is ``safety_rule["name"]``; a profile written before constraints were named (no ``"name"``, rule
+        ``"fixed"`` or ``"floor"``) has the study's ``"safety"``.
+        """
+        name = self.safety_rule.get("name")
+        if name is None and self.safety_rule.get("rule") in ("fixed", "floor") and SAFETY in self.criteria:
+            return SAFETY
+        return name
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: index ``criterion``; columns ``weight``, ``ci_low``, ``ci_high`` (NaN if none)."""
@@ -197,7 +231,7 @@ class WeightProfile:
         def ser(s: pd.Series | None) -> dict[str, float] | None:
             return None if s is None else {c: float(v) for c, v in s.items()}
         return {
-            "name": self.name, "weights": ser(self.weights), "ci_low": ser(self.ci_low),
+            "name": self.name, "criteria": list(self.criteria), "weights": ser(self.weights), "ci_low": ser(self.ci_low),
             "ci_high": ser(self.ci_high), "n_respondents": self.n_respondents, "source": self.source,
             "group": self.group, "safety_rule": self.safety_rule, "model": self.model,
             "data_hash": self.data_hash,
@@ -211,11 +245,40 @@ class WeightProfile:
         missing = [k for k in ("name", "weights") if k not in d]
         if missing:
             raise ValueError(f"Profile entry lacks required key(s) {missing}. Got keys {sorted(d)}.")
+        weights = d["weights"]
+        crit = d.get("criteria")
+        if crit is not None:
+            if not isinstance(crit, (list, tuple)) or not all(isinstance(c, str) for c in crit):
+                raise ValueError(f"Profile {d['name']!r}: `criteria` must be a list of str. Got {crit!r}.")
+            if not isinstance(weights, Mapping) or sorted(map(str, weights)) != sorted(crit) \
+                    or len(set(crit)) != len(crit):
+                got = list(weights) if isinstance(weights, Mapping) else type(weights).__name__
+                raise ValueError(f"Profile {d['name']!r}: its `weights` must have one entry per criterion it lists, "
+                                 f"{list(crit)}. Got {got}. Was the file edited by hand?")
+            weights = {c: weights[c] for c in crit}
         return cls(
-            name=d["name"], weights=d["weights"], ci_low=d.get("ci_low"), ci_high=d.get("ci_high"),
+            name=d["name"], weights=weights, ci_low=d.get("ci_low"), ci_high=d.get("ci_high"),
             n_respondents=d.get("n_respondents", 0), source=d.get("source", "pooled"), group=d.get("group"),
             safety_rule=d.get("safety_rule") or {}, model=d.get("model") or {}, data_hash=d.get("data_hash"),
         )
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Dot-and-whisker plot of the weights by criterion, with the intervals (when the profile has them).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on; a new figure when None.
+        **kwargs
+            ``title``, ``xlabel``, ``reference`` (:func:`~survey_weights.plotting.plot_profiles`).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        from ..plotting import plot_profiles
+
+        return plot_profiles([self], ax=ax, **kwargs)
 
     def __repr__(self) -> str:
         head = f"WeightProfile({self.name!r}, source={self.source!r}, n_respondents={self.n_respondents}"
@@ -244,37 +307,6 @@ class WeightProfile:
         )
 
 
-def _safety_rule(safety: Any) -> tuple[str, float]:
-    if safety is None:
-        return "none", 0.0
-    if isinstance(safety, numbers.Real) and not isinstance(safety, bool):
-        kind, val = "fixed", float(safety)
-    elif isinstance(safety, Mapping) and len(safety) == 1 and next(iter(safety)) in ("share", "floor"):
-        key = next(iter(safety))
-        kind, val = ("fixed" if key == "share" else "floor"), safety[key]
-        if isinstance(val, bool) or not isinstance(val, numbers.Real):
-            raise TypeError(f"`safety[{key!r}]` must be a number in (0, 1). Got {val!r}.")
-        val = float(val)
-    else:
-        raise ValueError(
-            f"`safety` must be a float share in (0, 1), {{'share': s}}, {{'floor': f}} or None. Got {safety!r}. "
-            "Example: safety=0.2 or safety={'floor': 0.2}."
-        )
-    if not (0.0 < val < 1.0):
-        raise ValueError(f"`safety` share/floor must lie strictly between 0 and 1. Got {val!r}.")
-    return kind, val
-
-
-def _profile_map(kind: str, val: float) -> Callable[[np.ndarray], np.ndarray]:
-    """log-worths (survey criteria) -> six weights, under the safety rule."""
-    def f(beta: np.ndarray) -> np.ndarray:
-        p = np.exp(beta - beta.max())
-        p /= p.sum()
-        s = val if kind == "fixed" else max(val, p.max() / (1.0 + p.max()))
-        return np.concatenate([(1.0 - s) * p, [s]])
-    return f
-
-
 def _fit_attr(fit: Any, name: str) -> Any:
     if not hasattr(fit, name):
         raise TypeError(
@@ -287,30 +319,39 @@ def _fit_attr(fit: Any, name: str) -> Any:
 def derive_profile(
     fit: Any,
     *,
-    safety: float | Mapping[str, float] | None = DEFAULT_SAFETY,
+    safety: float | Mapping[str, Any] | None = DEFAULT_SAFETY,
     name: str | None = None,
     level: float = 0.95,
     group: Mapping[str, Any] | None = None,
     source: str = "pooled",
     criteria: Mapping[str, str] | None = None,
     data_hash: str | None = None,
+    n_respondents: int | None = None,
 ) -> WeightProfile:
-    """Turn a fitted ranking model into a six-objective :class:`WeightProfile`.
+    """Turn a fitted ranking model over any items into a :class:`WeightProfile`.
+
+    The profile's criteria are the fit's items, in the fit's order, followed by the constraint objective (the
+    study's ``"safety"`` by default), if any.
 
     Parameters
     ----------
     fit : FitResult
-        A result of ``fit_plackett_luce`` / ``fit_bradley_terry`` over the five survey criteria
-        (needs ``items``, ``weights``, ``log_worth``, ``vcov``, ``n_respondents``).
+        A result of ``fit_plackett_luce`` / ``fit_bradley_terry`` over any items (needs ``items``, ``weights``,
+        ``log_worth``, ``vcov``, ``n_respondents``).
     safety : float, dict or None, default ``{"floor": 0.2}``
-        Safety was not rated in the survey; it is a constraint set by the analyst.
-        A float ``s`` (or ``{"share": s}``) fixes safety's share at ``s``.
-        ``{"floor": f}`` gives safety ``max(f, s*)``, where ``s* = p_max / (1 + p_max)`` is the
-        share at which safety exactly equals the largest survey criterion (``p_max`` is the largest
-        of ``fit.weights``): safety is at least ``f`` and never ranks below any criterion.
-        None gives safety no share (weight 0, interval [0, 0]): the five survey weights are then
-        ``fit.weights`` unchanged, with the same intervals as ``fit.to_frame()`` (for comparisons and
-        checks; a profile meant for MODPO training should carry a safety share).
+        The *constraint objective*: an objective the respondents did not rate, added to the profile with a share
+        set by the analyst (in the study: safety, kept as a non-negotiable objective).
+
+        * ``None``: no constraint objective. The profile's criteria are the fit's items only, its weights are
+          ``fit.weights`` unchanged and its intervals those of ``fit.to_frame()``.
+        * a float ``s`` or ``{"share": s}``: an objective named ``"safety"`` with the fixed share ``s``.
+        * ``{"floor": f}``: ``"safety"`` with share ``max(f, s*)``, where ``s* = p_max / (1 + p_max)`` is the
+          share at which it exactly equals the largest rated criterion (``p_max`` is the largest of
+          ``fit.weights``): it gets at least ``f`` and never ranks below any criterion.
+        * ``{"name": "harm_avoidance", "share": s}`` or ``{"name": "harm_avoidance", "floor": f}``: the same
+          rules for a constraint objective of another name (when the study's safety is not the analyst's).
+
+        The name must not be one of the fit's items (an objective is either rated or set as a constraint).
     name : str, optional
         Profile label; default ``"pooled"`` or ``"key=value,..."`` built from `group`.
     level : float, default 0.95
@@ -320,30 +361,35 @@ def derive_profile(
     source : str, default "pooled"
         ``"pooled"``, ``"group"``, ``"class"``, ``"tree"``, ``"regression"``...
     criteria : dict, optional
-        Map from the fit's item labels to ``SURVEY_CRITERIA`` names, when they differ.
+        Renames items: ``{fit item label: criterion name}`` (items not in it keep their label).
     data_hash : str, optional
         Hash of the fitted data; default ``fit.data_hash`` or ``fit.rankings.data_hash()`` if present.
+    n_respondents : int, optional
+        Respondents behind the estimate; default ``fit.n_respondents``.
 
     Returns
     -------
     WeightProfile
+        ``safety_rule`` records the rule: ``{"name": ..., "rule": "fixed", "share": s}``, ``{"name": ..., "rule":
+        "floor", "floor": f, "share": s}`` or ``{"rule": "none"}``.
 
     Raises
     ------
     ValueError
-        If the fit's items are not the five survey criteria (after `criteria`), or an option is invalid.
+        If the constraint objective's name is one of the fit's items, `criteria` renames an unknown item or makes
+        two names equal, or an option is invalid.
 
     Notes
     -----
-    With survey worths ``p = softmax(beta)`` (``= fit.weights``) and safety share ``s``, the six
-    weights are ``w_c = (1 - s) p_c`` for the survey criteria and ``w_safety = s``, so ratios among
-    the survey criteria are those of ``fit.weights``. Intervals come from the delta method,
-    ``Var(w) = J V J^T`` with ``V = fit.vcov`` (zero-sum log-worths) and ``J`` the Jacobian of the
-    map ``beta -> w``: analytic ``(1 - s)(diag(p) - p p^T)`` for a fixed share, central differences
-    when the floor rule is in force (then safety's share varies with ``beta`` too). Bounds follow the
-    package's one recipe for a weight (:func:`~survey_weights.profiles.intervals.logit_interval`):
-    ``expit(logit(w) -/+ z_{(1+level)/2} se / (w (1 - w)))``, a Wald interval on the logit scale, so
-    bounds lie inside (0, 1) and contain ``w``. A fixed safety share has a zero-width interval.
+    With rated worths ``p = softmax(beta)`` (``= fit.weights``) and constraint share ``s``, the weights are
+    ``w_c = (1 - s) p_c`` for the rated criteria and ``s`` for the constraint objective, so ratios among the rated
+    criteria are those of ``fit.weights``. Intervals come from the delta method, ``Var(w) = J V J^T`` with
+    ``V = fit.vcov`` (zero-sum log-worths) and ``J`` the Jacobian of the map ``beta -> w``: analytic
+    ``(1 - s)(diag(p) - p p^T)`` for a fixed share, central differences when the floor rule is in force (then the
+    constraint's share varies with ``beta`` too). Bounds follow the package's one recipe for a weight
+    (:func:`~survey_weights.profiles.intervals.logit_interval`): ``expit(logit(w) -/+ z_{(1+level)/2} se /
+    (w (1 - w)))``, a Wald interval on the logit scale, so bounds lie inside (0, 1) and contain ``w``. A fixed
+    share has a zero-width interval.
 
     Examples
     --------
@@ -356,42 +402,44 @@ def derive_profile(
     >>> p = derive_profile(fake, safety=0.25)
     >>> float(p.weights["safety"])
     0.25
+    >>> derive_profile(fake, safety=None).criteria == SURVEY_CRITERIA
+    True
+    >>> derive_profile(fake, safety={"name": "harm_avoidance", "floor": 0.3}).criteria[-1]
+    'harm_avoidance'
     """
     items = tuple(_fit_attr(fit, "items"))
-    if criteria is not None:
-        unknown = [i for i in items if i not in criteria]
-        if unknown:
-            raise ValueError(f"`criteria` does not map the fit's item(s) {unknown}. Add them to the mapping.")
-        items = tuple(criteria[i] for i in items)
-    if SAFETY in items:
-        raise ValueError("The fit contains 'safety', which the survey did not rate; safety is set by `safety=`.")
-    if set(items) != set(SURVEY_CRITERIA) or len(items) != len(SURVEY_CRITERIA):
+    labels = profile_labels(items, criteria)
+    cname, kind, val = constraint_rule(safety)
+    if cname is not None and cname in labels:
         raise ValueError(
-            f"The fit's items must be the five survey criteria {list(SURVEY_CRITERIA)}. Got {list(items)}. "
-            "Pass `criteria={fit_label: survey_criterion, ...}` if only the labels differ."
+            f"The fit has an item named {cname!r}, the name of the constraint objective that `safety=` adds "
+            f"(an objective is either rated or set as a constraint). Fix: safety=None if the respondents rated "
+            f"{cname!r}, safety={{'name': 'another_name', ...}} for a different constraint objective, or rename the "
+            "item with `criteria=`."
         )
     z_value(level)  # validates `level`
-    kind, val = _safety_rule(safety)
-    orig = tuple(_fit_attr(fit, "items"))
-    order = [orig[items.index(c)] for c in SURVEY_CRITERIA]  # fit labels in SURVEY_CRITERIA order
+    order = list(items)
     p = np.asarray(pd.Series(_fit_attr(fit, "weights")).loc[order], dtype=float)
     if abs(p.sum() - 1.0) > 1e-12:
         p = p / p.sum()
     beta = np.asarray(pd.Series(_fit_attr(fit, "log_worth")).loc[order], dtype=float)
     vcov = _fit_attr(fit, "vcov")
     V = np.asarray(pd.DataFrame(vcov).loc[order, order], dtype=float) if vcov is not None else None
+    index = labels if cname is None else [*labels, cname]
     s = val if kind != "floor" else max(val, p.max() / (1.0 + p.max()))
-    w = np.concatenate([(1.0 - s) * p, [s]])
+    w = p if kind == "none" else np.concatenate([(1.0 - s) * p, [s]])
     lo = hi = None
     if V is not None:
-        if kind != "floor" or val >= p.max() / (1.0 + p.max()):
-            # safety's share does not depend on beta: w_c = (1 - s) p_c is linear in p
+        if kind == "none":
+            se = weight_se(beta, V)[1]
+        elif kind == "fixed" or val >= p.max() / (1.0 + p.max()):
+            # the constraint's share does not depend on beta: w_c = (1 - s) p_c is linear in p
             se = np.concatenate([(1.0 - s) * weight_se(beta, V)[1], [0.0]])
         else:
-            J = _numeric_jacobian(_profile_map(kind, val), beta)
+            J = numeric_jacobian(profile_map(kind, val), beta)
             se = np.sqrt(np.clip(np.diag(J @ V @ J.T), 0.0, None))
         low, high = logit_interval(w, se, level)
-        lo, hi = pd.Series(low, index=ALL_CRITERIA), pd.Series(high, index=ALL_CRITERIA)
+        lo, hi = pd.Series(low, index=index), pd.Series(high, index=index)
     if name is None:
         name = "pooled" if not group else ",".join(f"{k}={v}" for k, v in group.items())
     if data_hash is None:
@@ -400,15 +448,22 @@ def derive_profile(
             data_hash = data_hash()
         if data_hash is None and hasattr(getattr(fit, "rankings", None), "data_hash"):
             data_hash = fit.rankings.data_hash()
-    rule = {"rule": "floor", "floor": val, "share": float(s)} if kind == "floor" else {"rule": kind, "share": float(s)}
+    if kind == "none":
+        rule: dict[str, Any] = {"rule": "none"}
+    elif kind == "floor":
+        rule = {"name": cname, "rule": "floor", "floor": val, "share": float(s)}
+    else:
+        rule = {"name": cname, "rule": "fixed", "share": float(s)}
     model = {"name": _model_name(fit), "level": float(level)}
     for attr in ("npseudo", "method", "loglik", "converged"):
         v = getattr(fit, attr, None)
         if v is not None and isinstance(v, (str, bool, numbers.Real, np.bool_)):
             model[attr] = v
+    if n_respondents is None:
+        n_respondents = int(getattr(fit, "n_respondents", 0) or 0)
     return WeightProfile(
-        name=name, weights=pd.Series(w, index=ALL_CRITERIA), ci_low=lo, ci_high=hi,
-        n_respondents=int(getattr(fit, "n_respondents", 0) or 0), source=source,
+        name=name, weights=pd.Series(w, index=index), ci_low=lo, ci_high=hi,
+        n_respondents=n_respondents, source=source,
         group=dict(group) if group else None, safety_rule=rule, model=model,
         data_hash=data_hash if isinstance(data_hash, str) else None,
     )
@@ -421,12 +476,3 @@ def _model_name(fit: Any) -> str:
     if "bradley" in cls:
         return "bradley_terry"
     return str(getattr(fit, "model", None) or type(fit).__name__)
-
-
-def _numeric_jacobian(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    cols = []
-    for j in range(len(x)):
-        e = np.zeros_like(x)
-        e[j] = h
-        cols.append((f(x + e) - f(x - e)) / (2 * h))
-    return np.column_stack(cols)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..criteria import SURVEY_CRITERIA
+from ..criteria import SAFETY
 from ..exceptions import DataRecodeWarning
 
 __all__ = ["PROVENANCE_FIELDS", "TrainingSpec", "check_coverage", "main_objective_of", "normalize_profiles",
@@ -46,6 +46,10 @@ class TrainingSpec:
         Every weight as given (zeros included), in the profile's order.
     main_objective : str
         The criterion whose pairs are trained on (:func:`main_objective_of`); its weight is > 0.
+    constraint : str or None
+        The profile's constraint objective (never its default main objective): a WeightProfile's own
+        (:attr:`~survey_weights.profiles.WeightProfile.constraint`, None when it has none); ``"safety"`` for
+        weights given as a plain mapping.
     provenance : dict
         :data:`PROVENANCE_FIELDS`: ``source``, ``group``, ``n_respondents``, ``survey_data_hash`` (the fitted
         survey's ``Rankings.data_hash()``), ``ci_low`` / ``ci_high`` (interval bounds per criterion),
@@ -56,6 +60,7 @@ class TrainingSpec:
     weights: tuple[tuple[str, float], ...]
     main_objective: str
     provenance: dict[str, Any] = field(default_factory=lambda: dict.fromkeys(PROVENANCE_FIELDS))
+    constraint: str | None = SAFETY
 
     @property
     def weight_dict(self) -> dict[str, float]:
@@ -86,7 +91,8 @@ class TrainingSpec:
         crits, ws = objective_order(self, self.main_objective)
         return {"name": self.name, "dirname": self.dirname, "weights": self.weight_dict, "criteria_order": crits,
                 "weight_vector": ws, "main_objective": self.main_objective,
-                "margin_criteria": crits[1:] if objective == "modpo" else [], "provenance": dict(self.provenance)}
+                "margin_criteria": crits[1:] if objective == "modpo" else [], "constraint": self.constraint,
+                "provenance": dict(self.provenance)}
 
 
 def _weights_to_dict(name: str, weights: Any) -> dict[str, float]:
@@ -201,6 +207,15 @@ def normalize_profiles(profiles: Any, *, main_objective: str | Mapping[str, str]
     out: list[TrainingSpec] = []
     seen: dict[str, str] = {}
     for name, weights, source in entries:
+        if isinstance(source, TrainingSpec) or source is None:
+            constraint = SAFETY if source is None else source.constraint
+        elif isinstance(source, Mapping):
+            constraint = source.get("constraint", SAFETY)
+        else:
+            constraint = getattr(source, "constraint", SAFETY)
+        if constraint is not None and not isinstance(constraint, str):
+            raise TypeError(f"The constraint objective of profile {name!r} must be a criterion name or None. "
+                            f"Got {constraint!r}.")
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"Profile names must be non-empty strings. Got {name!r}.")
         slug = profile_dirname(name)
@@ -219,7 +234,8 @@ def normalize_profiles(profiles: Any, *, main_objective: str | Mapping[str, str]
             if main_objective is not None:
                 spec = replace(spec, main_objective=main_objective_of(spec, main_objective))
         else:
-            spec = TrainingSpec(name, tuple(_weights_to_dict(name, weights).items()), "", _provenance(name, source))
+            spec = TrainingSpec(name, tuple(_weights_to_dict(name, weights).items()), "", _provenance(name, source),
+                                constraint)
             spec = replace(spec, main_objective=main_objective_of(spec, main_objective))
         out.append(spec)
     return out
@@ -241,9 +257,10 @@ def profile_dirname(name: str) -> str:
 def main_objective_of(profile: TrainingSpec, override: str | Mapping[str, str] | None = None) -> str:
     """Pick the objective whose pairs are trained on.
 
-    Default: the profile's largest *survey* criterion (ties broken by survey order); if it has none with a
-    positive weight, its largest criterion overall. ``override`` may be one criterion for every profile or a
-    mapping profile name -> criterion.
+    Default: the profile's largest *rated* criterion, i.e. any but its constraint objective (``profile.constraint``,
+    e.g. the study's safety), ties broken by the profile's criteria order; if it has none with a positive weight,
+    its largest criterion overall. ``override`` may be one criterion for every profile or a mapping profile name ->
+    criterion.
 
     Raises
     ------
@@ -263,10 +280,10 @@ def main_objective_of(profile: TrainingSpec, override: str | Mapping[str, str] |
                 "positive weight."
             )
         return override
-    survey = [(weights[c], -i, c) for i, c in enumerate(SURVEY_CRITERIA) if weights.get(c, 0.0) > 0]
-    if survey:
-        return max(survey)[2]
     order = list(weights)
+    rated = [(w, -i, c) for i, (c, w) in enumerate(weights.items()) if w > 0 and c != profile.constraint]
+    if rated:
+        return max(rated)[2]
     return max((w, -order.index(c), c) for c, w in weights.items() if w > 0)[2]
 
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 from .._util.validation import format_ids
 from ..data.rankings import Rankings
-from ..profiles.cells import check_min_cell_size, reportable
+from ..profiles.cells import check_min_cell_size, count_respondents, reportable
 from ..profiles.profile import DEFAULT_SAFETY, derive_profile
 from ..results import Summary
 from ._lrtest import LRTestResult, lr_test
@@ -82,14 +82,17 @@ class WorthRegressionResult:
     tie_params : pandas.Series
         Davidson-Luce tie parameters ``delta_k`` (index: tie order), shared by all respondents.
     weights : pandas.DataFrame
-        Predicted weights of every covariate cell of the fitted respondents (see the property);
-        :meth:`predict_weights` gives them for any covariate values.
+        Predicted weights of every covariate cell of at least :attr:`min_cell_size` fitted respondents (see the
+        property); :meth:`predict_weights` gives them for any covariate values.
     loglik : float
         Data log-likelihood at the estimate (pseudo data excluded).
     n_respondents : int
     npseudo : float
     converged : bool
     n_iter : int
+    min_cell_size : int
+        Covariate cells with fewer respondents (heads with a positive frequency weight) are left out of
+        :attr:`weights` and :meth:`profiles` (default 10).
     """
 
     items: tuple
@@ -141,6 +144,7 @@ class WorthRegressionResult:
         return LRTestResult(stat, df, float(stats.chi2.sf(stat, df)), f"no effect of {covariate!r} on the worths "
                             f"(Wald, {self.vcov_type} covariance)")
     _data: Any = field(repr=False, default=None)
+    min_cell_size: int = 10
 
     @property
     def df_model(self) -> int:
@@ -231,14 +235,15 @@ class WorthRegressionResult:
 
     # ----------------------------------------------------------------------------------- cells and weights
     def _cells(self) -> tuple[pd.DataFrame, list[str], list[int]]:
-        """Distinct covariate values of the fitted respondents: (frame, labels, respondent counts)."""
+        """Distinct covariate values of the fitted respondents with a positive weight: (frame, labels, counts)."""
         if self._data is None:
             raise ValueError("This result does not know its data (it was not made by fit_regression), so it has no "
                              "covariate cells. Fix: use predict_weights(frame) with the covariate values.")
         covs = list(self.covariates)
+        counted = np.asarray(self._data.respondent_weights, dtype=float) > 0
         if not covs:
-            return pd.DataFrame(index=[0]), ["pooled"], [int(self.n_respondents)]
-        frame = self._data.covariates[covs]
+            return pd.DataFrame(index=[0]), ["pooled"], [count_respondents(counted)]
+        frame = self._data.covariates[covs][counted]
         counts = frame.groupby(covs, observed=True, sort=True, dropna=False).size()
         cells = counts.index.to_frame(index=False)
         labels = [", ".join(f"{c}={v}" for c, v in zip(covs, row)) for row in cells.itertuples(index=False)]
@@ -252,12 +257,14 @@ class WorthRegressionResult:
         -------
         pandas.DataFrame
             Index ``cell`` (``"col=value, ..."``, or ``"pooled"`` without covariates), columns ``item``; each row
-            sums to 1 (:meth:`predict_weights` of the cell's covariate values). Cells of any size are listed;
-            :meth:`profiles` withholds the small ones.
+            sums to 1 (:meth:`predict_weights` of the cell's covariate values). Only cells of at least
+            :attr:`min_cell_size` respondents are listed (with a numeric covariate most cells hold one respondent).
         """
-        cells, labels, _ = self._cells()
-        w = self.predict_weights(cells)
-        return pd.DataFrame(w.to_numpy(), index=pd.Index(labels, name="cell"), columns=pd.Index(self.items, name="item"))
+        cells, labels, counts = self._cells()
+        keep = np.asarray(counts) >= self.min_cell_size
+        w = self.predict_weights(cells).to_numpy()[keep]
+        return pd.DataFrame(w.reshape(-1, len(self.items)), index=pd.Index(list(np.asarray(labels, dtype=object)[keep]),
+                            name="cell"), columns=pd.Index(self.items, name="item"))
 
     def _cell_vcov(self, x: np.ndarray) -> np.ndarray:
         """Covariance of the log-worths ``B x`` of a model-matrix row `x` (delta method, exact: linear)."""
@@ -315,10 +322,10 @@ class WorthRegressionResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Cells with fewer respondents are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
-            default 10. With a numeric covariate most cells hold a single respondent.
+            default :attr:`min_cell_size` (10). With a numeric covariate most cells hold a single respondent.
         level : float, default 0.95
             Confidence level of the intervals.
 
@@ -329,7 +336,8 @@ class WorthRegressionResult:
             ``n_respondents`` = the cell's respondents, and the hash of the fitted data.
         """
         cells, labels, counts = self._cells()
-        keep = set(reportable(dict(zip(labels, counts)), check_min_cell_size(min_cell_size), what="covariate cell(s)"))
+        keep = set(reportable(dict(zip(labels, counts)), check_min_cell_size(min_cell_size, self.min_cell_size),
+                              what="covariate cell(s)"))
         X = _model_matrix(cells, self._spec)
         lw = self.predict_log_worth(cells)
         base = "plackett_luce" if isinstance(self._data, Rankings) else "bradley_terry"

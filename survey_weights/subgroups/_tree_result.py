@@ -13,7 +13,7 @@ import pandas as pd
 
 from .._util.validation import format_ids
 from ..exceptions import SmallGroupWarning
-from ..profiles.cells import check_min_cell_size
+from ..profiles.cells import check_min_cell_size, count_respondents
 from ..profiles.intervals import softmax, weight_intervals
 from ..profiles.profile import DEFAULT_SAFETY, derive_profile
 from ..results import Summary
@@ -90,9 +90,13 @@ class PreferenceTree:
     model : str
         "Plackett-Luce" or "Bradley-Terry".
     min_cell_size : int
-        Leaves with fewer respondents are never exported (:meth:`profiles`) or plotted.
+        Leaves with fewer respondents (heads with a positive frequency weight) never appear with their weights in
+        a reporting output: :meth:`profiles` (and so exports), :meth:`to_frame`, :attr:`weights`, :meth:`summary`,
+        :meth:`plot`, :meth:`predict` and ``str(tree)`` withhold them. The model's own accessors
+        (:meth:`weights_of`, :meth:`log_worth`, :attr:`leaf_fits`, :attr:`nodes`) do not: they are for the
+        analyst, not for reports.
     weights : pandas.DataFrame
-        Leaves x items (see the property); :meth:`weights_of` gives one node's weights.
+        Reportable leaves x items (see the property); :meth:`weights_of` gives one node's weights.
     """
 
     def __init__(self, data: Any, covariates: pd.DataFrame, root: TreeNode, *, settings: dict,
@@ -112,6 +116,9 @@ class PreferenceTree:
         for nid in self.leaf_ids:
             memb[self.nodes[nid].positions] = nid
         self.membership = pd.Series(memb, index=data.respondent_ids, name="node")
+        rw = np.asarray(data.respondent_weights, dtype=float)
+        #: node id -> respondents (positive frequency weight) for the minimum-cell-size rule
+        self.cell_sizes = {nid: count_respondents(rw[nd.positions]) for nid, nd in self.nodes.items()}
 
     @functools.cached_property
     def leaf_fits(self) -> dict[int, Any]:
@@ -165,15 +172,20 @@ class PreferenceTree:
         return pd.Series(softmax(self.log_worth(node).to_numpy()), index=pd.Index(self.items, name="item"),
                          name="weight")
 
+    def _shown(self) -> list[int]:
+        """Leaves with at least :attr:`min_cell_size` respondents (no warning)."""
+        return [i for i in self.leaf_ids if self.cell_sizes[i] >= self.min_cell_size]
+
     @property
     def weights(self) -> pd.DataFrame:
-        """Weights of the leaves, leaves x items (index ``node``, columns ``item``); each row sums to 1.
+        """Weights of the reportable leaves, leaves x items (index ``node``, columns ``item``); each row sums to 1.
 
-        Every leaf is listed, small ones included (see :attr:`min_cell_size` for what is exported or plotted);
+        Leaves with fewer than :attr:`min_cell_size` respondents are left out (see :meth:`summary` for which);
         :meth:`weights_of` gives one node's weights, inner nodes included.
         """
-        return pd.DataFrame([self.weights_of(i).to_numpy() for i in self.leaf_ids],
-                            index=pd.Index(self.leaf_ids, name="node"), columns=pd.Index(self.items, name="item"))
+        shown = self._shown()
+        return pd.DataFrame([self.weights_of(i).to_numpy() for i in shown],
+                            index=pd.Index(shown, name="node"), columns=pd.Index(self.items, name="item"))
 
     def tests(self, node: int = 1) -> pd.DataFrame:
         """Parameter-instability tests of a node: statistic, pvalue (adjusted if bonferroni), unadjusted, df."""
@@ -181,6 +193,37 @@ class PreferenceTree:
         if t is None:
             return pd.DataFrame(columns=["statistic", "pvalue", "pvalue_unadjusted", "df"])
         return t.copy()
+
+    def short_rules(self) -> dict[int, str]:
+        """Leaf id -> its rule with one condition per covariate (the tightest), for labels, e.g. ``"age_group in
+        18-24 & severity in Moderate"`` where :meth:`rules` lists ``"severity in Moderate, Severe & severity in
+        Moderate"``; a numeric covariate split on both sides reads ``"2 < x <= 5"``."""
+        out: dict[int, str] = {}
+
+        def walk(node: TreeNode, conds: dict[str, dict[str, Any]]) -> None:
+            if node.is_leaf:
+                parts = []
+                for var, c in conds.items():
+                    if "in" in c:
+                        parts.append(f"{var} in {', '.join(str(x) for x in c['in'])}")
+                    elif "<=" in c and ">" in c:
+                        parts.append(f"{c['>']:.6g} < {var} <= {c['<=']:.6g}")
+                    else:
+                        op = "<=" if "<=" in c else ">"
+                        parts.append(f"{var} {op} {c[op]:.6g}")
+                out[node.id] = " & ".join(parts) or "root"
+                return
+            sp = node.split
+            for child, left in zip(node.children, (True, False)):
+                c = dict(conds.get(sp.variable, {}))
+                if sp.kind == "numeric":
+                    c["<=" if left else ">"] = sp.threshold  # deeper splits are tighter
+                else:
+                    c["in"] = sp.left_levels if left else sp.right_levels
+                walk(child, {**conds, sp.variable: c})
+
+        walk(self.root, {})
+        return {i: out[i] for i in self.leaf_ids}
 
     def rules(self) -> dict[int, str]:
         """Leaf id -> its rule, e.g. ``"age <= 52 & q2 in yes"`` (``"root"`` for a tree without splits)."""
@@ -201,20 +244,25 @@ class PreferenceTree:
             ``ci_low``, ``ci_high`` (its interval: delta method on the logit scale,
             :func:`~survey_weights.profiles.intervals.weight_intervals`, with the covariance of the leaf's refit in
             :attr:`leaf_fits`; NaN without a refit), ``weight_se``, ``log_worth`` (zero-sum), ``se`` (of the
-            log-worth), ``n`` (respondents), ``rule``, ``reportable`` (``n >= min_cell_size``).
+            log-worth), ``n`` (respondents), ``rule``, ``reportable`` (``n >= min_cell_size``: always True, since
+            leaves with fewer than :attr:`min_cell_size` respondents are left out; :meth:`summary` lists them).
         """
         rows = []
         rules = self.rules()
         nan = np.full(len(self.items), np.nan)
-        for i in self.leaf_ids:
+        for i in self._shown():
             b = self.log_worth(i).to_numpy()
             fit = self.leaf_fits[i]
             iv = weight_intervals(b, fit.vcov.to_numpy() if fit is not None else np.diag(nan), level)
-            n = self.nodes[i].n
+            n = self.cell_sizes[i]
             rows.append(pd.DataFrame({"node": i, "item": list(self.items), "weight": iv["weight"],
                                       "ci_low": iv["ci_low"], "ci_high": iv["ci_high"], "weight_se": iv["weight_se"],
                                       "log_worth": b, "se": fit.se.to_numpy() if fit is not None else nan, "n": n,
                                       "rule": rules[i], "reportable": n >= self.min_cell_size}))
+        if not rows:
+            cols = ["node", "item", "weight", "ci_low", "ci_high", "weight_se", "log_worth", "se", "n", "rule",
+                    "reportable"]
+            return pd.DataFrame(columns=cols)
         return pd.concat(rows, ignore_index=True)
 
     # ------------------------------------------------------------------------------------------- prediction
@@ -229,7 +277,8 @@ class PreferenceTree:
 
         Returns
         -------
-        DataFrame indexed like `newdata`: column ``node`` (leaf id), then the leaf's weight of every item.
+        DataFrame indexed like `newdata`: column ``node`` (leaf id), then the leaf's weight of every item (NaN for a
+        leaf with fewer than :attr:`min_cell_size` respondents: its weights are withheld).
         """
         if not isinstance(newdata, pd.DataFrame):
             raise TypeError(f"`newdata` must be a DataFrame of covariates. Got {type(newdata).__name__}.")
@@ -245,7 +294,9 @@ class PreferenceTree:
             if here.any():
                 left = nd.split.goes_left(newdata[nd.split.variable].iloc[np.flatnonzero(here)])
                 at[np.flatnonzero(here)] = np.where(left, nd.children[0].id, nd.children[1].id)
-        W = self.weights.to_numpy()
+        shown = set(self._shown())
+        W = np.array([self.weights_of(i).to_numpy() if i in shown else np.full(len(self.items), np.nan)
+                      for i in self.leaf_ids]).reshape(len(self.leaf_ids), len(self.items))
         row = {nid: k for k, nid in enumerate(self.leaf_ids)}
         out = pd.DataFrame(W[[row[a] for a in at]], index=newdata.index, columns=list(self.items))
         out.insert(0, "node", at)
@@ -254,7 +305,7 @@ class PreferenceTree:
     # --------------------------------------------------------------------------------------- reporting
     def _reportable(self, what: str, min_cell_size: int | None = None) -> list[int]:
         limit = self.min_cell_size if min_cell_size is None else min_cell_size
-        small = [i for i in self.leaf_ids if self.nodes[i].n < limit]
+        small = [i for i in self.leaf_ids if self.cell_sizes[i] < limit]
         if small:
             warnings.warn(
                 f"{len(small)} leaf/leaves with fewer than min_cell_size={limit} respondents "
@@ -267,16 +318,16 @@ class PreferenceTree:
         Returns
         -------
         Summary
-            ``table``: leaves x (``n``, items) weights; ``notes``: each leaf's rule (and which leaves are too
-            small to export or plot).
+            ``table``: reportable leaves x (``n``, items) weights; ``notes``: each leaf's rule, and the leaves
+            withheld for having fewer than :attr:`min_cell_size` respondents (without their weights).
         """
         tab = self.weights.copy()
-        tab.insert(0, "n", [self.nodes[i].n for i in self.leaf_ids])
+        tab.insert(0, "n", [self.cell_sizes[i] for i in tab.index])
         notes = [f"[{i}] {rule}" for i, rule in self.rules().items()]
-        small = [i for i in self.leaf_ids if self.nodes[i].n < self.min_cell_size]
+        small = [i for i in self.leaf_ids if self.cell_sizes[i] < self.min_cell_size]
         if small:
-            notes.append(f"Leaves under min_cell_size={self.min_cell_size} (not exported or plotted): "
-                         f"{format_ids(small)}")
+            notes.append(f"Withheld (fewer than min_cell_size={self.min_cell_size} respondents; not in tables, "
+                         "plots or exports): " + "; ".join(f"[{i}] (n={self.cell_sizes[i]})" for i in small))
         info = {"respondents": self.data.n_respondents, "inner nodes": self.n_nodes - self.n_leaves,
                 "leaves": self.n_leaves, "parameters per node": len(self.root.theta) - 1,
                 "log-likelihood": self.loglik, **{k: v for k, v in self.settings.items() if v is not None}}
@@ -301,9 +352,11 @@ class PreferenceTree:
 
         leaves = self._reportable("plotted")
         frame = self.to_frame()
-        rules = self.rules()
-        labels = {i: f"[{i}] {rules[i]} (n={self.nodes[i].n})" for i in leaves}
-        kwargs.setdefault("title", f"{self.model} tree: {self.n_leaves} leaves")
+        rules = self.short_rules()
+        labels = {i: f"[{i}] {rules[i]} (n={self.cell_sizes[i]})" for i in leaves}
+        withheld = self.n_leaves - len(leaves)
+        kwargs.setdefault("title", f"{self.model} tree: {self.n_leaves} leaves"
+                          + (f" ({withheld} withheld, n < {self.min_cell_size})" if withheld else ""))
         kwargs.setdefault("xlabel", "weight (95% CI)")
         return plot_intervals(frame[frame["node"].isin(leaves)], key="node", ax=ax, labels=labels,
                               reference=1.0 / len(self.items), **kwargs)
@@ -315,7 +368,7 @@ class PreferenceTree:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Leaves with fewer respondents are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
             default the tree's :attr:`min_cell_size` (which this call does not change).
@@ -344,7 +397,8 @@ class PreferenceTree:
                 var, rest = cond.split(" ", 1)
                 group[var] = f"{group[var]} & {rest}" if var in group else rest
             out.append(derive_profile(fit, safety=safety, level=level, name=f"tree node {i}: {self.rules()[i]}",
-                                      group=group or None, source="tree", data_hash=self.data.data_hash()))
+                                      group=group or None, source="tree", data_hash=self.data.data_hash(),
+                                      n_respondents=self.cell_sizes[i]))
         return out
 
     def __str__(self) -> str:
@@ -354,7 +408,11 @@ class PreferenceTree:
         def walk(nd: TreeNode, prefix: str, label: str) -> None:
             head = f"{prefix}[{nd.id}] {label}"
             if nd.is_leaf:
-                lines.append(f"{head}: n = {nd.n}")
+                n = self.cell_sizes[nd.id]
+                if n < self.min_cell_size:
+                    lines.append(f"{head}: n = {n} (fewer than min_cell_size={self.min_cell_size}: weights withheld)")
+                    return
+                lines.append(f"{head}: n = {n}")
                 w = self.weights_of(nd.id)
                 lines.append(prefix + "    " + "  ".join(f"{k} {v:.4f}" for k, v in w.items()))
                 return

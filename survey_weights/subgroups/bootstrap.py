@@ -27,7 +27,7 @@ from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import ConvergenceWarning
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton_batch, optimize
-from ..profiles.cells import check_min_cell_size, reportable
+from ..profiles.cells import check_min_cell_size, count_respondents, reportable
 from ..profiles.profile import DEFAULT_SAFETY, derive_profile
 from ..results import Summary
 from ._provenance import FitView, records_data
@@ -218,7 +218,7 @@ class BootstrapResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Data of fewer respondents give ``[]`` and a :class:`~survey_weights.exceptions.SmallGroupWarning`;
             default 10.
@@ -233,7 +233,7 @@ class BootstrapResult:
         if self._data is None:
             raise ValueError("This result does not know its data (it was not made by bootstrap()), so the profile "
                              "would have no respondent count. Fix: run survey_weights.bootstrap(data, ...).")
-        n = int(self._data.n_respondents)
+        n = count_respondents(self._data.respondent_weights)  # heads with a positive weight
         if not reportable({"pooled": n}, check_min_cell_size(min_cell_size), what="fit"):
             return []
         items = pd.Index(self.items, name="item")

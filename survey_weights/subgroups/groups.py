@@ -1,9 +1,10 @@
 """Per-group fits with heterogeneity tests: :func:`fit_by_group` and :class:`GroupedFitResult`.
 
 Respondents are split by one covariate (or by the crossing of several); each group gets its own Plackett-Luce
-(Rankings) or Bradley-Terry (PairedComparisons) fit. Groups with fewer than ``min_group_size`` respondents are
-withheld *everywhere* (fits, tables, plots, profiles/exports, tests) and named in a
-:class:`~survey_weights.exceptions.SmallGroupWarning`.
+(Rankings) or Bradley-Terry (PairedComparisons) fit. Groups with fewer than ``min_cell_size`` respondents (counted
+as heads with a positive frequency weight) are withheld *everywhere* (fits, tables, plots, profiles/exports, tests)
+and named in a :class:`~survey_weights.exceptions.SmallGroupWarning`; a grouping column that identifies respondents
+(one value per respondent) is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from scipy import stats
 from .._util.validation import check_option, check_scalar, format_ids
 from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import DataRecodeWarning, SmallGroupWarning
-from ..profiles.cells import check_min_cell_size, reportable
+from ..profiles.cells import (
+    check_min_cell_size,
+    check_not_identifying,
+    count_respondents,
+    reportable,
+    resolve_min_cell_size,
+)
 from ..profiles.profile import DEFAULT_SAFETY, derive_profile
 from ..results import Summary
 from ._lrtest import LRTestResult, holm, lr_test
@@ -70,10 +77,12 @@ class GroupedFitResult:
     fits : dict
         Group -> fit result (``PlackettLuceResult`` / ``BradleyTerryResult``).
     n : pandas.Series
-        Respondents per kept group (index: group label ``"col=value, ..."``).
+        Respondents per kept group (index: group label ``"col=value, ..."``), counted as heads with a positive
+        frequency weight.
     small_groups : dict
         Withheld groups -> their number of respondents.
-    min_group_size : int
+    min_cell_size : int
+        Groups with fewer respondents were withheld (also readable as the deprecated ``min_group_size``).
     """
 
     by: list
@@ -81,11 +90,16 @@ class GroupedFitResult:
     fits: dict
     n: pd.Series
     small_groups: dict
-    min_group_size: int
+    min_cell_size: int
     _data: Any = field(repr=False, default=None)
     _fit: Any = field(repr=False, default=None)
     _options: dict = field(repr=False, default_factory=dict)
     _pooled: Any = field(repr=False, default=None)
+
+    @property
+    def min_group_size(self) -> int:
+        """Deprecated name of :attr:`min_cell_size`."""
+        return self.min_cell_size
 
     def label(self, group: Any) -> str:
         """``"col=value, ..."`` label of a group."""
@@ -156,7 +170,8 @@ class GroupedFitResult:
             ``statistic``, ``df``, ``pvalue``.
         """
         if len(self.groups) < 2:
-            raise ValueError("The LR test needs at least two groups of at least `min_group_size` respondents.")
+            raise ValueError("The LR test needs at least two groups of at least `min_cell_size` respondents. Got "
+                             f"{len(self.groups)} with min_cell_size={self.min_cell_size}. Fix: group more coarsely.")
         if any(getattr(self.fits[g], "sampling", None) is not None for g in self.groups):
             return self.wald_test()
         pooled = self.pooled_fit()
@@ -223,10 +238,10 @@ class GroupedFitResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Groups with fewer respondents are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
-            default `min_group_size` (groups below it were never fitted).
+            default the grouping's :attr:`min_cell_size` (groups below it were never fitted).
         level : float, default 0.95
             Confidence level of the intervals.
 
@@ -237,10 +252,10 @@ class GroupedFitResult:
             the group fit's data hash.
         """
         kept = reportable({self.label(g): int(self.n[self.label(g)]) for g in self.groups},
-                          check_min_cell_size(min_cell_size, self.min_group_size), what="group(s)")
+                          check_min_cell_size(min_cell_size, self.min_cell_size), what="group(s)")
         keep = [g for g in self.groups if self.label(g) in kept]
         return [derive_profile(self.fits[g], safety=safety, level=level, group=dict(zip(self.by, _tup(g, self.by))),
-                               source="group") for g in keep]
+                               source="group", n_respondents=int(self.n[self.label(g)])) for g in keep]
 
     def bootstrap(self, *, n_boot: int = 1000, seed: int | None = None, **kwargs: Any) -> dict:
         """Respondent bootstrap within each kept group (independent seeds spawned from `seed`).
@@ -273,7 +288,7 @@ class GroupedFitResult:
         if self.small_groups:
             notes.append("Withheld (too small): " + "; ".join(f"{self.label(g)} (n={n})"
                                                               for g, n in self.small_groups.items()))
-        info = {"groups": len(self.groups), "respondents": int(self.n.sum()), "min_group_size": self.min_group_size}
+        info = {"groups": len(self.groups), "respondents": int(self.n.sum()), "min_cell_size": self.min_cell_size}
         return Summary(f"Per-group fits by {self.by}: weights", tab, info=info, notes=tuple(notes))
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
@@ -308,8 +323,9 @@ def fit_by_group(
     data: Rankings | PairedComparisons,
     by: str | Sequence[str],
     *,
-    min_group_size: int = 10,
+    min_cell_size: int | None = None,
     model: str | Callable[..., Any] | None = None,
+    min_group_size: int | None = None,
     **fit_options: Any,
 ) -> GroupedFitResult:
     """Fit the model separately in every group of respondents.
@@ -319,13 +335,17 @@ def fit_by_group(
     data : Rankings or PairedComparisons
         Data with covariates (``data.covariates``).
     by : str or list of str
-        Grouping covariate(s); several give crossed groups (value tuples).
-    min_group_size : int, default 10
-        Groups with fewer respondents are withheld from everything (fits, tables, plots, profiles, tests) and
-        named in a :class:`~survey_weights.exceptions.SmallGroupWarning`.
+        Grouping covariate(s); several give crossed groups (value tuples). Any covariate of the data, except one
+        that identifies respondents (all its values different, e.g. a respondent id column).
+    min_cell_size : int, default 10
+        Groups with fewer respondents (heads with a positive frequency weight, not summed weights) are withheld
+        from everything (fits, tables, plots, profiles, tests) and named in a
+        :class:`~survey_weights.exceptions.SmallGroupWarning`.
     model : {None, "plackett_luce", "bradley_terry"} or callable, default None
         None picks Plackett-Luce for Rankings and Bradley-Terry for PairedComparisons; a callable is called as
         ``model(data, **fit_options)`` and must return a fit result.
+    min_group_size : int, optional
+        Deprecated old name of `min_cell_size` (a ``DeprecationWarning``).
     **fit_options
         Passed to the fit function (e.g. ``npseudo=0``, ``ties="davidson"``).
 
@@ -338,9 +358,11 @@ def fit_by_group(
     Raises
     ------
     ValueError
-        Unknown `by` columns, data without covariates, or no group of at least `min_group_size` respondents.
+        Unknown `by` columns, data without covariates, a `by` column that identifies respondents, or no group of at
+        least `min_cell_size` respondents.
     """
-    check_scalar(min_group_size, "min_group_size", kind=numbers.Integral, min_val=1)
+    min_cell_size = resolve_min_cell_size(min_cell_size, min_group_size, where="fit_by_group")
+    check_scalar(min_cell_size, "min_cell_size", kind=numbers.Integral, min_val=1)
     fit = _fitter(data, model)
     by_l = [by] if isinstance(by, str) else list(by)
     if not by_l:
@@ -353,6 +375,7 @@ def fit_by_group(
     if unknown:
         raise ValueError(f"Unknown `by` covariate(s) {format_ids(unknown)}. Available: "
                          f"{format_ids(list(cov.columns), limit=20)}.")
+    check_not_identifying(cov, by_l, what="by", respondent_ids=data.respondent_ids)
     frame = cov[by_l]
     miss = frame.isna().any(axis=1).to_numpy()
     if miss.any():
@@ -369,20 +392,22 @@ def fit_by_group(
             members[tuple(key)] = sel
     if len(by_l) == 1:
         members = {g[0]: p for g, p in members.items()}
-    small = {g: len(p) for g, p in members.items() if len(p) < min_group_size}
+    rw = np.asarray(data.respondent_weights, dtype=float)
+    sizes = {g: count_respondents(rw[p]) for g, p in members.items()}
+    small = {g: n for g, n in sizes.items() if n < min_cell_size}
     kept = [g for g in members if g not in small]
     if small:
-        warnings.warn(f"{len(small)} group(s) have fewer than min_group_size={min_group_size} respondents and are "
+        warnings.warn(f"{len(small)} group(s) have fewer than min_cell_size={min_cell_size} respondents and are "
                       f"withheld from fits, tables, plots, exports and tests: "
                       + "; ".join(f"{_label(by_l, g)} (n={n})" for g, n in small.items()),
                       SmallGroupWarning, stacklevel=2)
     if not kept:
-        raise ValueError(f"No group of {by_l} has at least min_group_size={min_group_size} respondents. "
-                         "Fix: lower `min_group_size` or group more coarsely.")
+        raise ValueError(f"No group of {by_l} has at least min_cell_size={min_cell_size} respondents. "
+                         "Fix: group more coarsely (or lower `min_cell_size` deliberately).")
     fits = {g: fit(data.subset(members[g]), **fit_options) for g in kept}
     used = np.sort(np.concatenate([members[g] for g in kept]))
-    n = pd.Series([len(members[g]) for g in kept], index=pd.Index([_label(by_l, g) for g in kept], name="group"),
+    n = pd.Series([sizes[g] for g in kept], index=pd.Index([_label(by_l, g) for g in kept], name="group"),
                   name="n")
-    return GroupedFitResult(by=by_l, groups=kept, fits=fits, n=n, small_groups=small, min_group_size=min_group_size,
+    return GroupedFitResult(by=by_l, groups=kept, fits=fits, n=n, small_groups=small, min_cell_size=min_cell_size,
                             _data=data.subset(used), _fit=fit, _options=dict(fit_options),
                             _members={g: np.searchsorted(used, members[g]) for g in kept})

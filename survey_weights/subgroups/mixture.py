@@ -93,6 +93,11 @@ class MixtureResult:
         EM iterations of the winning start.
     start_logliks : numpy.ndarray
         Final penalised log-likelihood of every start (spread = how multimodal the likelihood is).
+    min_cell_size : int
+        Classes with fewer modal members (heads with a positive frequency weight) never appear with their weights in
+        a reporting output: :meth:`profiles` (and so exports), :meth:`to_frame`, :attr:`weights`, :meth:`summary`
+        and :meth:`plot` withhold them. The model's own attributes (:attr:`class_weights`, :attr:`log_worth`,
+        :attr:`posterior`, :attr:`fits`) do not.
     """
 
     n_classes: int
@@ -111,13 +116,22 @@ class MixtureResult:
     n_iter: int
     start_logliks: np.ndarray = field(repr=False)
     npseudo: float = 0.5
+    min_cell_size: int = 10
     _rankings: Any = field(default=None, repr=False)
     _theta: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def class_sizes(self) -> pd.Series:
-        """Number of respondents whose most probable class is each class."""
-        return self.membership.value_counts().reindex(self.proportions.index, fill_value=0).rename("n")
+        """Number of respondents whose most probable class is each class (heads with a positive frequency weight)."""
+        memb = self.membership
+        if self._rankings is not None:
+            memb = memb[np.asarray(self._rankings.respondent_weights, dtype=float) > 0]
+        return memb.value_counts().reindex(self.proportions.index, fill_value=0).rename("n")
+
+    def _shown(self) -> list:
+        """Classes with at least :attr:`min_cell_size` modal members (no warning)."""
+        sizes = self.class_sizes
+        return [c for c in self.proportions.index if sizes[c] >= self.min_cell_size]
 
     @functools.cached_property
     def fits(self) -> list:
@@ -143,8 +157,11 @@ class MixtureResult:
 
     @property
     def weights(self) -> pd.DataFrame:
-        """Weights, classes x items (index ``class`` 1..K, columns ``item``); each row sums to 1."""
-        return self.class_weights
+        """Weights, reportable classes x items (index ``class``, columns ``item``); each row sums to 1.
+
+        Classes with fewer than :attr:`min_cell_size` modal members are left out (:attr:`class_weights` has all).
+        """
+        return self.class_weights.loc[self._shown()]
 
     def to_frame(self, *, level: float = 0.95) -> pd.DataFrame:
         """Long table of the per-class estimates.
@@ -161,11 +178,15 @@ class MixtureResult:
             :attr:`weights`), ``ci_low``, ``ci_high`` (its interval: delta method on the logit scale, the recipe of
             :func:`~survey_weights.profiles.intervals.weight_intervals`, with the covariance of the class's refit in
             :attr:`fits`, which treats the posterior weights as known), ``weight_se``, ``log_worth`` (zero-sum),
-            ``se`` (of the log-worth), ``proportion`` (mixing proportion), ``n`` (modal members).
+            ``se`` (of the log-worth), ``proportion`` (mixing proportion), ``n`` (modal members). Classes with fewer
+            than :attr:`min_cell_size` modal members are left out (:meth:`summary` names them).
         """
         rows = []
         sizes = self.class_sizes
+        shown = set(self._shown())
         for k, cls in enumerate(self.proportions.index):
+            if cls not in shown:
+                continue
             b = self.log_worth.loc[cls].to_numpy()
             V = self.fits[k].vcov.to_numpy()
             iv = weight_intervals(b, V, level)
@@ -173,6 +194,9 @@ class MixtureResult:
                 "class": cls, "item": list(self.items), "weight": self.class_weights.loc[cls].to_numpy(),
                 "ci_low": iv["ci_low"], "ci_high": iv["ci_high"], "weight_se": iv["weight_se"], "log_worth": b,
                 "se": self.fits[k].se.to_numpy(), "proportion": self.proportions[cls], "n": int(sizes[cls])}))
+        if not rows:
+            return pd.DataFrame(columns=["class", "item", "weight", "ci_low", "ci_high", "weight_se", "log_worth",
+                                         "se", "proportion", "n"])
         return pd.concat(rows, ignore_index=True)
 
     def summary(self) -> Summary:
@@ -181,19 +205,27 @@ class MixtureResult:
         Returns
         -------
         Summary
-            ``table``: classes x (``proportion``, ``n``, items); ``ties``: tie parameters (log scale) by class.
+            ``table``: reportable classes x (``proportion``, ``n``, items); ``ties``: their tie parameters (log
+            scale); ``notes``: the classes withheld for having fewer than :attr:`min_cell_size` modal members.
         """
-        tab = self.class_weights.copy()
-        tab.insert(0, "n", self.class_sizes.to_numpy())
-        tab.insert(0, "proportion", self.proportions.to_numpy())
-        ties = np.log(self.tie_params) if self.tie_params.shape[1] else pd.DataFrame()
+        shown = self._shown()
+        sizes = self.class_sizes
+        tab = self.class_weights.loc[shown].copy()
+        tab.insert(0, "n", sizes.loc[shown].to_numpy())
+        tab.insert(0, "proportion", self.proportions.loc[shown].to_numpy())
+        ties = np.log(self.tie_params.loc[shown]) if self.tie_params.shape[1] else pd.DataFrame()
         info = {"log-likelihood": self.loglik, "parameters": self.n_params, "BIC": self.bic, "ICL": self.icl,
                 "npseudo": self.npseudo, "EM iterations": self.n_iter, "converged": self.converged,
-                "starts": len(self.start_logliks)}
-        return Summary(f"Plackett-Luce mixture, {self.n_classes} classes: weights", tab, ties, info)
+                "starts": len(self.start_logliks), "min_cell_size": self.min_cell_size}
+        small = [c for c in self.proportions.index if c not in shown]
+        notes = ()
+        if small:
+            notes = (f"Withheld (fewer than min_cell_size={self.min_cell_size} modal members; not in tables, plots "
+                     "or exports): " + "; ".join(f"class {c} (n={int(sizes[c])})" for c in small),)
+        return Summary(f"Plackett-Luce mixture, {self.n_classes} classes: weights", tab, ties, info, notes=notes)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Weights with 95% intervals, one series per class.
+        """Weights with 95% intervals, one series per reportable class (small classes are never shown).
 
         Parameters
         ----------
@@ -209,7 +241,10 @@ class MixtureResult:
         from ..plotting import plot_intervals
 
         sizes = self.class_sizes
-        labels = {c: f"class {c} ({self.proportions[c]:.0%}, n={int(sizes[c])})" for c in self.proportions.index}
+        shown = reportable({f"class {c}": int(sizes[c]) for c in self.proportions.index}, self.min_cell_size,
+                           what="class(es)", output="the plot")
+        labels = {c: f"class {c} ({self.proportions[c]:.0%}, n={int(sizes[c])})" for c in self.proportions.index
+                  if f"class {c}" in shown}
         kwargs.setdefault("xlabel", "weight (95% CI)")
         return plot_intervals(self.to_frame(), key="class", ax=ax, labels=labels, reference=1.0 / len(self.items),
                               **kwargs)
@@ -221,10 +256,10 @@ class MixtureResult:
         Parameters
         ----------
         safety : float, dict or None, default ``{"floor": 0.2}``
-            Safety rule of :func:`~survey_weights.derive_profile`.
+            Constraint objective and its rule, as in :func:`~survey_weights.derive_profile` (None: none).
         min_cell_size : int, optional
             Classes with fewer modal members are withheld (:class:`~survey_weights.exceptions.SmallGroupWarning`);
-            default 10.
+            default the result's :attr:`min_cell_size` (10).
         level : float, default 0.95
             Confidence level of the intervals.
 
@@ -236,7 +271,7 @@ class MixtureResult:
         """
         sizes = self.class_sizes
         keep = set(reportable({f"class {c}": int(sizes[c]) for c in self.proportions.index},
-                              check_min_cell_size(min_cell_size), what="class(es)"))
+                              check_min_cell_size(min_cell_size, self.min_cell_size), what="class(es)"))
         return [derive_profile(self.fits[k], safety=safety, level=level, name=f"class {c}", group={"class": int(c)},
                                source="class", data_hash=self._rankings.data_hash())
                 for k, c in enumerate(self.proportions.index) if f"class {c}" in keep]
@@ -295,6 +330,7 @@ def fit_mixture(
     max_iter: int = 2000,
     tol: float = 1e-8,
     npseudo: float = 0.5,
+    min_cell_size: int = 10,
     progress: bool = False,
 ) -> MixtureResult:
     """Fit a finite mixture of Plackett-Luce models with ties (latent preference classes) by EM.
@@ -317,6 +353,9 @@ def fit_mixture(
         Relative change of the penalised log-likelihood that stops EM.
     npseudo : float, default 0.5
         Ghost-item pseudo-comparisons per item and class (a weak prior that keeps small classes finite).
+    min_cell_size : int, default 10
+        Classes with fewer modal members (heads with a positive frequency weight) are withheld from the result's
+        tables, plots and profiles (:attr:`MixtureResult.min_cell_size`).
     progress : bool, default False
         tqdm progress bar over starts.
 
@@ -333,6 +372,7 @@ def fit_mixture(
     check_scalar(max_iter, "max_iter", kind=(int, np.integer), min_val=1)
     check_scalar(tol, "tol", min_val=0.0, include_min=False)
     check_scalar(npseudo, "npseudo", min_val=0.0)
+    min_cell_size = check_min_cell_size(min_cell_size)
     if n_classes > rankings.n_respondents:
         raise ValueError(f"`n_classes` ({n_classes}) exceeds the number of respondents ({rankings.n_respondents}).")
     from .._util.progress import tqdm
@@ -391,7 +431,8 @@ def fit_mixture(
         tie_params=pd.DataFrame(np.exp(theta[:, m:]), index=labels,
                                 columns=[f"tie{k}" for k in design.tie_orders]),
         loglik=loglik, n_params=n_par, bic=float(bic), icl=float(bic + 2.0 * ent), converged=bool(converged),
-        n_iter=int(n_iter), start_logliks=np.asarray(objs), npseudo=float(npseudo), _rankings=rankings,
+        n_iter=int(n_iter), start_logliks=np.asarray(objs), npseudo=float(npseudo), min_cell_size=min_cell_size,
+        _rankings=rankings,
         _theta=theta.copy(),
     )
 
@@ -423,6 +464,10 @@ def select_n_classes(
     best : MixtureResult
     table : DataFrame
         One row per K: n_classes, loglik, n_params, bic, icl, smallest_class (modal members), chosen.
+
+    Notes
+    -----
+    ``select_n_classes`` only fits; what is reported of the chosen mixture follows its ``min_cell_size``.
     """
     check_option(criterion, "criterion", ("bic", "icl"))
     check_scalar(min_classes, "min_classes", kind=(int, np.integer), min_val=1)

@@ -26,6 +26,7 @@ from ..models._choice import ChoiceDesign
 from ..models._covariance import covariance
 from ..models._optim import optimize
 from ..models._robust import design_summary, resolve_vcov, score_meat
+from ..profiles.cells import check_min_cell_size
 from ._provenance import records_data
 from ._regression_result import WorthRegressionResult, _model_matrix, _Term
 
@@ -117,6 +118,7 @@ def fit_regression(
     cluster: Any = None,
     strata: Any = None,
     small_sample: bool = False,
+    min_cell_size: int = 10,
 ) -> WorthRegressionResult:
     """Regress item log-worths on respondent covariates (Plackett-Luce with ties, or Bradley-Terry for pairs).
 
@@ -146,6 +148,9 @@ def fit_regression(
         Model-based or design-based (sandwich) covariance, as in
         :func:`~survey_weights.models.plackett_luce.fit_plackett_luce` (default ``"robust"`` with sampling
         weights). Covariate tests then are Wald tests with that covariance (:meth:`WorthRegressionResult.wald_test`).
+    min_cell_size : int, default 10
+        Covariate cells with fewer respondents (heads with a positive frequency weight) are left out of the
+        result's ``weights`` and ``profiles()`` (:attr:`WorthRegressionResult.min_cell_size`).
 
     Returns
     -------
@@ -169,6 +174,7 @@ def fit_regression(
     check_scalar(npseudo, "npseudo", min_val=0.0)
     check_scalar(max_iter, "max_iter", kind=int, min_val=1)
     check_scalar(tol, "tol", min_val=0.0, include_min=False)
+    min_cell_size = check_min_cell_size(min_cell_size)
     covs = _check_covariates(data, covariates)
     if not isinstance(data, (Rankings, PairedComparisons)):
         raise TypeError(f"`data` must be Rankings or PairedComparisons. Got {type(data).__name__} instead.")
@@ -215,11 +221,11 @@ def fit_regression(
     def refit(sub: list[Any]) -> WorthRegressionResult:
         return fit_regression(data, sub, npseudo=npseudo, ties=ties, standardize=standardize,
                               max_iter=max_iter, tol=tol, item_covariates=item_covariates, vcov=vcov,
-                              cluster=cluster, strata=strata, small_sample=small_sample)
+                              cluster=cluster, strata=strata, small_sample=small_sample, min_cell_size=min_cell_size)
 
     return WorthRegressionResult(tuple(data.items), covs, names, coef, se, pd.DataFrame(Vb, index=mi, columns=mi),
                                  tie, ll, data.n_respondents, float(npseudo), ok, n_iter, terms, refit,
-                                 effects=eff, effects_se=eff_se, vcov_type=spec.kind,
+                                 min_cell_size=min_cell_size, effects=eff, effects_se=eff_se, vcov_type=spec.kind,
                                  sampling=design_summary(data))
 
 

@@ -32,6 +32,7 @@ from .._util.validation import check_scalar, format_ids
 from ..exceptions import DataRecodeWarning
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton
+from ..profiles.cells import check_not_identifying
 from ._instability import bonferroni, check_suplm_pvalue, fluctuation_tests
 from ._tree_result import PreferenceTree, Split, TreeNode
 
@@ -132,7 +133,9 @@ def fit_tree(
         Partitioning variables: names of columns of ``data.covariates``, or a frame indexed by respondent id.
         Numeric columns split as ``x <= c``; others are categorical (pandas categories keep their order, other
         values are sorted like R's ``factor``; an ordered categorical splits only at cut points). Respondents
-        with a missing value are dropped (:class:`DataRecodeWarning`).
+        with a missing value are dropped (:class:`DataRecodeWarning`). A column that identifies respondents is
+        refused: a categorical one with a different value for every respondent, or any that holds the respondent
+        ids or is named like an id (``respondent_id``, ``ResponseId``, ...) with all values different.
     minsize : float
         Minimum (weighted) number of respondents in each child, >= 2. Also the minimum trimming of the supLM
         test (partykit: ``from = max(ceiling(n * trim), minsize)``).
@@ -156,7 +159,9 @@ def fit_tree(
         "partykit"; "exact" gives 0.0123 and does not split. Categorical covariates use the chi-square p-value
         either way.
     min_cell_size : int, default 10
-        Leaves with fewer respondents are never exported (:meth:`PreferenceTree.profiles`) or plotted.
+        Leaves with fewer respondents (heads with a positive frequency weight) never appear with their weights:
+        not in the profiles and exports, tables (:meth:`PreferenceTree.to_frame`, ``summary``, ``weights``),
+        plots, ``predict`` or ``str(tree)``.
     progress : bool, default False
         Show a tqdm progress bar over nodes.
     **fit_options
@@ -199,6 +204,8 @@ def fit_tree(
     check_scalar(min_cell_size, "min_cell_size", kind=(int, np.integer), min_val=0)
     opts = _fit_options(data, fit_options)
     zf = _covariate_frame(data, covariates)
+    check_not_identifying(zf, list(zf.columns), what="covariates", respondent_ids=data.respondent_ids,
+                          numeric_ok=True)
     miss = zf.isna().any(axis=1).to_numpy()
     if miss.any():
         warnings.warn(
