@@ -235,3 +235,21 @@ def test_bootstrap_redoes_the_raking_in_every_replicate():
     rep = r.with_sampling_weights(None).with_respondent_weights(counts * w0)
     fit0 = sw.fit_plackett_luce(rep.subset(counts > 0), tol=1e-12)
     np.testing.assert_allclose(reraked.replicates.iloc[0].to_numpy(), fit0.weights.to_numpy(), atol=1e-6)
+
+
+def test_profiles_and_the_export_record_the_variance_type_and_design_effect(tmp_path):
+    survey = sw.load_example_survey()
+    res = sw.rake(survey, MARGINS, respondent="respondent_id")
+    r = sw.Rankings.from_ratings(survey, sw.SURVEY_CRITERIA, respondent="respondent_id", sampling_weights=res.weights)
+    fit = sw.fit_plackett_luce(r)
+    prof = sw.derive_profile(fit, name="pooled", data_hash=r.data_hash())
+    assert prof.model["vcov_type"] == "robust"
+    assert prof.model["design_effect"] == pytest.approx(fit.design_effect)
+    path = sw.export_profiles([prof], tmp_path / "w.json")[0]
+    back = sw.read_profiles(path)[0]
+    assert back.model["vcov_type"] == "robust" and back.model["design_effect"] == pytest.approx(fit.design_effect)
+    plain = sw.derive_profile(sw.fit_plackett_luce(r.with_sampling_weights(None)), name="p")
+    assert plain.model["vcov_type"] == "model" and "design_effect" not in plain.model
+    # the weights' intervals follow the robust covariance
+    model_fit = sw.fit_plackett_luce(r.with_sampling_weights(None), vcov="robust")
+    assert not np.allclose(sw.derive_profile(model_fit).ci_low, plain.ci_low)

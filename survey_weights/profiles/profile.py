@@ -455,10 +455,14 @@ def derive_profile(
     else:
         rule = {"name": cname, "rule": "fixed", "share": float(s)}
     model = {"name": _model_name(fit), "level": float(level)}
-    for attr in ("npseudo", "method", "loglik", "converged"):
+    for attr in ("npseudo", "method", "loglik", "converged", "vcov_type"):
         v = getattr(fit, attr, None)
         if v is not None and isinstance(v, (str, bool, numbers.Real, np.bool_)):
             model[attr] = v
+    sampling = getattr(fit, "sampling", None)
+    if isinstance(sampling, Mapping):  # the survey design: sampling weights, Kish's design effect and effective n
+        model["design_effect"] = float(sampling["design_effect"])
+        model["n_effective"] = float(sampling["n_effective"])
     if n_respondents is None:
         n_respondents = int(getattr(fit, "n_respondents", 0) or 0)
     return WeightProfile(
