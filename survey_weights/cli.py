@@ -27,8 +27,20 @@ def _fmt(text: str) -> str:
 def _add_common(p: argparse.ArgumentParser, *, survey: bool = False, prefs: bool = False, model: bool = False,
                 out: str | None = None) -> None:
     if survey:
-        p.add_argument("--survey", metavar="CSV", help="survey export in the study's layout "
-                                                         "(default: the bundled synthetic survey)")
+        p.add_argument("--survey", metavar="CSV", help="survey export: the study's layout, a Qualtrics export or "
+                                                         "any CSV (default: the bundled synthetic survey)")
+        p.add_argument("--items", metavar="NAME,NAME,...", help="the rated criteria (columns; default: the "
+                                                                "study's five)")
+        p.add_argument("--scale", metavar="MIN,MAX", help="rating scale, e.g. 0,10 (default 1,5 for the study's "
+                                                          "items, else inferred)")
+        p.add_argument("--respondent", metavar="COLUMN", help="respondent-id column (default respondent_id)")
+        p.add_argument("--sampling-weights", metavar="COLUMN",
+                       help="sampling / raking weights (weighted fits with robust, sandwich standard errors); "
+                            "not frequency weights")
+        p.add_argument("--vcov", choices=("model", "robust", "cluster"), default=None,
+                       help="standard errors: inverse information, sandwich by respondent, or by --cluster "
+                            "(default robust with --sampling-weights, else model)")
+        p.add_argument("--cluster", metavar="COLUMN", help="cluster column of --vcov cluster (e.g. a recruitment site)")
     if prefs:
         p.add_argument("--preferences", metavar="DIR_OR_JSONL",
                        help="preference pairs: a JSONL file or a directory of <criterion>.jsonl "
@@ -75,14 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("fit", "Fit a Plackett-Luce model (with ties) to the survey's importance ratings.",
             f"{PROG} fit\n{PROG} fit --survey my_survey.csv --csv fit.csv\n{PROG} fit --by age_group")
     _add_common(p, survey=True)
-    p.add_argument("--csv", metavar="PATH", help="also write the tidy table (criterion, log_worth, se, weight, ...)")
-    p.add_argument("--by", metavar="COLUMN", help="fit each level of this covariate separately")
+    p.add_argument("--csv", metavar="PATH", help="also write the tidy table (item, weight, ci_low, ci_high, ...)")
+    p.add_argument("--by", metavar="COLUMN[,COLUMN]", help="fit each level of these covariates separately (groups "
+                                                           "under --min-cell-size respondents withheld)")
+    p.add_argument("--min-cell-size", type=int, default=10, help="smallest group reported (default 10)")
 
     p = add("profiles", "Derive pooled, subgroup and latent-class weight profiles; write weights.json/.csv + plot.",
             f"{PROG} profiles --out outputs\n{PROG} profiles --survey my_survey.csv --min-cell-size 20 --out w")
     _add_common(p, survey=True, out="outputs")
     p.add_argument("--min-cell-size", type=int, default=10, help="smallest group that gets a profile (default 10)")
-    p.add_argument("--n-classes", type=int, default=3, help="latent classes (0 disables; default 3)")
+    p.add_argument("--n-classes", default="auto", metavar="auto|N",
+                   help="latent classes: auto (BIC's choice, default), or a number (0 disables)")
+    p.add_argument("--by", metavar="COLUMN[,COLUMN]", default=None,
+                   help="subgroup factors (default: age_group,severity where present)")
+    p.add_argument("--no-safety", action="store_true", help="no constraint objective in the profiles")
+    p.add_argument("--constraint", metavar="NAME=RULE",
+                   help="the constraint objective and its rule, e.g. safety=floor:0.2 (default), "
+                        "harm_avoidance=share:0.3")
 
     p = add("train-rewards", "Train one reward model per criterion (Bradley-Terry head on MiniLM).",
             f"{PROG} train-rewards --out outputs/reward_models\n"
@@ -114,7 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profiles-only", action="store_true", help="stop after weights.json / weights.csv / plots")
     _add_reward_cache(p, "OUT/.cache/reward_models")
     p.add_argument("--min-cell-size", type=int, default=10, help="smallest group that gets a profile (default 10)")
-    p.add_argument("--n-classes", type=int, default=3, help="latent classes (0 disables; default 3)")
+    p.add_argument("--n-classes", default="auto", metavar="auto|N",
+                   help="latent classes: auto (BIC's choice, default), or a number (0 disables)")
+    p.add_argument("--by", metavar="COLUMN[,COLUMN]", default=None,
+                   help="subgroup factors (default: age_group,severity where present)")
+    p.add_argument("--no-safety", action="store_true", help="no constraint objective in the profiles")
+    p.add_argument("--constraint", metavar="NAME=RULE",
+                   help="the constraint objective and its rule, e.g. safety=floor:0.2 (default), "
+                        "harm_avoidance=share:0.3")
     p.add_argument("--overwrite", action="store_true",
                    help="always retrain (default: reuse finished adapters; retrain when inputs changed)")
 
@@ -133,10 +161,69 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ----------------------------------------------------------------------------------------------- commands
 # Each command calls one public function of survey_weights.pipeline and prints what it returns.
+def _names(text: str | None, option: str) -> list[str] | None:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise ValueError(f"{option} must name at least one column, e.g. {option} a,b. Got {text!r}.")
+    return names
+
+
+def _spec(args: argparse.Namespace) -> object:
+    """The SurveySpec of the survey options (items, scale, respondent, weights, variance, constraint)."""
+    from .pipeline import SurveySpec
+
+    scale = None
+    if getattr(args, "scale", None):
+        try:
+            lo, hi = (float(x) for x in args.scale.split(","))
+        except ValueError:
+            raise ValueError(f"--scale must be MIN,MAX such as 1,5 or 0,10. Got {args.scale!r}.") from None
+        scale = (lo, hi)
+    safety: object = {"floor": 0.2}
+    if getattr(args, "no_safety", False):
+        if getattr(args, "constraint", None):
+            raise ValueError("--no-safety and --constraint contradict each other. Fix: pass one of them.")
+        safety = None
+    elif getattr(args, "constraint", None):
+        name, _, rule = args.constraint.partition("=")
+        kind, _, value = rule.partition(":")
+        try:
+            v = float(value)
+        except ValueError:
+            v = -1.0
+        if not name or kind not in ("floor", "share") or not 0 <= v < 1:
+            raise ValueError(f"--constraint must be NAME=floor:F or NAME=share:S with 0 <= F, S < 1, e.g. "
+                             f"safety=floor:0.2. Got {args.constraint!r}.")
+        safety = {"name": name, kind: v}
+    items = _names(getattr(args, "items", None), "--items")
+    return SurveySpec(items=tuple(items) if items else None, scale=scale, respondent=getattr(args, "respondent", None),
+                      sampling_weights=getattr(args, "sampling_weights", None), vcov=getattr(args, "vcov", None),
+                      cluster=getattr(args, "cluster", None), safety=safety)
+
+
+def _n_classes(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if k < 0:
+        raise ValueError(f"--n-classes must be 'auto' or a number >= 0. Got {text!r}.")
+    return k
+
+
+def _factors(args: argparse.Namespace) -> list[str] | None:
+    return _names(args.by, "--by")
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from .pipeline import run_fit
 
-    res = run_fit(args.survey, by=args.by, csv=args.csv, progress=not args.quiet)
+    res = run_fit(args.survey, by=_factors(args), csv=args.csv, progress=not args.quiet, spec=_spec(args),
+                  min_cell_size=args.min_cell_size)
     print(res.text)
     if res.csv:
         print(f"wrote {args.csv}", file=sys.stderr)
@@ -144,10 +231,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
-    from .pipeline import run_main
+    from .pipeline import SUBGROUP_FACTORS, run_main
 
     paths = run_main(survey=args.survey, out=args.out, profiles_only=True, seed=args.seed,
-                     min_cell_size=args.min_cell_size, n_classes=args.n_classes, progress=not args.quiet)
+                     min_cell_size=args.min_cell_size, n_classes=_n_classes(args.n_classes),
+                     factors=_factors(args) or SUBGROUP_FACTORS, progress=not args.quiet, spec=_spec(args))
     for k in ("weights_json", "weights_csv", "weights_plot"):
         print(paths[k])
     return 0
@@ -187,13 +275,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline import run_main
+    from .pipeline import SUBGROUP_FACTORS, run_main
 
     paths = run_main(survey=args.survey, preferences=args.preferences, base_model=args.base_model, out=args.out,
                      profiles_only=args.profiles_only, seed=args.seed, max_steps=args.max_steps, device=args.device,
-                     min_cell_size=args.min_cell_size, n_classes=args.n_classes, threads=args.threads,
-                     overwrite=True if args.overwrite else None, reward_cache=args.reward_cache,
-                     progress=not args.quiet)
+                     min_cell_size=args.min_cell_size, n_classes=_n_classes(args.n_classes), threads=args.threads,
+                     factors=_factors(args) or SUBGROUP_FACTORS, overwrite=True if args.overwrite else None,
+                     reward_cache=args.reward_cache, progress=not args.quiet, spec=_spec(args))
     print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
     return 0
 
@@ -214,6 +302,11 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     for key, ans in paths["answers"].items():
         print(f"{key}: {'yes' if ans['answer'] else 'no'}")
     return 0
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None,
+                  line: str | None = None) -> None:
+    print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 _COMMANDS = {"fit": _cmd_fit, "profiles": _cmd_profiles, "train-rewards": _cmd_train_rewards,
@@ -237,9 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             if getattr(args, "quiet", False):
                 warnings.simplefilter("ignore")
+            warnings.showwarning = _show_warning  # one line, without the package's internal file paths
+            if getattr(args, "results_doc", None):
+                from ._util.io import check_output
+
+                check_output(args.results_doc, kind="file", what="results page")
             return _COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as exc:  # OSError: FileNotFoundError, PermissionError, ...
+        msg = str(exc) if not isinstance(exc, OSError) or not exc.filename else \
+            f"{exc.strerror or exc} ({exc.filename}). Fix: check the path and its permissions."
+        print(f"{PROG} {args.command}: error: {' '.join(msg.split())}", file=sys.stderr)
         return 2
     except ImportError as exc:  # an optional dependency (the `modpo` extra) is missing
         print(f"{PROG} {args.command}: error: {exc}. Fix: pip install 'survey_weights[modpo]'.", file=sys.stderr)

@@ -36,9 +36,10 @@ def test_run_fit_by_level(capsys, tmp_path):
     levels = list(dict.fromkeys(res.table["age_group"]))
     assert levels == sorted(levels, key=str) and len(levels) > 1
     assert res.table.groupby("age_group")["weight"].sum().to_numpy() == pytest.approx(1.0)
-    assert res.table.groupby("age_group")["n_respondents"].first().sum() <= 333
+    assert res.table.groupby("age_group")["n"].first().sum() <= 333
+    assert res.table.groupby("age_group")["n"].first().min() >= 10  # groups under the minimum cell size withheld
     assert res.csv is None and "Dropped 2 respondent" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="Unknown covariate 'nope'"):
+    with pytest.raises(ValueError, match=r"Unknown covariate\(s\) \['nope'\]"):
         run_fit(by="nope")
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "check_output"]
 
 
 @contextlib.contextmanager
@@ -98,3 +98,24 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_write(path, mode="wb") as fh:
         fh.write(data)
     return Path(path)
+
+
+def check_output(path: str | os.PathLike[str], *, kind: str = "dir", what: str = "output") -> Path:
+    """Check, before any long work and without creating anything, that `path` can be written: a directory (it
+    or its nearest existing ancestor must be a writable directory) or a file (not a directory; its directory must
+    be writable or creatable). Raises ValueError naming the path, the problem and a fix."""
+    p = Path(path).expanduser()
+    if kind == "file" and p.is_dir():
+        raise ValueError(f"The {what} path {str(p)!r} is a directory; a file name is needed there. Fix: pass a file "
+                         f"path such as {str(p / 'out.csv')!r}.")
+    target = p if kind == "dir" else (p.parent if str(p.parent) else Path("."))
+    probe = target
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"The {what} path {str(target)!r} needs {str(probe)!r} to be a directory, but it is a file. "
+                         "Fix: remove it or choose another path.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"Cannot write the {what} to {str(target)!r}: {str(probe)!r} is not writable. Fix: choose a "
+                         "writable directory (or fix its permissions).")
+    return p

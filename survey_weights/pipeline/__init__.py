@@ -9,6 +9,7 @@ from ._steps import (
     DEFAULT_BASE_MODEL,
     Log,
     PreferenceSplit,
+    SurveySpec,
     load_model,
     load_preference_split,
     load_survey_frame,
@@ -28,7 +29,7 @@ from .main import SUBGROUP_FACTORS, MainSchedule, build_profiles, export_weights
 __all__ = [
     "SavedAdapter", "SurveyFit", "find_adapters", "run_adapters", "run_evaluate", "run_fit", "run_train_rewards",
     "DEFAULT_BASE_MODEL", "FULL", "QUICK", "SUBGROUP_FACTORS", "ExperimentSchedule", "Log", "MainSchedule",
-    "PreferenceSplit", "answer_questions", "build_profiles", "export_weights", "load_model",
+    "PreferenceSplit", "SurveySpec", "answer_questions", "build_profiles", "export_weights", "load_model",
     "load_preference_split", "load_survey_frame", "margin_reward_models", "results_markdown", "reward_accuracies",
     "reward_models_cached", "reward_pairs", "run_experiment", "run_main", "set_threads", "subsample_pairs",
     "survey_rankings", "train_profiles", "training_config",

@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ..preferences.split import split_by_prompt, subsample_pairs
 from ..profiles.training_config import MODPOConfig
 
 __all__ = [
-    "DEFAULT_BASE_MODEL", "check_model", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
+    "DEFAULT_BASE_MODEL", "SurveySpec", "check_model", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
     "check_training", "load_model", "load_preference_split", "load_survey_frame", "margin_reward_models",
     "quiet_small_groups", "reward_accuracies", "report_warnings", "reward_models_cached", "reward_pairs", "set_threads",
     "split_frames", "survey_rankings", "train_profiles", "training_config",
@@ -51,8 +51,49 @@ class Log:
             print(f"[{time.perf_counter() - self.t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def load_survey_frame(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """The bundled synthetic survey, or a user's CSV in the study's layout (``datasets.load_survey``)."""
+@dataclass(frozen=True)
+class SurveySpec:
+    """How a job reads a survey and turns it into weights: any survey, not only the study's.
+
+    Attributes
+    ----------
+    items : tuple of str or None
+        The rated criteria (default: the study's five, ``SURVEY_CRITERIA``).
+    scale : (low, high) or None
+        The rating scale (default ``(1, 5)`` for the study's items; else the range :func:`load_survey` infers).
+    respondent : str or None
+        The respondent-id column (default ``respondent_id`` when present).
+    sampling_weights : str or None
+        A column of sampling (raking) weights: weighted fits with robust standard errors.
+    vcov : {"model", "robust", "cluster"} or None
+        Default ``"robust"`` with sampling weights, else ``"model"``.
+    cluster : str or None
+        Cluster column for ``vcov="cluster"`` (e.g. a recruitment site).
+    safety : dict, float or None
+        The constraint objective and its rule (:func:`~survey_weights.derive_profile`'s ``safety=``): the
+        default ``{"floor": 0.2}`` adds the study's safety; ``None`` adds none.
+    """
+
+    items: tuple[str, ...] | None = None
+    scale: tuple[float, float] | None = None
+    respondent: str | None = None
+    sampling_weights: str | None = None
+    vcov: str | None = None
+    cluster: str | None = None
+    safety: Any = field(default_factory=lambda: {"floor": 0.2})
+
+    @property
+    def criteria(self) -> tuple[str, ...]:
+        return tuple(self.items) if self.items else tuple(SURVEY_CRITERIA)
+
+    def fit_options(self) -> dict[str, Any]:
+        """Keyword arguments of the fits (variance type and clusters)."""
+        return {"vcov": self.vcov, "cluster": self.cluster}
+
+
+def load_survey_frame(path: str | os.PathLike[str] | None = None, spec: SurveySpec | None = None) -> pd.DataFrame:
+    """The bundled synthetic survey, or a user's export (:func:`~survey_weights.load_survey`: the study's layout,
+    Qualtrics or a generic CSV; `spec` names its items, scale and respondent column)."""
     from ..data.survey import load_survey
     from ..synthetic import load_example_survey
 
@@ -61,26 +102,40 @@ def load_survey_frame(path: str | os.PathLike[str] | None = None) -> pd.DataFram
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"Survey file {str(p)!r} does not exist. Fix: pass the path of a CSV export.")
-    return load_survey(p)
+    spec = spec or SurveySpec()
+    kw: dict[str, Any] = {}
+    if spec.items:
+        kw["items"] = list(spec.items)
+    if spec.scale:
+        kw["scale"] = tuple(spec.scale)
+    if spec.respondent:
+        kw["respondent"] = spec.respondent
+    return load_survey(p, **kw)
 
 
-def survey_rankings(df: pd.DataFrame, factors: Sequence[str], *, log: Any = None) -> Any:
-    """Rankings of the survey's importance ratings, with the ``factors`` present as covariates.
+def survey_rankings(df: pd.DataFrame, factors: Sequence[str], *, log: Any = None,
+                    spec: SurveySpec | None = None) -> Any:
+    """Rankings of the survey's ratings of ``spec.criteria``, with the ``factors`` present as covariates (and the
+    cluster column, and sampling weights when `spec` names them).
 
-    Respondents dropped or recoded on the way (e.g. all ratings equal: no ranking information) are reported:
+    Respondents dropped or recoded on the way (e.g. fewer than two ratings: no ranking information) are reported:
     as ``log`` lines when the job logs, otherwise as the :class:`~survey_weights.DataRecodeWarning` itself.
     """
     from ..data.rankings import Rankings
 
-    missing = [c for c in SURVEY_CRITERIA if c not in df.columns]
+    spec = spec or SurveySpec()
+    items = list(spec.criteria)
+    missing = [c for c in items if c not in df.columns]
     if missing:
-        raise ValueError(f"The survey lacks the importance rating column(s) {missing}. Expected the study's layout "
-                         f"with columns {list(SURVEY_CRITERIA)} (see survey_weights.datasets.load_survey).")
-    covs = [c for c in factors if c in df.columns]
-    resp = "respondent_id" if "respondent_id" in df.columns else None
+        raise ValueError(f"The survey lacks the rating column(s) {missing} (items {items}). Fix: name the survey's "
+                         "rating columns with --items NAME,NAME,... (or items= in Python).")
+    cols = [c for c in (*factors, spec.cluster) if c]
+    covs = list(dict.fromkeys(c for c in cols if c in df.columns))
+    resp = spec.respondent or ("respondent_id" if "respondent_id" in df.columns else None)
+    scale = spec.scale or ((1, 5) if not spec.items else None)
     with report_warnings(log, DataRecodeWarning, "survey"):
-        return Rankings.from_ratings(df, list(SURVEY_CRITERIA), respondent=resp, scale=(1, 5),
-                                     covariates=covs or None)
+        return Rankings.from_ratings(df, items, respondent=resp, scale=scale, covariates=covs or None,
+                                     sampling_weights=spec.sampling_weights)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._util.io import atomic_write_text
+from .._util.io import atomic_write_text, check_output
 from ..evaluation.scoring import EvaluationResult, pareto_front
 from ..preferences.split import subsample_pairs
 from ..profiles.training_config import MODPOConfig
@@ -251,8 +251,7 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     sched = replace(sched, training=cfg, joint_dpo=sched.joint_dpo if joint_dpo is None else bool(joint_dpo))
     check_model(base_model, device)
     set_threads(threads)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output(out, what="experiment")
     crits = ["empathy", "safety"]
     log(f"experiment schedule: {sched.to_dict()}")
     split = load_preference_split(preferences, seed=seed)

@@ -17,18 +17,20 @@ from typing import Any
 
 import pandas as pd
 
-from .._util.io import atomic_write_text
+from .._util.io import atomic_write_text, check_output
 from ..preferences.split import subsample_pairs
 from ..profiles.training_spec import normalize_profiles
 from ._steps import (
     DEFAULT_BASE_MODEL,
     Log,
+    SurveySpec,
     check_budget,
     check_model,
     load_model,
     load_preference_split,
     load_survey_frame,
     margin_reward_models,
+    quiet_small_groups,
     set_threads,
     survey_rankings,
     train_profiles,
@@ -62,45 +64,60 @@ class SurveyFit:
     csv: Path | None = None
 
 
-def run_fit(survey: str | os.PathLike[str] | None = None, *, by: str | None = None,
-            csv: str | os.PathLike[str] | None = None, progress: bool = True) -> SurveyFit:
-    """Fit a ties-aware Plackett-Luce model to the survey's importance ratings (pooled, or per level of ``by``).
+def run_fit(survey: str | os.PathLike[str] | None = None, *, by: str | Sequence[str] | None = None,
+            csv: str | os.PathLike[str] | None = None, progress: bool = True, spec: SurveySpec | None = None,
+            min_cell_size: int = 10) -> SurveyFit:
+    """Fit a ties-aware Plackett-Luce model to the survey's ratings (pooled, or per level of ``by``).
 
     Parameters
     ----------
     survey : path, optional
-        CSV in the study's layout; default the bundled synthetic survey.
-    by : str, optional
-        A survey covariate: each of its levels is fitted separately.
+        A survey export (:func:`~survey_weights.load_survey`); default the bundled synthetic survey.
+    by : str or sequence of str, optional
+        Survey covariates: one grouped fit per covariate (:func:`~survey_weights.fit_by_group`, so groups under
+        `min_cell_size` respondents are withheld and a column that identifies respondents is refused).
     csv : path, optional
-        Also write the tidy table there (atomically).
+        Also write the tidy table there (atomically; checked before anything is fitted).
     progress : bool, default True
-        Log lines on stderr (among them the respondents the survey drops).
+        Log lines on stderr (among them the respondents the survey drops, and withheld groups).
+    spec : SurveySpec, optional
+        Items, scale, respondent column, sampling weights and variance type.
+    min_cell_size : int, default 10
 
     Raises
     ------
     FileNotFoundError
         ``survey`` does not exist.
     ValueError
-        The survey lacks the rating columns, or ``by`` is not one of its columns.
+        The survey lacks the rating columns, ``by`` is not one of its columns or identifies respondents, or the
+        CSV path cannot be written.
     """
     from ..models import fit_plackett_luce
+    from ..subgroups.groups import fit_by_group
 
-    rankings = survey_rankings(load_survey_frame(survey), [by] if by else [], log=Log(progress))
-    if by:
-        cov = rankings.covariates
-        if cov is None or by not in cov.columns:
-            raise ValueError(f"Unknown covariate {by!r} for --by. Fix: name a survey column, e.g. age_group.")
+    if csv:
+        check_output(csv, kind="file", what="CSV")
+    spec = spec or SurveySpec()
+    factors = [] if not by else ([by] if isinstance(by, str) else list(by))
+    log = Log(progress)
+    df = load_survey_frame(survey, spec)
+    unknown = [f for f in factors if f not in df.columns]
+    if unknown:
+        raise ValueError(f"Unknown covariate(s) {unknown} for --by. Fix: name survey columns, e.g. "
+                         f"{[c for c in ('age_group', 'severity') if c in df.columns] or list(df.columns)[:3]}.")
+    rankings = survey_rankings(df, factors, log=log, spec=spec)
+    log(f"      {rankings.n_respondents} respondents with ranking information (of {len(df)} rows)")
+    if factors:
         frames = []
-        for level in sorted(cov[by].dropna().unique(), key=str):
-            fit = fit_plackett_luce(rankings.subset((cov[by] == level).to_numpy()))
-            frames.append(fit.to_frame().assign(**{by: level, "n_respondents": fit.n_respondents}))
+        with quiet_small_groups(log):
+            for f in factors:
+                g = fit_by_group(rankings, f, min_cell_size=min_cell_size, **spec.fit_options())
+                frames.append(g.to_frame())  # `group` ("factor=level") and the factor's own column
         table = pd.concat(frames, ignore_index=True)
         text = table.to_string(index=False)
     else:
-        fit = fit_plackett_luce(rankings)
-        summary = fit.summary()
-        text = summary.as_text() if hasattr(summary, "as_text") else str(summary)
+        fit = fit_plackett_luce(rankings, **spec.fit_options())
+        text = fit.summary().as_text()
         table = fit.to_frame()
     if csv:
         atomic_write_text(csv, table.to_csv(index=False))
@@ -130,6 +147,7 @@ def run_train_rewards(preferences: str | os.PathLike[str] | None = None, *,
     -------
     dict criterion -> RewardModel
     """
+    check_output(out, what="reward-model")
     split = load_preference_split(preferences, seed=seed)
     crits = list(criteria) if criteria else list(dict.fromkeys(split.train["criterion"]))
     log = (lambda m: print(m, file=sys.stderr)) if progress else None
@@ -176,6 +194,7 @@ def run_adapters(weights: str | os.PathLike[str], *, preferences: str | os.PathL
     ValueError, TypeError
         A bad schedule or profile, before anything is trained.
     """
+    check_output(out, what="adapter")
     wpath = Path(weights)
     if not wpath.is_file():
         raise FileNotFoundError(f"Weights file {str(wpath)!r} does not exist. Fix: run `{_PROG} profiles` first.")
@@ -272,6 +291,7 @@ def run_evaluate(adapters: str | os.PathLike[str], *, preferences: str | os.Path
     dict
         Paths written (``evaluation``, ``report``, ...).
     """
+    check_output(out, what="evaluation")
     found = find_adapters(adapters)
     check_budget("n_prompts", n_prompts)
     check_budget("max_new_tokens", max_new_tokens)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .._util.io import atomic_write_bytes
+from .._util.io import atomic_write_bytes, check_output
 from ..criteria import ALL_CRITERIA
 from ..preferences.split import subsample_pairs
 from ..profiles.training_config import MODPOConfig
@@ -28,6 +28,7 @@ from ._steps import (
     DEFAULT_BASE_MODEL,
     REWARD_PAIRS_PER_CRITERION,
     Log,
+    SurveySpec,
     check_budget,
     check_model,
     check_training,
@@ -99,22 +100,27 @@ class MainSchedule:
 
 
 def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequence[str] = SUBGROUP_FACTORS,
-                   n_classes: int = 3, seed: int = 0, progress: bool = True) -> list[Any]:
+                   n_classes: int | str = "auto", seed: int = 0, progress: bool = True,
+                   spec: SurveySpec | None = None) -> list[Any]:
     """Pooled, subgroup and latent-class weight profiles of a survey.
 
     Parameters
     ----------
     df : DataFrame
-        Survey in the study's layout (ratings named as ``SURVEY_CRITERIA``).
+        The survey (ratings of ``spec.criteria``).
     min_cell_size : int, default 10
         Subgroups and classes with fewer respondents get no profile (logged, never exported).
     factors : sequence of str, default ("age_group", "severity")
-        Covariates whose levels define subgroups (:func:`survey_weights.groups.fit_by_group`; missing columns
-        are skipped).
-    n_classes : int, default 3
-        Latent classes of the Plackett-Luce mixture (:func:`survey_weights.mixture.fit_mixture`; 0 disables).
+        Covariates whose levels define subgroups (:func:`~survey_weights.fit_by_group`; missing columns are
+        skipped; a column that identifies respondents is refused).
+    n_classes : int or "auto", default "auto"
+        Latent classes of the Plackett-Luce mixture: ``"auto"`` picks 1-4 by BIC (:func:`select_n_classes`; one
+        class means none are reported beyond the pooled profile); an int fixes the number (0 disables), and a
+        class profile then notes when BIC preferred fewer.
     seed : int, default 0
         Seeds the mixture's EM starts.
+    spec : SurveySpec, optional
+        Items, scale, respondent column, sampling weights, variance type and the constraint objective.
 
     Returns
     -------
@@ -124,21 +130,41 @@ def build_profiles(df: pd.DataFrame, *, min_cell_size: int = 10, factors: Sequen
     from ..models import fit_plackett_luce
     from ..profiles.profile import derive_profile
     from ..subgroups.groups import fit_by_group
-    from ..subgroups.mixture import fit_mixture
+    from ..subgroups.mixture import fit_mixture, select_n_classes
 
+    spec = spec or SurveySpec()
+    if not (n_classes == "auto" or (isinstance(n_classes, int) and not isinstance(n_classes, bool)
+                                    and n_classes >= 0)):
+        raise ValueError(f"`n_classes` must be 'auto' or an int >= 0. Got {n_classes!r}.")
     log = Log(progress)
-    rankings = survey_rankings(df, factors, log=log)
-    profiles = [derive_profile(fit_plackett_luce(rankings), name="pooled", source="pooled",
-                               data_hash=rankings.data_hash())]
+    rankings = survey_rankings(df, factors, log=log, spec=spec)
+    fit_kw = spec.fit_options()
+    profiles = [derive_profile(fit_plackett_luce(rankings, **fit_kw), name="pooled", source="pooled",
+                               data_hash=rankings.data_hash(), safety=spec.safety)]
     cov = rankings.covariates
     with quiet_small_groups(log):
         for f in factors:
             if cov is None or f not in cov.columns:
                 log(f"      subgroup factor {f!r}: not in the survey, skipped")
                 continue
-            profiles += fit_by_group(rankings, f, min_cell_size=min_cell_size).profiles()
-        if n_classes:
-            profiles += fit_mixture(rankings, n_classes, seed=seed).profiles(min_cell_size=min_cell_size)
+            profiles += fit_by_group(rankings, f, min_cell_size=min_cell_size, **fit_kw).profiles(safety=spec.safety)
+        if n_classes == 0:
+            return profiles
+        if rankings.sampling_weights is not None:
+            log("      latent classes: skipped under sampling weights (BIC is not defined for a pseudo-likelihood)")
+            return profiles
+        best, table = select_n_classes(rankings, 4, seed=seed)
+        k_bic = int(best.n_classes)
+        k = k_bic if n_classes == "auto" else int(n_classes)
+        log(f"      latent classes: BIC prefers {k_bic}" + ("" if n_classes == "auto" else f"; {k} asked for"))
+        if k <= 1:
+            return profiles
+        mix = best if k == k_bic else fit_mixture(rankings, k, seed=seed)
+        cls = mix.profiles(min_cell_size=min_cell_size, safety=spec.safety)
+        if k > k_bic:  # a fixed number the criterion did not support: say so in every class profile
+            note = f"{k} classes asked for; BIC preferred {k_bic} (exploratory)"
+            cls = [replace(p, model={**p.model, "note": note}) for p in cls]
+        profiles += cls
     return profiles
 
 
@@ -170,18 +196,23 @@ def _plot_profiles(profiles: Sequence[Any], path: Path, *, title: str) -> Path:
 def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str | os.PathLike[str] | None = None,
              base_model: str = DEFAULT_BASE_MODEL, out: str | os.PathLike[str] = "outputs",
              profiles_only: bool = False, seed: int = 0, max_steps: int | None = None, device: str | None = None,
-             min_cell_size: int = 10, n_classes: int = 3, factors: Sequence[str] = SUBGROUP_FACTORS,
+             min_cell_size: int = 10, n_classes: int | str = "auto", factors: Sequence[str] = SUBGROUP_FACTORS,
              schedule: MainSchedule | None = None, reward_models: Mapping[str, Any] | None = None,
              threads: int | str | None = None, overwrite: bool | None = None,
-             reward_cache: str | os.PathLike[str] | None = None, progress: bool = True) -> dict[str, Any]:
+             reward_cache: str | os.PathLike[str] | None = None, progress: bool = True,
+             spec: SurveySpec | None = None) -> dict[str, Any]:
     """Survey -> weight profiles -> reward models -> one adapter per profile -> evaluation, into ``out``.
 
     Parameters
     ----------
     survey : path, optional
-        CSV in the study's layout; default the bundled synthetic survey.
+        A survey export (the study's layout, Qualtrics or a generic CSV: :func:`~survey_weights.load_survey`);
+        default the bundled synthetic survey.
     preferences : path, optional
         JSONL file or directory of ``<criterion>.jsonl``; default the bundled synthetic pairs.
+    spec : SurveySpec, optional
+        The survey's items, scale, respondent column, sampling weights, variance type and constraint objective
+        (default: the study's five criteria rated 1-5, plus safety as the constraint).
     base_model : str, default "smollm2-135m-instruct"
         Name or local path (see :func:`survey_weights.modpo.load_base_model`); ``"tiny-test"`` for a smoke run.
     out : path, default "outputs"
@@ -194,8 +225,8 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     device : str, optional
         ``"cpu"``, ``"cuda"``...; default CUDA when available.
     min_cell_size : int, default 10
-    n_classes : int, default 3
-        Latent classes (0: none).
+    n_classes : int or "auto", default "auto"
+        Latent classes: ``"auto"`` chooses by BIC (1 = none beyond the pooled profile); an int fixes it (0: none).
     factors : sequence of str, default ("age_group", "severity")
         Survey covariates whose levels get subgroup profiles.
     schedule : MainSchedule, optional
@@ -224,14 +255,13 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         raise TypeError(f"`schedule` must be a MainSchedule. Got {type(sched).__name__} instead.")
     cfg = training_config(sched.training, seed=seed, progress=progress, max_steps=max_steps)
     sched = replace(sched, training=cfg)  # what this run trains with (recorded in evaluation.json)
+    out = check_output(out, what="output")  # an unwritable output fails now, not after the training
     if not profiles_only:
         check_model(base_model, device)  # a bad base model or device fails now, not after the reward models
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     log("[1/5] survey -> weight profiles")
-    df = load_survey_frame(survey)
+    df = load_survey_frame(survey, spec)
     profiles = build_profiles(df, min_cell_size=min_cell_size, factors=factors, n_classes=n_classes, seed=seed,
-                              progress=progress)
+                              progress=progress, spec=spec)
     profiles = [p for p in profiles if p.n_respondents >= min_cell_size]
     paths: dict[str, Any] = {f"weights_{k}" if k in ("json", "csv") else k: v
                              for k, v in export_weights(profiles, out, min_cell_size=min_cell_size,
