@@ -24,7 +24,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/survey-weights run --out outputs
+	$(VENV)/bin/survey-weights run --out outputs --n-classes 3
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
