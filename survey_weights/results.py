@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .profiles.cells import check_min_cell_size, reportable
 from .profiles.intervals import weight_intervals
@@ -304,6 +303,8 @@ class FitResult:
 
     def summary(self, ref: Any = None) -> Summary:
         """Estimate, SE, z, p and quasi-SE per item (log-worth, zero-sum or relative to `ref`), ties, fit info."""
+        from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
         c = self.coef(ref)
         n = self.n_items
         tab = c.iloc[:n].copy()

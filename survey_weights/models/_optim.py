@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dpotrs as _potrs
-from scipy.optimize import minimize
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -274,6 +273,8 @@ def _mm(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: fl
 
 
 def _lbfgs(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: float) -> OptimResult:
+    from scipy.optimize import minimize  # lazy: scipy.optimize (and the scipy.spatial it loads) is slow to import
+
     x0 = theta[free]
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
-from scipy.stats import norm
 
 __all__ = ["logit_interval", "softmax", "weight_intervals", "weight_se", "z_value"]
 
@@ -29,7 +28,9 @@ def z_value(level: float) -> float:
     """
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise ValueError(f"`level` must be a number in (0, 1), e.g. 0.95. Got {level!r}.")
-    return float(norm.ppf(0.5 + float(level) / 2.0))
+    from scipy.special import ndtri  # the normal quantile, without importing scipy.stats (slow)
+
+    return float(ndtri(0.5 + float(level) / 2.0))
 
 
 def softmax(log_worth: Any) -> np.ndarray:

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._util.validation import format_ids
 from ..data.rankings import Rankings
@@ -130,6 +129,8 @@ class WorthRegressionResult:
             results' tables, ``ci_low``/``ci_high`` bound a coefficient, not a weight; the weights of covariate cells
             are :attr:`weights` and :meth:`predict_weights`.
         """
+        from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
         zq = stats.norm.ppf(0.5 + level / 2)
         est = self.coef.stack()
         se = self.se.stack()
