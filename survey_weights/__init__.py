@@ -25,6 +25,8 @@ from .exceptions import (
     BoundaryWarning,
     ConvergenceWarning,
     DataRecodeWarning,
+    DisconnectedNetworkWarning,
+    DominantWeightsWarning,
     SmallGroupWarning,
     SurveyWeightsWarning,
 )
@@ -91,4 +93,6 @@ __all__ = [
     "BoundaryWarning",
     "DataRecodeWarning",
     "SmallGroupWarning",
+    "DisconnectedNetworkWarning",
+    "DominantWeightsWarning",
 ]

@@ -11,6 +11,8 @@ __all__ = [
     "ConvergenceWarning",
     "DataRecodeWarning",
     "SmallGroupWarning",
+    "DisconnectedNetworkWarning",
+    "DominantWeightsWarning",
 ]
 
 
@@ -34,3 +36,14 @@ class DataRecodeWarning(SurveyWeightsWarning):
 
 class SmallGroupWarning(SurveyWeightsWarning):
     """A subgroup is smaller than the minimum cell size and is withheld from exports and plots."""
+
+
+class DisconnectedNetworkWarning(SurveyWeightsWarning):
+    """The comparison network falls apart into components that no comparison links: a fit with
+    pseudo-comparisons or a prior still returns weights, but how the components compare comes from the
+    pseudo-comparisons (or the prior) alone, not from the data, and their standard errors are huge."""
+
+
+class DominantWeightsWarning(SurveyWeightsWarning):
+    """A few heavy frequency weights dominate a fit: its effective number of respondents (Kish,
+    ``(sum w)^2 / sum w^2``, the result's ``n_effective``) is far below the number of respondents counted."""

@@ -197,6 +197,9 @@ class FitResult:
     #: Names of the parameters whose estimate is on the boundary (runs off to +-infinity; see
     #: :class:`~survey_weights.exceptions.BoundaryWarning`): their numbers and standard errors are meaningless.
     boundary: tuple = field(default=(), repr=False)
+    #: Effective number of respondents, Kish's ``(sum w)^2 / sum w^2`` of the frequency weights (equal to
+    #: ``n_respondents`` when they are all equal; see :class:`~survey_weights.exceptions.DominantWeightsWarning`).
+    n_effective: float | None = field(default=None, repr=False)
 
     _kind = "fit"
 
