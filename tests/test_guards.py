@@ -91,6 +91,15 @@ def test_disconnected_paired_comparisons_warn():
         sw.fit_bradley_terry(pc, ties="davidson")
 
 
+def test_disconnected_network_is_refused_by_bias_reduction():
+    """Firth's estimate does not exist there (before: a ConvergenceWarning for rankings, a LinAlgError for pairs)."""
+    with pytest.raises(ValueError, match=r"\{c, d, e\}; \{a, b\}.*Firth.*does not exist"):
+        sw.fit_plackett_luce(two_islands(), bias_reduction=True)
+    pc = sw.Rankings.from_orderings([["a", "b"], ["b", "a"], ["c", "d"], ["d", "c"]]).to_pairwise()
+    with pytest.raises(ValueError, match=r"\{a, b\}; \{c, d\}"):
+        sw.fit_bradley_terry(pc, bias_reduction=True)
+
+
 def test_connected_network_fits_quietly():
     with warnings.catch_warnings():
         warnings.simplefilter("error", sw.SurveyWeightsWarning)

@@ -69,6 +69,7 @@ def fit_bias_reduced(data: Any, cls: type, *, npseudo: Any, normal: Any, ties: s
     if npseudo not in (None, 0, 0.0):
         raise ValueError(f"`bias_reduction=True` replaces the pseudo-comparisons; got npseudo={npseudo!r}. "
                          "Fix: leave npseudo unset (or 0).")
+    refuse_if_disconnected(data)
     design = ChoiceDesign.from_data(data, npseudo=0.0, ties=ties)
     n_eff = check_design_weights(design, stacklevel=3)
     with single_thread_blas(True):
@@ -126,23 +127,55 @@ def check_design_weights(design: Any, *, stacklevel: int) -> float:
     return n_eff
 
 
+class _DataNetwork:
+    """The comparison network of a data object (Rankings or PairedComparisons), as :func:`network_components`
+    reads a design's: for fits that build no such design (Firth's)."""
+
+    def __init__(self, data: Any) -> None:
+        self.items = tuple(data.items)
+        self.n_items = len(self.items)
+        if hasattr(data, "_ptr"):
+            self._arrays = {"ptr": np.asarray(data._ptr), "item": np.asarray(data._item),
+                            "top_k": np.asarray(data._top_k)}
+        else:
+            self._pairs = (np.asarray(data._a, dtype=np.int64), np.asarray(data._b, dtype=np.int64))
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._pairs
+
+
+def _show(comps: list[list[Any]]) -> str:
+    return ("; ".join("{" + ", ".join(map(str, c[:8])) + (", ..." if len(c) > 8 else "") + "}" for c in comps[:6])
+            + ("; ..." if len(comps) > 6 else ""))
+
+
+def refuse_if_disconnected(data: Any) -> None:
+    """Firth's fit has no estimate on a disconnected network (its information is singular for every theta)."""
+    comps = network_components(_DataNetwork(data), tuple(data.items))
+    if len(comps) > 1:
+        raise ValueError(
+            f"The comparison network falls apart into {len(comps)} components that no comparison links: "
+            f"{_show(comps)}. Shifting one component's log-worths leaves the likelihood unchanged, so the "
+            "bias-reduced (Firth) estimate does not exist. Fix: fit the items of each component separately, or use "
+            "npseudo > 0 (bias_reduction=False) and read the cross-component weights as arbitrary.")
+
+
 def warn_if_disconnected(design: Any, *, stacklevel: int) -> None:
     """With pseudo-comparisons or a prior, warn naming the components when the comparison network falls apart
     (the fit exists, but how the components compare is the penalty's, not the data's)."""
     comps = network_components(design, tuple(design.items))
     if len(comps) <= 1:
         return
-    by = []
+    penalties = []
     if design.npseudo > 0:
-        by.append(f"the pseudo-comparisons (npseudo={design.npseudo:g})")
+        penalties.append(f"the pseudo-comparisons (npseudo={design.npseudo:g})")
     if design.prior is not None:
-        by.append("the normal prior")
-    shown = "; ".join("{" + ", ".join(map(str, c[:8])) + (", ..." if len(c) > 8 else "") + "}" for c in comps[:6])
+        penalties.append("the normal prior")
     warnings.warn(
-        f"The comparison network falls apart into {len(comps)} components that no comparison links: {shown}"
-        f"{'; ...' if len(comps) > 6 else ''}. The weights within a component come from the data, but how the "
+        f"The comparison network falls apart into {len(comps)} components that no comparison links: "
+        f"{_show(comps)}. The weights within a component come from the data, but how the "
         f"components compare (each one's share of the weight, every contrast across them) comes from "
-        f"{' and '.join(by)} alone: those numbers are arbitrary and their standard errors huge. Fix: fit the "
+        f"{' and '.join(penalties)} alone: those numbers are arbitrary and their standard errors huge. Fix: fit the "
         "items of each component separately, drop the items of the smaller components (an item nobody answered "
         "is a component of its own), or collect answers that compare them.",
         DisconnectedNetworkWarning, stacklevel=stacklevel + 1)
