@@ -13,7 +13,6 @@ import numbers
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logit
 
 __all__ = ["logit_interval", "softmax", "weight_intervals", "weight_se", "z_value"]
 
@@ -92,6 +91,8 @@ def logit_interval(weight: Any, se: Any, level: float = 0.95) -> tuple[np.ndarra
     [0.1637, 0.2421]
     """
     z = z_value(level)
+    from scipy.special import expit, logit  # lazy: scipy.special takes a tenth of a second to import
+
     w = np.asarray(weight, dtype=float)
     s = np.asarray(se, dtype=float)
     if w.shape != s.shape:

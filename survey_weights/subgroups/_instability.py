@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import linalg, special
+from scipy import linalg
 
 from . import _hansen1997
 
@@ -100,6 +100,8 @@ def suplm_pvalue(stat: float, k: int, trim: float, *, method: str = "partykit", 
 
 def _log_estrella(x: float, k: int, log_lambda: float) -> float:
     """Estrella's (2003) asymptotic log tail probability of the supLM statistic."""
+    from scipy import special  # lazy: keeps `import survey_weights` fast
+
     return float(-special.gammaln(k / 2.0) + k / 2.0 * np.log(x / 2.0) - x / 2.0
                  + np.log(abs(log_lambda * (1.0 - k / x) + 2.0 / x)))
 
@@ -148,7 +150,7 @@ def suplm_pvalue_partykit(stat: float, k: int, trim: float) -> float:
         else:
             logp = _log_estrella(stat, k, log_lambda)
         return float(min(np.exp(logp), 1.0))
-    from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+    from scipy import special, stats  # lazy: scipy.stats alone takes longer to import than the package
 
     log_chi2 = float(stats.chi2.logsf(stat, k))
     if tau >= 0.5:
@@ -208,6 +210,8 @@ def suplm_pvalue_exact(stat: float, k: int, trim: float, *, n_grid: int = 160) -
 
         return float(stats.chi2.sf(stat, k))
     # far tail (p < 1e-9): Estrella's (2003) asymptotic formula, accurate there; the grid loses precision
+    from scipy import special  # lazy: keeps `import survey_weights` fast
+
     logp = (-special.gammaln(k / 2.0) + k / 2.0 * np.log(stat / 2.0) - stat / 2.0
             + np.log(abs(2.0 * length * (1.0 - k / stat) + 2.0 / stat)))
     if stat > 2.0 * k and logp < np.log(1e-9):
