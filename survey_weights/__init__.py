@@ -25,6 +25,8 @@ from .exceptions import (
     BoundaryWarning,
     ConvergenceWarning,
     DataRecodeWarning,
+    DisconnectedNetworkWarning,
+    DominantWeightsWarning,
     SettingsChangedError,
     SmallGroupWarning,
     SurveyWeightsWarning,
@@ -95,4 +97,6 @@ __all__ = [
     "DataRecodeWarning",
     "SettingsChangedError",
     "SmallGroupWarning",
+    "DisconnectedNetworkWarning",
+    "DominantWeightsWarning",
 ]

@@ -13,6 +13,8 @@ __all__ = [
     "ConvergenceWarning",
     "DataRecodeWarning",
     "SmallGroupWarning",
+    "DisconnectedNetworkWarning",
+    "DominantWeightsWarning",
     "SettingsChangedError",
 ]
 
@@ -39,6 +41,15 @@ class SmallGroupWarning(SurveyWeightsWarning):
     """A subgroup is smaller than the minimum cell size and is withheld from exports and plots."""
 
 
+class DisconnectedNetworkWarning(SurveyWeightsWarning):
+    """The comparison network falls apart into components that no comparison links: a fit with
+    pseudo-comparisons or a prior still returns weights, but how the components compare comes from the
+    pseudo-comparisons (or the prior) alone, not from the data, and their standard errors are huge."""
+
+
+class DominantWeightsWarning(SurveyWeightsWarning):
+    """A few heavy frequency weights dominate a fit: its effective number of respondents (Kish,
+    ``(sum w)^2 / sum w^2``, the result's ``n_effective``) is far below the number of respondents counted."""
 class SettingsChangedError(ValueError):
     """A finished result on disk was produced with other settings or data than the ones asked for now.
 

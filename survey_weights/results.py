@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .profiles.cells import check_min_cell_size, reportable
 from .profiles.intervals import weight_intervals
@@ -207,6 +206,9 @@ class FitResult:
     vcov_type: str = field(default="model", repr=False)
     #: With sampling weights: ``{"n", "n_effective", "design_effect"}`` (Kish), else None.
     sampling: dict | None = field(default=None, repr=False)
+    #: Effective number of respondents, Kish's ``(sum w)^2 / sum w^2`` of the frequency weights (equal to
+    #: ``n_respondents`` when they are all equal; see :class:`~survey_weights.exceptions.DominantWeightsWarning`).
+    n_effective: float | None = field(default=None, repr=False)
 
     _kind = "fit"
 
@@ -330,6 +332,8 @@ class FitResult:
 
     def summary(self, ref: Any = None) -> Summary:
         """Estimate, SE, z, p and quasi-SE per item (log-worth, zero-sum or relative to `ref`), ties, fit info."""
+        from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
         c = self.coef(ref)
         n = self.n_items
         tab = c.iloc[:n].copy()

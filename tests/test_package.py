@@ -39,6 +39,18 @@ def test_survey_half_imports_without_torch_or_matplotlib():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_import_leaves_slow_modules_unloaded():
+    """Issue 15.7: `import survey_weights` stays fast (under 1 s here; scipy.stats alone took ~0.35 s of 0.7 s):
+    scipy.stats, scipy.optimize (and the scipy.spatial it loads), scipy.special and matplotlib load only when a
+    function needs them."""
+    slow = ("scipy.stats", "scipy.optimize", "scipy.spatial", "scipy.special", "matplotlib")
+    code = ("import sys, survey_weights; "
+            f"print(','.join(m for m in {slow!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"imported eagerly: {out.stdout.strip()}"
+
+
 def test_warning_hierarchy():
     for w in (sw.ConvergenceWarning, sw.DataRecodeWarning, sw.SmallGroupWarning):
         assert issubclass(w, sw.SurveyWeightsWarning)

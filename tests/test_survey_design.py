@@ -232,8 +232,9 @@ def test_bootstrap_redoes_the_raking_in_every_replicate():
     # replicate 0 by hand: re-rake the resampled respondents, fit with those weights
     counts = np.random.default_rng(3).multinomial(r.n_respondents, np.full(r.n_respondents, 1 / r.n_respondents))
     w0 = res.replicate(counts)
-    rep = r.with_sampling_weights(None).with_respondent_weights(counts * w0)
-    fit0 = sw.fit_plackett_luce(rep.subset(counts > 0), tol=1e-12)
+    keep = counts > 0
+    rep = r.subset(keep).with_respondent_weights(counts[keep]).with_sampling_weights(w0[keep])
+    fit0 = sw.fit_plackett_luce(rep, tol=1e-12)
     np.testing.assert_allclose(reraked.replicates.iloc[0].to_numpy(), fit0.weights.to_numpy(), atol=1e-6)
 
 

@@ -207,6 +207,67 @@ def _warn_dropped(ids: Sequence[Any], reason: str, stacklevel: int = 4) -> None:
 
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# statistics guards: items nobody answered, weights that sum to zero
+# ---------------------------------------------------------------------------------------------------------------------
+EMPTY_ITEMS = ("raise", "drop")
+
+
+def _check_empty_option(empty_items: Any) -> str:
+    if not isinstance(empty_items, str) or empty_items not in EMPTY_ITEMS:
+        raise ValueError(
+            f"`empty_items` must be 'raise' or 'drop'. Got {empty_items!r}. Fix: empty_items='raise' (the default: "
+            "an item nobody answered is an error) or empty_items='drop' (leave such items out, with a warning)."
+        )
+    return empty_items
+
+
+def _empty_items(
+    answered: np.ndarray, kept: np.ndarray, items: Sequence[Any], empty_items: str, stacklevel: int
+) -> np.ndarray:
+    """Which items to keep (bool mask): refuse, or drop with a warning, the items no kept respondent answered.
+
+    ``answered`` (n_rows, n_items) says which cells hold an answer, ``kept`` which rows carry ranking information.
+    """
+    ever = answered.any(axis=0)
+    used = answered[kept].any(axis=0)
+    empty = ~used
+    if not empty.any():
+        return used
+    names = [items[j] for j in np.flatnonzero(empty)]
+    never = [items[j] for j in np.flatnonzero(~ever)]
+    only_dropped = [items[j] for j in np.flatnonzero(ever & ~used)]
+    why = []
+    if never:
+        why.append(f"nobody answered {format_ids(never)}")
+    if only_dropped:
+        why.append(f"{format_ids(only_dropped)} was answered only by respondents dropped for lack of ranking "
+                   "information")
+    detail = "; ".join(why)
+    if empty_items == "raise":
+        raise ValueError(
+            f"Item(s) {format_ids(names)} have no answers ({detail}), so their weight would come from the "
+            "pseudo-comparisons alone (a plausible-looking number that the data never saw). Fix: leave them out "
+            "of `items`, or pass empty_items='drop' to drop them with a warning."
+        )
+    # (two items or more always remain: every kept respondent answered two)
+    warnings.warn(
+        f"Dropped {len(names)} item(s) without answers (empty_items='drop'): {detail}. The fit has no weight for "
+        f"{'it' if len(names) == 1 else 'them'}.",
+        DataRecodeWarning, stacklevel=stacklevel,
+    )
+    return used
+
+
+def _check_total_weight(w: np.ndarray, what: str) -> None:
+    """Frequency weights that sum to 0 leave nothing to fit: refuse them when the data are built."""
+    if len(w) and not float(np.sum(w)) > 0:
+        raise ValueError(
+            f"{what} sum to 0 (all {len(w)} respondents with ranking information have weight 0), so there is "
+            "nothing to fit. Fix: give respondents positive frequency weights (weight 0 leaves one out)."
+        )
+
+
 def sampling_weights_by_id(sampling_weights: Any, df: pd.DataFrame | None, row_ids: Any) -> pd.Series | None:
     """Sampling (or raking) weights as a Series indexed by respondent id, validated: positive and finite, one per
     respondent (a column must be constant within a respondent).

@@ -18,12 +18,14 @@ import pandas as pd
 
 from .._util.validation import check_columns, check_frame, format_ids
 from ..exceptions import DataRecodeWarning
-from ._checks import TIE_TYPES as _TIE_TYPES
 from ._checks import (
     _build_covariates,
+    _check_empty_option,
+    _check_total_weight,
     _check_weights,
     _check_whole,
     _dense_ranks,
+    _empty_items,
     _numeric_matrix,
     _per_respondent,
     _raise_bad_cells,
@@ -34,6 +36,7 @@ from ._checks import (
     align_sampling_weights,
     sampling_weights_by_id,
 )
+from ._orderings import orderings_arrays, pairwise_arrays
 from .paired import PairedComparisons
 
 __all__ = ["Rankings", "PairedComparisons"]
@@ -81,15 +84,8 @@ class Rankings:
     # ----------------------------------------------------------------------------------------------------- builders
     @classmethod
     def _from_arrays(
-        cls,
-        items: Sequence[Any],
-        ptr: np.ndarray,
-        item: np.ndarray,
-        rank: np.ndarray,
-        top_k: np.ndarray,
-        resp: np.ndarray,
-        respondent_ids: Sequence[Any] | pd.Index,
-        respondent_weights: np.ndarray | None = None,
+        cls, items: Sequence[Any], ptr: np.ndarray, item: np.ndarray, rank: np.ndarray, top_k: np.ndarray,
+        resp: np.ndarray, respondent_ids: Sequence[Any] | pd.Index, respondent_weights: np.ndarray | None = None,
         covariates: pd.DataFrame | None = None,
     ) -> Rankings:
         """Private constructor from the internal arrays (no validation beyond shapes)."""
@@ -113,15 +109,9 @@ class Rankings:
 
     @classmethod
     def _from_matrix(
-        cls,
-        key: np.ndarray,
-        items: list[Any],
-        ids: np.ndarray,
-        *,
-        top_k: bool,
-        weights: np.ndarray,
-        covariates: pd.DataFrame | None,
-        drop_all_tied: bool,
+        cls, key: np.ndarray, items: list[Any], ids: np.ndarray, *, top_k: bool, weights: np.ndarray,
+        covariates: pd.DataFrame | None, drop_all_tied: bool, empty_items: str = "raise",
+        weights_name: str = "The frequency weights",
     ) -> Rankings:
         """Rows of `key` (smaller = better, NaN = unranked), one row per respondent."""
         order, dense, valid = _dense_ranks(key)
@@ -147,23 +137,21 @@ class Rankings:
                 + (" or all-equal ratings, and all_tied='drop'" if drop_all_tied else "")
                 + "). Check the item columns."
             )
+        if not top_k:  # (top-k: an item nobody ranked still loses to every ranked one)
+            cols = _empty_items(~np.isnan(key), keep, items, empty_items, stacklevel=4)
+            if not cols.all():
+                key, items = key[:, cols], [it for it, c in zip(items, cols) if c]
+                order, dense, valid = _dense_ranks(key)
+                n_valid = valid.sum(axis=1)
+        _check_total_weight(weights[keep], weights_name)
         order, dense, valid, n_valid = order[keep], dense[keep], valid[keep], n_valid[keep]
         ptr = np.concatenate([[0], np.cumsum(n_valid)])
         idx = pd.Index(ids[keep])
         cov = covariates.loc[idx] if covariates is not None else None
         if cov is not None:
             cov.index.name = "respondent"
-        return cls._from_arrays(
-            items,
-            ptr,
-            order[valid],
-            dense[valid],
-            np.full(len(idx), top_k),
-            np.arange(len(idx)),
-            idx,
-            weights[keep],
-            cov,
-        )
+        return cls._from_arrays(items, ptr, order[valid], dense[valid], np.full(len(idx), top_k), np.arange(len(idx)),
+                                idx, weights[keep], cov)
 
     @classmethod
     def from_ratings(
@@ -177,6 +165,7 @@ class Rankings:
         weights: Hashable | None = None,
         all_tied: str = "keep",
         sampling_weights: Hashable | pd.Series | Sequence[float] | None = None,
+        empty_items: str = "raise",
     ) -> Rankings:
         """Turn Likert importance ratings (one row per respondent) into weak orderings.
 
@@ -205,6 +194,10 @@ class Rankings:
             them out (with a ``DataRecodeWarning``), as a "no priority expressed" reading would; this changes the
             fitted tie parameters (the highest tie order may disappear) and, through them, the worths and the
             log-likelihood, so the fit is no longer the Davidson-Luce fit of all the answers.
+        empty_items : {"raise", "drop"}, default "raise"
+            An item that no respondent with ranking information answered would get a weight from the
+            pseudo-comparisons alone: ``"raise"`` refuses it (``ValueError`` naming it), ``"drop"`` leaves it out
+            of ``items`` with a ``DataRecodeWarning``.
 
         sampling_weights : column name, Series by respondent id or array, optional
             Sampling (or raking) weights, one per respondent, positive: the fit maximises the weighted
@@ -220,6 +213,13 @@ class Rankings:
         DataRecodeWarning
             Respondents who rated fewer than two items carry no ranking information and are dropped; with
             ``all_tied="drop"`` so are respondents whose ratings are all equal. One warning per reason counts them.
+            With ``empty_items="drop"``, one names the items dropped for having no answers.
+
+        Raises
+        ------
+        ValueError
+            A rating outside `scale`, an item without answers (``empty_items="raise"``), or frequency `weights`
+            that sum to 0.
 
         Examples
         --------
@@ -246,6 +246,7 @@ class Rankings:
             raise ValueError(f"`all_tied` must be 'keep' or 'drop'. Got {all_tied!r}. Fix: all_tied='keep' (the "
                              "Davidson-Luce fit of every answer) or all_tied='drop' (leave out respondents who "
                              "rated every answered item the same).")
+        _check_empty_option(empty_items)
         item_cols = check_columns(df, items, "items")
         if len(item_cols) < 2:
             raise ValueError(f"`items` must name at least two rating columns. Got {item_cols!r}.")
@@ -267,7 +268,8 @@ class Rankings:
         w = _weights_from_column(df, weights, codes, idx)
         cov = _build_covariates(covariates, df, codes, idx)
         out = cls._from_matrix(
-            -x, item_cols, ids, top_k=False, weights=w, covariates=cov, drop_all_tied=all_tied == "drop"
+            -x, item_cols, ids, top_k=False, weights=w, covariates=cov, drop_all_tied=all_tied == "drop",
+            empty_items=empty_items, weights_name=f"The weights in column {weights!r}",
         )
         sw = sampling_weights_by_id(sampling_weights, df, ids)
         return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
@@ -283,6 +285,7 @@ class Rankings:
         *,
         weights: Hashable | None = None,
         sampling_weights: Hashable | pd.Series | Sequence[float] | None = None,
+        empty_items: str = "raise",
     ) -> Rankings:
         """Rank positions in wide form (one row per respondent, one column per item).
 
@@ -300,6 +303,9 @@ class Rankings:
         covariates : list of column names or DataFrame, optional
         weights : column name, optional
             Frequency weight per respondent.
+        empty_items : {"raise", "drop"}, default "raise"
+            As in :meth:`from_ratings`: an item that nobody ranked (without `top_k`) is an error, or is dropped
+            with a warning.
 
         sampling_weights : column name, Series by respondent id or array, optional
             Sampling (or raking) weights, one per respondent, positive: the fit maximises the weighted
@@ -311,6 +317,7 @@ class Rankings:
         Rankings
         """
         check_frame(df)
+        _check_empty_option(empty_items)
         item_cols = check_columns(df, items, "items")
         if len(item_cols) < 2:
             raise ValueError(f"`items` must name at least two columns. Got {item_cols!r}.")
@@ -328,7 +335,8 @@ class Rankings:
         w = _weights_from_column(df, weights, codes, idx)
         cov = _build_covariates(covariates, df, codes, idx)
         out = cls._from_matrix(
-            x, item_cols, ids, top_k=bool(top_k), weights=w, covariates=cov, drop_all_tied=False
+            x, item_cols, ids, top_k=bool(top_k), weights=w, covariates=cov, drop_all_tied=False,
+            empty_items=empty_items, weights_name=f"The weights in column {weights!r}",
         )
         sw = sampling_weights_by_id(sampling_weights, df, ids)
         return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
@@ -344,6 +352,7 @@ class Rankings:
         weights: Sequence[float] | None = None,
         covariates: pd.DataFrame | None = None,
         sampling_weights: pd.Series | Sequence[float] | None = None,
+        empty_items: str = "raise",
     ) -> Rankings:
         """Rankings from orderings, best first; a tuple, list or set inside an ordering is a tie group.
 
@@ -363,6 +372,9 @@ class Rankings:
             Frequency weight of each ordering (constant within a respondent).
         covariates : DataFrame, optional
             One row per respondent, indexed by respondent id.
+        empty_items : {"raise", "drop"}, default "raise"
+            An item of `items` that no ordering (of two or more items) contains, without `top_k`: an error, or
+            dropped with a warning, as in :meth:`from_ratings`.
 
         sampling_weights : column name, Series by respondent id or array, optional
             Sampling (or raking) weights, one per respondent, positive: the fit maximises the weighted
@@ -373,77 +385,15 @@ class Rankings:
         -------
         Rankings
         """
+        _check_empty_option(empty_items)
         if isinstance(orderings, (str, bytes, pd.DataFrame)) or not isinstance(orderings, Iterable):
             raise TypeError(
                 "`orderings` must be a list of orderings (each a list of items, best first). "
                 f"Got {type(orderings).__name__}."
             )
         orderings = list(orderings)
-        if not orderings:
-            raise ValueError("`orderings` is empty. Pass at least one ordering.")
-        if respondent_ids is None:
-            rid = np.arange(len(orderings))
-        else:
-            rid = np.asarray(list(respondent_ids), dtype=object)
-            if len(rid) != len(orderings):
-                raise ValueError(
-                    f"`respondent_ids` has {len(rid)} entries but there are {len(orderings)} orderings. "
-                    "Give one id per ordering."
-                )
-            if pd.isna(rid).any():
-                raise ValueError(f"`respondent_ids` has missing ids at positions {format_ids(np.flatnonzero(pd.isna(rid)))}.")
-        groups: list[list[tuple]] = []
-        seen_order: dict[Any, None] = {}
-        for k, o in enumerate(orderings):
-            if isinstance(o, (str, bytes)) or not isinstance(o, Iterable):
-                raise TypeError(f"Ordering {k} (respondent id {rid[k]!r}) must be a sequence of items. Got {o!r}.")
-            gs = []
-            for g in o:
-                members = tuple(sorted(g, key=str) if isinstance(g, (set, frozenset)) else g) if isinstance(
-                    g, _TIE_TYPES) else (g,)
-                if not members:
-                    continue
-                gs.append(members)
-                for it in members:
-                    seen_order.setdefault(it, None)
-            flat = [it for g in gs for it in g]
-            if len(set(flat)) != len(flat):
-                dup = sorted({it for it in flat if flat.count(it) > 1}, key=str)
-                raise ValueError(
-                    f"Ordering {k} (respondent id {rid[k]!r}) lists item(s) {format_ids(dup)} more than once. "
-                    "Fix: each item may appear once; put tied items together in one tuple."
-                )
-            groups.append(gs)
-        if items is None:
-            try:
-                item_list = sorted(seen_order)
-            except TypeError:
-                item_list = list(seen_order)
-        else:
-            item_list = list(items)
-            if len(set(item_list)) != len(item_list):
-                raise ValueError("`items` lists an item more than once.")
-            unknown = [it for it in seen_order if it not in set(item_list)]
-            if unknown:
-                raise ValueError(
-                    f"Unknown item(s) {format_ids(unknown)} in `orderings`; they are not in `items`. "
-                    "Fix: add them to `items` or correct the labels."
-                )
-        pos = {it: j for j, it in enumerate(item_list)}
-        m = len(item_list)
-        keep, ptr, it_arr, rk_arr = [], [0], [], []
-        for k, gs in enumerate(groups):
-            n = sum(len(g) for g in gs)
-            if not (n >= 2 or (top_k and 1 <= n < m)):
-                continue
-            keep.append(k)
-            for r, g in enumerate(gs, start=1):
-                for it in g:
-                    it_arr.append(pos[it])
-                    rk_arr.append(r)
-            ptr.append(len(it_arr))
-        dropped = [rid[k] for k in range(len(groups)) if k not in set(keep)]
-        _warn_dropped(dropped, "fewer than two ranked items", stacklevel=3)
+        item_list, rid, ptr, it_arr, rk_arr, keep = orderings_arrays(
+            orderings, items, respondent_ids, top_k=bool(top_k), empty_items=empty_items)
         if not keep:
             raise ValueError("No ordering has two or more items; there is nothing to fit.")
         keep_arr = np.asarray(keep)
@@ -457,6 +407,7 @@ class Rankings:
                 raise ValueError(f"`weights` has {len(wa)} entries but there are {len(orderings)} orderings.")
             wa = _check_weights(wa[keep_arr].astype(float), pd.Index(rid[keep_arr]), "`weights`")
             w = _per_respondent(wa, codes_all, len(ids), "`weights`", ids)
+            _check_total_weight(w, "The `weights`")
         cov = _build_covariates(covariates, None, None, ids)
         out = cls._from_arrays(
             item_list, np.asarray(ptr), it_arr, rk_arr, np.full(len(keep), bool(top_k)), codes_all, ids, w, cov
@@ -546,6 +497,7 @@ class Rankings:
         w = _check_weights(np.asarray(weights, dtype=float).ravel(), self.respondent_ids, "`weights`")
         if len(w) != self.n_respondents:
             raise ValueError(f"`weights` must have one entry per respondent ({self.n_respondents}). Got {len(w)}.")
+        _check_total_weight(w, "The `weights`")
         return replace(self, respondent_weights=_readonly(w))
 
     def to_frame(self) -> pd.DataFrame:
@@ -569,37 +521,9 @@ class Rankings:
         The pairs of one ranking are not independent, so a Bradley-Terry fit to them is not the Plackett-Luce fit
         and its standard errors are too small; use it for description or for tools that need pairs.
         """
-        a_l, b_l, o_l, r_l = [], [], [], []
-        lens = np.diff(self._ptr)
-        for n in np.unique(lens):
-            rk = np.flatnonzero(lens == n)
-            i, j = np.triu_indices(n, k=1)
-            base = self._ptr[rk][:, None]
-            ia, ib = self._item[base + i], self._item[base + j]
-            ra, rb = self._rank[base + i], self._rank[base + j]
-            a_l.append(ia.ravel())
-            b_l.append(ib.ravel())
-            o_l.append(np.where(ra < rb, 1, 0).ravel())  # sorted best first: ra <= rb
-            r_l.append(np.repeat(self._resp[rk], len(i)))
-        all_items = np.arange(self.n_items)
-        for r in np.flatnonzero(self._top_k):
-            ranked = self._item[self._ptr[r] : self._ptr[r + 1]]
-            unranked = np.setdiff1d(all_items, ranked)
-            if len(unranked):
-                a_l.append(np.repeat(ranked, len(unranked)))
-                b_l.append(np.tile(unranked, len(ranked)))
-                o_l.append(np.ones(len(ranked) * len(unranked), dtype=int))
-                r_l.append(np.full(len(ranked) * len(unranked), self._resp[r]))
-        a = np.concatenate(a_l)
+        a, b, outcome, resp = pairwise_arrays(self)
         return PairedComparisons._from_arrays(
-            self.items,
-            a,
-            np.concatenate(b_l),
-            np.concatenate(o_l),
-            np.ones(len(a)),
-            np.concatenate(r_l),
-            self.respondent_ids,
-            self.respondent_weights,
+            self.items, a, b, outcome, np.ones(len(a)), resp, self.respondent_ids, self.respondent_weights,
             self.covariates,
         ).with_sampling_weights(self.sampling_weights)
 

@@ -1,12 +1,11 @@
-"""Survey loader for real exports in the study's layout (the bundled synthetic survey: :mod:`~survey_weights.synthetic`)."""
+"""Survey loader for real exports: the study's layout, or any survey (Qualtrics, REDCap, generic CSV) described by
+its items and scale (the bundled synthetic survey: :mod:`~survey_weights.synthetic`)."""
 
 from __future__ import annotations
 
 import os
 import re
-import warnings
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,19 @@ import pandas as pd
 
 from .._util.validation import format_ids
 from ..criteria import SURVEY_CRITERIA
-from ..exceptions import DataRecodeWarning
+from ._exports import (
+    FREE_TEXT,
+    Source,
+    as_codes,
+    check_ids,
+    drop_private,
+    label_maps,
+    norm,
+    rating_column,
+    read_export,
+    split_multiselect,
+)
+from ._generic import load_generic, scale_pair
 
 __all__ = [
     "load_survey", "multiselect_dummies", "ITEM_TEXTS", "MULTISELECT_COLUMNS", "LIKERT_CODES", "ATTITUDE_ITEMS",
@@ -67,27 +78,28 @@ _HEADER_RULES: tuple[tuple[str, str], ...] = (
     (r"^q12$|areas of mental health", "ai_help_areas"),
     (r"^q13$|aspects of psychotherapy", "ai_appropriate_uses"),
 )
-_FREE_TEXT = re.compile(r"(_text$|please specify|comment|explain|describe|free ?text|open[- ]ended|other \(.*\))",
-                        re.I)
 
 
-def _norm(s: str) -> str:
-    return re.sub(r"\s+", " ", str(s).replace("\u2019", "'")).strip().lower()
+_LIKERT_FIX = ("recode those cells, or map other answer words with labels={'<answer>': code, ...} (na_values=[...] "
+               "marks answers that mean 'not answered').")
 
 
-def _map_headers(columns: list[Any], rename: Mapping[str, str] | None) -> dict[Any, str]:
+def _map_headers(columns: list[Any], rename: Mapping[Any, str] | None, questions: Mapping[Any, str]) -> dict[Any, str]:
+    """The study's header rules: exact item texts (in the header or, in a Qualtrics export, the question text),
+    canonical names, then question numbers and keywords; `rename` first."""
     mapping: dict[Any, str] = {}
-    items = {_norm(k): v for k, v in ITEM_TEXTS.items()}
+    items = {norm(k): v for k, v in ITEM_TEXTS.items()}
     for col in columns:
         if rename and col in rename:
             mapping[col] = rename[col]
             continue
-        key = _norm(col)
+        key, q = norm(col), norm(questions.get(col, ""))
         if key in _CANONICAL:
             mapping[col] = key
             continue
-        target = items.get(key) or next((v for k, v in items.items() if k in key), None)
-        if target is None and _FREE_TEXT.search(key) is None:
+        target = items.get(key) or (items.get(q) if q else None) or next(
+            (v for k, v in items.items() if k in key or (q and k in q)), None)
+        if target is None and FREE_TEXT.search(key) is None:
             target = next((name for pat, name in _HEADER_RULES if re.search(pat, key)), None)
         if target is not None:
             mapping[col] = target
@@ -102,83 +114,103 @@ def _map_headers(columns: list[Any], rename: Mapping[str, str] | None) -> dict[A
     return mapping
 
 
-def _looks_free_text(s: pd.Series) -> bool:
-    vals = s.dropna().astype(str)
-    if vals.empty or pd.api.types.is_numeric_dtype(s):
-        return False
-    return bool(vals.str.len().median() > 40 or (len(vals) >= 20 and vals.nunique() > 0.9 * len(vals)))
-
-
-def _to_code(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return np.nan
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return float(v)
-    t = _norm(v)
-    if t in LIKERT_CODES:
-        return float(LIKERT_CODES[t])
-    m = re.match(r"^([1-5])(\s*(-|=|:|\.|\)).*)?$", t)
-    if m:
-        return float(m.group(1))
-    try:
-        return float(t)
-    except ValueError:
-        return v
-
-
-def _check_scale(df: pd.DataFrame, col: str, ids: pd.Series) -> pd.Series:
-    coded = df[col].map(_to_code)
-    num = pd.to_numeric(coded, errors="coerce")
-    bad = coded.notna() & ~(num.isin([1.0, 2.0, 3.0, 4.0, 5.0]))
-    if bad.any():
-        first = coded[bad].iloc[0]
-        raise ValueError(
-            f"Column {col!r} must hold ratings 1-5 (or Likert words such as 'Strongly agree' / 'Very high'). "
-            f"Got {first!r} for {int(bad.sum())} respondent(s) (respondent_id {format_ids(ids[bad])}). "
-            "Fix those cells or recode them, e.g. df[col].replace({...})."
-        )
-    return num.astype("Int64") if num.isna().any() else num.astype(np.int64)
+def _is_study(columns: Sequence[Any], questions: Mapping[Any, str]) -> bool:
+    """The study's layout: one of its exact item texts is a header (or question text), or three of its five
+    criteria are columns by name (as :func:`~survey_weights.simulate.simulate_survey` writes them)."""
+    texts = [norm(c) for c in columns] + [norm(q) for q in questions.values()]
+    keys = [norm(k) for k in ITEM_TEXTS]
+    return any(k in t for k in keys for t in texts) or len(set(SURVEY_CRITERIA) & {norm(c) for c in columns}) >= 3
 
 
 def load_survey(
-    path: str | os.PathLike[str] | pd.DataFrame,
+    path_or_frame: str | os.PathLike[str] | pd.DataFrame,
     *,
-    rename: Mapping[str, str] | None = None,
+    items: Sequence[Any] | Mapping[Any, str] | None = None,
+    scale: tuple[float, float] | None = None,
+    respondent: Any = None,
+    rename: Mapping[Any, str] | None = None,
+    labels: Any = None,
+    reverse: bool | Sequence[Any] | None = None,
+    multiselect: Sequence[Any] | Mapping[Any, str] | None = None,
     sep: str = ";",
+    layout: str = "auto",
+    export: str = "auto",
+    na_values: Sequence[Any] | None = None,
+    encoding: str = "utf-8-sig",
 ) -> pd.DataFrame:
-    """Read a survey export in the study's layout and return it with canonical column names.
+    """Read a survey export and return one row per respondent with the rating items coded as numbers.
+
+    Two layouts. **The study's** (recognised by one of its exact item texts, or three of its five criteria as column
+    names; or ``layout="study"``): headers are mapped to the canonical names of
+    :func:`~survey_weights.simulate.simulate_survey` (the importance items by their exact texts, e.g. "Empathy in
+    responses (showing warmth and compassion)" -> ``empathy``; demographics by question number ``Q1``..``Q6`` /
+    ``7a``..``7e`` or keywords) and ratings must be 1-5 or Likert words. **Any other survey** (``items=``, or
+    ``layout="generic"``) keeps its headers: only the respondent column becomes ``respondent_id`` and the columns
+    named in `items` / `rename` take the names given; every automatic rename is reported.
 
     Parameters
     ----------
-    path : str, os.PathLike or pandas.DataFrame
-        A CSV file (or an already loaded frame).
+    path_or_frame : str, os.PathLike or pandas.DataFrame
+        A CSV export: one header row (REDCap, SurveyMonkey, generic) or Qualtrics' three (column ids, question
+        texts, ``{"ImportId":"QID1"}``; recognised by the third, see `export`). Or an already loaded frame.
+    items : list of str, or dict {column: name}, optional
+        The rating items of your survey, in order: each a column header, or in a Qualtrics export its question
+        text (or the text after the last " - ", as in a matrix question); a dict also names them. Required for a
+        survey not in the study's layout.
+    scale : (low, high), optional
+        The rating scale, e.g. ``(0, 10)``; cells outside it are refused. Default: the study's (1, 5); otherwise
+        the range of the `labels` codes, or of the data (recorded in ``attrs["scale"]``; `reverse` then needs it).
+    respondent : str, optional
+        The column of respondent ids, renamed ``respondent_id``. Default: a column named ``respondent_id``, or
+        the one id-like header (``ResponseId``, ``record_id``, ``participant_id``, ``id``); else 1..n.
     rename : dict, optional
-        Explicit ``{export header: canonical name}`` overrides, applied before the automatic rules.
+        Explicit ``{export header: name}`` renames (applied before the study's rules). Naming a column here also
+        keeps it when it looks like free text.
+    labels : dict, list or dict of dicts, optional
+        Answer words -> codes: ``{"Not at all important": 0, ..., "Extremely important": 10}`` for every item,
+        ``{item: {...}}`` per item, or the words in order, lowest first (codes ``low, low + 1, ...``). A code of
+        None means "not answered". Matched ignoring case and spacing. Ordered pandas Categorical columns are
+        coded by category position without labels. In the study's layout they extend the built-in Likert words.
+    reverse : bool or list, optional
+        Reverse-coded items, recoded ``low + high - x`` so that higher always means more important: a list of
+        items, True for all, False for none. Left unset, a survey whose question, header, answers or labels say
+        "1 = most important" is refused until you say which.
+    multiselect : list of str or dict {column: separator}, optional
+        Check-all-that-apply columns, split on `sep` (or the separator given) and re-joined with ``;`` (for
+        :func:`multiselect_dummies`). Default: the study's six in its layout (when `sep` is not ``;``), else none.
     sep : str, default ";"
-        Separator of the multi-select answers in the export; re-joined with ``;``.
+        Separator of the multi-select answers in the export.
+    layout : {"auto", "study", "generic"}, default "auto"
+        ``"auto"``: the study's when recognised and `items` is not given, else generic.
+    export : {"auto", "qualtrics", "csv"}, default "auto"
+        ``"qualtrics"``: three header rows; ``"csv"``: one; ``"auto"`` tells them apart by the import ids.
+    na_values : list, optional
+        More answers that mean "not answered" (e.g. ``[-99, "Prefer not to say"]``). Blank cells always do.
+    encoding : str, default "utf-8-sig"
+        Text encoding of the file (UTF-8 with or without a byte-order mark).
 
     Returns
     -------
     pandas.DataFrame
-        Recognised columns renamed to the canonical names of
-        :func:`~survey_weights.simulate.simulate_survey` (the importance items by their exact texts,
-        e.g. "Empathy in responses (showing warmth and compassion)" -> ``empathy``; demographics by
-        question number ``Q1``..``Q6``/``7a``..``7e`` or keywords). Likert words are coded 1-5
-        (1 = Strongly disagree / Very low ... 5 = Strongly agree / Very high). Other numeric or
-        categorical columns are kept as they are; free-text columns are dropped. If no
-        ``respondent_id`` column exists, ids 1..n are assigned.
+        ``respondent_id`` (given or 1..n), the items as whole-number codes (``Int64`` where answers are missing),
+        other columns as read. Free-text columns and platform metadata that identify respondents (IP address,
+        names, e-mail, location) are dropped. ``attrs`` records ``layout``, ``source``, ``export``, ``items``,
+        ``scale``, ``reversed``, ``renamed`` (old -> new) and, for Qualtrics, ``question_text``.
 
     Raises
     ------
     ValueError
-        A rating column is missing or holds values outside 1-5 (the message names the column,
-        the bad value and the first offending respondent ids), ids are duplicated, or two headers
-        map to the same name.
+        A rating that cannot be read, lies outside the scale or is not whole (naming the file, its lines, the
+        column, the value and the respondent ids), a missing item, missing or duplicated ids, two columns mapped
+        to one name, a "1 = most important" scale without `reverse`, or a survey without `items` that is not in
+        the study's layout.
+    FileNotFoundError
+        No file at the path.
 
     Warns
     -----
     DataRecodeWarning
-        Once, listing the free-text columns that were dropped.
+        Listing the dropped free-text / identifying columns, and (generic layout) the automatic renames.
 
     Examples
     --------
@@ -190,48 +222,101 @@ def load_survey(
     ...     "Respecting patient autonomy (allowing patients to lead their own change journey)": [4, 3]})
     >>> list(load_survey(raw).columns)
     ['respondent_id', 'age_group', 'empathy', 'active_listening', 'self_motivated_change', 'trust_rapport', 'patient_autonomy']
+
+    Any other survey names its items (and scale); its headers stay as they are:
+
+    >>> mine = pd.DataFrame({"id": [1, 2], "Q1": ["18-24", "65+"], "cost": ["Very", "Not at all"],
+    ...                      "speed": ["Somewhat", "Very"]})
+    >>> out = load_survey(mine, items=["cost", "speed"], respondent="id",
+    ...                   labels=["Not at all", "Somewhat", "Very"], scale=(1, 3))
+    >>> out.to_dict("list")
+    {'respondent_id': [1, 2], 'cost': [3, 1], 'speed': [2, 3], 'Q1': ['18-24', '65+']}
     """
-    if isinstance(path, pd.DataFrame):
-        raw = path.copy()
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"No survey file at {str(p)!r}.")
-        # "None" is an answer option here (treatment, AI use), not a missing value
-        raw = pd.read_csv(p, keep_default_na=False, na_values=["", "NA", "N/A", "NaN", "nan"])
-    mapping = _map_headers(list(raw.columns), rename)
-    dropped = [c for c in raw.columns if c not in mapping and
-               (_FREE_TEXT.search(_norm(c)) is not None or _looks_free_text(raw[c]))]
-    df = raw.drop(columns=dropped).rename(columns=mapping)
-    if dropped:
-        warnings.warn(
-            f"Dropped {len(dropped)} free-text column(s): {format_ids(map(str, dropped))}. "
-            "Free text is not used by the analysis (and may identify respondents).",
-            DataRecodeWarning, stacklevel=2,
-        )
+    for name, value, options in (("layout", layout, ("auto", "study", "generic")),
+                                 ("export", export, ("auto", "qualtrics", "csv"))):
+        if value not in options:
+            raise ValueError(f"`{name}` must be one of {options}. Got {value!r}.")
+    if rename is not None and not isinstance(rename, Mapping):
+        raise TypeError(f"`rename` must be a dict {{export header: name}}. Got {type(rename).__name__}.")
+    if not isinstance(sep, str) or not sep:
+        raise ValueError(f"`sep` must be a non-empty string such as ',' or ';'. Got {sep!r}.")
+    raw, src = read_export(path_or_frame, export=export, na_values=na_values, encoding=encoding)
+    study = layout == "study" or (layout == "auto" and items is None and _is_study(list(raw.columns), src.questions))
+    opts = {"scale": scale, "respondent": respondent, "rename": rename, "labels": labels, "reverse": reverse,
+            "multiselect": multiselect, "sep": sep}
+    if not study:
+        return load_generic(raw, src, items=items, free_text=FREE_TEXT, **opts)
+    if items is not None:
+        raise ValueError("`items` describes your own survey, but layout='study' reads the study's five criteria. "
+                         "Fix: drop `items=`, or pass layout='generic' (or 'auto').")
+    return _load_study(raw, src, **opts)
+
+
+def _load_study(raw: pd.DataFrame, src: Source, *, scale: Any, respondent: Any, rename: Any, labels: Any,
+                reverse: Any, multiselect: Any, sep: str) -> pd.DataFrame:
+    if respondent is not None:
+        if respondent not in raw.columns:
+            raise ValueError(f"{src.name}: no column {respondent!r} (parameter `respondent`). Headers: "
+                             f"{format_ids(list(raw.columns), limit=12)}. Fix: name the id column.")
+        rename = {**(rename or {}), respondent: "respondent_id"}
+    mapping = _map_headers(list(raw.columns), rename, src.questions)
+    df = drop_private(raw, set(mapping), FREE_TEXT, src).rename(columns=mapping)
+    header = {v: k for k, v in mapping.items()}
     missing = [c for c in SURVEY_CRITERIA if c not in df.columns]
     if missing:
         raise ValueError(
-            f"Importance rating column(s) not found: {missing}. Headers seen: {list(raw.columns)[:12]}. "
-            "Use the item texts of the survey, the names in SURVEY_CRITERIA, or pass `rename=`."
+            f"{src.name}: importance rating column(s) not found: {missing}. Headers seen: {list(raw.columns)[:12]}. "
+            "Use the item texts of the survey, the names in SURVEY_CRITERIA, or pass `rename=` (or `items=` "
+            "for a survey of your own)."
         )
     if "respondent_id" not in df.columns:
         df.insert(0, "respondent_id", np.arange(1, len(df) + 1, dtype=np.int64))
     ids = df["respondent_id"]
-    if ids.isna().any():
-        raise ValueError(f"`respondent_id` is missing in rows {format_ids(np.flatnonzero(ids.isna()))}. Fill or drop them.")
-    dup = ids[ids.duplicated(keep=False)]
-    if not dup.empty:
-        raise ValueError(f"`respondent_id` must be unique. Duplicated: {format_ids(dup.unique())}. Remove duplicate rows.")
+    check_ids(ids, src)
+    lo, hi = (1.0, 5.0) if scale is None else scale_pair(scale)
+    likert = {k: float(v) for k, v in LIKERT_CODES.items()}
+    extra = label_maps(labels, list(SURVEY_CRITERIA), [header.get(c, c) for c in SURVEY_CRITERIA], lo)
     for col in _NUMERIC_15:
         if col in df.columns:
-            df[col] = _check_scale(df, col, ids)
-    for col in MULTISELECT_COLUMNS:
-        if col in df.columns and sep != ";":
-            df[col] = df[col].map(
-                lambda v: ";".join(x.strip() for x in v.split(sep) if x.strip()) if isinstance(v, str) else v)
+            crit = col in SURVEY_CRITERIA
+            sc = (lo, hi) if crit else (1.0, 5.0)
+            words = {**(likert if sc == (1.0, 5.0) else {}), **(extra[col] if crit else {})}
+            x = rating_column(df[col], col, words=words, scale=sc, src=src, ids=ids, header=header.get(col, col),
+                              what=f"ratings {sc[0]:g}-{sc[1]:g} (or Likert words such as 'Strongly agree' / "
+                                   "'Very high')", word_fix=_LIKERT_FIX, lo=sc[0])
+            df[col] = as_codes(x, df.index)
+    flipped = _reverse(df, reverse, list(_NUMERIC_15), lo, hi, src)
+    if multiselect is None:
+        seps = {c: sep for c in MULTISELECT_COLUMNS if c in df.columns and sep != ";"}
+    else:
+        seps = dict(multiselect) if isinstance(multiselect, Mapping) else {c: sep for c in multiselect}
+        absent = [c for c in seps if c not in df.columns]
+        if absent:
+            raise ValueError(f"{src.name}: `multiselect` names {format_ids(absent)}, not columns after the study's "
+                             f"renames ({format_ids(list(df.columns), limit=12)}).")
+    for col, s in seps.items():
+        df[col] = split_multiselect(df[col], s, col, src, ids.index)
     order = [c for c in _CANONICAL if c in df.columns] + [c for c in df.columns if c not in _CANONICAL]
-    return df[order]
+    out = df[order]
+    out.attrs.update(layout="study", source=src.name, export=src.export, items=list(SURVEY_CRITERIA),
+                     scale=(lo, hi), reversed=flipped, renamed={k: v for k, v in mapping.items() if k != v},
+                     **({"question_text": dict(src.questions)} if src.questions else {}))
+    return out
+
+
+def _reverse(df: pd.DataFrame, reverse: Any, allowed: list[str], lo: float, hi: float, src: Source) -> list[str]:
+    """Recode the reverse-coded study items ``lo + hi - x`` (the criteria on `scale`, the attitude items 1-5)."""
+    if reverse is None or reverse is False:
+        return []
+    names = list(SURVEY_CRITERIA) if reverse is True else list(reverse)
+    bad = [c for c in names if c not in allowed or c not in df.columns]
+    if bad:
+        raise ValueError(f"{src.name}: `reverse` names {format_ids(bad)}, which are not rating items here. Items: "
+                         f"{format_ids([c for c in allowed if c in df.columns], limit=12)}.")
+    for c in names:
+        a, b = (lo, hi) if c in SURVEY_CRITERIA else (1.0, 5.0)
+        df[c] = as_codes(a + b - df[c].astype(float).to_numpy(), df.index)
+    return names
 
 
 def _slug(s: str) -> str:

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
 from .._util.io import atomic_write_bytes, atomic_write_text
 from .report import write_report
@@ -107,6 +106,8 @@ def mcnemar_exact(n_better: int, n_worse: int) -> float:
     n = int(n_better) + int(n_worse)
     if n == 0:
         return 1.0
+    from scipy.stats import binom  # lazy: scipy.stats alone takes longer to import than the package
+
     return float(min(1.0, 2.0 * binom.cdf(min(int(n_better), int(n_worse)), n, 0.5)))
 
 

@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dpotrs as _potrs
-from scipy.optimize import minimize
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ._stages import dense_key_space
 
-__all__ = ["OptimResult", "check_connected", "newton", "newton_batch", "optimize", "start_theta"]
+__all__ = ["OptimResult", "check_connected", "network_components", "newton", "newton_batch", "optimize",
+           "start_theta"]
 
 
 @dataclass
@@ -274,6 +272,8 @@ def _mm(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: fl
 
 
 def _lbfgs(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol: float) -> OptimResult:
+    from scipy.optimize import minimize  # lazy: scipy.optimize (and the scipy.spatial it loads) is slow to import
+
     x0 = theta[free]
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -328,11 +328,11 @@ def optimize(design: Any, *, method: str, start: np.ndarray | None, max_iter: in
     raise ValueError(f"Unknown `method` {method!r}. Choose one of {{'newton', 'mm', 'lbfgs'}}.")
 
 
-def check_connected(design: Any, items: tuple) -> None:
-    """Raise ValueError naming the items when the win graph is not strongly connected (npseudo = 0)."""
+def _comparison_graph(design: Any) -> tuple[Any, Any, Any]:
+    """The directed 'beats or ties' graph of the design as a CSR matrix, with its edge lists when computed."""
+    from scipy.sparse import csr_matrix
+
     n = design.n_items
-    if n <= 1:
-        return
     mask_fn = getattr(design, "edge_mask", None)  # Bradley-Terry designs: the adjacency directly
     mark = None if mask_fn is None else mask_fn()
     src = dst = key = None
@@ -353,6 +353,62 @@ def check_connected(design: Any, items: tuple) -> None:
         G = csr_matrix((np.ones(len(key)), key % n, indptr), shape=(n, n))
     else:
         G = csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    return G, src, dst
+
+
+def _show_components(items: tuple, lab: np.ndarray, k: int, limit: int = 6) -> str:
+    """The components, smallest first, as ``{a, b}; {c}`` (at most `limit` of them, 8 items each)."""
+    sizes = np.bincount(lab)
+    comps = sorted(range(k), key=lambda c: (sizes[c], c))
+    shown = "; ".join("{" + ", ".join(map(str, [items[i] for i in np.flatnonzero(lab == c)][:8]))
+                      + (", ..." if sizes[c] > 8 else "") + "}" for c in comps[:limit])
+    return shown + ("; ..." if k > limit else "")
+
+
+def network_components(design: Any, items: tuple) -> list[list[Any]]:
+    """The (weakly) connected components of the comparison network, largest first: items linked by any chain
+    of comparisons, whatever their outcomes. One component means every pair of items is compared, directly
+    or through others; an item that no ranking contains is a component of its own."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = design.n_items
+    if n <= 1:
+        return [list(items)]
+    arrays = getattr(design, "_arrays", None)  # Plackett-Luce designs: the rankings' CSR arrays
+    if arrays is not None and "ptr" in arrays:
+        ptr, item, top_k = arrays["ptr"], arrays["item"], arrays["top_k"]
+        lens = np.diff(ptr)
+        if np.any(top_k & (lens >= 1) & (lens < n)):
+            return [list(items)]  # a top-k ranking links every unranked item to its ranked ones
+        # consecutive items of one ranking are compared: those links span each ranking's items
+        link = np.ones(len(item), dtype=bool)
+        link[ptr[:-1][lens > 0]] = False
+        at = np.flatnonzero(link)
+        key = item[at - 1].astype(np.int64) * n + item[at]
+        if dense_key_space(n, len(key)):
+            mark = np.zeros(n * n, dtype=bool)
+            mark[key] = True
+            key = np.flatnonzero(mark)
+        else:
+            key = np.unique(key)
+        G = csr_matrix((np.ones(len(key)), key % n, np.searchsorted(key, np.arange(0, n * n + 1, n))), shape=(n, n))
+    else:
+        G = _comparison_graph(design)[0]
+    k, lab = connected_components(G, directed=True, connection="weak")
+    sizes = np.bincount(lab, minlength=k)
+    order = sorted(range(k), key=lambda c: (-sizes[c], c))
+    return [[items[i] for i in np.flatnonzero(lab == c)] for c in order]
+
+
+def check_connected(design: Any, items: tuple) -> None:
+    """Raise ValueError naming the items when the win graph is not strongly connected (npseudo = 0)."""
+    from scipy.sparse.csgraph import connected_components
+
+    n = design.n_items
+    if n <= 1:
+        return
+    G, src, dst = _comparison_graph(design)
     k, lab = connected_components(G, directed=True, connection="strong")
     if k == 1:
         return
@@ -364,10 +420,6 @@ def check_connected(design: Any, items: tuple) -> None:
     never_lose = [items[i] for i in np.flatnonzero((in_deg == 0) & present)]
     never_win = [items[i] for i in np.flatnonzero((out_deg == 0) & present)]
     absent = [items[i] for i in np.flatnonzero(~present)]
-    sizes = np.bincount(lab)
-    comps = sorted(range(k), key=lambda c: (sizes[c], c))
-    shown = "; ".join("{" + ", ".join(map(str, [items[i] for i in np.flatnonzero(lab == c)][:8])) + "}"
-                      for c in comps[: min(6, k)])
     parts = [f"The comparison network is not strongly connected ({k} components), so the maximum-likelihood "
              f"estimate does not exist with npseudo=0."]
     if never_lose:
@@ -376,6 +428,6 @@ def check_connected(design: Any, items: tuple) -> None:
         parts.append(f"Items that never win: {', '.join(map(str, never_win))}.")
     if absent:
         parts.append(f"Items never compared: {', '.join(map(str, absent))}.")
-    parts.append(f"Smallest components: {shown}.")
+    parts.append(f"Smallest components: {_show_components(items, lab, k)}.")
     parts.append("Fix: use npseudo > 0 (e.g. the default 0.5) or drop these items.")
     raise ValueError(" ".join(parts))

@@ -9,17 +9,17 @@ import numpy as np
 
 from .._util.threads import single_thread_blas
 from .._util.validation import check_option, check_scalar
-from ..exceptions import BoundaryWarning, ConvergenceWarning
+from ..exceptions import BoundaryWarning, ConvergenceWarning, DisconnectedNetworkWarning, DominantWeightsWarning
 from ..results import BradleyTerryResult, FitResult, PlackettLuceResult
 from ._choice import ChoiceDesign
 from ._covariance import make_result
 from ._design import NormalPrior
 from ._firth import fit_firth
 from ._likelihood import BTDesign, PLDesign
-from ._optim import check_connected, optimize
+from ._optim import check_connected, network_components, optimize
 from ._robust import VcovSpec, design_summary, resolve_vcov, score_meat
 
-__all__ = ["fit_plackett_luce", "fit_design"]
+__all__ = ["fit_plackett_luce", "fit_design", "n_effective"]
 
 _METHODS = ("newton", "mm", "lbfgs")
 _DEFAULT_ITER = {"newton": 100, "mm": 20000, "lbfgs": 20000}
@@ -73,14 +73,16 @@ def fit_bias_reduced(data: Any, cls: type, *, npseudo: Any, normal: Any, ties: s
     if npseudo not in (None, 0, 0.0):
         raise ValueError(f"`bias_reduction=True` replaces the pseudo-comparisons; got npseudo={npseudo!r}. "
                          "Fix: leave npseudo unset (or 0).")
+    refuse_if_disconnected(data)
     design = ChoiceDesign.from_data(data, npseudo=0.0, ties=ties)
+    n_eff = check_design_weights(design, stacklevel=3, sampling=getattr(data, "sampling_weights", None) is not None)
     with single_thread_blas(True):
         opt = fit_firth(design, start=start, max_iter=100 if max_iter is None else int(max_iter), tol=tol)
     if not opt.converged:
         warnings.warn(f"The bias-reduced fit did not converge in {opt.n_iter} iterations (tol={tol}). "
                       "Fix: raise `max_iter`.", ConvergenceWarning, stacklevel=3)
     with single_thread_blas(True):
-        extra = {} if extra_ties == "unset" else {"ties": extra_ties}
+        extra = {"n_effective": n_eff} if extra_ties == "unset" else {"ties": extra_ties, "n_effective": n_eff}
         extra["sampling"] = design_summary(data)
         meat = _meat(design, opt.theta, vcov_spec, extra)
         return make_result(cls, design, opt, method="firth", ref=0, data_hash=data.data_hash(), meat=meat, **extra)
@@ -139,6 +141,107 @@ def fit_choice_design(data: Any, cls: type, *, npseudo: float, prior: Any, stage
                       result_cls=cls, data_hash=data.data_hash(), sampling=design_summary(data), **extra)
 
 
+#: A fit warns (:class:`~survey_weights.exceptions.DominantWeightsWarning`) when its effective number of
+#: respondents is below this share of the respondents with positive weight (a Kish design effect above 2).
+DOMINANT_WEIGHTS_RATIO = 0.5
+
+
+def n_effective(weights: Any) -> float:
+    """Kish's effective number of respondents, ``(sum w)^2 / sum w^2`` (0 when every weight is 0).
+
+    Examples
+    --------
+    >>> n_effective([1, 1, 1, 1]), round(n_effective([1e6] + [1] * 39), 4)
+    (4.0, 1.0001)
+    """
+    w = np.asarray(weights, dtype=float)
+    ss = float(np.dot(w, w))
+    return float(w.sum()) ** 2 / ss if ss > 0 else 0.0
+
+
+def check_design_weights(design: Any, *, stacklevel: int, sampling: bool = False) -> float:
+    """Refuse a design whose frequency weights sum to 0; warn when a few heavy ones dominate it.
+
+    Returns its effective number of respondents (:func:`n_effective`), recorded as the result's ``n_effective``.
+    With sampling weights (``sampling=True``) the design's weights include them: their spread is reported as the
+    Kish design effect (``result.design_effect``), not warned about.
+    """
+    w = np.asarray(design.respondent_weights, dtype=float)
+    if not design.total_weight() > 0:
+        what = (f"frequency weights of all {len(w)} respondents are 0" if not float(w.sum()) > 0 else
+                "weights of all the data (comparison weights x respondent weights) are 0")
+        raise ValueError(
+            f"The {what}, so there is nothing to fit (the fit would 'converge' on the pseudo-comparisons alone "
+            "and have no standard errors). Fix: give the respondents positive weights (the `weights=` column or "
+            "Rankings.with_respondent_weights), or fit a subset whose weights are not all 0.")
+    n_eff = n_effective(w)
+    n_pos = int(np.count_nonzero(w > 0))
+    if n_eff < DOMINANT_WEIGHTS_RATIO * n_pos and not sampling:
+        warnings.warn(
+            f"A few heavy frequency weights dominate this fit: its effective number of respondents (Kish, "
+            f"(sum w)^2 / sum w^2) is {n_eff:.1f}, against {n_pos} respondents with positive weight; the largest "
+            f"weight ({float(w.max()):.4g}) is {float(w.max() / w.sum()):.1%} of the total. Counts of respondents "
+            "(the minimum cell size, 'respondents: n') overstate how many the fit rests on; the result's "
+            "`n_effective` records the effective number. Fix: check the weights (cap or trim extreme ones); if "
+            "each weight counts identical answers, the estimates are right and this warning can be ignored.",
+            DominantWeightsWarning, stacklevel=stacklevel + 1)
+    return n_eff
+
+
+class _DataNetwork:
+    """The comparison network of a data object (Rankings or PairedComparisons), as :func:`network_components`
+    reads a design's: for fits that build no such design (Firth's)."""
+
+    def __init__(self, data: Any) -> None:
+        self.items = tuple(data.items)
+        self.n_items = len(self.items)
+        if hasattr(data, "_ptr"):
+            self._arrays = {"ptr": np.asarray(data._ptr), "item": np.asarray(data._item),
+                            "top_k": np.asarray(data._top_k)}
+        else:
+            self._pairs = (np.asarray(data._a, dtype=np.int64), np.asarray(data._b, dtype=np.int64))
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._pairs
+
+
+def _show(comps: list[list[Any]]) -> str:
+    return ("; ".join("{" + ", ".join(map(str, c[:8])) + (", ..." if len(c) > 8 else "") + "}" for c in comps[:6])
+            + ("; ..." if len(comps) > 6 else ""))
+
+
+def refuse_if_disconnected(data: Any) -> None:
+    """Firth's fit has no estimate on a disconnected network (its information is singular for every theta)."""
+    comps = network_components(_DataNetwork(data), tuple(data.items))
+    if len(comps) > 1:
+        raise ValueError(
+            f"The comparison network falls apart into {len(comps)} components that no comparison links: "
+            f"{_show(comps)}. Shifting one component's log-worths leaves the likelihood unchanged, so the "
+            "bias-reduced (Firth) estimate does not exist. Fix: fit the items of each component separately, or use "
+            "npseudo > 0 (bias_reduction=False) and read the cross-component weights as arbitrary.")
+
+
+def warn_if_disconnected(design: Any, *, stacklevel: int) -> None:
+    """With pseudo-comparisons or a prior, warn naming the components when the comparison network falls apart
+    (the fit exists, but how the components compare is the penalty's, not the data's)."""
+    comps = network_components(design, tuple(design.items))
+    if len(comps) <= 1:
+        return
+    penalties = []
+    if design.npseudo > 0:
+        penalties.append(f"the pseudo-comparisons (npseudo={design.npseudo:g})")
+    if design.prior is not None:
+        penalties.append("the normal prior")
+    warnings.warn(
+        f"The comparison network falls apart into {len(comps)} components that no comparison links: "
+        f"{_show(comps)}. The weights within a component come from the data, but how the "
+        f"components compare (each one's share of the weight, every contrast across them) comes from "
+        f"{' and '.join(penalties)} alone: those numbers are arbitrary and their standard errors huge. Fix: fit the "
+        "items of each component separately, drop the items of the smaller components (an item nobody answered "
+        "is a component of its own), or collect answers that compare them.",
+        DisconnectedNetworkWarning, stacklevel=stacklevel + 1)
+
+
 def _check_common(npseudo: Any, method: Any, max_iter: Any, tol: Any) -> int:
     if npseudo is not None:
         check_scalar(npseudo, "npseudo", min_val=0.0)
@@ -166,7 +269,11 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
     ref : int, default 0
         Index of the item fixed at log-worth 0 while optimising when ``npseudo == 0``.
     check : bool, default True
-        With ``npseudo == 0``, check that the comparison network is strongly connected.
+        Check the comparison network: with ``npseudo == 0`` it must be strongly connected (``ValueError``
+        naming the items); with pseudo-comparisons or a prior a disconnected one issues a
+        :class:`~survey_weights.exceptions.DisconnectedNetworkWarning` naming its components. Also warns
+        (:class:`~survey_weights.exceptions.DominantWeightsWarning`) when a few heavy frequency weights
+        dominate. Frequency weights that sum to 0 raise ``ValueError`` either way.
     vcov_spec : VcovSpec, optional
         Design-based covariance (``models._robust.resolve_vcov``); default model-based.
 
@@ -175,8 +282,17 @@ def fit_design(design: PLDesign | BTDesign, *, method: str = "newton", max_iter:
     PlackettLuceResult or BradleyTerryResult
     """
     max_iter = _check_common(design.npseudo, method, max_iter, tol)
-    if check and not design.has_penalty:
-        check_connected(design, design.items)
+    if check:
+        extra.setdefault("n_effective", check_design_weights(design, stacklevel=3,
+                                                             sampling=extra.get("sampling") is not None))
+        if design.has_penalty:
+            warn_if_disconnected(design, stacklevel=3)
+        else:
+            check_connected(design, design.items)
+    else:
+        extra.setdefault("n_effective", n_effective(design.respondent_weights))
+        if not design.total_weight() > 0:
+            check_design_weights(design, stacklevel=3)  # raises
     with single_thread_blas(True):  # small dense linear algebra: threads only add contention
         opt = optimize(design, method=method, start=None if start is None else np.asarray(start, float),
                        max_iter=max_iter, tol=tol, ref=ref)

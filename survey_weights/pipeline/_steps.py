@@ -131,7 +131,9 @@ def survey_rankings(df: pd.DataFrame, factors: Sequence[str], *, log: Any = None
                          "rating columns with --items NAME,NAME,... (or items= in Python).")
     cols = [c for c in (*factors, spec.cluster) if c]
     covs = list(dict.fromkeys(c for c in cols if c in df.columns))
-    resp = spec.respondent or ("respondent_id" if "respondent_id" in df.columns else None)
+    # load_survey names the respondent column respondent_id; a frame passed directly keeps its own name
+    resp = spec.respondent if spec.respondent in df.columns else ("respondent_id" if "respondent_id" in df.columns
+                                                                  else None)
     scale = spec.scale or ((1, 5) if not spec.items else None)
     with report_warnings(log, DataRecodeWarning, "survey"):
         return Rankings.from_ratings(df, items, respondent=resp, scale=scale, covariates=covs or None,

@@ -13,8 +13,6 @@ import numbers
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logit
-from scipy.stats import norm
 
 __all__ = ["logit_interval", "softmax", "weight_intervals", "weight_se", "z_value"]
 
@@ -29,7 +27,9 @@ def z_value(level: float) -> float:
     """
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
         raise ValueError(f"`level` must be a number in (0, 1), e.g. 0.95. Got {level!r}.")
-    return float(norm.ppf(0.5 + float(level) / 2.0))
+    from scipy.special import ndtri  # the normal quantile, without importing scipy.stats (slow)
+
+    return float(ndtri(0.5 + float(level) / 2.0))
 
 
 def softmax(log_worth: Any) -> np.ndarray:
@@ -91,6 +91,8 @@ def logit_interval(weight: Any, se: Any, level: float = 0.95) -> tuple[np.ndarra
     [0.1637, 0.2421]
     """
     z = z_value(level)
+    from scipy.special import expit, logit  # lazy: scipy.special takes a tenth of a second to import
+
     w = np.asarray(weight, dtype=float)
     s = np.asarray(se, dtype=float)
     if w.shape != s.shape:

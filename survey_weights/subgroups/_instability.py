@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import linalg, special, stats
+from scipy import linalg
 
 from . import _hansen1997
 
@@ -35,6 +35,8 @@ def _suplm_spectrum(x: float, k: int, n_grid: int) -> tuple[np.ndarray, np.ndarr
     R = np.sqrt(x)
     faces = np.linspace(0.0, R, n_grid + 1)
     h = faces[1] - faces[0]
+    from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
     chi = stats.chi(k)
     mass = np.diff(chi.cdf(faces))
     mass = np.maximum(mass, 1e-300)
@@ -98,6 +100,8 @@ def suplm_pvalue(stat: float, k: int, trim: float, *, method: str = "partykit", 
 
 def _log_estrella(x: float, k: int, log_lambda: float) -> float:
     """Estrella's (2003) asymptotic log tail probability of the supLM statistic."""
+    from scipy import special  # lazy: keeps `import survey_weights` fast
+
     return float(-special.gammaln(k / 2.0) + k / 2.0 * np.log(x / 2.0) - x / 2.0
                  + np.log(abs(log_lambda * (1.0 - k / x) + 2.0 / x)))
 
@@ -146,6 +150,8 @@ def suplm_pvalue_partykit(stat: float, k: int, trim: float) -> float:
         else:
             logp = _log_estrella(stat, k, log_lambda)
         return float(min(np.exp(logp), 1.0))
+    from scipy import special, stats  # lazy: scipy.stats alone takes longer to import than the package
+
     log_chi2 = float(stats.chi2.logsf(stat, k))
     if tau >= 0.5:
         return float(np.exp(log_chi2))
@@ -200,8 +206,12 @@ def suplm_pvalue_exact(stat: float, k: int, trim: float, *, n_grid: int = 160) -
     trim = min(max(trim, 1e-6), 0.5)
     length = np.log((1.0 - trim) / trim)
     if length <= 0:
+        from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
         return float(stats.chi2.sf(stat, k))
     # far tail (p < 1e-9): Estrella's (2003) asymptotic formula, accurate there; the grid loses precision
+    from scipy import special  # lazy: keeps `import survey_weights` fast
+
     logp = (-special.gammaln(k / 2.0) + k / 2.0 * np.log(stat / 2.0) - stat / 2.0
             + np.log(abs(2.0 * length * (1.0 - k / stat) + 2.0 / stat)))
     if stat > 2.0 * k and logp < np.log(1e-9):
@@ -252,6 +262,8 @@ def fluctuation_tests(
     -------
     stat, pvalue (unadjusted), df : ndarrays, one entry per covariate (NaN p-value: not testable).
     """
+    from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
     check_suplm_pvalue(pvalue)
     n_obs = float(weights.sum())
     k = scores.shape[1]

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["LRTestResult", "holm", "lr_test"]
 
@@ -37,6 +36,8 @@ class LRTestResult:
 
 
 def lr_test(ll_alt: float, ll_null: float, df: int, hypothesis: str) -> LRTestResult:
+    from scipy import stats  # lazy: keeps `import survey_weights` fast
+
     stat = max(0.0, 2.0 * (ll_alt - ll_null))
     return LRTestResult(stat, int(df), float(stats.chi2.sf(stat, df)) if df > 0 else float("nan"), hypothesis)
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._util.validation import format_ids
 from ..data.rankings import Rankings
@@ -141,6 +140,8 @@ class WorthRegressionResult:
         Vs = self.vcov.loc[idx, idx].to_numpy()
         df = (len(self.items) - 1) * len(cols)
         stat = float(b @ np.linalg.pinv(Vs, rcond=1e-10) @ b)
+        from scipy import stats
+
         return LRTestResult(stat, df, float(stats.chi2.sf(stat, df)), f"no effect of {covariate!r} on the worths "
                             f"(Wald, {self.vcov_type} covariance)")
     _data: Any = field(repr=False, default=None)
@@ -168,6 +169,8 @@ class WorthRegressionResult:
             results' tables, ``ci_low``/``ci_high`` bound a coefficient, not a weight; the weights of covariate cells
             are :attr:`weights` and :meth:`predict_weights`.
         """
+        from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
         zq = stats.norm.ppf(0.5 + level / 2)
         est = self.coef.stack()
         se = self.se.stack()

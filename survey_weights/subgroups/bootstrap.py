@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._util.threads import single_thread_blas
 from .._util.validation import check_option, check_scalar
@@ -135,6 +134,8 @@ class BootstrapResult:
             den = 6 * ((m[:, None] * u**2).sum(0)) ** 1.5
             acc = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
             prop = ((reps < est).sum(0) + 0.5 * (reps == est).sum(0)) / len(reps)
+            from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
             z0 = stats.norm.ppf(np.clip(prop, 1 / (2 * len(reps)), 1 - 1 / (2 * len(reps))))
             zs = stats.norm.ppf([a, 1 - a])
             q = [stats.norm.cdf(z0 + (z0 + z) / (1 - acc * (z0 + z))) for z in zs]

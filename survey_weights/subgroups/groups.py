@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._util.validation import check_option, check_scalar, format_ids
 from ..data.rankings import PairedComparisons, Rankings
@@ -199,6 +198,8 @@ class GroupedFitResult:
         stat = float(d @ np.linalg.pinv(S, rcond=1e-10) @ d)
         df = (len(gs) - 1) * (J - 1)
         kind = getattr(self.fits[gs[0]], "vcov_type", "model")
+        from scipy import stats
+
         return LRTestResult(stat, df, float(stats.chi2.sf(stat, df)),
                             f"same worths in every group of {self.by} (Wald, {kind} covariance)")
 
@@ -214,6 +215,8 @@ class GroupedFitResult:
             Columns ``item``, ``group1``, ``group2``, ``estimate``, ``se``, ``z``, ``pvalue``, ``pvalue_holm``,
             ``ci_low``, ``ci_high`` (unadjusted Wald interval at `level`).
         """
+        from scipy import stats  # lazy: scipy.stats alone takes longer to import than the package
+
         check_scalar(level, "level", min_val=0.0, max_val=1.0, include_min=False, include_max=False)
         rows = []
         for g1, g2 in itertools.combinations(self.groups, 2):

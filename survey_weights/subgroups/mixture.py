@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .._util.validation import check_option, check_scalar
-from ..exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning, DominantWeightsWarning
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton, optimize
 from ..profiles.cells import check_min_cell_size, reportable
@@ -149,6 +149,8 @@ class MixtureResult:
             r = self._rankings.with_respondent_weights(base * self.posterior[cls].to_numpy())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
+                # posterior weights: non-members carry ~0, so Kish's n_effective is the class size, by design
+                warnings.simplefilter("ignore", DominantWeightsWarning)
                 f = fit_plackett_luce(r, npseudo=self.npseudo)
             if dataclasses.is_dataclass(f):
                 f = dataclasses.replace(f, n_respondents=int(sizes[cls]))
