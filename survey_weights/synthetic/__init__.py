@@ -8,6 +8,7 @@ Only the survey side is imported here (``import survey_weights`` stays light); i
 
 from __future__ import annotations
 
+from .exports import OWN_SURVEY_CRITERIA, simulate_qualtrics_export
 from .survey import (
     DEFAULT_SEED,
     EXAMPLE_SURVEY_FILE,
@@ -19,6 +20,6 @@ from .survey import (
 )
 
 __all__ = [
-    "DEFAULT_SEED", "EXAMPLE_SURVEY_FILE", "PLANTED_EFFECTS", "SurveyTruth", "load_example_survey",
-    "simulate_survey", "survey_truth",
+    "DEFAULT_SEED", "EXAMPLE_SURVEY_FILE", "OWN_SURVEY_CRITERIA", "PLANTED_EFFECTS", "SurveyTruth",
+    "load_example_survey", "simulate_qualtrics_export", "simulate_survey", "survey_truth",
 ]
