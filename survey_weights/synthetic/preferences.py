@@ -32,6 +32,7 @@ import pandas as pd
 from .._util.io import atomic_write_text
 from .._util.validation import check_scalar
 from ..criteria import ALL_CRITERIA, SAFETY
+from ..evaluation.pool import CandidatePool
 from ..evaluation.rubric import RUBRIC_VERSION, score_replies
 from ..preferences.design import conflict_shares, shared_comparisons
 from ..preferences.pairs import read_preferences, write_preferences
@@ -132,6 +133,15 @@ class PreferenceData:
         """Test-split (held-out) pairs, optionally of one criterion."""
         df = self.pairs[self.pairs["split"] == "test"]
         return (df if criterion is None else df[df["criterion"] == criterion]).reset_index(drop=True)
+
+    def candidate_pool(self, split: str = "test") -> CandidatePool:
+        """The rubric-scored candidates of one split's prompts as a pool for
+        :func:`~survey_weights.evaluation.evaluate_pool` (default: the held-out prompts, K candidates each)."""
+        if split not in ("train", "test"):
+            raise ValueError(f"`split` must be 'train' or 'test'. Got {split!r}.")
+        ids = self.prompts.loc[self.prompts["split"] == split, "prompt_id"]
+        cands = self.candidates[self.candidates["prompt_id"].isin(set(ids))]
+        return CandidatePool.from_frame(cands, criteria=ALL_CRITERIA, name=f"{self.path.name}:{split}")
 
 
 def generate_preference_data(out_dir: str | os.PathLike, *, seed: int = DEFAULT_SEED, n_prompts: int = 300,
