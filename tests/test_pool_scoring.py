@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from modpo_helpers import PROMPTS, one_thread
 from test_soft_labels import SAFE_COLD, WARM_UNSAFE, _conflicting, _prefers_b
 
@@ -79,3 +80,18 @@ def test_evaluate_pool_separates_the_profiles_in_both_directions(trained):
     assert again.per_prompt("base")["safety"].min() > 8.9  # the short safe replies win under summed log-probs
     with pytest.raises(TypeError, match="CandidatePool"):
         evaluate_pool(specs, _pool().to_frame(), model=model, tokenizer=tok)
+
+
+def test_prompt_shared_log_probs_equal_the_plain_pass():
+    from survey_weights.modpo.logps import compute_logps, compute_logps_by_prompt, encode_sequences
+
+    prompts = [p for p in PROMPTS[:3] for _ in range(4)]
+    replies = ["That sounds hard.", "Okay.", "It sounds like you feel anxious; what would help?", "Hm"] * 3
+    with one_thread():
+        model, tok = make_tiny_llama()
+        enc = encode_sequences(tok, prompts, replies, max_length=512, max_prompt_length=256)
+        plain = compute_logps(model, enc, pad_id=tok.pad_token_id, batch_size=5)
+        shared = compute_logps_by_prompt(model, enc, pad_id=tok.pad_token_id, batch_size=3)
+        some = compute_logps_by_prompt(model, enc, [5, 0, 11], pad_id=tok.pad_token_id)
+    assert torch.allclose(plain, shared, atol=1e-4)
+    assert torch.allclose(some, plain[[5, 0, 11]], atol=1e-4)

@@ -88,9 +88,15 @@ def sequence_logps(specs: Sequence[ModelSpec], prompts: Sequence[str], responses
     logps : dict name -> ndarray, shape (n,), float64
     lengths : ndarray, shape (n,), int
         Response tokens scored per sequence (EOS included when it fits).
+
+    Notes
+    -----
+    Each distinct prompt is run once per model and its key/value cache shared by the replies to it
+    (:func:`survey_weights.modpo.logps.compute_logps_by_prompt`; equal to the plain pass up to float rounding).
     """
     from ..modpo import load_adapters, merge_adapters
-    from ..modpo.logps import compute_logps, encode_sequences
+    from ..modpo.logps import compute_logps_by_prompt as compute_logps
+    from ..modpo.logps import encode_sequences
 
     if len(prompts) != len(responses) or not len(prompts):
         raise ValueError(f"`prompts` ({len(prompts)}) and `responses` ({len(responses)}) must be non-empty and of "
