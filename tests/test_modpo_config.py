@@ -39,6 +39,9 @@ def test_config_defaults_and_frozen():
         ({"max_steps": 0}, ValueError, "max_steps"),
         ({"lr_scheduler": "step"}, ValueError, "lr_scheduler"),
         ({"max_prompt_length": 600}, ValueError, "max_prompt_length"),
+        ({"label_smoothing": 0.5}, ValueError, "label_smoothing"),
+        ({"label_smoothing": -0.1}, ValueError, "label_smoothing"),
+        ({"label_smoothing": "0.1"}, TypeError, "label_smoothing"),
     ],
 )
 def test_config_validation(kwargs, exc, match):

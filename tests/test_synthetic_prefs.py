@@ -14,6 +14,8 @@ from survey_weights.simulate import simulate_survey
 from survey_weights.synthetic.preferences import (
     DATA_DIR,
     DEFAULT_SEED,
+    GENERATOR_VERSION,
+    design_statistics,
     generate_preference_data,
     load_preference_data,
     read_judge_rankings,
@@ -67,8 +69,30 @@ def test_small_data_set_structure(small):
     train = read_preferences(out, criteria=list(ALL_CRITERIA))
     test_ids = set(d.prompts.loc[d.prompts["split"] == "test", "prompt_id"])
     assert not set(train["prompt_id"]) & test_ids
-    assert len(d.pairs) <= 20 * 6
+    assert len(d.pairs) == 20 * 6  # one shared comparison per prompt, labelled on every criterion
     verify_preference_data(out)
+
+
+def test_pairs_are_shared_across_criteria_with_vote_labels(small):
+    out, manifest = small
+    d = load_preference_data(out)
+    pairs = d.pairs
+    # every comparison has one record per criterion, all about the same two replies
+    per = pairs.groupby("comparison_id")
+    assert per["criterion"].nunique().eq(len(ALL_CRITERIA)).all()
+    texts = per.apply(lambda g: frozenset(g["chosen"]) | frozenset(g["rejected"]), include_groups=False)
+    assert texts.map(len).eq(2).all()
+    assert pairs["pair_id"].is_unique
+    # the soft label is recomputed from the judges' rankings: (votes + 1/2) / (judges + 1), votes >= half
+    jr = d.judge_rankings.set_index(["prompt_id", "criterion", "judge_id", "candidate_id"])["rank"].unstack()
+    for rec in pairs.sample(12, random_state=0).itertuples(index=False):
+        g = jr.loc[(rec.prompt_id, rec.criterion)]
+        x, y = g[rec.chosen_id].to_numpy(), g[rec.rejected_id].to_numpy()
+        votes = np.sum(x < y) + 0.5 * np.sum(x == y)
+        assert votes == rec.votes >= len(x) / 2
+        assert rec.label == pytest.approx((votes + 0.5) / (len(x) + 1), abs=1e-4)
+    assert ((pairs["label"] > 0.5) | (pairs["votes"] == pairs["n_judges"] / 2)).all()
+    assert manifest["generator_version"] == GENERATOR_VERSION == "2" and manifest["pairs"] == "shared"
 
 
 def test_manifest_detects_edits(small, tmp_path):
@@ -112,7 +136,8 @@ def test_bundled_counts(data):
     words = data.candidates["text"].str.split().str.len()
     assert words.max() <= 60
     for crit in ALL_CRITERIA:
-        assert c["pairs_train"][crit] == (data.train_pairs(crit)).shape[0] > 0.9 * c["prompts_train"]
+        assert c["pairs_train"][crit] == (data.train_pairs(crit)).shape[0] == c["prompts_train"]
+        assert c["pairs_test"][crit] == (data.test_pairs(crit)).shape[0] == c["prompts_test"]
 
 
 @bundled
@@ -122,8 +147,29 @@ def test_bundled_pairs_agree_with_rubric(data, crit):
     assert (pairs["chosen"] != pairs["rejected"]).all()
     sc = score_replies(pairs["prompt"].tolist(), pairs["chosen"].tolist())[crit].to_numpy()
     sr = score_replies(pairs["prompt"].tolist(), pairs["rejected"].tolist())[crit].to_numpy()
-    assert np.mean(sc > sr) >= 0.80, f"{crit}: chosen beats rejected on the rubric in only {np.mean(sc > sr):.0%}"
-    assert np.mean(sc >= sr) >= 0.95
+    differ = sc != sr  # shared pairs: a criterion may not separate the two replies at all
+    share = np.mean(sc[differ] > sr[differ])
+    assert share >= 0.90, f"{crit}: chosen beats rejected on the rubric in only {share:.0%} of the separated pairs"
+    assert pairs["label"].between(0.5, 1.0).all() and pairs["label"].lt(1.0).all()
+    # the judges' labels are soft, and stronger where the rubric separates the replies
+    assert pairs.loc[differ, "label"].mean() > pairs.loc[~differ, "label"].mean() if (~differ).any() else True
+
+
+@bundled
+def test_bundled_design_statistics_show_trade_offs():
+    """The issue's design targets, recomputed from the files (the datasheet prints the same numbers)."""
+    st = design_statistics()
+    assert st == load_preference_data().manifest["design"]
+    assert st["n_comparisons"] == 300 and st["n_risk"] >= 30
+    assert st["gap_correlation_empathy_safety"]["risk"] <= -0.3
+    assert st["gap_correlation_empathy_safety"]["all"] < 0
+    assert st["zero_safety_margin_share"]["all"] < 0.20
+    conflicts = st["conflict_share"]
+    assert len(conflicts) == 15 and all(0.0 <= v <= 1.0 for v in conflicts.values())
+    assert conflicts["empathy|safety"] >= 0.4 and conflicts["patient_autonomy|safety"] >= 0.3
+    readme = (DATA_DIR / "README.md").read_text(encoding="utf-8")
+    assert f"| correlation of the empathy and safety gaps | {st['gap_correlation_empathy_safety']['risk']:.2f}" \
+        in readme
 
 
 @bundled

@@ -10,6 +10,7 @@ from ..preferences.pairs import as_pairs_frame
 from ..profiles.training_spec import normalize_profiles, profile_dirname
 from .base_models import check_base_model, load_base_model, make_tiny_llama, train_byte_tokenizer
 from .config import MODPOConfig, RewardModelConfig
+from .distance import adapter_distances, balanced_step_budgets, distance_ratio, train_at_comparable_distance
 from .generate import generate
 from .logps import format_prompt
 from .losses import dpo_loss, joint_dpo_loss, modpo_loss
@@ -24,8 +25,11 @@ __all__ = [
     "RewardModel",
     "RewardModelConfig",
     "TrainingRun",
+    "adapter_distances",
     "as_pairs_frame",
+    "balanced_step_budgets",
     "check_base_model",
+    "distance_ratio",
     "dpo_loss",
     "format_prompt",
     "generate",
@@ -41,6 +45,7 @@ __all__ = [
     "profile_dirname",
     "set_torch_threads",
     "train_adapters",
+    "train_at_comparable_distance",
     "train_byte_tokenizer",
     "train_dpo_adapters",
     "train_reward_model",

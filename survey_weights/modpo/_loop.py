@@ -90,8 +90,8 @@ def _batch_loss(pmodel: Any, shared: Shared, local: np.ndarray, spec: TrainingSp
                 objective: str, beta: float, device: Any) -> torch.Tensor:
     """Per-pair losses, shape (lb,), of the pair rows ``local``, shape (lb, S).
 
-    Policy log-probs come from ``pmodel`` (chosen and rejected in one batch), reference log-probs and margins,
-    shape (lb, K-1), from ``shared``.
+    Policy log-probs come from ``pmodel`` (chosen and rejected in one batch), reference log-probs, margins,
+    shape (lb, K-1), and the pairs' soft labels (MODPO only; joint DPO keeps hard labels) from ``shared``.
     """
     n, flat = shared.n, local.reshape(-1)
     ids, mask, labels = collate(shared.enc, list(flat) + list(flat + n), pad_id=shared.pad_id, device=device)
@@ -107,7 +107,8 @@ def _batch_loss(pmodel: Any, shared: Shared, local: np.ndarray, spec: TrainingSp
     if cols:
         mc = torch.stack([t[flat, 0] for t in cols], 1).float().to(device)
         mr = torch.stack([t[flat, 1] for t in cols], 1).float().to(device)
-    return modpo_loss(pc[:, 0], pr[:, 0], rc[:, 0], rr[:, 0], mc, mr, weights=w_t, beta=beta)[0]
+    label = None if shared.labels is None else shared.labels[flat].to(device)  # (lb,) P(chosen preferred)
+    return modpo_loss(pc[:, 0], pr[:, 0], rc[:, 0], rr[:, 0], mc, mr, weights=w_t, beta=beta, label=label)[0]
 
 
 def _lr_lambda(cfg: MODPOConfig, total: int) -> Callable[[int], float]:

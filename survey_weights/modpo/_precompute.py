@@ -40,6 +40,9 @@ class Shared:
     reward_models : dict criterion -> reward model
         Given and trained margin reward models.
     pad_id : int
+    labels : Tensor, shape (n,), float32, or None
+        P(chosen preferred) per pair: the pair's soft ``label``, else ``1 - cfg.label_smoothing``; None when every
+        pair is a hard label and ``label_smoothing == 0`` (the plain ``-log σ(z)`` loss).
     """
 
     frame: pd.DataFrame
@@ -48,6 +51,7 @@ class Shared:
     margins: dict[str, torch.Tensor]
     reward_models: dict[str, Any]
     pad_id: int
+    labels: torch.Tensor | None = None
 
     @property
     def n(self) -> int:
@@ -132,7 +136,17 @@ def precompute(todo: Sequence[TrainingSpec], frame: pd.DataFrame, *, objective: 
     ref[seq_rows] = _gather_logps(acc, model, enc, seq_rows, pad_id=pad_id, cfg=cfg, desc="reference log-probs")
     margins = {c: _margin_table(rms[c], frame, {s.main_objective for s in todo if c in s.criteria[1:]})
                for c in margin_crits}
-    return Shared(frame, enc, ref, margins, rms, pad_id)
+    return Shared(frame, enc, ref, margins, rms, pad_id, training_labels(frame, cfg.label_smoothing))
+
+
+def training_labels(frame: pd.DataFrame, label_smoothing: float) -> torch.Tensor | None:
+    """P(chosen preferred) per pair, shape (n,), float32: ``label`` where given, else ``1 - label_smoothing``;
+    None when no pair has a label and ``label_smoothing == 0``."""
+    has = "label" in frame.columns and frame["label"].notna().any()
+    if not has and label_smoothing == 0:
+        return None
+    lab = frame["label"].to_numpy(dtype=np.float64) if has else np.full(len(frame), np.nan)
+    return torch.from_numpy(np.where(np.isnan(lab), 1.0 - float(label_smoothing), lab)).float()
 
 
 def _margin_table(rm: Any, frame: pd.DataFrame, on: set[str]) -> torch.Tensor:

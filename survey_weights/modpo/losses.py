@@ -3,11 +3,17 @@
 All functions take *summed* response log-probabilities (one scalar per sequence) and return
 ``(losses, chosen_rewards, rejected_rewards)`` with ``losses`` of shape ``(batch,)``; reduce with ``.mean()``.
 
+:func:`dpo_loss` and :func:`modpo_loss` take an optional soft ``label`` p = P(chosen preferred): the loss is then
+the cross-entropy of σ(z) against p, ``-[p log σ(z) + (1 - p) log σ(-z)]``, whose minimum over z is at
+``σ(z) = p`` (finite) instead of z → ∞. ``label = 1 - ε`` for hard labels is conservative DPO / label smoothing
+[Mit23]_; with Bradley–Terry-distributed labels MODPO's optimum satisfies β·Δlogratio = Σ_i w_i r_i [ZLY23]_.
+
 References
 ----------
 .. [RSM23] Rafailov et al. (2023). Direct Preference Optimization. arXiv:2305.18290.
 .. [ZLY23] Zhou et al. (2023). Beyond One-Preference-Fits-All Alignment: Multi-Objective Direct
    Preference Optimization. arXiv:2310.03708.
+.. [Mit23] Mitchell (2023). A note on DPO with noisy preferences and relationship to IPO (conservative DPO).
 """
 
 from __future__ import annotations
@@ -40,6 +46,27 @@ def _check_logps(
             )
 
 
+def _soft_bce(logits: Tensor, label: Tensor | float | None, batch: int) -> Tensor:
+    r"""``-log σ(z)`` (``label`` None), else ``-[p log σ(z) + (1 - p) log σ(-z)]``, shape (batch,)."""
+    if label is None:
+        return -F.logsigmoid(logits)
+    if isinstance(label, bool) or not isinstance(label, (int, float, torch.Tensor)):
+        raise TypeError(
+            f"`label` must be a float or a Tensor of shape (batch,) with values in [0, 1]. Got {type(label).__name__}."
+        )
+    p = torch.as_tensor(label, dtype=logits.dtype, device=logits.device).detach()
+    if p.ndim == 0:
+        p = p.expand(batch)
+    if tuple(p.shape) != (batch,):
+        raise ValueError(f"`label` must have shape ({batch},) (like the log-probs). Got {tuple(p.shape)} instead.")
+    if not torch.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ValueError(
+            f"`label` must hold probabilities in [0, 1] (P(chosen preferred)). Got min {p.min().item()!r}, max "
+            f"{p.max().item()!r}. Fix: pass soft labels in [0, 1] (1 - ε for label smoothing)."
+        )
+    return -(p * F.logsigmoid(logits) + (1.0 - p) * F.logsigmoid(-logits))
+
+
 def dpo_loss(
     policy_chosen_logps: Tensor,
     policy_rejected_logps: Tensor,
@@ -47,13 +74,16 @@ def dpo_loss(
     ref_rejected_logps: Tensor,
     *,
     beta: float,
+    label: Tensor | float | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    r"""Direct Preference Optimization loss [RSM23]_.
+    r"""Direct Preference Optimization loss [RSM23]_, with optional soft labels.
 
     .. math::
         r_c = \beta(\log\pi_\theta(y_w|x) - \log\pi_{ref}(y_w|x)),\quad
         r_r = \beta(\log\pi_\theta(y_l|x) - \log\pi_{ref}(y_l|x)),\quad
-        L = -\log\sigma(r_c - r_r).
+        L = -\log\sigma(r_c - r_r)
+
+    and with a label ``p``: :math:`L = -[p\log\sigma(r_c - r_r) + (1 - p)\log\sigma(r_r - r_c)]`.
 
     Parameters
     ----------
@@ -63,6 +93,9 @@ def dpo_loss(
         The same under the reference policy (no gradient is taken through them).
     beta : float
         KL strength β > 0.
+    label : float or Tensor, shape (batch,), optional
+        Soft label p = P(chosen preferred) in [0, 1] per pair (or one for all); None (default) is the hard-label
+        loss ``-log σ(r_c - r_r)``, unchanged. No gradient is taken through it.
 
     Returns
     -------
@@ -79,6 +112,7 @@ def dpo_loss(
         None,
         weights=(1.0,),
         beta=beta,
+        label=label,
     )
 
 
@@ -92,13 +126,18 @@ def modpo_loss(
     *,
     weights: Sequence[float] | Tensor,
     beta: float,
+    label: Tensor | float | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     r"""Multi-objective DPO loss of Zhou et al. [ZLY23]_ for the objective ``k`` whose pairs are trained on.
 
     .. math::
-        L = -\log\sigma\Big(\frac{1}{w_k}\Big[\beta\log\frac{\pi_\theta(y_w|x)}{\pi_{ref}(y_w|x)}
+        z = \frac{1}{w_k}\Big[\beta\log\frac{\pi_\theta(y_w|x)}{\pi_{ref}(y_w|x)}
             - \beta\log\frac{\pi_\theta(y_l|x)}{\pi_{ref}(y_l|x)}
-            - w_{-k}^\top\big(r_{-k}(x,y_w) - r_{-k}(x,y_l)\big)\Big]\Big)
+            - w_{-k}^\top\big(r_{-k}(x,y_w) - r_{-k}(x,y_l)\big)\Big],\qquad L = -\log\sigma(z)
+
+    and with a soft label ``p`` = P(y_w preferred on objective k): :math:`L = -[p\log\sigma(z) + (1-p)\log\sigma(-z)]`,
+    minimised at :math:`\sigma(z) = p`, i.e. :math:`\beta\,\Delta\log\text{ratio} = w_k\,\mathrm{logit}(p)
+    + w_{-k}^\top\Delta r_{-k}`, MODPO's weighted-reward optimum when ``logit(p)`` is objective k's reward gap.
 
     With ``weights=(1,)`` (or ``(1, 0, ..., 0)``) this is exactly :func:`dpo_loss`.
 
@@ -116,6 +155,8 @@ def modpo_loss(
         (must be >= 0), in the column order of the margins.
     beta : float
         KL strength β > 0.
+    label : float or Tensor, shape (batch,), optional
+        Soft label p = P(chosen preferred) in [0, 1]; None (default) keeps the hard-label loss unchanged.
 
     Returns
     -------
@@ -126,7 +167,10 @@ def modpo_loss(
     Raises
     ------
     ValueError
-        On mismatched shapes, ``w_k <= 0``, negative or non-finite margin weights, or ``beta <= 0``.
+        On mismatched shapes, ``w_k <= 0``, negative or non-finite margin weights, ``beta <= 0``, or a ``label``
+        outside [0, 1].
+    TypeError
+        A ``label`` that is neither a float nor a Tensor.
     """
     _check_beta(beta)
     names = (
@@ -180,7 +224,7 @@ def modpo_loss(
     chosen_logratio = policy_chosen_logps - ref_chosen_logps.detach()
     rejected_logratio = policy_rejected_logps - ref_rejected_logps.detach()
     logits = (beta * (chosen_logratio - rejected_logratio) - margin) / w[0]
-    losses = -F.logsigmoid(logits)
+    losses = _soft_bce(logits, label, batch)
     if k_minus:
         mc = margin_chosen.detach().to(dtype) @ w[1:]
         mr = margin_rejected.detach().to(dtype) @ w[1:]

@@ -263,6 +263,20 @@ class RewardModel:
         return cls(model=model, tokenizer=AutoTokenizer.from_pretrained(path / "model"), **kw)
 
 
+def pair_targets(pairs: pd.DataFrame, label_smoothing: float) -> torch.Tensor:
+    """P(chosen preferred) per pair, shape (n,), float32: the pair's soft ``label`` where it has one, else
+    ``1 - label_smoothing`` (a hard label)."""
+    lab = (pd.to_numeric(pairs["label"], errors="coerce").to_numpy(dtype=np.float64) if "label" in pairs.columns
+           else np.full(len(pairs), np.nan))
+    return torch.from_numpy(np.where(np.isnan(lab), 1.0 - float(label_smoothing), lab)).float()
+
+
+def _bt_loss(d: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Bradley–Terry cross-entropy per pair, shape (n,): ``-[p log σ(d) + (1 - p) log σ(-d)]``."""
+    p = p.to(d.dtype)
+    return -(p * F.logsigmoid(d) + (1.0 - p) * F.logsigmoid(-d))
+
+
 def _split(pairs: pd.DataFrame, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Held-out split grouped by prompt_id (or prompt text) so one prompt never lands on both sides."""
     groups = pairs["prompt_id"].astype(str) if "prompt_id" in pairs.columns else pairs["prompt"]
@@ -281,7 +295,9 @@ def train_reward_model(
 ) -> RewardModel:
     r"""Fit a Bradley–Terry reward model on one criterion's preference pairs.
 
-    Minimises :math:`-\log\sigma(r(x,y_w) - r(x,y_l))` on a training split and reports pairwise accuracy on
+    Minimises the cross-entropy :math:`-[p\log\sigma(d) + (1-p)\log\sigma(-d)]`, :math:`d = r(x,y_w) - r(x,y_l)`,
+    on a training split, with ``p`` the pair's soft ``label`` or ``1 - config.label_smoothing`` for a pair without
+    one (``label_smoothing=0`` and hard pairs: the plain :math:`-\log\sigma(d)`), and reports pairwise accuracy on
     the held-out split (``config.val_fraction``, grouped by prompt).
 
     Parameters
@@ -311,6 +327,7 @@ def train_reward_model(
         )
     tr, va = _split(pairs, cfg.val_fraction, cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
+    target = pair_targets(pairs, cfg.label_smoothing)  # (n,) P(chosen preferred), float32
     if cfg.backbone == MINILM:
         ec = _embed(
             list(pairs["prompt"]),
@@ -334,7 +351,7 @@ def train_reward_model(
         ):
             opt.zero_grad()
             loss = (
-                -F.logsigmoid(head(diff).squeeze(-1)).mean()
+                _bt_loss(head(diff).squeeze(-1), target[torch.as_tensor(tr)]).mean()
                 + cfg.weight_decay * head.weight.pow(2).sum()
             )
             loss.backward()
@@ -388,7 +405,7 @@ def train_reward_model(
                 r = rm._forward(
                     list(rows["prompt"]) * 2, list(rows["chosen"]) + list(rows["rejected"])
                 )
-                loss = -F.logsigmoid(r[:n] - r[n:]).mean()
+                loss = _bt_loss(r[:n] - r[n:], target[torch.as_tensor(order[s : s + cfg.batch_size])]).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

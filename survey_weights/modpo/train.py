@@ -98,6 +98,12 @@ def train_adapters(
     other criterion with ``w_c > 0`` enters as a reward-model margin (:func:`~survey_weights.modpo.modpo_loss`
     with weights ``(w_k, w_-k)``). A profile ``{c: 1}`` is plain DPO.
 
+    Labels: a pair's soft ``label`` (P(chosen preferred), when the data carry one) is the target of the loss;
+    pairs without one are trained towards ``1 - config.label_smoothing`` (default 0.1, conservative DPO), so that
+    on conflicting data a profile whose margin weight outweighs its main objective's prefers the reply its main
+    objective rejects (with ``label_smoothing=0`` and hard labels it never can). Reward models trained here use
+    the same labels (``reward_config.label_smoothing``). Joint-loss DPO ignores labels.
+
     Parameters
     ----------
     profiles : WeightProfile(s), mapping name -> {criterion: weight}, TrainingSpecs, or a list of them
@@ -106,7 +112,8 @@ def train_adapters(
         names. A WeightProfile's provenance (survey data hash, respondents, intervals, safety rule, source,
         group) is written to ``profile.json``.
     data : DataFrame, mapping criterion -> DataFrame, or JSONL path
-        Preference pairs with columns ``prompt, chosen, rejected, criterion`` (+ optional ``prompt_id``).
+        Preference pairs with columns ``prompt, chosen, rejected, criterion`` (+ optional ``prompt_id`` and
+        ``label``).
     output_dir : path
         Adapters go to ``output_dir / profile_dirname(name)``; reward models trained here go to
         ``output_dir / "reward_models" / criterion``.

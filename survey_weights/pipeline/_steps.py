@@ -192,7 +192,7 @@ def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed:
     ----------
     source : path, optional
         A JSONL file or per-criterion directory (:func:`survey_weights.preferences.read_preferences`). Default:
-        the bundled synthetic data (:func:`survey_weights.synthetic_prefs.load_preference_data`) and its own
+        the bundled synthetic data (:func:`survey_weights.synthetic.preferences.load_preference_data`) and its own
         split. A ``split`` column (``train``/``test``) is honoured; otherwise prompts are split at random
         (seeded) by ``prompt_id``.
     """
@@ -200,10 +200,10 @@ def load_preference_split(source: str | os.PathLike[str] | None = None, *, seed:
         try:
             from ..synthetic.preferences import load_preference_data
         except ImportError as exc:
-            raise ValueError("The bundled synthetic preference data (survey_weights.synthetic_prefs) is not "
+            raise ValueError("The bundled synthetic preference data (survey_weights.synthetic.preferences) is not "
                              "available in this build. Fix: pass --preferences DIR_OR_JSONL.") from exc
         pdata = load_preference_data()
-        label = "bundled synthetic (survey_weights.synthetic_prefs)"
+        label = "bundled synthetic (survey_weights.synthetic.preferences)"
         train = pdata.train_pairs()
         tp = pdata.prompts[pdata.prompts["split"] == "test"]
         return PreferenceSplit(train=train, test_prompts=tp["prompt"].tolist(),

@@ -15,6 +15,10 @@ rejected      str       the dispreferred reply (non-empty)
 criterion     str       the objective the preference is about, e.g. ``"empathy"``
 prompt_id     str/int   optional; groups the pairs of one prompt (train/test splits use it)
 pair_id       str/int   optional; unique id of the pair
+label         float     optional; the probability in [0, 1] that ``chosen`` is preferred to ``rejected``
+                        (a *soft* label, e.g. the share of judges who preferred it). Absent or null:
+                        a hard label (``chosen`` is preferred), as in files written before the field
+                        existed, which read unchanged.
 (other)       any JSON  optional extra fields (scores, candidate ids, ...) are kept as columns
 ============  ========  ==========================================================================
 
@@ -42,6 +46,7 @@ from ..criteria import ALL_CRITERIA
 __all__ = [
     "REQUIRED_FIELDS",
     "OPTIONAL_FIELDS",
+    "LABEL_FIELD",
     "read_preferences",
     "write_preferences",
     "write_preferences_by_criterion",
@@ -54,6 +59,8 @@ __all__ = [
 REQUIRED_FIELDS: tuple[str, ...] = ("prompt", "chosen", "rejected", "criterion")
 #: Optional identifier fields (str or int); always present as columns of a read frame (None when absent).
 OPTIONAL_FIELDS: tuple[str, ...] = ("prompt_id", "pair_id")
+#: Optional soft label: P(chosen preferred) in [0, 1]; a float column (NaN = hard label) when any record has it.
+LABEL_FIELD: str = "label"
 _COLUMNS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 
 PathLike = str | os.PathLike
@@ -89,6 +96,7 @@ def _check_record(rec: Any, where: str, criteria: Sequence[str] | None, expect_c
             raise ValueError(
                 f"{where}: field `{field}` must be a string or an integer. Got {type(value).__name__} instead."
             )
+    _check_label(rec.get(LABEL_FIELD), where)
     crit = rec["criterion"]
     if criteria is not None and crit not in criteria:
         raise ValueError(
@@ -100,6 +108,22 @@ def _check_record(rec: Any, where: str, criteria: Sequence[str] | None, expect_c
             "Fix: move the record to its criterion's file."
         )
     return rec
+
+
+def _check_label(value: Any, where: str) -> None:
+    """A soft label is absent (None / NaN: hard label) or a real number in [0, 1]."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{where}: field `{LABEL_FIELD}` must be a number in [0, 1] (the probability that `chosen` is "
+            f"preferred). Got {type(value).__name__} ({value!r:.40}) instead. Fix: store a float or drop the field."
+        )
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(
+            f"{where}: field `{LABEL_FIELD}` must lie in [0, 1] (the probability that `chosen` is preferred). "
+            f"Got {value!r}. Fix: store P(chosen preferred), or swap chosen and rejected and use 1 - label."
+        )
 
 
 def _check_criteria(criteria: Any) -> tuple[str, ...] | None:
@@ -124,6 +148,8 @@ def _to_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in data.items()}, columns=cols)
     for c in REQUIRED_FIELDS:
         frame[c] = frame[c].astype(str)
+    if LABEL_FIELD in frame.columns:
+        frame[LABEL_FIELD] = pd.to_numeric(frame[LABEL_FIELD], errors="coerce").astype(float)
     return frame
 
 
@@ -190,13 +216,15 @@ def read_preferences(source: PathLike | Iterable[PathLike], *, criteria: Sequenc
     -------
     DataFrame
         Columns ``prompt, chosen, rejected, criterion`` (str), ``prompt_id, pair_id`` (object; None
-        when absent), then any extra fields in first-seen order. Fresh 0..n-1 index.
+        when absent), then any extra fields in first-seen order; ``label`` (when any record has it) is
+        float with NaN for the records without one (hard labels). Fresh 0..n-1 index.
 
     Raises
     ------
     ValueError
         Invalid JSON, missing field, non-string or empty text, ``chosen == rejected``, unknown
-        criterion, or a duplicated ``pair_id``; the message names the file, line and field.
+        criterion, a ``label`` outside [0, 1], or a duplicated ``pair_id``; the message names the file,
+        line and field.
     FileNotFoundError
         A path or a requested criterion's file does not exist.
 
@@ -273,6 +301,13 @@ def _validate_frame(df: Any, criteria: Sequence[str] | None, what: str) -> pd.Da
         raise ValueError(
             f"{what} lacks column(s) {missing}. Required: {list(REQUIRED_FIELDS)}. Fix: rename or add the columns."
         )
+    if LABEL_FIELD in df.columns:
+        lab = df[LABEL_FIELD]
+        num = pd.to_numeric(lab, errors="coerce")
+        bad = np.flatnonzero(np.isinf(num.to_numpy(dtype=float)) | (num.isna() & lab.notna()).to_numpy())
+        if len(bad):  # NaN means "hard label" and is dropped on writing; infinities and text are errors
+            _check_label(lab.iloc[bad[0]] if not np.isinf(num.iloc[bad[0]]) else float("inf"), f"row {bad[0]}")
+            raise ValueError(f"row {bad[0]}: field `{LABEL_FIELD}` must be finite. Got {lab.iloc[bad[0]]!r}.")
     records = _records(df)
     for i, rec in enumerate(records):
         _check_record(rec, f"row {i}", crit, None)
@@ -379,7 +414,8 @@ def as_pairs_frame(data: Any) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``prompt, chosen, rejected, criterion`` (str) plus ``prompt_id`` / ``pair_id`` when any pair
-        has one; extra columns are dropped; a fresh 0..n-1 index.
+        has one and ``label`` (float, NaN = hard label) when any pair has a soft label; other extra columns
+        are dropped; a fresh 0..n-1 index.
 
     Raises
     ------
@@ -397,6 +433,8 @@ def as_pairs_frame(data: Any) -> pd.DataFrame:
     if len(frame) == 0:
         raise ValueError("Preference data has no rows. Fix: pass at least one pair.")
     keep = list(REQUIRED_FIELDS) + [c for c in OPTIONAL_FIELDS if frame[c].notna().any()]
+    if LABEL_FIELD in frame.columns and frame[LABEL_FIELD].notna().any():
+        keep.append(LABEL_FIELD)
     return frame[keep]
 
 
@@ -420,10 +458,18 @@ def _combine(data: Any) -> pd.DataFrame:
 
 
 def data_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of the pairs' texts, criteria and prompt ids, in row order (order fixes the data stream)."""
+    """SHA-256 of the pairs' texts, criteria and prompt ids, in row order (order fixes the data stream), and
+    of their soft labels when any pair has one (so hard-label data hash as before the field existed)."""
     h = hashlib.sha256()
     cols = [c for c in (*REQUIRED_FIELDS, "prompt_id") if c in frame.columns]
-    for row in frame[cols].itertuples(index=False, name=None):
-        h.update(json.dumps([str(v) for v in row], ensure_ascii=False).encode("utf-8"))
+    labels = None
+    if LABEL_FIELD in frame.columns:
+        lab = pd.to_numeric(frame[LABEL_FIELD], errors="coerce")
+        labels = lab.to_numpy(dtype=float) if lab.notna().any() else None
+    for i, row in enumerate(frame[cols].itertuples(index=False, name=None)):
+        vals = [str(v) for v in row]
+        if labels is not None:
+            vals.append("hard" if np.isnan(labels[i]) else repr(round(float(labels[i]), 12)))
+        h.update(json.dumps(vals, ensure_ascii=False).encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()

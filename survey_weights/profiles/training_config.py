@@ -24,6 +24,19 @@ def _check_seed(seed: Any) -> None:
         raise TypeError(f"`seed` must be an int >= 0. Got {seed!r} instead. Fix: e.g. seed=0.")
 
 
+def _check_smoothing(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"`label_smoothing` must be a float in [0, 0.5). Got {value!r} ({type(value).__name__}) instead. "
+            "Fix: e.g. label_smoothing=0.1."
+        )
+    if not 0.0 <= value < 0.5:
+        raise ValueError(
+            f"`label_smoothing` must be a float in [0, 0.5) (ε: hard labels become P(chosen) = 1 - ε). Got {value!r} "
+            "instead. Fix: e.g. label_smoothing=0.1, or 0 for plain hard labels."
+        )
+
+
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"`{name}` must be True or False. Got {value!r} ({type(value).__name__}) instead.")
@@ -37,6 +50,14 @@ class MODPOConfig:
     ----------
     beta : float, default 0.1
         KL strength β of DPO/MODPO (Zhou et al. use 0.1).
+    label_smoothing : float in [0, 0.5), default 0.1
+        ε of conservative DPO: a pair without a soft ``label`` is trained towards P(chosen preferred) = 1 - ε
+        (:func:`~survey_weights.modpo.modpo_loss` with ``label=1 - ε``); pairs with a ``label`` use it as is.
+        With hard labels and ε = 0 the optimum sends every pair's margin to infinity and the reward margins of
+        the other objectives only re-weight pairs, so a profile can never prefer the reply its main objective
+        rejects; with ε > 0 the optimum is finite, β·Δlogratio = w_k·logit(1 - ε) + w_-kᵀΔr_-k, and a heavy
+        margin weight on a conflicting objective wins. The margin reward models should be trained on the same
+        label scale (:class:`RewardModelConfig` ``label_smoothing``, same default). 0 restores plain DPO/MODPO.
     lora_r, lora_alpha, lora_dropout : int, float, float
         LoRA rank, scaling numerator (scaling = ``lora_alpha / lora_r``) and dropout.
     target_modules : tuple of str
@@ -80,6 +101,7 @@ class MODPOConfig:
     """
 
     beta: float = 0.1
+    label_smoothing: float = 0.1
     lora_r: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
@@ -104,6 +126,7 @@ class MODPOConfig:
 
     def __post_init__(self) -> None:
         check_positive("beta", self.beta)
+        _check_smoothing(self.label_smoothing)
         check_positive("lora_r", self.lora_r, integer=True)
         check_positive("lora_alpha", self.lora_alpha)
         if not isinstance(self.lora_dropout, (int, float)) or not 0.0 <= self.lora_dropout < 1.0:
@@ -190,6 +213,10 @@ class RewardModelConfig:
         Encoding / fine-tuning batch size.
     val_fraction : float, default 0.2
         Share of pairs (grouped by ``prompt_id`` when present) held out for the accuracy report.
+    label_smoothing : float in [0, 0.5), default 0.1
+        The Bradley–Terry loss is the cross-entropy against each pair's soft ``label`` (P(chosen preferred)), or
+        against 1 - ε for pairs without one, so reward gaps stay on the logit scale of the labels (as the MODPO
+        margins need: :class:`MODPOConfig` ``label_smoothing``). 0 is the plain ``-log σ(r_w - r_l)`` on hard pairs.
     seed : int, default 0
     progress : bool, default False
         Display only: not part of :meth:`training_key`.
@@ -205,6 +232,7 @@ class RewardModelConfig:
     weight_decay: float = 1e-3
     batch_size: int = 32
     val_fraction: float = 0.2
+    label_smoothing: float = 0.1
     seed: int = 0
     progress: bool = False
 
@@ -224,6 +252,7 @@ class RewardModelConfig:
                 f"`val_fraction` must be a float in [0, 1). Got {self.val_fraction!r} instead. "
                 "Fix: e.g. val_fraction=0.2 (0 keeps every pair for training)."
             )
+        _check_smoothing(self.label_smoothing)
         _check_seed(self.seed)
         _check_bool("progress", self.progress)
 

@@ -88,10 +88,33 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
         "Keep it to yourself so nobody worries.",
         "You don't need a doctor for this.",
     ),
+    # warm-but-unsafe reassurance: collusion, minimising or a harmful coping tip (no professional mention)
+    "unsafe": (
+        "Maybe have a drink tonight to take the edge off.",
+        "You'll be fine, it's just a phase.",
+        "Keep it to yourself so nobody worries about you.",
+        "You don't need any help for this; it will pass on its own.",
+        "Sleep it off and try not to make a fuss.",
+    ),
+    # directive safety advice: safe, but telling rather than offering (costs autonomy)
+    "directive_safety": (
+        "You need to see a doctor or therapist about this.",
+        "You must tell a professional about this today.",
+        "You have to get professional help; there is no other way.",
+    ),
+    # directive crisis instruction (risk prompts only)
+    "directive_crisis": (
+        "You need to call a crisis line right now.",
+        "You must contact emergency services immediately.",
+        "You have to call a crisis line tonight and tell them exactly what you told me.",
+    ),
 }
 
-#: Reply archetypes: ordered slots ``(component, probability of inclusion)``. A slot whose component is
-#: ``"safety"`` or ``"safety_question"`` is used only on risk prompts unless its probability is 1.
+#: Components used only on risk prompts (a slot with one of them is skipped on other prompts).
+RISK_ONLY_COMPONENTS: frozenset[str] = frozenset({"safety", "safety_question", "directive_crisis"})
+
+#: Reply archetypes: ordered slots ``(component, probability of inclusion)``. A slot whose component is in
+#: :data:`RISK_ONLY_COMPONENTS` is used only on risk prompts.
 #: The archetypes make criteria conflict: a warm reply that ignores risk, a safe but cold one, a warm
 #: but directive one, ...
 ARCHETYPES: dict[str, tuple[tuple[str, float], ...]] = {
@@ -117,3 +140,48 @@ ARCHETYPE_WEIGHTS: dict[str, float] = {
 
 #: On risk prompts the safety-relevant archetypes are drawn more often.
 RISK_ARCHETYPE_BOOST: dict[str, float] = {"safety_first": 2.5, "balanced": 1.5}
+
+#: The two sides of the contrast pairs (generator version 2): replies built to trade one criterion against
+#: another, as therapy replies do. Same slot format as :data:`ARCHETYPES`.
+CONTRAST_ARCHETYPES: dict[str, tuple[tuple[str, float], ...]] = {
+    # warm, validating, but unsafe: ignores the risk signal, reassures away, or gives a harmful coping tip
+    "warm_unsafe": (("warm", 1.0), ("reflect", 0.5), ("rapport", 0.7), ("unsafe", 1.0)),
+    # safe but cold and directive: crisis instruction, safety question, referral; no warmth, no choice
+    "safe_cold": (("directive_crisis", 1.0), ("safety_question", 0.8), ("directive_safety", 1.0), ("info", 0.5)),
+    # directive advice that also covers safety (resources, a referral)
+    "directive_safe": (("directive", 1.0), ("directive", 0.4), ("safety", 1.0), ("professional", 1.0)),
+    # autonomy-supporting and goal-eliciting, but silent about risk and help
+    "autonomy_open": (("autonomy", 1.0), ("goal", 1.0), ("autonomy", 0.6)),
+    # validation and reflection only: no goals, no referral
+    "validating": (("warm", 1.0), ("reflect", 1.0), ("clarify", 0.5)),
+    # change-focused with a referral: goals and next steps, little warmth
+    "change_referral": (("goal", 1.0), ("goal", 0.6), ("autonomy", 0.5), ("safety", 0.7), ("professional", 0.85)),
+    # rapport that sometimes colludes ("keep it to yourself")
+    "rapport_only": (("rapport", 1.0), ("rapport", 0.8), ("warm", 0.4), ("unsafe", 0.35)),
+    # reflective listening with a safety check or referral
+    "listening_referral": (("reflect", 1.0), ("clarify", 0.8), ("safety_question", 0.7), ("professional", 0.7)),
+    # a good reply on every criterion
+    "balanced_safe": (("warm", 1.0), ("reflect", 0.8), ("safety", 1.0), ("professional", 0.6), ("goal", 0.6),
+                      ("autonomy", 0.5)),
+}
+
+#: Contrast designs: name -> (side A archetype, side(s) B, what trades off). The compared pair of a prompt is
+#: one reply of side A and one of side B (B drawn uniformly when several are listed).
+DESIGNS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "warm_unsafe_vs_safe_cold": ("warm_unsafe", ("safe_cold",),
+                                 "empathy, rapport vs safety (warm but unsafe vs safe but cold)"),
+    "directive_vs_autonomy": ("directive_safe", ("autonomy_open",),
+                              "safety vs autonomy, self-motivated change (directive advice vs autonomy)"),
+    "validate_vs_change": ("validating", ("change_referral",),
+                           "empathy, active listening vs self-motivated change, safety"),
+    "rapport_vs_listening": ("rapport_only", ("listening_referral",),
+                             "trust and rapport vs active listening, safety"),
+    "good_vs_poor": ("balanced_safe", ("dismissive", "risky_advice"), "no trade-off: better on every criterion"),
+}
+
+#: Probability of each design on risk prompts and on other prompts.
+DESIGN_WEIGHTS: dict[bool, dict[str, float]] = {
+    True: {"warm_unsafe_vs_safe_cold": 0.55, "directive_vs_autonomy": 0.25, "good_vs_poor": 0.20},
+    False: {"warm_unsafe_vs_safe_cold": 0.30, "directive_vs_autonomy": 0.20, "validate_vs_change": 0.20,
+            "rapport_vs_listening": 0.10, "good_vs_poor": 0.20},
+}

@@ -1,0 +1,297 @@
+"""The result of a pool evaluation: expected scores with paired intervals, oracle and MOD fronts, trend, crossover,
+hypervolume, and a plot. Torch-free; built by :func:`survey_weights.evaluation.evaluate_pool` or
+:meth:`PoolEvaluation.from_logps`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .pool import (
+    CandidatePool,
+    _weight_vector,
+    crossover_test,
+    expected_scores,
+    hypervolume_2d,
+    mod_distribution,
+    oracle_distribution,
+    page_trend,
+    paired_bootstrap,
+    pool_distribution,
+)
+from .scoring import ModelInfo
+
+__all__ = ["PoolEvaluation"]
+
+
+@dataclass(frozen=True)
+class PoolEvaluation:
+    """Models scored on one :class:`~survey_weights.evaluation.pool.CandidatePool`.
+
+    Attributes
+    ----------
+    pool : CandidatePool
+    logps : dict name -> ndarray, shape (P, K)
+        Summed response log-probabilities of every candidate under each model.
+    lengths : ndarray, shape (P, K)
+        Response tokens per candidate (for ``normalise="mean"``).
+    models : tuple of ModelInfo
+        Name, kind and weights of each model, in evaluation order.
+    base : str
+        The reference model (no adapter): the oracle's :math:`q_{ref}` and the baseline of gains.
+    normalise : {"sum", "mean"}
+        Summed or per-token log-probabilities define :math:`q(k|x)` (:func:`~.pool.pool_distribution`).
+    beta : float
+        KL strength of the oracle (the training β).
+    reward_scale : float
+        Reward units per rubric point in the oracle.
+    n_boot, seed, level
+        Paired bootstrap over prompts (the same resamples for every statistic).
+    """
+
+    pool: CandidatePool
+    logps: dict[str, np.ndarray]
+    lengths: np.ndarray
+    models: tuple[ModelInfo, ...]
+    base: str
+    normalise: str = "sum"
+    beta: float = 0.1
+    reward_scale: float = 1.0
+    n_boot: int = 2000
+    seed: int = 0
+    level: float = 0.95
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------ construction
+    @classmethod
+    def from_logps(cls, pool: CandidatePool, logps: Mapping[str, np.ndarray], *, base: str,
+                   lengths: np.ndarray | None = None, models: Sequence[ModelInfo] | None = None,
+                   **kw: Any) -> PoolEvaluation:
+        """From precomputed log-probabilities (e.g. a hand-built pool in a test).
+
+        Parameters
+        ----------
+        pool : CandidatePool
+        logps : mapping name -> array, shape (P, K)
+        base : str
+            Name of the reference model in `logps`.
+        lengths : array, shape (P, K), optional
+            Default: ones (then ``normalise="mean"`` equals ``"sum"``).
+        models : sequence of ModelInfo, optional
+            Default: kind "base" for `base`, "modpo" for the others, no weights.
+        **kw
+            ``normalise``, ``beta``, ``reward_scale``, ``n_boot``, ``seed``, ``level``, ``settings``.
+        """
+        shape = pool.scores.shape[:2]
+        lp = {}
+        for name, v in logps.items():
+            a = np.asarray(v, dtype=float)
+            if a.shape != shape:
+                raise ValueError(f"`logps[{name!r}]` must have shape {shape} (prompts x candidates). Got {a.shape}.")
+            if not np.isfinite(a[pool.mask]).all():
+                raise ValueError(f"`logps[{name!r}]` has non-finite values on real candidates.")
+            lp[str(name)] = a
+        if base not in lp:
+            raise ValueError(f"`base` {base!r} is not in `logps` ({list(lp)}). Fix: include the reference model.")
+        infos = tuple(models) if models is not None else tuple(
+            ModelInfo(n, "base" if n == base else "modpo") for n in lp)
+        if [m.name for m in infos] != list(lp):
+            raise ValueError("`models` must list the models of `logps` in the same order.")
+        ln = np.ones(shape) if lengths is None else np.asarray(lengths, dtype=float)
+        return cls(pool, lp, ln, infos, base, **kw)
+
+    # ------------------------------------------------------------------------------------------ distributions
+    @property
+    def names(self) -> list[str]:
+        """Model names in evaluation order."""
+        return [m.name for m in self.models]
+
+    def info(self, name: str) -> ModelInfo:
+        """The :class:`ModelInfo` of model `name`."""
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(f"No model {name!r}; models: {self.names}.")
+
+    def distribution(self, name: str) -> np.ndarray:
+        """:math:`q(k|x)` of model `name`, shape (P, K)."""
+        self.info(name)
+        return pool_distribution(self.logps[name], self.pool.mask, lengths=self.lengths, normalise=self.normalise)
+
+    def per_prompt(self, name: str) -> pd.DataFrame:
+        """Expected score per prompt (rows, index = prompt id) and criterion (columns) of model `name`."""
+        return self._frame(expected_scores(self.distribution(name), self.pool))
+
+    def _frame(self, values: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(values, index=pd.Index(self.pool.prompt_ids, name="prompt_id"),
+                            columns=list(self.pool.criteria))
+
+    def _boot(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return paired_bootstrap(values, n_boot=self.n_boot, seed=self.seed, level=self.level)
+
+    def kl_to_base(self, name: str) -> float:
+        """Mean over prompts of KL(q_name ‖ q_base) on the pool (nats): how far the model moved, seen on the pool."""
+        q, r = self.distribution(name), self.distribution(self.base)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(q > 0, q * (np.log(q) - np.log(np.where(r > 0, r, 1.0))), 0.0)
+        return float(t.sum(axis=1).mean())
+
+    # ------------------------------------------------------------------------------------------ tables
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy: one row per model x criterion with ``expected``, its interval ``ci_lo``/``ci_hi``, the paired
+        gain over the base ``gain``/``gain_lo``/``gain_hi``, and ``kind``, ``weights``, ``normalise``."""
+        base = expected_scores(self.distribution(self.base), self.pool)
+        rows = []
+        for m in self.models:
+            e = expected_scores(self.distribution(m.name), self.pool)
+            est, lo, hi = self._boot(e)
+            g, glo, ghi = self._boot(e - base)
+            for i, c in enumerate(self.pool.criteria):
+                rows.append((m.name, m.kind, m.weights, c, est[i], lo[i], hi[i], g[i], glo[i], ghi[i], self.normalise))
+        return pd.DataFrame(rows, columns=["model", "kind", "weights", "criterion", "expected", "ci_lo", "ci_hi",
+                                           "gain", "gain_lo", "gain_hi", "normalise"])
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model: kind, KL to the base on the pool, and per criterion the expected score and the
+        gain over the base (``<criterion>`` and ``<criterion>_vs_base``)."""
+        t = self.to_frame()
+        wide = t.pivot(index="model", columns="criterion", values="expected")[list(self.pool.criteria)]
+        gain = t.pivot(index="model", columns="criterion", values="gain")[list(self.pool.criteria)]
+        out = pd.concat([wide, gain.add_suffix("_vs_base")], axis=1).loc[self.names]
+        out.insert(0, "kl_to_base", [self.kl_to_base(n) for n in self.names])
+        out.insert(0, "kind", [m.kind for m in self.models])
+        out.columns.name = None
+        return out
+
+    # ------------------------------------------------------------------------------------------ objectives
+    def objective(self, name: str, weights: Mapping[str, float]) -> np.ndarray:
+        """Per-prompt weighted objective :math:`J_w = \\sum_c w_c E_c` of model `name`, shape (P,)."""
+        w = _weight_vector(weights, self.pool.criteria)
+        return self.per_prompt(name).to_numpy() @ w
+
+    def oracle(self, weights: Mapping[str, float]) -> np.ndarray:
+        """Per-prompt expected scores (P, C) of the oracle :math:`q^*_w` (:func:`~.pool.oracle_distribution`)."""
+        q = oracle_distribution(self.logps[self.base], self.pool, weights, beta=self.beta,
+                                reward_scale=self.reward_scale, lengths=self.lengths, normalise=self.normalise)
+        return expected_scores(q, self.pool)
+
+    def oracle_front(self, x: str = "empathy", y: str = "safety", n: int = 11) -> pd.DataFrame:
+        """Oracle expected scores for ``w = (1 - t) e_x + t e_y``, t = 0..1 (n points): ``t, <x>, <y>``."""
+        rows = []
+        for t in np.linspace(0.0, 1.0, n):
+            e = self.oracle({x: 1.0 - t, y: t}).mean(axis=0)
+            rows.append((t, e[self.pool.criteria.index(x)], e[self.pool.criteria.index(y)]))
+        return pd.DataFrame(rows, columns=["t", x, y])
+
+    def mod_front(self, a: str, b: str, *, x: str = "empathy", y: str = "safety", n: int = 11) -> pd.DataFrame:
+        """MOD decoding front from models `a` and `b`: expected ``x``, ``y`` of :math:`q \\propto \\pi_a^{1-w}\\pi_b^{w}`."""
+        rows = []
+        for w in np.linspace(0.0, 1.0, n):
+            q = mod_distribution(self.logps[a], self.logps[b], float(w), self.pool.mask, lengths=self.lengths,
+                                 normalise=self.normalise)
+            e = expected_scores(q, self.pool).mean(axis=0)
+            rows.append((w, e[self.pool.criteria.index(x)], e[self.pool.criteria.index(y)]))
+        return pd.DataFrame(rows, columns=["w", x, y])
+
+    def oracle_gain(self, weights_p: Mapping[str, float], weights_q: Mapping[str, float]) -> dict[str, Any]:
+        """Predicted gain of profile p over q on p's objective at the oracle: ``J_p(q*_p) - J_p(q*_q)``, with its
+        bootstrap standard error and interval (``estimate``, ``se``, ``ci``) and ``detectable`` (estimate >= 2 se)."""
+        w = _weight_vector(weights_p, self.pool.criteria)
+        d = (self.oracle(weights_p) - self.oracle(weights_q)) @ w
+        est, lo, hi = self._boot(d)
+        idx = np.random.default_rng(self.seed).integers(0, len(d), size=(self.n_boot, len(d)))
+        se = float(d[idx].mean(axis=1).std(ddof=1))
+        return {"estimate": float(est), "se": se, "ci": [float(lo), float(hi)], "detectable": bool(est >= 2 * se)}
+
+    # ------------------------------------------------------------------------------------------ tests
+    def trend(self, names: Sequence[str], criterion: str, direction: str = "increasing") -> dict[str, Any]:
+        """Page's trend test of `criterion` across models `names` in their order (:func:`~.pool.page_trend`)."""
+        v = np.column_stack([self.per_prompt(n)[criterion].to_numpy() for n in names])
+        return page_trend(v, direction=direction)
+
+    def crossover(self, p: str, q: str, weights_p: Mapping[str, float], weights_q: Mapping[str, float]
+                  ) -> dict[str, Any]:
+        """Crossover test of models `p` and `q` with their profiles' weights (:func:`~.pool.crossover_test`);
+        the result also holds ``profiles`` ``[p, q]``."""
+        out = crossover_test(self.objective(p, weights_p), self.objective(q, weights_p), self.objective(q, weights_q),
+                             self.objective(p, weights_q), n_boot=self.n_boot, seed=self.seed, level=self.level)
+        return {"profiles": [p, q], **out}
+
+    def point(self, name: str, x: str = "empathy", y: str = "safety") -> tuple[float, float]:
+        """Expected ``(x, y)`` of model `name`."""
+        e = self.per_prompt(name)[[x, y]].mean()
+        return float(e[x]), float(e[y])
+
+    def hypervolume(self, names: Sequence[str] | np.ndarray, *, x: str = "empathy", y: str = "safety",
+                    reference: Sequence[float] | None = None) -> float:
+        """Hypervolume of the front of models `names` (or of an (n, 2) array of points) against `reference`
+        (default: the base model's point)."""
+        pts = (np.asarray(names, dtype=float) if isinstance(names, np.ndarray)
+               else np.array([self.point(n, x, y) for n in names]))
+        ref = self.point(self.base, x, y) if reference is None else reference
+        return hypervolume_2d(pts, ref)
+
+    def to_dict(self, **extra: Any) -> dict[str, Any]:
+        """JSON-ready block: ``criteria``, ``normalise``, ``beta``, ``n_prompts``, ``base``, ``models`` (``name, kind,
+        weights, expected, ci, gain, gain_ci, kl_to_base``) and any `extra` (e.g. ``trend=``, ``crossover=``,
+        ``hypervolume=``)."""
+        t = self.to_frame()
+        models = []
+        for m in self.models:
+            r = t[t["model"] == m.name].set_index("criterion")
+            models.append({"name": m.name, "kind": m.kind, "weights": m.weights,
+                           "expected": {c: round(float(r.loc[c, "expected"]), 6) for c in self.pool.criteria},
+                           "ci": {c: [round(float(r.loc[c, "ci_lo"]), 6), round(float(r.loc[c, "ci_hi"]), 6)]
+                                  for c in self.pool.criteria},
+                           "gain": {c: round(float(r.loc[c, "gain"]), 6) for c in self.pool.criteria},
+                           "gain_ci": {c: [round(float(r.loc[c, "gain_lo"]), 6), round(float(r.loc[c, "gain_hi"]), 6)]
+                                       for c in self.pool.criteria},
+                           "kl_to_base": round(self.kl_to_base(m.name), 6)})
+        return {"pool": self.pool.name, "criteria": list(self.pool.criteria), "normalise": self.normalise,
+                "beta": self.beta, "reward_scale": self.reward_scale, "n_prompts": self.pool.n_prompts,
+                "n_boot": self.n_boot, "seed": self.seed, "level": self.level, "base": self.base, "models": models,
+                **extra}
+
+    # ------------------------------------------------------------------------------------------ plot
+    def plot(self, ax: Any = None, *, x: str = "empathy", y: str = "safety", oracle: bool = True,
+             fronts: Mapping[str, Sequence[str]] | None = None, labels: bool = True) -> Any:
+        """Expected ``x`` vs ``y`` per model with bootstrap whiskers, the oracle front as a line, and `fronts`
+        (label -> ordered model names) joined by lines; labels are offset alternately so they do not overlap.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4.5))
+        t = self.to_frame().set_index(["model", "criterion"])
+        if oracle:
+            f = self.oracle_front(x, y, n=21)
+            ax.plot(f[x], f[y], "-", color="0.6", lw=1.2, label=f"oracle (β={self.beta:g})", zorder=1)
+        for label, names in (fronts or {}).items():
+            pts = np.array([self.point(n, x, y) for n in names])
+            ax.plot(pts[:, 0], pts[:, 1], "-", lw=1.0, alpha=0.7, label=label, zorder=2)
+        order = sorted(self.names, key=lambda n: self.point(n, x, y))
+        for i, n in enumerate(order):
+            ex, ey = t.loc[(n, x), "expected"], t.loc[(n, y), "expected"]
+            xerr = [[ex - t.loc[(n, x), "ci_lo"]], [t.loc[(n, x), "ci_hi"] - ex]]
+            yerr = [[ey - t.loc[(n, y), "ci_lo"]], [t.loc[(n, y), "ci_hi"] - ey]]
+            marker = "s" if n == self.base else "o"
+            ax.errorbar([ex], [ey], xerr=xerr, yerr=yerr, fmt=marker, ms=5, capsize=2, lw=0.8, zorder=3,
+                        color="k" if n == self.base else None)
+            if labels:
+                dy = (8 + 9 * (i % 3)) * (1 if i % 2 == 0 else -1)
+                ax.annotate(n, (ex, ey), xytext=(6, dy), textcoords="offset points", fontsize=7,
+                            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"})
+        ax.set_xlabel(f"pool-expected {x}")
+        ax.set_ylabel(f"pool-expected {y}")
+        ax.set_title(f"{self.pool.name}: {self.pool.n_prompts} prompts, q from {self.normalise} log-probs")
+        if oracle or fronts:
+            ax.legend(fontsize=7, loc="best")
+        return ax

@@ -1,0 +1,97 @@
+"""evaluate_pool and implicit_reward_accuracy on the tiny in-process Llama: adapters trained on conflicting pairs
+(A > B for empathy, B > A for safety) separate in both directions on a fixed candidate pool."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from modpo_helpers import PROMPTS, one_thread
+from test_soft_labels import SAFE_COLD, WARM_UNSAFE, _conflicting, _prefers_b
+
+from survey_weights.evaluation import CandidatePool, evaluate_pool, implicit_reward_accuracy
+from survey_weights.evaluation.generation import ModelSpec
+from survey_weights.modpo import MODPOConfig, make_tiny_llama, train_adapters
+
+PROFILES = {"safety_heavy": {"empathy": 0.2, "safety": 0.8}, "empathy_heavy": {"empathy": 0.8, "safety": 0.2}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pool_adapters")
+    train = _conflicting(PROMPTS[:14], 0)
+    cfg = MODPOConfig(max_steps=8, batch_size=4, lr=1e-2, lora_r=4, lora_alpha=8, progress=False)
+    with one_thread():
+        model, tok = make_tiny_llama()
+        run = train_adapters(PROFILES, train, output_dir=out, model=model, tokenizer=tok, config=cfg)
+    return model, tok, run
+
+
+def _pool() -> CandidatePool:
+    """Held-out prompts x the six replies, scored by hand: warm replies empathy 8 / safety 1, safe ones 2 / 9."""
+    rows = [{"prompt_id": f"h{i}", "prompt": p, "text": t, "empathy": 8.0 if t in WARM_UNSAFE else 2.0,
+             "safety": 1.0 if t in WARM_UNSAFE else 9.0} for i, p in enumerate(PROMPTS[14:]) for t in
+            WARM_UNSAFE + SAFE_COLD]
+    return CandidatePool.from_frame(pd.DataFrame(rows), criteria=("empathy", "safety"), name="conflict")
+
+
+def test_implicit_reward_accuracy_follows_the_weights(trained):
+    model, tok, run = trained
+    held = _conflicting(PROMPTS[14:], 1)
+    adapters = {a.name: a.path for a in run.adapters}
+    with one_thread():
+        acc = implicit_reward_accuracy(adapters, held, model=model, tokenizer=tok)
+        by_hand = _prefers_b(model, tok, run, held)
+    acc = acc.set_index(["model", "criterion"])
+    assert acc.loc[("base", "safety"), "accuracy"] == 0.5 and acc.loc[("base", "safety"), "mean_margin"] == 0.0
+    assert acc.loc[("safety_heavy", "safety"), "accuracy"] > 0.8 > 0.2 > acc.loc[("empathy_heavy", "safety"), "accuracy"]
+    # empathy pairs are the same comparisons reversed
+    assert acc.loc[("empathy_heavy", "empathy"), "accuracy"] == 1 - acc.loc[("empathy_heavy", "safety"), "accuracy"]
+    for name in PROFILES:  # the same margins as a direct computation with the training log-prob code
+        assert acc.loc[(name, "safety"), "mean_margin"] == pytest.approx(by_hand[name], rel=1e-4, abs=1e-4)
+    assert acc.loc[("safety_heavy", "safety"), "n_pairs"] == len(held) // 2
+
+
+def test_evaluate_pool_separates_the_profiles_in_both_directions(trained):
+    model, tok, run = trained
+    specs = [ModelSpec("base", "base"),
+             *[ModelSpec(a.name, "modpo", weights=PROFILES[a.name], adapter=a.path) for a in run.adapters],
+             ModelSpec("merge", "merge", weights={"empathy": 0.5, "safety": 0.5},
+                       merge_of=("safety_heavy", "empathy_heavy"), merge_weights=(0.5, 0.5))]
+    with one_thread():
+        # per-token log-probs: on a random tiny model the summed ones put all mass on the shortest reply
+        ev = evaluate_pool(specs, _pool(), model=model, tokenizer=tok, n_boot=300, seed=1, normalise="mean")
+        again = evaluate_pool({a.name: a.path for a in run.adapters}, _pool(), model=model, tokenizer=tok,
+                              n_boot=300, seed=1)
+    assert ev.beta == 0.1  # read from the adapters' profile.json
+    s = ev.summary()
+    assert s.loc["safety_heavy", "safety"] > s.loc["base", "safety"] > s.loc["empathy_heavy", "safety"]
+    assert s.loc["empathy_heavy", "empathy"] > s.loc["base", "empathy"] > s.loc["safety_heavy", "empathy"]
+    assert s.loc["merge", "kl_to_base"] >= 0 and s.loc["safety_heavy", "kl_to_base"] > 0
+    cx = ev.crossover("safety_heavy", "empathy_heavy", PROFILES["safety_heavy"], PROFILES["empathy_heavy"])
+    assert cx["passed"] and cx["gain_p"]["ci"][0] > 0 and cx["gain_q"]["ci"][0] > 0
+    # the model's pool distribution is the softmax of its summed log-probs: rows sum to one
+    q = ev.distribution("safety_heavy")
+    assert np.allclose(q.sum(axis=1), 1.0) and ev.lengths.min() >= 1
+    # a mapping of adapter directories works too: base added, kinds and weights from profile.json
+    assert again.names == ["base", "safety_heavy", "empathy_heavy"]
+    assert again.info("safety_heavy").weights == PROFILES["safety_heavy"] and again.normalise == "sum"
+    assert again.per_prompt("base")["safety"].min() > 8.9  # the short safe replies win under summed log-probs
+    with pytest.raises(TypeError, match="CandidatePool"):
+        evaluate_pool(specs, _pool().to_frame(), model=model, tokenizer=tok)
+
+
+def test_prompt_shared_log_probs_equal_the_plain_pass():
+    from survey_weights.modpo.logps import compute_logps, compute_logps_by_prompt, encode_sequences
+
+    prompts = [p for p in PROMPTS[:3] for _ in range(4)]
+    replies = ["That sounds hard.", "Okay.", "It sounds like you feel anxious; what would help?", "Hm"] * 3
+    with one_thread():
+        model, tok = make_tiny_llama()
+        enc = encode_sequences(tok, prompts, replies, max_length=512, max_prompt_length=256)
+        plain = compute_logps(model, enc, pad_id=tok.pad_token_id, batch_size=5)
+        shared = compute_logps_by_prompt(model, enc, pad_id=tok.pad_token_id, batch_size=3)
+        some = compute_logps_by_prompt(model, enc, [5, 0, 11], pad_id=tok.pad_token_id)
+    assert torch.allclose(plain, shared, atol=1e-4)
+    assert torch.allclose(some, plain[[5, 0, 11]], atol=1e-4)
