@@ -181,6 +181,12 @@ def test_sampling_weights_flow_through_subsets_groups_and_hash():
     assert "Wald" in test.hypothesis and "robust" in test.hypothesis
     assert test.df == (len(g.groups) - 1) * (len(sw.SURVEY_CRITERIA) - 1) and 0 <= test.pvalue <= 1
     assert all(g.fits[k].vcov_type == "robust" for k in g.groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sw.SurveyWeightsWarning)  # vcov="model" under sampling weights warns
+        g_model = sw.fit_by_group(r, "severity", vcov="model")
+    assert all(g_model.fits[k].vcov_type == "model" for k in g_model.groups)
+    k0 = g.groups[0]
+    assert not np.allclose(g_model.fits[k0].se, g.fits[k0].se)  # the choice reaches every group's SEs
     # the weighted point estimate equals the fit of the replicated data (integer weights x 5)
     rr = plain.with_respondent_weights(np.round(w * 5))
     a = sw.fit_plackett_luce(r.with_sampling_weights(np.round(w * 5)), npseudo=0)
@@ -212,6 +218,13 @@ def test_raking_meets_the_margins_trims_and_reports():
     with pytest.warns(sw.ConvergenceWarning, match="trimming bounds"):  # 55+: 9 % of the sample, 28 % target
         assert not sw.rake(survey, MARGINS, respondent="respondent_id", trim=(0.5, 2.0)).converged
     assert "design effect" in res.summary()
+    # disclosure: a margin level with fewer than 10 respondents ("Prefer not to say", 3) has its counts masked
+    small = res.margins["n"] < 10
+    assert small.any()
+    shown = res.to_frame()
+    assert shown.loc[small, "n"].isna().all() and shown.loc[small, "n_effective"].isna().all()
+    assert shown.loc[~small, "n"].notna().all()
+    assert "<10" in res.summary() and not any(f" {n} " in res.summary() for n in res.margins.loc[small, "n"])
     with pytest.raises(ValueError, match="no target"):
         sw.rake(survey, {"age_group": {"18-24": 0.5, "25-34": 0.5}}, respondent="respondent_id")
     with pytest.raises(ValueError, match="no respondent has"):

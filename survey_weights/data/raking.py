@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._util.disclosure import DEFAULT_MIN_CELL_SIZE
 from .._util.validation import format_ids
 from ..exceptions import ConvergenceWarning
 
@@ -69,9 +70,15 @@ class RakingResult:
         """Kish's design effect ``n / n_effective`` (1 + the squared coefficient of variation of the weights)."""
         return len(self.weights) / self.n_effective
 
-    def to_frame(self) -> pd.DataFrame:
-        """The margins table (see :attr:`margins`)."""
-        return self.margins.copy()
+    def to_frame(self, min_cell_size: int = DEFAULT_MIN_CELL_SIZE) -> pd.DataFrame:
+        """The margins table (see :attr:`margins`), with ``n`` and ``n_effective`` masked (missing) for levels with
+        fewer than `min_cell_size` respondents (the disclosure rule of every output; ``min_cell_size=0`` shows
+        all). :attr:`margins` itself keeps the counts for the analyst's own checks."""
+        m = self.margins.copy()
+        small = m["n"] < min_cell_size
+        m["n"] = m["n"].astype("Int64").mask(small)
+        m["n_effective"] = m["n_effective"].mask(small)
+        return m
 
     def summary(self) -> Any:
         """The margins table and the convergence report, as a :class:`~survey_weights.results.Summary`-like text."""
@@ -81,8 +88,17 @@ class RakingResult:
                  + (f" to {self.trim}" if self.trim else ""),
                  f"Kish effective n {self.n_effective:.1f} of {len(self.weights)} (design effect "
                  f"{self.design_effect:.3f})", "",
-                 self.margins.to_string(index=False, float_format=lambda x: f"{x:.4f}")]
+                 self._display().to_string(index=False)]
         return "\n".join(lines)
+
+    def _display(self) -> pd.DataFrame:
+        m = self.to_frame()
+        masked = f"<{DEFAULT_MIN_CELL_SIZE}"
+        for c in ("target", "achieved"):
+            m[c] = m[c].map(lambda v: f"{v:.4f}")
+        m["n"] = m["n"].map(lambda v: masked if pd.isna(v) else str(int(v)))
+        m["n_effective"] = m["n_effective"].map(lambda v: masked if pd.isna(v) else f"{v:.1f}")
+        return m
 
     def plot(self, ax: Any = None) -> Any:
         """Target vs achieved share per margin level (points), returning the Axes."""

@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._util.disclosure import DEFAULT_MIN_CELL_SIZE
 from ..exceptions import SmallGroupWarning
 from ._metadata import is_identifier_name
 
 __all__ = ["DEFAULT_MIN_CELL_SIZE", "check_min_cell_size", "check_not_identifying", "count_respondents",
            "reportable", "resolve_min_cell_size"]
 
-#: Profiles from fewer respondents are withheld by default (as :func:`~survey_weights.export_profiles`).
-DEFAULT_MIN_CELL_SIZE: int = 10
 _SHOWN = 10  # withheld groups named in a warning
 
 

@@ -329,6 +329,7 @@ def fit_by_group(
     min_cell_size: int | None = None,
     model: str | Callable[..., Any] | None = None,
     min_group_size: int | None = None,
+    vcov: str | None = None,
     **fit_options: Any,
 ) -> GroupedFitResult:
     """Fit the model separately in every group of respondents.
@@ -349,6 +350,10 @@ def fit_by_group(
         ``model(data, **fit_options)`` and must return a fit result.
     min_group_size : int, optional
         Deprecated old name of `min_cell_size` (a ``DeprecationWarning``).
+    vcov : {None, "model", "robust", "cluster"}, optional
+        Covariance of every group's fit, as in :func:`~survey_weights.fit_plackett_luce` (None: the fit's default,
+        ``"robust"`` with sampling weights and ``"model"`` otherwise); it also decides whether :meth:`lr_test`
+        is a likelihood-ratio or a Wald test.
     **fit_options
         Passed to the fit function (e.g. ``npseudo=0``, ``ties="davidson"``).
 
@@ -365,6 +370,8 @@ def fit_by_group(
         least `min_cell_size` respondents.
     """
     min_cell_size = resolve_min_cell_size(min_cell_size, min_group_size, where="fit_by_group")
+    if vcov is not None:
+        fit_options["vcov"] = vcov
     check_scalar(min_cell_size, "min_cell_size", kind=numbers.Integral, min_val=1)
     fit = _fitter(data, model)
     by_l = [by] if isinstance(by, str) else list(by)
