@@ -26,22 +26,32 @@ import torch
 
 from ._resume import PROFILE_FILE, _finish_dir
 
-__all__ = ["stack_components", "write_adapter"]
+__all__ = ["load_component", "stack_components", "write_adapter"]
 
 _WEIGHTS = "adapter_model.safetensors"
 
 
-def _check_config(cfg: Any, ref: Any, where: Path) -> None:
+def _check_config(cfg: Any, ref: Any, where: Any) -> None:
     if getattr(cfg, "use_dora", False) or getattr(cfg, "use_rslora", False) or cfg.rank_pattern or cfg.alpha_pattern:
-        raise ValueError(f"The component LoRA at {where} uses DoRA, rsLoRA or per-module ranks; a conditioned run's "
+        raise ValueError(f"A component LoRA of {where} uses DoRA, rsLoRA or per-module ranks; a conditioned run's "
                          "components are plain LoRAs. Fix: export from a run written by train_conditioned.")
     if (cfg.r, cfg.lora_alpha, sorted(cfg.target_modules)) != (ref.r, ref.lora_alpha, sorted(ref.target_modules)):
-        raise ValueError(f"The component LoRA at {where} has another rank, alpha or target modules than the shared "
+        raise ValueError(f"A component LoRA of {where} has another rank, alpha or target modules than the shared "
                          "one. Fix: export from an unmodified run directory.")
 
 
-def stack_components(components: Sequence[tuple[Path, float]]) -> tuple[dict[str, torch.Tensor], Any]:
-    """The stacked LoRA ``(state dict, LoraConfig)`` of ``components``: (PEFT adapter directory, scale ``s_j``).
+def load_component(path: str | Path) -> tuple[Any, dict[str, torch.Tensor]]:
+    """``(LoraConfig, state dict)`` of a saved PEFT LoRA directory."""
+    from peft import LoraConfig
+    from safetensors.torch import load_file
+
+    return LoraConfig.from_pretrained(str(path)), load_file(str(Path(path) / _WEIGHTS))
+
+
+def stack_components(components: Sequence[tuple[Any, Mapping[str, torch.Tensor], float]], *, where: Any = "the run"
+                     ) -> tuple[dict[str, torch.Tensor], Any]:
+    """The stacked LoRA ``(state dict, LoraConfig)`` of ``components``: (LoraConfig, state dict, scale ``s_j``) of
+    each (:func:`load_component`).
 
     Returns
     -------
@@ -55,17 +65,15 @@ def stack_components(components: Sequence[tuple[Path, float]]) -> tuple[dict[str
     ValueError
         Components that are not plain, mutually compatible LoRAs, or that hold other tensors.
     """
-    from peft import LoraConfig
-    from safetensors.torch import load_file
-
-    cfgs = [LoraConfig.from_pretrained(str(d)) for d, _ in components]
-    for (d, _), c in zip(components, cfgs):
-        _check_config(c, cfgs[0], d)
-    states = [load_file(str(Path(d) / _WEIGHTS)) for d, _ in components]
+    cfgs = [c for c, _, _ in components]
+    states = [st for _, st, _ in components]
+    for c in cfgs:
+        _check_config(c, cfgs[0], where)
     r, alpha = cfgs[0].r, cfgs[0].lora_alpha
     keys = sorted(states[0])
-    if any(sorted(s) != keys for s in states[1:]):
-        raise ValueError("The component LoRAs do not adapt the same modules. Fix: export from an unmodified run.")
+    if any(sorted(st) != keys for st in states[1:]):
+        raise ValueError(f"The component LoRAs of {where} do not adapt the same modules. Fix: export from an "
+                         "unmodified run directory.")
     out: dict[str, torch.Tensor] = {}
     for ka in keys:
         if ka.endswith("lora_B.weight"):
@@ -73,11 +81,11 @@ def stack_components(components: Sequence[tuple[Path, float]]) -> tuple[dict[str
         if not ka.endswith("lora_A.weight"):
             raise ValueError(f"Cannot stack tensor {ka!r}: only LoRA A/B weights of linear layers are supported.")
         kb = ka[: -len("lora_A.weight")] + "lora_B.weight"
-        a = [s[ka].float() for s in states]
+        a = [st[ka].float() for st in states]
         if any(t.ndim != 2 for t in a):
             raise ValueError(f"Cannot stack {ka!r}: only LoRA on linear layers (2-d factors) is supported.")
-        out[ka] = torch.cat([(float(sc) * alpha / r) * t for t, (_, sc) in zip(a, components)], 0).contiguous()
-        out[kb] = torch.cat([s[kb].float() for s in states], 1).contiguous()
+        out[ka] = torch.cat([(float(sc) * alpha / r) * t for t, (_, _, sc) in zip(a, components)], 0).contiguous()
+        out[kb] = torch.cat([st[kb].float() for st in states], 1).contiguous()
     rank = r * len(components)
     return out, dataclasses.replace(cfgs[0], r=rank, lora_alpha=rank)
 

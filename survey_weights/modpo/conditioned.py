@@ -37,7 +37,7 @@ from ..exceptions import SettingsChangedError
 from ..preferences.pairs import as_pairs_frame, data_hash
 from ..profiles.training_spec import TrainingSpec, normalize_profiles, profile_dirname
 from ._conditioned_loop import Checkpoint, LoopState, adapter_names, main_index, set_mix, train_structure
-from ._export import stack_components, write_adapter
+from ._export import load_component, stack_components, write_adapter
 from ._precompute import precompute, prepare_model
 from ._resume import _finish_dir, _versions, adapter_record, prepare_output_dir, rm_fingerprint
 from ._sampling import ProfileSampler, check_draw, sampler_fingerprint
@@ -102,7 +102,8 @@ def train_conditioned(
         Retrain a finished run. Otherwise a finished run with the same settings is returned as it is (resume), one
         with other settings raises, and an unfinished one continues from its last checkpoint.
     checkpoint_every : int, optional
-        Steps between checkpoints (default: a tenth of the run).
+        Steps between checkpoints (default: a tenth of the run, at least 10 steps). Where checkpoints fall does not
+        change the result: a resumed run ends with the weights of an uninterrupted one.
 
     Returns
     -------
@@ -143,7 +144,7 @@ def train_conditioned(
                         rcfg=rcfg, given=given, out=out)
     precompute_s = time.perf_counter() - t0
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(frame) / cfg.batch_size))
-    ckpt = Checkpoint(out, record["resume_key"], checkpoint_every or max(1, total // 10), acc)
+    ckpt = Checkpoint(out, record["resume_key"], checkpoint_every or max(10, total // 10), acc)
     save = partial(_save_run, record=record, reward_models=shared.reward_models, n_pairs=len(frame), out=out, acc=acc)
     t1 = time.perf_counter()
     _, model = train_structure(shared, criteria=crits, draw=draw, acc=acc, model=model, cfg=cfg, total=total,
@@ -277,6 +278,7 @@ class ConditionedAdapter:
     precompute_seconds: float = 0.0
     train_seconds: float = 0.0
     reward_accuracy: dict[str, float | None] = field(default_factory=dict)
+    _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str]) -> ConditionedAdapter:
@@ -401,9 +403,10 @@ class ConditionedAdapter:
 
     def _write(self, spec: TrainingSpec, dest: Path) -> Path:
         w = dict(zip(self.criteria, self.weight_vector(spec)))
-        comps = self.components
-        parts = [(comps["shared"], 1.0)] + [(comps[c], w[c]) for c in self.criteria if w[c] > 0]
-        state, lora_cfg = stack_components(parts)
+        if not self._loaded:  # read the components once per ConditionedAdapter
+            self._loaded.update({k: load_component(d) for k, d in self.components.items()})
+        parts = [(*self._loaded["shared"], 1.0)] + [(*self._loaded[c], w[c]) for c in self.criteria if w[c] > 0]
+        state, lora_cfg = stack_components(parts, where=str(self.run_dir))
         return write_adapter(dest, state, lora_cfg, self._record(spec), base_model=self.manifest["base_model"])
 
     def _record(self, spec: TrainingSpec) -> dict[str, Any]:
