@@ -145,6 +145,19 @@ def test_resume_finished_run_and_crash_mid_run(tmp_path, monkeypatch):
     assert ConditionedAdapter.load(tmp_path / "ref").losses == ref.losses
 
 
+def test_bf16_base_model(tmp_path):
+    """The bf16 path (a bf16 base, as load_base_model gives on a GPU): LoRAs train in float32 and export exactly."""
+    model, tok = make_tiny_llama()
+    model = model.to(torch.bfloat16)
+    run = _train(model, tok, tmp_path / "run", config=MODPOConfig(**{**CFG.to_dict(), "max_steps": 2}))
+    assert all(np.isfinite(run.losses)) and next(iter(model.parameters())).dtype == torch.bfloat16
+    assert {v.dtype for v in _components(run)["shared"].values()} == {torch.float32}
+    d = run.export(UNSEEN, tmp_path / "u")
+    le = _logits(PeftModel.from_pretrained(make_tiny_llama()[0].to(torch.bfloat16), str(d)), tok).float()
+    lm = _logits(run.attach(make_tiny_llama()[0].to(torch.bfloat16), UNSEEN), tok).float()
+    assert float((le - lm).abs().max()) <= 1e-2
+
+
 def test_custom_sampler_with_several_rows_per_step(tmp_path):
     model, tok = make_tiny_llama()
 

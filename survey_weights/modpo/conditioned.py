@@ -127,7 +127,8 @@ def train_conditioned(
                         f"{type(sampler).__name__}. Fix: pass a function, a ProfileSampler, or None.")
     if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
                                          or checkpoint_every < 1):
-        raise ValueError(f"`checkpoint_every` must be an int >= 1 or None. Got {checkpoint_every!r}.")
+        raise ValueError(f"`checkpoint_every` must be an int >= 1 or None. Got {checkpoint_every!r}. Fix: e.g. "
+                         "checkpoint_every=25, or None for a tenth of the run.")
     frame = _frame(pairs, crits)
     given = {c: rm for c, rm in (reward_models or {}).items() if c in crits} if len(crits) > 1 else {}
     acc, model, tokenizer, base_model_id = prepare_model(model, tokenizer, base_model_id, accelerator, cfg.batch_size)
@@ -160,7 +161,8 @@ def _check_criteria(criteria: Any) -> tuple[str, ...]:
                         f"Got {criteria!r}.")
     crits = tuple(criteria)
     if not all(isinstance(c, str) and c for c in crits) or len(set(crits)) != len(crits):
-        raise ValueError(f"`criteria` must be distinct non-empty strings. Got {list(crits)!r}.")
+        raise ValueError(f"`criteria` must be distinct non-empty strings. Got {list(crits)!r}. Fix: name each "
+                         "criterion once, e.g. ['empathy', 'safety'].")
     return crits
 
 
