@@ -4,8 +4,10 @@ Same model, batch, LoRA settings and data in one run. Prints, never asserts. Per
 differencing two runs (``n_short`` and ``n_long`` steps) so constructor / saving overhead cancels; each
 difference is repeated (``--repeats``, default 3) and the median reported with its range, because a single
 difference of two short runs moves by tens of percent on a shared machine.
-Also reports K profiles vs one profile (goal: K profiles <= K x one profile's training + one precompute)
-and peak memory (``resource.getrusage`` max RSS; CUDA peak allocated on GPU).
+Also reports K profiles vs one profile (goal: K profiles <= K x one profile's training + one precompute),
+K profiles from one conditioned run (``train_conditioned`` + ``export_all``, K = 5 and 12) as a ratio to one
+per-profile run of the same number of steps (goal <= 1.5), and peak memory (``resource.getrusage`` max RSS; CUDA
+peak allocated on GPU).
 
 Usage::
 
@@ -68,13 +70,16 @@ def _pairs(n: int):
 
 
 class _KeywordReward:
+    def __init__(self, word: str = "crisis") -> None:
+        self.word = word
+
     def score(self, prompts, responses):
         import numpy as np
 
-        return np.array([float("crisis" in r) for r in responses])
+        return np.array([float(self.word in r) for r in responses])
 
     def fingerprint(self) -> str:
-        return "keyword:crisis"
+        return f"keyword:{self.word}"
 
 
 def _load(model_name: str):
@@ -101,6 +106,23 @@ def _modpo_time(model, tok, df, cfg_kwargs, steps, profiles, out):
         reward_models={"safety": _KeywordReward()},
     )
     return time.perf_counter() - t, run
+
+
+def _conditioned_time(model, tok, df, cfg_kwargs, steps, k, out):
+    """Wall time of K profiles from one conditioned run: ``train_conditioned`` (precompute + steps) + ``export_all``."""
+    from survey_weights.modpo import MODPOConfig, ProfileSampler, train_conditioned
+
+    cfg = MODPOConfig(max_steps=steps, progress=False, **cfg_kwargs)
+    profs = {f"p{i}": {"empathy": 0.3 + 0.4 * i / max(1, k - 1), "safety": 0.7 - 0.4 * i / max(1, k - 1)}
+             for i in range(k)}
+    t = time.perf_counter()
+    run = train_conditioned(df, criteria=["empathy", "safety"], weight_sampler=ProfileSampler(profs),
+                            output_dir=f"{out}/run", model=model, tokenizer=tok, config=cfg, overwrite=True,
+                            reward_models={"safety": _KeywordReward(), "empathy": _KeywordReward("hear")})
+    t_export = time.perf_counter()
+    run.export_all(profs, f"{out}/adapters")
+    end = time.perf_counter()
+    return end - t, end - t_export
 
 
 def _trl_time(model, tok, df, cfg_kwargs, steps, out):
@@ -175,6 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                     help="default: 20 (tiny; shorter runs make the differences noisy) / 6 (smollm2)")
     ap.add_argument("--profiles", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="repeats of each timed difference (median)")
+    ap.add_argument("--conditioned-k", type=int, nargs="*", default=[5, 12],
+                    help="profile counts exported from one conditioned run (default: 5 12)")
     ap.add_argument(
         "--threads",
         type=int,
@@ -205,13 +229,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         _modpo_time(
             model, tok, df, cfg_kwargs, 1, one, f"{tmp}/warm"
         )  # warm-up (lazy imports, kernels)
-        steps, trains, ratios = [], [], []
+        steps, trains, ratios, ones = [], [], [], []
         profs = {
             f"p{i}": {"empathy": 0.3 + 0.1 * i, "safety": 0.7 - 0.1 * i} for i in range(a.profiles)
         }
         for _ in range(a.repeats):
             _, run_s = _modpo_time(model, tok, df, cfg_kwargs, a.n_short, one, f"{tmp}/s")
-            _, run_l = _modpo_time(model, tok, df, cfg_kwargs, n_long, one, f"{tmp}/l")
+            t_one, run_l = _modpo_time(model, tok, df, cfg_kwargs, n_long, one, f"{tmp}/l")
+            ones.append(t_one)
             steps.append(
                 (run_l.adapters[0].train_seconds - run_s.adapters[0].train_seconds) / (n_long - a.n_short)
             )
@@ -229,6 +254,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         res["k_ratio_range"] = (min(x[0] / x[1] for x in ratios), max(x[0] / x[1] for x in ratios))
         res["k_profiles_train_s"] = sum(x.train_seconds for x in run_k.adapters)
         res["k_precompute_s"] = run_k.precompute_seconds
+        res["one_profile_total_s"] = statistics.median(ones)
+        _conditioned_time(model, tok, df, cfg_kwargs, 1, 2, f"{tmp}/cwarm")  # warm-up
+        for k in a.conditioned_k:
+            cond = []
+            for _ in range(a.repeats):
+                t_c, t_x = _conditioned_time(model, tok, df, cfg_kwargs, n_long, k, f"{tmp}/c{k}")
+                t_o, _ = _modpo_time(model, tok, df, cfg_kwargs, n_long, one, f"{tmp}/l")  # the same moment's baseline
+                cond.append((t_c / t_o, t_c, t_x, t_o))
+            cond.sort()
+            res[f"conditioned_k{k}"] = cond[len(cond) // 2]  # (ratio, seconds, export seconds, one-profile seconds)
+            res[f"conditioned_k{k}_range"] = (cond[0][0], cond[-1][0])
         res["modpo_peak_rss_mb"] = _rss_mb()
         if device == "cuda":
             res["modpo_cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -271,6 +307,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"precompute = {bound:.2f} s  -> ratio {res['k_profiles_total_s'] / bound:.2f} (median of {a.repeats}; "
         f"range {lo:.2f}-{hi:.2f}; goal <= 1)"
     )
+    for k in a.conditioned_k:
+        ratio, t_c, t_x, t_o = res[f"conditioned_k{k}"]
+        lo, hi = res[f"conditioned_k{k}_range"]
+        print(
+            f"  {k:2d} profiles from one conditioned run: {t_c:.2f} s (export of all {k}: {t_x * 1e3:.0f} ms) vs one "
+            f"per-profile run of {n_long} steps {t_o:.2f} s -> ratio {ratio:.2f} (median of {a.repeats}; range "
+            f"{lo:.2f}-{hi:.2f}; goal <= 1.5; per-profile MODPO: about {k} x)"
+        )
     print(
         f"  peak RSS: start {rss0:.0f} MB, after MODPO {res['modpo_peak_rss_mb']:.0f} MB"
         + (f", after TRL {res['trl_peak_rss_mb']:.0f} MB" if "trl_peak_rss_mb" in res else "")

@@ -128,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-prompts", type=int, default=12, help="held-out prompts (default 12)")
     p.add_argument("--max-new-tokens", type=int, default=48, help="reply length (default 48)")
 
+    p = add("export-adapter", "Export a plain PEFT LoRA adapter for any weight vector from a conditioned run "
+            "(train_conditioned), without training: one per respondent, subgroup or profile.",
+            f"{PROG} export-adapter --run outputs/conditioned --weights empathy=0.2,safety=0.8 --out patient_17\n"
+            f"{PROG} export-adapter --run outputs/conditioned --profiles outputs/weights.json --out outputs/adapters")
+    p.add_argument("--run", required=True, metavar="DIR", help="a finished conditioned run (holds conditioned.json)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--weights", metavar="C=W,...",
+                       help="one weight vector, e.g. empathy=0.2,safety=0.8 (criteria left out weigh 0)")
+    which.add_argument("--profiles", metavar="JSON", help="export every profile of a weights.json / weights.csv")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the adapter directory (--weights) or a directory of adapters, one per profile (--profiles)")
+    p.add_argument("--name", help="profile name recorded for --weights (default: the --out directory name)")
+    p.add_argument("--quiet", action="store_true", help="no warnings")
+
     p = add("run", "The main job: survey -> profiles -> reward models -> adapters -> evaluation (make demo).",
             f"{PROG} run --out outputs\n{PROG} run --profiles-only\n"
             f"{PROG} run --survey my_survey.csv --base-model ./my-model --max-steps 20 --out my_outputs")
@@ -274,6 +288,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_adapter(args: argparse.Namespace) -> int:
+    from .pipeline import run_export_adapter
+
+    paths = run_export_adapter(args.run, out=args.out, weights=args.weights, profiles=args.profiles, name=args.name)
+    for name, path in paths.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import SUBGROUP_FACTORS, run_main
 
@@ -310,7 +333,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 _COMMANDS = {"fit": _cmd_fit, "profiles": _cmd_profiles, "train-rewards": _cmd_train_rewards,
-             "adapters": _cmd_adapters, "evaluate": _cmd_evaluate, "run": _cmd_run, "experiment": _cmd_experiment}
+             "adapters": _cmd_adapters, "evaluate": _cmd_evaluate, "export-adapter": _cmd_export_adapter,
+             "run": _cmd_run, "experiment": _cmd_experiment}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

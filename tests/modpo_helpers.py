@@ -167,10 +167,11 @@ def stub_reward_training(monkeypatch):
 
 
 def run_distributed_case(model_dir: str, out_dir: str) -> None:
-    """Entry point of the 1-vs-2-process equivalence test (run under ``accelerate launch``)."""
+    """Entry point of the 1-vs-2-process equivalence test (run under ``accelerate launch``): one per-profile
+    run into ``out_dir`` and one conditioned run into ``out_dir/conditioned``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from survey_weights.modpo import MODPOConfig, train_adapters
+    from survey_weights.modpo import MODPOConfig, train_adapters, train_conditioned
 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -191,6 +192,16 @@ def run_distributed_case(model_dir: str, out_dir: str) -> None:
         tokenizer=tok,
         config=cfg,
         reward_models={"safety": KeywordReward("crisis")},
+    )
+    train_conditioned(
+        toy_pairs(8),
+        criteria=["empathy", "safety"],
+        profiles={"mix": {"empathy": 0.6, "safety": 0.4}},
+        output_dir=f"{out_dir}/conditioned",
+        model=model,
+        tokenizer=tok,
+        config=cfg,
+        reward_models={"safety": KeywordReward("crisis"), "empathy": KeywordReward("sense")},
     )
 
 

@@ -1,4 +1,5 @@
-"""Two CPU processes (torchrun + gloo, read by accelerate.Accelerator) gives the same adapter as 1 process."""
+"""Two CPU processes (torchrun + gloo, read by accelerate.Accelerator) give the same adapter as 1 process, for a
+per-profile run and for a conditioned run."""
 
 from __future__ import annotations
 
@@ -62,6 +63,17 @@ def test_two_processes_match_one(tmp_path):
     assert meta2["num_processes"] == 2 and meta1["num_processes"] == 1
     assert meta1["losses"] == pytest.approx(meta2["losses"], abs=1e-5)
     assert meta1["resume_key"] == meta2["resume_key"]
+    for comp in ("shared", "crit0", "crit1"):  # the conditioned run: same components, losses and draws
+        one = load_file(tmp_path / "one" / "conditioned" / "components" / comp / "adapter_model.safetensors")
+        two = load_file(tmp_path / "two" / "conditioned" / "components" / comp / "adapter_model.safetensors")
+        assert one.keys() == two.keys()
+        for k in one:
+            assert torch.allclose(one[k], two[k], atol=2e-5, rtol=1e-4), (comp, k)
+    man1 = json.loads((tmp_path / "one" / "conditioned" / "conditioned.json").read_text())
+    man2 = json.loads((tmp_path / "two" / "conditioned" / "conditioned.json").read_text())
+    assert man1["num_processes"] == 1 and man2["num_processes"] == 2 and man1["draws"] == man2["draws"]
+    assert man1["losses"] == pytest.approx(man2["losses"], abs=1e-5)
+    assert man1["resume_key"] == man2["resume_key"]
 
 
 def _free_port() -> int:

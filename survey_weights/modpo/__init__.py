@@ -1,4 +1,5 @@
-"""MODPO engine: one LoRA adapter per weight profile (Zhou et al. 2023), with DPO / merging baselines.
+"""MODPO engine: one LoRA adapter per weight profile (Zhou et al. 2023), with DPO / merging baselines, and one
+conditioned run for every weight vector (:func:`train_conditioned`) that exports a plain LoRA per profile.
 
 This subpackage is the only part of :mod:`survey_weights` that imports torch, transformers and peft
 (install the ``modpo`` extra).
@@ -9,6 +10,7 @@ from __future__ import annotations
 from ..preferences.pairs import as_pairs_frame
 from ..profiles.training_spec import normalize_profiles, profile_dirname
 from .base_models import check_base_model, load_base_model, make_tiny_llama, train_byte_tokenizer
+from .conditioned import ConditionedAdapter, ProfileSampler, train_conditioned
 from .config import MODPOConfig, RewardModelConfig
 from .distance import adapter_distances, balanced_step_budgets, distance_ratio, train_at_comparable_distance
 from .generate import generate
@@ -21,6 +23,7 @@ from .train import AdapterResult, TrainingRun, train_adapters, train_dpo_adapter
 
 __all__ = [
     "AdapterResult",
+    "ConditionedAdapter",
     "MODPOConfig",
     "RewardModel",
     "RewardModelConfig",
@@ -42,11 +45,13 @@ __all__ = [
     "merge_adapters",
     "modpo_loss",
     "normalize_profiles",
+    "ProfileSampler",
     "profile_dirname",
     "set_torch_threads",
     "train_adapters",
     "train_at_comparable_distance",
     "train_byte_tokenizer",
+    "train_conditioned",
     "train_dpo_adapters",
     "train_reward_model",
     "train_reward_models",

@@ -1,4 +1,4 @@
-"""The single-step jobs behind ``survey-weights fit | train-rewards | adapters | evaluate``.
+"""The single-step jobs behind ``survey-weights fit | train-rewards | adapters | evaluate | export-adapter``.
 
 Each is a documented function of :mod:`survey_weights.pipeline`; the command line only parses arguments, calls
 one of them and prints what it returns. Everything here is synthetic-data machinery by default: the numbers it
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,8 @@ from ._steps import (
 )
 from .main import MainSchedule
 
-__all__ = ["SavedAdapter", "SurveyFit", "find_adapters", "run_adapters", "run_evaluate", "run_fit",
-           "run_train_rewards"]
+__all__ = ["SavedAdapter", "SurveyFit", "find_adapters", "parse_weights", "run_adapters", "run_evaluate",
+           "run_export_adapter", "run_fit", "run_train_rewards"]
 
 _PROG = "survey-weights"
 
@@ -309,3 +309,90 @@ def run_evaluate(adapters: str | os.PathLike[str], *, preferences: str | os.Path
                           seed=seed, cache_dir=Path(out) / ".cache" / "generations", progress=progress,
                           settings={"base_model": base_model, "seed": seed})
     return res.write(out)
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """A weight vector written ``criterion=weight,criterion=weight,...`` (as ``export-adapter --weights`` takes it).
+
+    Raises
+    ------
+    ValueError
+        An entry without ``=``, an empty criterion name, a weight that is not a number, or a repeated criterion.
+
+    Examples
+    --------
+    >>> parse_weights("empathy=0.2, safety=0.8")
+    {'empathy': 0.2, 'safety': 0.8}
+    """
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        crit, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or not crit:
+            raise ValueError(f"Cannot read weight {part!r} in {text!r}. Fix: write criterion=weight pairs separated "
+                             "by commas, e.g. empathy=0.2,safety=0.8.")
+        try:
+            out_value = float(value)
+        except ValueError:
+            raise ValueError(f"The weight of {crit!r} in {text!r} is not a number ({value!r}). Fix: e.g. "
+                             f"{crit}=0.2.") from None
+        if crit in out:
+            raise ValueError(f"Criterion {crit!r} appears twice in {text!r}. Fix: give each criterion once.")
+        out[crit] = out_value
+    if not out:
+        raise ValueError(f"No weights in {text!r}. Fix: write criterion=weight pairs, e.g. empathy=0.2,safety=0.8.")
+    return out
+
+
+def run_export_adapter(run: str | os.PathLike[str], *, out: str | os.PathLike[str],
+                       weights: str | Mapping[str, float] | None = None,
+                       profiles: str | os.PathLike[str] | None = None, name: str | None = None) -> dict[str, Path]:
+    """Export plain PEFT LoRA adapters from a finished conditioned run, without training (per-respondent adapters).
+
+    Give exactly one of ``weights`` (one weight vector: the adapter goes to ``out``) and ``profiles`` (a
+    ``weights.json`` / ``weights.csv``: one adapter per profile under ``out``, with each profile's provenance in its
+    ``profile.json``). See :meth:`survey_weights.modpo.ConditionedAdapter.export`.
+
+    Parameters
+    ----------
+    run : path
+        The ``output_dir`` of :func:`survey_weights.modpo.train_conditioned`.
+    out : path
+        The adapter directory (``weights``) or the directory of adapters (``profiles``).
+    weights : str or mapping criterion -> weight, optional
+        ``"empathy=0.2,safety=0.8"`` (:func:`parse_weights`) or a mapping; criteria left out weigh 0, weights not
+        summing to 1 are normalised with a warning.
+    profiles : path, optional
+        Profiles exported by :func:`~survey_weights.profiles.export_profiles`.
+    name : str, optional
+        Profile name of a ``weights`` export (default: the directory name of ``out``).
+
+    Returns
+    -------
+    dict profile name -> adapter directory
+
+    Raises
+    ------
+    FileNotFoundError
+        ``run`` holds no finished conditioned run, or ``profiles`` does not exist.
+    ValueError
+        Neither or both of ``weights`` / ``profiles``; weights naming criteria the run was not trained on, a negative
+        or all-zero weight vector, unreadable ``weights`` text.
+    """
+    if (weights is None) == (profiles is None):
+        raise ValueError("Give exactly one of `weights` (one weight vector) and `profiles` (a weights.json). Fix: "
+                         "e.g. --weights empathy=0.2,safety=0.8.")
+    from ..modpo import ConditionedAdapter
+
+    cond = ConditionedAdapter.load(run)
+    if weights is not None:
+        w = parse_weights(weights) if isinstance(weights, str) else dict(weights)
+        spec = cond.spec(w, name=name or Path(out).name)
+        return {spec.name: cond.export(spec, out)}
+    ppath = Path(profiles)
+    if not ppath.is_file():
+        raise FileNotFoundError(f"Weights file {str(ppath)!r} does not exist. Fix: run `{_PROG} profiles` first.")
+    from ..profiles.export import read_profiles
+
+    return cond.export_all(read_profiles(ppath), out)

@@ -1,0 +1,229 @@
+r"""The conditioned run's structure and step loop (:func:`~survey_weights.modpo.train_conditioned`).
+
+Structure: on every LoRA-targeted linear layer, one shared LoRA ``(A_0, B_0)`` plus one LoRA ``(A_c, B_c)`` per
+criterion, all active at once and mixed with PEFT's ``LoraLayer.set_scale``:
+
+.. math::
+    \Delta W(w) = \Delta W_0 + \sum_c w_c\,\Delta W_c,\qquad \Delta W_j = \frac{\alpha}{r} B_j A_j,
+
+affine in the weight vector ``w`` (shape (C,), on the simplex), so the model at a fixed ``w`` is one plain LoRA of
+rank ``r·(1 + C)`` (:mod:`._export`). Each step draws weight vectors (shape (m, C)); row ``j`` trains on
+``batch_size / m`` pairs of its largest-weight criterion ``k`` with the MODPO loss at ``w_j`` (``k`` first, the
+other positive weights as reward margins: :func:`._loop._batch_loss`), whose optimum for every ``w`` is
+``β log π_w/π_ref = Σ_c w_c r_c`` (up to a prompt-only term).
+
+Resume: every ``checkpoint_every`` steps the LoRA weights, optimiser, scheduler, data cursors, losses, draws and the
+torch RNG state go to ``out/.checkpoint`` (written into a ``.partial-*`` directory, then renamed), so a crashed run
+continues from its last checkpoint and ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._util.progress import tqdm
+from ..profiles.training_spec import TrainingSpec
+from ._loop import _batch_loss, _lr_lambda, _release
+from ._precompute import Shared
+from ._resume import _finish_dir
+from .config import MODPOConfig
+
+__all__ = ["SHARED", "Checkpoint", "adapter_names", "build_structure", "main_index", "set_mix", "train_structure"]
+
+SHARED = "shared"
+_CKPT = ".checkpoint"
+
+
+def adapter_names(n_criteria: int) -> list[str]:
+    """PEFT adapter names of the structure: ``"shared"``, then ``"crit0"`` ... ``"crit{C-1}"`` in criteria order."""
+    return [SHARED] + [f"crit{i}" for i in range(n_criteria)]
+
+
+def main_index(w: np.ndarray) -> int:
+    """The main objective of a draw ``w`` (shape (C,)): its largest weight, the first on ties (MODPO divides
+    by ``w_k``, so the largest keeps the loss best conditioned)."""
+    return int(np.argmax(w))
+
+
+def _lora_config(cfg: MODPOConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
+
+
+def build_structure(model: Any, cfg: MODPOConfig, n_criteria: int) -> tuple[Any, list[str], list[Any]]:
+    """``(peft_model, names, layers)``: the shared + per-criterion LoRAs on ``model``, all active and trainable.
+
+    LoRA weights are initialised from ``cfg.seed`` (B = 0, so the structure starts as the base model for every w).
+    ``layers`` are the ``LoraLayer`` modules whose scales :func:`set_mix` sets.
+    """
+    from peft import get_peft_model
+    from peft.tuners.lora import LoraLayer
+
+    names = adapter_names(n_criteria)
+    torch.manual_seed(cfg.seed)
+    peft_model = get_peft_model(model, _lora_config(cfg), adapter_name=SHARED)
+    for name in names[1:]:
+        peft_model.add_adapter(name, _lora_config(cfg))
+    peft_model.base_model.set_adapter(names)  # all active; marks every adapter's parameters trainable
+    layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
+    return peft_model, names, layers
+
+
+def set_mix(layers: Sequence[Any], names: Sequence[str], w: Sequence[float]) -> None:
+    """Scale the shared LoRA by 1 and criterion ``c``'s by ``w[c]`` (shape (C,)) on every layer in ``layers``:
+    ``scaling_j = s_j · α / r`` (PEFT's ``set_scale``), hence ``ΔW = ΔW_0 + Σ_c w_c ΔW_c``."""
+    scales = [1.0, *(float(x) for x in w)]
+    for layer in layers:
+        for name, s in zip(names, scales):
+            layer.set_scale(name, s)
+
+
+@dataclass
+class LoopState:
+    """Where the step loop stands: the next step, losses and draws so far, and each criterion's data cursor."""
+
+    step: int
+    cursors: list[int]
+    losses: list[float] = field(default_factory=list)
+    draws: list[list[list[float]]] = field(default_factory=list)
+
+
+class Checkpoint:
+    """``out/.checkpoint``: the loop's state every ``every`` steps, reused only under the same resume ``key``."""
+
+    def __init__(self, out: Path, key: str, every: int, acc: Any) -> None:
+        self.out, self.key, self.every, self.acc = out, key, every, acc
+        self.dir = out / _CKPT
+
+    def load(self, peft_model: Any, opt: Any, sched: Any) -> LoopState | None:
+        """Restore the LoRA weights, optimiser, scheduler and RNG from a matching checkpoint; None without one."""
+        meta = self.dir / "state.json"
+        if not meta.exists() or json.loads(meta.read_text()).get("resume_key") != self.key:
+            return None
+        blob = torch.load(self.dir / "state.pt", map_location="cpu", weights_only=True)
+        with torch.no_grad():
+            for name, p in peft_model.named_parameters():
+                if name in blob["lora"]:
+                    p.copy_(blob["lora"][name])
+        opt.load_state_dict(blob["optimizer"])
+        sched.load_state_dict(blob["scheduler"])
+        torch.set_rng_state(blob["rng"])
+        if torch.cuda.is_available() and blob.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(blob["cuda_rng"])
+        st = json.loads((self.dir / "loop.json").read_text())
+        return LoopState(st["step"], st["cursors"], st["losses"], st["draws"])
+
+    def save(self, peft_model: Any, opt: Any, sched: Any, state: LoopState) -> None:
+        """Write the checkpoint atomically (main process; every process waits)."""
+        if self.acc.is_main_process:
+            tmp = Path(tempfile.mkdtemp(prefix=".partial-checkpoint-", dir=self.out))
+            lora = {n: p.detach().cpu().clone() for n, p in peft_model.named_parameters() if "lora_" in n}
+            blob = {"lora": lora, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+            torch.save(blob, tmp / "state.pt")
+            (tmp / "loop.json").write_text(json.dumps({"step": state.step, "cursors": state.cursors,
+                                                       "losses": state.losses, "draws": state.draws}))
+            (tmp / "state.json").write_text(json.dumps({"resume_key": self.key, "step": state.step}))  # last
+            _finish_dir(tmp, self.dir)
+        self.acc.wait_for_everyone()
+
+    def clear(self) -> None:
+        """Remove the checkpoint (after the finished run is saved)."""
+        if self.acc.is_main_process:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.acc.wait_for_everyone()
+
+
+def train_structure(shared: Shared, *, criteria: Sequence[str], draw: Callable[[int], np.ndarray], acc: Any,
+                    model: Any, cfg: MODPOConfig, total: int, checkpoint: Checkpoint,
+                    save: Callable[[Any, list[str], LoopState], None]) -> tuple[LoopState, Any]:
+    """Train the structure for ``total`` steps (continuing from a matching checkpoint) and ``save`` it.
+
+    Afterwards, or when anything fails, the LoRAs are unloaded so the caller's base model is as it was.
+
+    Returns
+    -------
+    state : LoopState
+        Losses (mean loss per step, averaged over processes) and draws (shape (steps, m, C)) of the whole run.
+    model : the plain base model (LoRA unloaded).
+    """
+    peft_model, names, layers = build_structure(model, cfg, len(criteria))
+    try:
+        state = _step_loop(acc, peft_model, names, layers, cfg, shared, criteria, draw, total, checkpoint)
+        save(peft_model, names, state)
+    except BaseException:
+        peft_model.unload()  # leave the caller's model as it was
+        _release(acc)
+        raise
+    model = peft_model.unload()
+    _release(acc)
+    return state, model
+
+
+def _step_loop(acc: Any, peft_model: Any, names: list[str], layers: list[Any], cfg: MODPOConfig, shared: Shared,
+               criteria: Sequence[str], draw: Callable[[int], np.ndarray], total: int,
+               checkpoint: Checkpoint) -> LoopState:
+    """AdamW on every LoRA parameter; per step, one MODPO loss per drawn row on its share of the batch."""
+    params = [q for q in peft_model.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, total))
+    rows = [np.flatnonzero((shared.frame["criterion"] == c).to_numpy()) for c in criteria]
+    state = checkpoint.load(peft_model, opt, sched) or LoopState(0, [0] * len(criteria))
+    pmodel, opt = acc.prepare(peft_model, opt)
+    pmodel.train()
+    lb = cfg.batch_size // acc.num_processes
+    bar = tqdm(range(state.step, total), initial=state.step, total=total, desc=f"MODPO conditioned ({len(criteria)} "
+               "criteria)", disable=not (cfg.progress and acc.is_main_process))
+    for step in bar:
+        ws = draw(step)  # (m, C), validated
+        m = len(ws)
+        g, lg = cfg.batch_size // m, lb // m  # pairs per row: global, this rank
+        step_loss = torch.zeros((), device=acc.device)
+        for j, w in enumerate(ws):
+            k = main_index(w)
+            glob = _take(len(rows[k]), state.cursors[k], g, seed=(cfg.seed, k))
+            state.cursors[k] += g
+            local = rows[k][glob[acc.process_index * lg : (acc.process_index + 1) * lg]][:, None]  # (lg, 1)
+            spec = TrainingSpec("draw", tuple(zip(criteria, map(float, w))), criteria[k])
+            w_t = torch.tensor(spec.weight_vector, dtype=torch.float32, device=acc.device)  # (K,)
+            set_mix(layers, names, w)
+            sync = acc.no_sync(pmodel) if j < m - 1 else contextlib.nullcontext()
+            with sync:
+                loss = _batch_loss(pmodel, shared, local, spec, w_t, "modpo", cfg.beta, acc.device).mean() / m
+                acc.backward(loss)
+            step_loss = step_loss + loss.detach()
+        if cfg.max_grad_norm is not None:
+            acc.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        state.losses.append(float(acc.reduce(step_loss, reduction="mean")))
+        state.draws.append(ws.tolist())
+        state.step = step + 1
+        bar.set_postfix(loss=f"{state.losses[-1]:.4f}")
+        if state.step % checkpoint.every == 0 and state.step < total:
+            checkpoint.save(peft_model, opt, sched, state)
+    return state
+
+
+def _take(n_items: int, start: int, count: int, *, seed: tuple[int, int]) -> np.ndarray:
+    """Positions ``start .. start + count`` (shape (count,)) of the stream of seeded permutations of
+    range(n_items), one per epoch (``default_rng([*seed, epoch])``): a criterion's pairs in a fixed shuffled order,
+    epoch after epoch."""
+    first, last = start // n_items, (start + count - 1) // n_items
+    stream = np.concatenate([np.random.default_rng([*seed, e]).permutation(n_items) for e in range(first, last + 1)])
+    off = start - first * n_items
+    return stream[off : off + count]

@@ -1,0 +1,461 @@
+"""One training run for every weight profile: a preference-conditioned LoRA that exports an ordinary PEFT adapter
+for any weight vector (:func:`train_conditioned`, :class:`ConditionedAdapter`).
+
+The weight update is affine in the weight vector, ``ΔW(w) = ΔW_0 + Σ_c w_c ΔW_c`` (one shared LoRA plus one LoRA
+per criterion, mixed per batch with PEFT's ``set_scale``; :mod:`._conditioned_loop`), trained with the MODPO loss
+at weights drawn each step, so one run learns the whole front. For a fixed ``w`` the update is one plain LoRA of
+rank ``r·(1 + C)`` (:mod:`._export`): :meth:`ConditionedAdapter.export` writes it in milliseconds, for profiles
+seen in training and for any other weight vector. Panacea (Zhong et al. 2024, arXiv:2402.02030) conditions an
+SVD-LoRA the same way; the loss here is MODPO's (Zhou et al. 2023), whose optimum at every ``w`` is the
+weighted-reward policy.
+
+Run directory (``output_dir``): ``conditioned.json`` (the manifest, written last: it marks the run finished),
+``components/<adapter>/`` (one PEFT LoRA per component), ``reward_models/`` (margin reward models trained here) and,
+while training, ``.checkpoint/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._util.io import atomic_write_text
+from ..exceptions import SettingsChangedError
+from ..preferences.pairs import as_pairs_frame, data_hash
+from ..profiles.training_spec import TrainingSpec, normalize_profiles, profile_dirname
+from ._conditioned_loop import Checkpoint, LoopState, adapter_names, main_index, set_mix, train_structure
+from ._export import load_component, stack_components, write_adapter
+from ._precompute import precompute, prepare_model
+from ._resume import _finish_dir, _versions, adapter_record, prepare_output_dir, rm_fingerprint
+from ._sampling import ProfileSampler, check_draw, sampler_fingerprint
+from .config import MODPOConfig, RewardModelConfig
+from .logps import check_pair_tokens
+from .train import _check_configs
+
+__all__ = ["MANIFEST", "ConditionedAdapter", "ProfileSampler", "train_conditioned"]
+
+MANIFEST = "conditioned.json"
+SCHEMA_VERSION = 1
+_KEYED = ("criteria", "sampler", "objective", "data_hash", "reward_sources", "base_model")
+
+
+def train_conditioned(
+    pairs: Any,
+    *,
+    criteria: Sequence[str],
+    output_dir: str | os.PathLike[str],
+    weight_sampler: Any = None,
+    profiles: Any = None,
+    config: MODPOConfig | None = None,
+    model: Any = "smollm2-135m-instruct",
+    tokenizer: Any = None,
+    reward_models: Mapping[str, Any] | None = None,
+    reward_config: RewardModelConfig | None = None,
+    overwrite: bool = False,
+    base_model_id: str | None = None,
+    accelerator: Any = None,
+    checkpoint_every: int | None = None,
+) -> ConditionedAdapter:
+    """Train one preference-conditioned LoRA for every weight vector over ``criteria``; save it to ``output_dir``.
+
+    Each step draws weight vectors ``w`` (rows of shape (C,) on the simplex) from ``weight_sampler`` and applies the
+    MODPO loss at each: row ``w`` trains on pairs of its largest-weight criterion ``k`` with the other positive
+    weights as reward-model margins (:func:`~survey_weights.modpo.modpo_loss` with ``(w_k, w_-k)``), the model
+    mixed as ``ΔW_0 + Σ_c w_c ΔW_c``. Reference log-probs and margins are computed once, as in
+    :func:`~survey_weights.modpo.train_adapters`.
+
+    Parameters
+    ----------
+    pairs : DataFrame, mapping criterion -> DataFrame, or JSONL path
+        Preference pairs (``prompt, chosen, rejected, criterion``); every criterion of ``criteria`` needs pairs
+        (rows of other criteria are ignored).
+    criteria : sequence of str
+        The weight vector's criteria, in its order (C >= 1).
+    output_dir : path
+        The run directory (see the module docstring).
+    weight_sampler : callable ``(rng, criteria) -> array (m, C)``, optional
+        Called once per step with ``numpy.random.default_rng([config.seed, step])``; each row is a weight vector
+        on the simplex (>= 0, summing to 1), ``m`` divides the per-process batch. Give it a ``fingerprint()``
+        method so that resume notices a change. Default: ``ProfileSampler(profiles)`` (the profiles with
+        Dirichlet jitter around them, and the simplex corners).
+    profiles : weight profiles in any form of :func:`~survey_weights.profiles.training_spec.normalize_profiles`,
+        optional. Centres of the default sampler (ignored when ``weight_sampler`` is given).
+    config : MODPOConfig, optional
+        ``max_steps`` is the run's number of steps (or ``epochs`` passes over all its pairs).
+    model, tokenizer, reward_models, reward_config, base_model_id, accelerator
+        As for :func:`~survey_weights.modpo.train_adapters`; margin criteria without a reward model get one
+        trained on ``pairs`` (with C >= 2 every criterion is a margin for some draw).
+    overwrite : bool, default False
+        Retrain a finished run. Otherwise a finished run with the same settings is returned as it is (resume), one
+        with other settings raises, and an unfinished one continues from its last checkpoint.
+    checkpoint_every : int, optional
+        Steps between checkpoints (default: a tenth of the run, at least 10 steps). Where checkpoints fall does not
+        change the result: a resumed run ends with the weights of an uninterrupted one.
+
+    Returns
+    -------
+    ConditionedAdapter
+
+    Raises
+    ------
+    ValueError
+        Bad ``criteria``, criteria without pairs, a sampler whose rows are not on the simplex or have the wrong
+        shape, ``batch_size`` not divisible by the number of processes.
+    TypeError
+        A non-callable sampler, or the ``model`` / ``tokenizer`` errors of ``train_adapters``.
+    SettingsChangedError
+        ``output_dir`` holds a finished run with other settings or data (without ``overwrite``).
+    """
+    cfg, rcfg = _check_configs(config, reward_config, "modpo")
+    crits = _check_criteria(criteria)
+    sampler = ProfileSampler(profiles) if weight_sampler is None else weight_sampler
+    if not callable(sampler):
+        raise TypeError(f"`weight_sampler` must be callable (rng, criteria) -> array (m, {len(crits)}). Got "
+                        f"{type(sampler).__name__}. Fix: pass a function, a ProfileSampler, or None.")
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
+                                         or checkpoint_every < 1):
+        raise ValueError(f"`checkpoint_every` must be an int >= 1 or None. Got {checkpoint_every!r}. Fix: e.g. "
+                         "checkpoint_every=25, or None for a tenth of the run.")
+    frame = _frame(pairs, crits)
+    given = {c: rm for c, rm in (reward_models or {}).items() if c in crits} if len(crits) > 1 else {}
+    acc, model, tokenizer, base_model_id = prepare_model(model, tokenizer, base_model_id, accelerator, cfg.batch_size)
+    draw = partial(_draw, sampler, crits, cfg.seed, cfg.batch_size // acc.num_processes)
+    draw(0)  # a broken sampler fails before anything is computed
+    check_pair_tokens(tokenizer, frame, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length)
+    out = prepare_output_dir(output_dir, acc)
+    record = _run_record(crits, sampler, cfg, rcfg, data_hash(frame), given, base_model_id)
+    if _finished(out, record, overwrite=overwrite, acc=acc):
+        return ConditionedAdapter.load(out)
+    covering = [TrainingSpec(f"main:{c}", tuple((x, 1.0 / len(crits)) for x in crits), c) for c in crits]
+    t0 = time.perf_counter()
+    shared = precompute(covering, frame, objective="modpo", acc=acc, model=model, tokenizer=tokenizer, cfg=cfg,
+                        rcfg=rcfg, given=given, out=out)
+    precompute_s = time.perf_counter() - t0
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(frame) / cfg.batch_size))
+    ckpt = Checkpoint(out, record["resume_key"], checkpoint_every or max(10, total // 10), acc)
+    save = partial(_save_run, record=record, reward_models=shared.reward_models, n_pairs=len(frame), out=out, acc=acc)
+    t1 = time.perf_counter()
+    _, model = train_structure(shared, criteria=crits, draw=draw, acc=acc, model=model, cfg=cfg, total=total,
+                               checkpoint=ckpt, save=save)
+    ckpt.clear()
+    return dataclasses.replace(ConditionedAdapter.load(out), skipped=False, precompute_seconds=precompute_s,
+                               train_seconds=time.perf_counter() - t1, reward_accuracy=shared.reward_accuracy())
+
+
+def _check_criteria(criteria: Any) -> tuple[str, ...]:
+    if isinstance(criteria, str) or not isinstance(criteria, Sequence) or not criteria:
+        raise TypeError(f"`criteria` must be a non-empty list of criterion names, e.g. ['empathy', 'safety']. "
+                        f"Got {criteria!r}.")
+    crits = tuple(criteria)
+    if not all(isinstance(c, str) and c for c in crits) or len(set(crits)) != len(crits):
+        raise ValueError(f"`criteria` must be distinct non-empty strings. Got {list(crits)!r}. Fix: name each "
+                         "criterion once, e.g. ['empathy', 'safety'].")
+    return crits
+
+
+def _frame(pairs: Any, crits: tuple[str, ...]) -> Any:
+    frame = as_pairs_frame(pairs)
+    missing = [c for c in crits if not (frame["criterion"] == c).any()]
+    if missing:
+        raise ValueError(f"Criteria {missing} of `criteria` have no preference pairs (the data have "
+                         f"{sorted(set(frame['criterion']))}). Fix: add pairs for them or drop them from `criteria`.")
+    return frame[frame["criterion"].isin(crits)].reset_index(drop=True)
+
+
+def _draw(sampler: Any, crits: tuple[str, ...], seed: int, local_batch: int, step: int) -> np.ndarray:
+    """The validated draws of ``step``, shape (m, C), from ``sampler(default_rng([seed, step]), crits)``."""
+    return check_draw(sampler(np.random.default_rng([seed, step]), crits), crits, step=step, local_batch=local_batch)
+
+
+def _run_record(crits: tuple[str, ...], sampler: Any, cfg: MODPOConfig, rcfg: RewardModelConfig, d_hash: str,
+                given: Mapping[str, Any], base_model: str) -> dict[str, Any]:
+    sources = {c: (rm_fingerprint(given[c]) if c in given else {"trained": rcfg.training_key()})
+               for c in crits} if len(crits) > 1 else {}
+    rec = {"schema_version": SCHEMA_VERSION, "kind": "conditioned_modpo", "criteria": list(crits),
+           "components": dict(zip(["shared", *crits], adapter_names(len(crits)))),
+           "sampler": sampler_fingerprint(sampler), "objective": "modpo", "main_objective_rule": "largest weight",
+           "beta": cfg.beta, "seed": cfg.seed, "config": cfg.to_dict(), "reward_config": rcfg.to_dict(),
+           "data_hash": d_hash, "reward_sources": sources, "base_model": base_model}
+    keyed = {k: rec[k] for k in _KEYED}
+    keyed["config"] = cfg.training_key()
+    rec["resume_key"] = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
+    return rec
+
+
+def _finished(out: Path, record: Mapping[str, Any], *, overwrite: bool, acc: Any) -> bool:
+    """Whether ``out`` holds this run finished (reused); with ``overwrite`` the old manifest is removed first."""
+    mf = out / MANIFEST
+    if not mf.exists():
+        return False
+    if overwrite:
+        if acc.is_main_process:
+            mf.unlink()
+            shutil.rmtree(out / ".checkpoint", ignore_errors=True)
+        acc.wait_for_everyone()
+        return False
+    if json.loads(mf.read_text()).get("resume_key") != record["resume_key"]:
+        raise SettingsChangedError(f"{out} holds a conditioned run trained with other settings or data. Fix: pass "
+                                   "overwrite=True or another `output_dir`.")
+    if acc.is_main_process:  # a crash between saving the run and removing its checkpoint
+        shutil.rmtree(out / ".checkpoint", ignore_errors=True)
+    acc.wait_for_everyone()
+    return True
+
+
+def _save_run(peft_model: Any, names: list[str], state: LoopState, *, record: Mapping[str, Any],
+              reward_models: Mapping[str, Any], n_pairs: int, out: Path, acc: Any) -> None:
+    """Components into ``.partial-*`` then renamed to ``components/``; the manifest written last (main process)."""
+    if acc.is_main_process:
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-components-", dir=out))
+        tmp.chmod(0o755)
+        peft_model.save_pretrained(str(tmp), selected_adapters=names)
+        digest = hashlib.sha256()
+        for n in names:
+            digest.update((tmp / n / "adapter_model.safetensors").read_bytes())
+        _finish_dir(tmp, out / "components")
+        rec = dict(record, run_id=digest.hexdigest()[:16], n_pairs=int(n_pairs), steps=len(state.losses),
+                   num_processes=acc.num_processes, final_loss=state.losses[-1], losses=state.losses,
+                   draws=state.draws, versions=_versions(),
+                   reward_models={c: {"fingerprint": rm_fingerprint(rm), "val_accuracy": getattr(rm, "val_accuracy",
+                                                                                                 None)}
+                                  for c, rm in reward_models.items() if c in record["criteria"]},
+                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        atomic_write_text(out / MANIFEST, json.dumps(rec, indent=2))  # last: marks the run finished
+    acc.wait_for_everyone()
+
+
+class _Recorded:
+    """A reward model known only by the fingerprint a manifest recorded (for :func:`adapter_record`)."""
+
+    def __init__(self, fp: str) -> None:
+        self.fp = fp
+
+    def fingerprint(self) -> str:
+        return self.fp
+
+
+@dataclass(frozen=True)
+class ConditionedAdapter:
+    """A finished conditioned run (:func:`train_conditioned`): export a plain PEFT LoRA for any weight vector.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run directory (``conditioned.json``, ``components/``).
+    manifest : dict
+        ``conditioned.json``: criteria, settings, resume key, run id, losses and draws per step.
+    skipped : bool
+        True when the run was found finished (or loaded with :meth:`load`) rather than trained now.
+    precompute_seconds, train_seconds : float
+    reward_accuracy : dict criterion -> float or None
+        Held-out accuracy of the margin reward models (when trained or given in this call).
+
+    Examples
+    --------
+    >>> from survey_weights.modpo import ConditionedAdapter
+    >>> ConditionedAdapter.load("no/such/run")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No conditioned run (conditioned.json) in 'no/such/run'. ...
+    """
+
+    run_dir: Path
+    manifest: dict[str, Any] = field(repr=False)
+    skipped: bool = True
+    precompute_seconds: float = 0.0
+    train_seconds: float = 0.0
+    reward_accuracy: dict[str, float | None] = field(default_factory=dict)
+    _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike[str]) -> ConditionedAdapter:
+        """The finished run in ``run_dir``.
+
+        Raises
+        ------
+        FileNotFoundError
+            No ``conditioned.json`` there (not a conditioned run, or not finished).
+        ValueError
+            The manifest is not valid JSON or of an unknown schema.
+        """
+        d = Path(run_dir)
+        mf = d / MANIFEST
+        if not mf.is_file():
+            raise FileNotFoundError(f"No conditioned run ({MANIFEST}) in {str(d)!r}. Fix: pass the `output_dir` of "
+                                    "a finished train_conditioned run.")
+        try:
+            man = json.loads(mf.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{str(mf)!r} is not valid JSON ({exc.msg}). Fix: retrain the run.") from None
+        if man.get("kind") != "conditioned_modpo" or man.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"{str(mf)!r} is not a conditioned run of schema {SCHEMA_VERSION}. Fix: retrain it with "
+                             "this version of survey_weights.")
+        return cls(d, man)
+
+    @property
+    def criteria(self) -> tuple[str, ...]:
+        """The weight vector's criteria, in its order, shape (C,)."""
+        return tuple(self.manifest["criteria"])
+
+    @property
+    def run_id(self) -> str:
+        """Content hash of the run's component weights (recorded in every export's ``profile.json``)."""
+        return self.manifest["run_id"]
+
+    @property
+    def losses(self) -> tuple[float, ...]:
+        """Mean training loss per step."""
+        return tuple(self.manifest["losses"])
+
+    @property
+    def draws(self) -> np.ndarray:
+        """The weight vectors drawn per step, shape (steps, m, C)."""
+        return np.asarray(self.manifest["draws"], dtype=float)
+
+    @property
+    def components(self) -> dict[str, Path]:
+        """PEFT adapter directory of each component: ``"shared"`` and one per criterion."""
+        return {k: self.run_dir / "components" / v for k, v in self.manifest["components"].items()}
+
+    def spec(self, profile_or_weights: Any, *, name: str | None = None) -> TrainingSpec:
+        """The :class:`~survey_weights.profiles.training_spec.TrainingSpec` of a profile or weight vector.
+
+        ``profile_or_weights``: a WeightProfile, TrainingSpec or dict with ``name`` and ``weights``; or weights
+        alone (a mapping or Series criterion -> weight, or numbers in :attr:`criteria` order), then named ``name``.
+        Criteria it leaves out weigh 0; weights not summing to 1 are normalised (with a warning). The main
+        objective is the largest weight (the rule of training).
+
+        Raises
+        ------
+        ValueError
+            Criteria outside :attr:`criteria`, a negative, non-finite or all-zero weight vector, a wrong length.
+        TypeError
+            Not a profile, mapping or sequence of numbers.
+        """
+        crits = self.criteria
+        p = profile_or_weights
+        if isinstance(p, (list, tuple, np.ndarray)) and all(isinstance(x, (int, float, np.number)) for x in p):
+            if len(p) != len(crits):
+                raise ValueError(f"A weight vector needs {len(crits)} numbers, one per criterion {list(crits)}. Got "
+                                 f"{len(p)}. Fix: pass a mapping criterion -> weight.")
+            p = dict(zip(crits, p))
+        bare = isinstance(p, pd.Series) or (isinstance(p, Mapping) and not {"name", "weights"} <= set(p))
+        entry = {name or "weights": dict(p)} if bare else p
+        spec = normalize_profiles(entry)[0]
+        extra = [c for c in spec.weight_dict if c not in crits]
+        if extra:
+            raise ValueError(f"Weights of {spec.name!r} name criteria {extra} that the conditioned run in "
+                             f"{str(self.run_dir)!r} was not trained on; its criteria are {list(crits)}. Fix: drop "
+                             "them, or train a run with those criteria.")
+        w = np.array([spec.weight_dict.get(c, 0.0) for c in crits])
+        return normalize_profiles([spec], main_objective=crits[main_index(w)])[0]
+
+    def weight_vector(self, profile_or_weights: Any) -> tuple[float, ...]:
+        """The weights in :attr:`criteria` order, shape (C,), validated as in :meth:`spec`."""
+        wd = self.spec(profile_or_weights).weight_dict
+        return tuple(float(wd.get(c, 0.0)) for c in self.criteria)
+
+    def export(self, profile_or_weights: Any, path: str | os.PathLike[str], *, name: str | None = None) -> Path:
+        """Write the run at one weight vector as an ordinary PEFT LoRA directory ``path`` (replaced atomically).
+
+        ``adapter_config.json`` + ``adapter_model.safetensors`` (rank ``r`` × (1 + criteria with weight > 0),
+        :mod:`._export`, loadable by ``PeftModel.from_pretrained``) and ``profile.json`` as
+        :func:`~survey_weights.modpo.train_adapters` writes it (weights, objective order, provenance, settings),
+        plus ``training: "conditioned"`` and ``conditioned_run`` (the run's id and directory).
+
+        Parameters
+        ----------
+        profile_or_weights : see :meth:`spec`
+        path : path
+            The adapter directory.
+        name : str, optional
+            Profile name for bare weights (default: the directory name of ``path``).
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        dest = Path(path)
+        spec = self.spec(profile_or_weights, name=name or dest.name)
+        return self._write(spec, dest)
+
+    def export_all(self, profiles: Any, output_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        """Export every profile (any form of ``normalize_profiles``) to ``output_dir / profile_dirname(name)``.
+
+        Every profile is checked before anything is written. Returns profile name -> adapter directory.
+        """
+        specs = [self.spec(s) for s in normalize_profiles(profiles)]
+        return {s.name: self._write(s, Path(output_dir) / profile_dirname(s.name)) for s in specs}
+
+    def _write(self, spec: TrainingSpec, dest: Path) -> Path:
+        w = dict(zip(self.criteria, self.weight_vector(spec)))
+        if not self._loaded:  # read the components once per ConditionedAdapter
+            self._loaded.update({k: load_component(d) for k, d in self.components.items()})
+        parts = [(*self._loaded["shared"], 1.0)] + [(*self._loaded[c], w[c]) for c in self.criteria if w[c] > 0]
+        state, lora_cfg = stack_components(parts, where=str(self.run_dir))
+        return write_adapter(dest, state, lora_cfg, self._record(spec), base_model=self.manifest["base_model"])
+
+    def _record(self, spec: TrainingSpec) -> dict[str, Any]:
+        man = self.manifest
+        sources = man["reward_sources"]
+        given = {c: _Recorded(v) for c, v in sources.items() if isinstance(v, str)}
+        rec = adapter_record(spec, objective="modpo", cfg=MODPOConfig(**man["config"]),
+                             rcfg=RewardModelConfig(**man["reward_config"]), data_hash=man["data_hash"], given=given,
+                             base_model=man["base_model"])
+        run = {"id": self.run_id, "dir": str(self.run_dir.resolve()), "criteria": list(self.criteria),
+               "steps": man["steps"], "sampler": man["sampler"], "resume_key": man["resume_key"]}
+        rec.update(training="conditioned", conditioned_run=run,
+                   resume_key=hashlib.sha256(f"{rec['resume_key']}:conditioned:{self.run_id}".encode()).hexdigest(),
+                   n_pairs=man["n_pairs"], steps=man["steps"], num_processes=man["num_processes"],
+                   final_loss=man["final_loss"], losses=man["losses"], versions=_versions(),
+                   reward_models={c: man["reward_models"].get(c) for c in rec["margin_criteria"]},
+                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        return rec
+
+    def attach(self, model: Any, weights: Any = None) -> Any:
+        """Load the components onto a base ``model`` (a PeftModel, all active, eval mode) mixed at ``weights``.
+
+        ``weights`` (see :meth:`spec`; default: the shared LoRA alone, every criterion at 0) can be changed later
+        with :meth:`set_weights`. The model's update is then ``ΔW_0 + Σ_c w_c ΔW_c`` — what :meth:`export` writes.
+        """
+        from peft import PeftModel
+
+        comps = self.components
+        names = adapter_names(len(self.criteria))
+        pm = PeftModel.from_pretrained(model, str(comps["shared"]), adapter_name=names[0])
+        for c, n in zip(self.criteria, names[1:]):
+            pm.load_adapter(str(comps[c]), adapter_name=n)
+        pm.base_model.set_adapter(names, inference_mode=True)
+        pm.eval()
+        if weights is None:
+            _mix(pm, self.criteria, np.zeros(len(self.criteria)))
+        else:
+            self.set_weights(pm, weights)
+        return pm
+
+    def set_weights(self, peft_model: Any, weights: Any) -> None:
+        """Mix an :meth:`attach`-ed model at ``weights`` (validated as in :meth:`spec`)."""
+        _mix(peft_model, self.criteria, np.asarray(self.weight_vector(weights)))
+
+
+def _mix(peft_model: Any, criteria: Sequence[str], w: np.ndarray) -> None:
+    from peft.tuners.lora import LoraLayer
+
+    layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
+    set_mix(layers, adapter_names(len(criteria)), w)
