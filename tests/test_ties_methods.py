@@ -185,3 +185,25 @@ def test_weights_vcov_types_and_results_vocabulary():
     assert f.weights.sum() == pytest.approx(1.0)
     assert len(f.to_frame()) == 4 and "ties" in str(f.summary())
     assert list(f.coef().index) == list(r.items)
+
+
+# ------------------------------------------------------------------------------------------- tie_sensitivity
+def test_tie_sensitivity_table():
+    rng = np.random.default_rng(2)
+    df = _ratings(rng, 40, 4, 5)
+    df.iloc[0, 1] = np.nan
+    r = _rankings(df)
+    t = sw.tie_sensitivity(r, ratings=df, npseudo=0.5)
+    assert "tie_sensitivity" in sw.__all__
+    assert list(t.index) == list(r.items)
+    assert list(t.columns) == ["davidson", "breslow", "efron", "exact_marginal", "mean_rating", "ipsatised_mean"]
+    for m in ("davidson", "breslow", "efron", "exact_marginal"):
+        np.testing.assert_allclose(t[m].to_numpy(), sw.fit_plackett_luce(r, ties=m).weights.to_numpy(), atol=1e-12)
+    X = df[list(r.items)].to_numpy(dtype=float)
+    np.testing.assert_allclose(t["mean_rating"], np.nanmean(X, axis=0))
+    np.testing.assert_allclose(t["ipsatised_mean"], np.nanmean(X - np.nanmean(X, axis=1, keepdims=True), axis=0))
+    assert list(sw.tie_sensitivity(r).columns) == ["davidson", "breslow", "efron", "exact_marginal"]
+    with pytest.raises(TypeError, match="ties"):
+        sw.tie_sensitivity(r, ties="efron")
+    with pytest.raises(ValueError, match="no column"):
+        sw.tie_sensitivity(r, ratings=df.drop(columns="i2"))
