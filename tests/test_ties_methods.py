@@ -71,6 +71,22 @@ def test_parity_with_r(ref, method, vcov):
     assert fit.loglik == pytest.approx(s["loglik"], abs=1e-6)
 
 
+def test_all_tied_respondents_kept_change_nothing(ref):
+    """Under an unknown-order reading an all-tied respondent has no stage: keeping them (the package default)
+    gives the same estimates, SEs and log-likelihood as dropping them (the references)."""
+    df = pd.read_csv(TIES_DIR / "survey_importance_ratings.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keep = sw.Rankings.from_ratings(df, ITEMS, respondent="respondent_id", scale=(1, 5))
+    assert keep.n_respondents == 335
+    for m in ("efron", "exact_marginal"):
+        a = sw.fit_plackett_luce(keep, ties=m, npseudo=0, vcov="robust")
+        b = sw.fit_plackett_luce(ref["rankings"], ties=m, npseudo=0, vcov="robust")
+        np.testing.assert_allclose(a.log_worth, b.log_worth, atol=1e-12)
+        np.testing.assert_allclose(a.se, b.se, rtol=1e-10)
+        assert a.loglik == pytest.approx(b.loglik, abs=1e-9)
+
+
 def test_parity_loglik_grid_and_dfact_constant(ref):
     """Each likelihood at each method's estimate (and at 0); Breslow/Efron + sum log d! on the exact scale."""
     r, est, grid = ref["rankings"], ref["est"], ref["grid"]
@@ -139,6 +155,11 @@ def test_tie_free_data_all_methods_equal():
         assert f.loglik == pytest.approx(base.loglik, abs=1e-8)
     f = sw.fit_plackett_luce(r, ties="efron", method="mm")  # MM handles the tie-free exploded data too
     np.testing.assert_allclose(f.log_worth, base.log_worth, atol=1e-6)
+    # top-k rankings without ties: the unranked items stay in every risk set, as in the Davidson stages
+    tk = sw.Rankings.from_orderings([list(o[:2]) for o in orders], items=list(range(5)), top_k=True)
+    base = sw.fit_plackett_luce(tk)
+    for m in METHODS:
+        np.testing.assert_allclose(sw.fit_plackett_luce(tk, ties=m).log_worth, base.log_worth, atol=1e-8)
 
 
 def test_davidson_is_the_default():
