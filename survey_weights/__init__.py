@@ -31,7 +31,7 @@ from .exceptions import (
     SmallGroupWarning,
     SurveyWeightsWarning,
 )
-from .models import fit_bradley_terry, fit_plackett_luce
+from .models import fit_bradley_terry, fit_plackett_luce, tie_sensitivity
 from .profiles import WeightProfile, derive_profile, export_profiles, read_profiles
 from .results import BradleyTerryResult, FitResult, PlackettLuceResult
 from .subgroups import (
@@ -69,6 +69,7 @@ __all__ = [
     # models
     "fit_plackett_luce",
     "fit_bradley_terry",
+    "tie_sensitivity",
     "FitResult",
     "PlackettLuceResult",
     "BradleyTerryResult",

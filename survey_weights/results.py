@@ -347,6 +347,8 @@ class FitResult:
                 "df": self.df_model, "respondents": self.n_respondents, self._nobs_label: self.n_rankings,
                 "npseudo": self.npseudo, "method": self.method, "iterations": self.n_iter,
                 "converged": self.converged, "vcov": self.vcov_type}
+        if getattr(self, "ties", None) not in (None, "davidson"):
+            info["ties"] = self.ties
         if self.sampling is not None:
             info["log-likelihood"] = self.loglik  # a weighted pseudo-log-likelihood
             info["design effect (Kish)"] = self.design_effect
@@ -481,7 +483,13 @@ class FitResult:
 
 @dataclass(frozen=True, repr=False)
 class PlackettLuceResult(FitResult):
-    """Result of :func:`~survey_weights.models.fit_plackett_luce` (see :class:`FitResult`)."""
+    """Result of :func:`~survey_weights.models.fit_plackett_luce` (see :class:`FitResult`).
+
+    ``ties`` is the reading of the ties: ``"davidson"`` (tie parameters) or an unknown order (``"breslow"``,
+    ``"efron"``, ``"exact_marginal"``, ``"discrete_exact"``; no tie parameters).
+    """
+
+    ties: str = "davidson"
 
     _kind = "Plackett-Luce"
 

@@ -1,6 +1,7 @@
 """Model fitting: Plackett-Luce (with ties) and Bradley-Terry.
 
-Public: :func:`fit_plackett_luce`, :func:`fit_bradley_terry`.  Internals for other modules (group fits, trees,
+Public: :func:`fit_plackett_luce`, :func:`fit_bradley_terry`, :func:`~.tie_sensitivity.tie_sensitivity`.
+Internals for other modules (group fits, trees,
 mixtures, bootstrap): :class:`~._likelihood.PLDesign`, :class:`~._likelihood.BTDesign`,
 :func:`~.plackett_luce.fit_design` and :func:`~._optim.optimize`.
 """
@@ -9,5 +10,6 @@ from __future__ import annotations
 
 from .bradley_terry import fit_bradley_terry
 from .plackett_luce import fit_design, fit_plackett_luce
+from .tie_sensitivity import tie_sensitivity
 
-__all__ = ["fit_plackett_luce", "fit_bradley_terry", "fit_design"]
+__all__ = ["fit_plackett_luce", "fit_bradley_terry", "fit_design", "tie_sensitivity"]

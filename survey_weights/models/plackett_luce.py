@@ -18,10 +18,14 @@ from ._firth import fit_firth
 from ._likelihood import BTDesign, PLDesign
 from ._optim import check_connected, network_components, optimize
 from ._robust import VcovSpec, design_summary, resolve_vcov, score_meat
+from ._ties_exploded import EXPLODED_TIES, ExplodedDesign
 
 __all__ = ["fit_plackett_luce", "fit_design", "n_effective"]
 
 _METHODS = ("newton", "mm", "lbfgs")
+#: The ``ties=`` readings of :func:`fit_plackett_luce`: Davidson-Luce tie parameters (default), or ties as an
+#: unknown order (the exploded likelihoods of :mod:`._ties_exploded`).
+TIES_METHODS = ("davidson", *EXPLODED_TIES)
 _DEFAULT_ITER = {"newton": 100, "mm": 20000, "lbfgs": 20000}
 
 
@@ -334,6 +338,7 @@ def fit_plackett_luce(
     normal: dict | None = None,
     bias_reduction: bool = False,
     item_covariates: Any = None,
+    ties: str = "davidson",
     vcov: str | None = None,
     cluster: Any = None,
     strata: Any = None,
@@ -379,6 +384,18 @@ def fit_plackett_luce(
         ``pladmm``): rows = items, numeric columns x; log-worth of item j is ``x_j' gamma``, with no free worth
         per item.  ``result.effects`` holds gamma (SEs in ``result.effects_se``); the log-worths and weights
         are the implied ``x_j' gamma``.  The columns must not span a constant.
+    ties : {"davidson", "breslow", "efron", "exact_marginal", "discrete_exact"}, default "davidson"
+        How a tie group is read. ``"davidson"``: the Davidson-Luce model above (tie parameters ``tie2, ...``).
+        The others read a tie as an *unknown order* (rank-ordered logit, exploded by tie group: stage s chooses
+        the group ``G_s`` from ``G_s + ... + G_K``; the last group contributes nothing) and have no tie
+        parameters (``tie_params`` is empty): ``"exact_marginal"`` is the Plackett-Luce probability that the
+        group comes first in *some* order, summed over its ``d!`` orders (Allison & Christakis 1994; Stata's
+        ``rologit, ties(exactm)``; groups of at most 7 items before others); ``"efron"`` and ``"breslow"`` are
+        survival's approximations of one order (add ``sum log(d!)`` to their log-likelihood to compare it with
+        the exact one); ``"discrete_exact"`` is ``clogit(method="exact")``, a different model (the group
+        chosen at once as a set). Pseudo-comparisons are then tie-free two-item rankings (default npseudo
+        0.5 as for Davidson). Not with `bias_reduction` or `item_covariates`; ``method="mm"`` only on tie-free
+        data.
     vcov : {"model", "robust", "cluster"}, optional
         ``"model"``: the inverse information; ``"robust"``: the sandwich clustered by respondent (each
         respondent's summed score is one cluster, so several rankings per respondent are handled);
@@ -420,7 +437,18 @@ def fit_plackett_luce(
                 f"`rankings` must be a survey_weights.Rankings. Got {type(rankings).__name__} instead. "
                 f"Fix: build one with Rankings.from_orderings / from_wide / from_ratings."
             )
+    check_option(ties, "ties", TIES_METHODS)
     spec = resolve_vcov(rankings, vcov, cluster, strata, small_sample)
+    if ties != "davidson":
+        if bias_reduction or item_covariates is not None:
+            raise ValueError(f"ties={ties!r} cannot be combined with "
+                             f"{'bias_reduction=True' if bias_reduction else 'item_covariates'}. Fix: use "
+                             "ties='davidson' (the default) for those fits.")
+        npseudo, prior = resolve_prior(normal, npseudo, tuple(rankings.items), method)
+        design = ExplodedDesign.from_rankings(rankings, ties=ties, npseudo=npseudo).with_prior(prior)
+        return fit_design(design, method=method, max_iter=max_iter, tol=tol, start=start, vcov_spec=spec,
+                          data_hash=rankings.data_hash(), sampling=design_summary(rankings),
+                          result_cls=PlackettLuceResult, ties=ties)  # type: ignore[return-value]
     if bias_reduction:
         return fit_bias_reduced(rankings, PlackettLuceResult, npseudo=npseudo, normal=normal,  # type: ignore
                                 max_iter=max_iter, tol=tol, start=start, vcov_spec=spec)
