@@ -158,7 +158,18 @@ def test_bf16_base_model(tmp_path):
     assert float((le - lm).abs().max()) <= 1e-2
 
 
-def test_custom_sampler_with_several_rows_per_step(tmp_path):
+def test_custom_sampler_with_several_rows_per_step_and_only_the_planned_pairs_precomputed(tmp_path, monkeypatch):
+    import survey_weights.modpo.conditioned as cond_mod
+
+    seen = {}
+    real = cond_mod.precompute
+
+    def spy(*args, **kwargs):
+        seen["shared"] = shared = real(*args, **kwargs)
+        seen["plan"] = kwargs["only_rows"]
+        return shared
+
+    monkeypatch.setattr(cond_mod, "precompute", spy)
     model, tok = make_tiny_llama()
 
     def two_rows(rng, criteria):
@@ -167,6 +178,10 @@ def test_custom_sampler_with_several_rows_per_step(tmp_path):
     run = _train(model, tok, tmp_path, weight_sampler=two_rows, config=MODPOConfig(**{**CFG.to_dict(),
                                                                                    "max_steps": 3}))
     assert run.draws.shape == (3, 2, 2) and "two_rows" in run.manifest["sampler"]
+    assert all(np.isfinite(run.losses))  # every pair trained on had its reference log-probs and margins
+    n_pairs, plan = len(seen["shared"].frame), seen["plan"]
+    assert 0 < len(plan) <= 3 * CFG.batch_size < n_pairs  # 3 steps of 4 pairs out of 16: only those computed
+    assert int(torch.isfinite(seen["shared"].ref).sum()) == 2 * len(plan)
     again = ProfileSampler(PROFILES, per_step=2)(np.random.default_rng(0), ("empathy", "safety"))
     assert again.shape == (2, 2) and np.allclose(again.sum(1), 1)
 

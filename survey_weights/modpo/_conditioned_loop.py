@@ -38,7 +38,8 @@ from ._precompute import Shared
 from ._resume import _finish_dir
 from .config import MODPOConfig
 
-__all__ = ["SHARED", "Checkpoint", "adapter_names", "build_structure", "main_index", "set_mix", "train_structure"]
+__all__ = ["SHARED", "Checkpoint", "adapter_names", "build_structure", "criterion_rows", "main_index", "set_mix",
+           "step_batches", "train_structure", "used_rows"]
 
 SHARED = "shared"
 _CKPT = ".checkpoint"
@@ -147,6 +148,39 @@ class Checkpoint:
         self.acc.wait_for_everyone()
 
 
+def step_batches(ws: np.ndarray, cursors: list[int], rows: Sequence[np.ndarray], g: int, seed: int
+                 ) -> list[tuple[np.ndarray, int, np.ndarray]]:
+    """The pairs of one step: for each drawn row ``w`` of ``ws`` (shape (m, C)), ``(w, k, idx)`` with ``k`` its
+    main objective and ``idx`` (shape (g,)) the next ``g`` pair rows of criterion ``k``'s seeded stream
+    (``rows[k]``: its pair rows in the frame). Advances ``cursors`` in place."""
+    out = []
+    for w in ws:
+        k = main_index(w)
+        out.append((w, k, rows[k][_take(len(rows[k]), cursors[k], g, seed=(seed, k))]))
+        cursors[k] += g
+    return out
+
+
+def used_rows(draw: Callable[[int], np.ndarray], rows: Sequence[np.ndarray], *, total: int, batch_size: int,
+              seed: int) -> np.ndarray:
+    """Every pair row that ``total`` steps will train on, sorted (the plan of :func:`step_batches`, without a model):
+    the reference log-probs and margins are computed for these only."""
+    cursors, used = [0] * len(rows), set()
+    n_all = sum(len(r) for r in rows)
+    for step in range(total):
+        ws = draw(step)
+        for _, _, idx in step_batches(ws, cursors, rows, batch_size // len(ws), seed):
+            used.update(idx.tolist())
+        if len(used) == n_all:
+            break
+    return np.array(sorted(used), dtype=np.int64)
+
+
+def criterion_rows(frame: Any, criteria: Sequence[str]) -> list[np.ndarray]:
+    """Pair rows of each criterion in ``frame``, in ``criteria`` order."""
+    return [np.flatnonzero((frame["criterion"] == c).to_numpy()) for c in criteria]
+
+
 def train_structure(shared: Shared, *, criteria: Sequence[str], draw: Callable[[int], np.ndarray], acc: Any,
                     model: Any, cfg: MODPOConfig, total: int, checkpoint: Checkpoint,
                     save: Callable[[Any, list[str], LoopState], None]) -> tuple[LoopState, Any]:
@@ -180,7 +214,7 @@ def _step_loop(acc: Any, peft_model: Any, names: list[str], layers: list[Any], c
     params = [q for q in peft_model.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, total))
-    rows = [np.flatnonzero((shared.frame["criterion"] == c).to_numpy()) for c in criteria]
+    rows = criterion_rows(shared.frame, criteria)
     state = checkpoint.load(peft_model, opt, sched) or LoopState(0, [0] * len(criteria))
     pmodel, opt = acc.prepare(peft_model, opt)
     pmodel.train()
@@ -192,11 +226,8 @@ def _step_loop(acc: Any, peft_model: Any, names: list[str], layers: list[Any], c
         m = len(ws)
         g, lg = cfg.batch_size // m, lb // m  # pairs per row: global, this rank
         step_loss = torch.zeros((), device=acc.device)
-        for j, w in enumerate(ws):
-            k = main_index(w)
-            glob = _take(len(rows[k]), state.cursors[k], g, seed=(cfg.seed, k))
-            state.cursors[k] += g
-            local = rows[k][glob[acc.process_index * lg : (acc.process_index + 1) * lg]][:, None]  # (lg, 1)
+        for j, (w, k, idx) in enumerate(step_batches(ws, state.cursors, rows, g, cfg.seed)):
+            local = idx[acc.process_index * lg : (acc.process_index + 1) * lg][:, None]  # (lg, 1)
             spec = TrainingSpec("draw", tuple(zip(criteria, map(float, w))), criteria[k])
             w_t = torch.tensor(spec.weight_vector, dtype=torch.float32, device=acc.device)  # (K,)
             set_mix(layers, names, w)

@@ -107,11 +107,13 @@ def prepare_model(model: Any, tokenizer: Any, base_model_id: str | None, acceler
 
 
 def precompute(todo: Sequence[TrainingSpec], frame: pd.DataFrame, *, objective: str, acc: Any, model: Any,
-               tokenizer: Any, cfg: MODPOConfig, rcfg: RewardModelConfig, given: Mapping[str, Any], out: Path
-               ) -> Shared:
+               tokenizer: Any, cfg: MODPOConfig, rcfg: RewardModelConfig, given: Mapping[str, Any], out: Path,
+               only_rows: Sequence[int] | None = None) -> Shared:
     """Reward models, tokens, reference log-probs and margins for the profiles in ``todo`` (trained ones only).
 
-    Reward models trained here are saved to ``out / "reward_models" / criterion`` (main process).
+    Reward models trained here are saved to ``out / "reward_models" / criterion`` (main process); they learn from
+    every pair of ``frame``. ``only_rows`` (pair rows of ``frame``) limits the reference log-probs and margins to
+    the pairs a run will train on (NaN elsewhere).
     """
     margin_crits = sorted({c for s in todo for c in s.criteria[1:]}) if objective == "modpo" else []
     rms = dict(given)
@@ -130,11 +132,11 @@ def precompute(todo: Sequence[TrainingSpec], frame: pd.DataFrame, *, objective: 
                            max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
                            use_chat_template=cfg.use_chat_template)
     train_crits = {s.main_objective for s in todo} if objective == "modpo" else {c for s in todo for c in s.criteria}
-    rows = np.flatnonzero(frame["criterion"].isin(train_crits).to_numpy())
+    rows = _restrict(np.flatnonzero(frame["criterion"].isin(train_crits).to_numpy()), only_rows)
     seq_rows = np.concatenate([rows, rows + n]).tolist()
     ref = torch.full((2 * n,), float("nan"))
     ref[seq_rows] = _gather_logps(acc, model, enc, seq_rows, pad_id=pad_id, cfg=cfg, desc="reference log-probs")
-    margins = {c: _margin_table(rms[c], frame, {s.main_objective for s in todo if c in s.criteria[1:]})
+    margins = {c: _margin_table(rms[c], frame, {s.main_objective for s in todo if c in s.criteria[1:]}, only_rows)
                for c in margin_crits}
     return Shared(frame, enc, ref, margins, rms, pad_id, training_labels(frame, cfg.label_smoothing))
 
@@ -149,9 +151,15 @@ def training_labels(frame: pd.DataFrame, label_smoothing: float) -> torch.Tensor
     return torch.from_numpy(np.where(np.isnan(lab), 1.0 - float(label_smoothing), lab)).float()
 
 
-def _margin_table(rm: Any, frame: pd.DataFrame, on: set[str]) -> torch.Tensor:
-    """Scores of ``rm`` for the chosen / rejected reply of every pair of a criterion in ``on``, shape (n, 2)."""
-    rows = np.flatnonzero(frame["criterion"].isin(on).to_numpy())
+def _restrict(rows: np.ndarray, only_rows: Sequence[int] | None) -> np.ndarray:
+    return rows if only_rows is None else np.intersect1d(rows, np.asarray(only_rows, dtype=np.int64))
+
+
+def _margin_table(rm: Any, frame: pd.DataFrame, on: set[str], only_rows: Sequence[int] | None = None
+                  ) -> torch.Tensor:
+    """Scores of ``rm`` for the chosen / rejected reply of every pair of a criterion in ``on`` (and in ``only_rows``
+    when given), shape (n, 2)."""
+    rows = _restrict(np.flatnonzero(frame["criterion"].isin(on).to_numpy()), only_rows)
     tab = torch.full((len(frame), 2), float("nan"), dtype=torch.float64)
     prompts = frame["prompt"].iloc[rows].tolist()
     tab[rows, 0] = torch.from_numpy(_rm_score(rm, prompts, frame["chosen"].iloc[rows].tolist()))

@@ -36,7 +36,16 @@ from .._util.io import atomic_write_text
 from ..exceptions import SettingsChangedError
 from ..preferences.pairs import as_pairs_frame, data_hash
 from ..profiles.training_spec import TrainingSpec, normalize_profiles, profile_dirname
-from ._conditioned_loop import Checkpoint, LoopState, adapter_names, main_index, set_mix, train_structure
+from ._conditioned_loop import (
+    Checkpoint,
+    LoopState,
+    adapter_names,
+    criterion_rows,
+    main_index,
+    set_mix,
+    train_structure,
+    used_rows,
+)
 from ._export import load_component, stack_components, write_adapter
 from ._precompute import precompute, prepare_model
 from ._resume import _finish_dir, _versions, adapter_record, prepare_output_dir, rm_fingerprint
@@ -87,10 +96,11 @@ def train_conditioned(
     output_dir : path
         The run directory (see the module docstring).
     weight_sampler : callable ``(rng, criteria) -> array (m, C)``, optional
-        Called once per step with ``numpy.random.default_rng([config.seed, step])``; each row is a weight vector
-        on the simplex (>= 0, summing to 1), ``m`` divides the per-process batch. Give it a ``fingerprint()``
-        method so that resume notices a change. Default: ``ProfileSampler(profiles)`` (the profiles with
-        Dirichlet jitter around them, and the simplex corners).
+        Called with ``numpy.random.default_rng([config.seed, step])`` for each step (its draws must depend on that
+        rng alone: they are planned ahead, so that reference log-probs and margins are computed only for the pairs
+        the run trains on); each row is a weight vector on the simplex (>= 0, summing to 1), ``m`` divides the
+        per-process batch. Give it a ``fingerprint()`` method so that resume notices a change. Default:
+        ``ProfileSampler(profiles)`` (the profiles with Dirichlet jitter around them, and the simplex corners).
     profiles : weight profiles in any form of :func:`~survey_weights.profiles.training_spec.normalize_profiles`,
         optional. Centres of the default sampler (ignored when ``weight_sampler`` is given).
     config : MODPOConfig, optional
@@ -139,12 +149,13 @@ def train_conditioned(
     record = _run_record(crits, sampler, cfg, rcfg, data_hash(frame), given, base_model_id)
     if _finished(out, record, overwrite=overwrite, acc=acc):
         return ConditionedAdapter.load(out)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(frame) / cfg.batch_size))
     covering = [TrainingSpec(f"main:{c}", tuple((x, 1.0 / len(crits)) for x in crits), c) for c in crits]
     t0 = time.perf_counter()
+    plan = used_rows(draw, criterion_rows(frame, crits), total=total, batch_size=cfg.batch_size, seed=cfg.seed)
     shared = precompute(covering, frame, objective="modpo", acc=acc, model=model, tokenizer=tokenizer, cfg=cfg,
-                        rcfg=rcfg, given=given, out=out)
+                        rcfg=rcfg, given=given, out=out, only_rows=plan)
     precompute_s = time.perf_counter() - t0
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(frame) / cfg.batch_size))
     ckpt = Checkpoint(out, record["resume_key"], checkpoint_every or max(10, total // 10), acc)
     save = partial(_save_run, record=record, reward_models=shared.reward_models, n_pairs=len(frame), out=out, acc=acc)
     t1 = time.perf_counter()
