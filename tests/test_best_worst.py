@@ -240,3 +240,17 @@ def test_counts_parity(ds):
     assert len(m) == len(by_ref) == len(by)
     for col in ("appearances", "B", "W", "BW", "stdBW"):
         np.testing.assert_allclose(m[col].to_numpy(), m[col + "_ref"].to_numpy(), rtol=1e-12, err_msg=col)
+
+
+def test_fit_by_group_uses_the_best_worst_model():
+    truth = np.array([0.0, 0.5, -0.4, 1.0, -1.0, 0.2])
+    df, items = _simulate(n_resp=120, seed=8, v=truth)
+    r = _bw(df, items, covariates=["seg"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sw.DataRecodeWarning)  # not the weak-ordering Plackett-Luce reading
+        g = sw.fit_by_group(r, by="seg", min_cell_size=10)
+    for lvl, fit in g.fits.items():
+        assert isinstance(fit, sw.BestWorstResult)
+        sub = r.subset(np.flatnonzero(r.covariates["seg"].to_numpy() == (lvl[0] if isinstance(lvl, tuple) else lvl)))
+        np.testing.assert_allclose(fit.log_worth, sw.fit_best_worst(sub).log_worth, atol=1e-8)
+    assert np.isfinite(g.lr_test().statistic)
