@@ -254,3 +254,35 @@ def test_fit_by_group_uses_the_best_worst_model():
         sub = r.subset(np.flatnonzero(r.covariates["seg"].to_numpy() == (lvl[0] if isinstance(lvl, tuple) else lvl)))
         np.testing.assert_allclose(fit.log_worth, sw.fit_best_worst(sub).log_worth, atol=1e-8)
     assert np.isfinite(g.lr_test().statistic)
+
+
+def test_counts_interval_is_the_clustered_ratio_variance():
+    df, items = _simulate(n_resp=60, seed=2)
+    r = _bw(df, items)
+    c = sw.best_worst_counts(r, level=0.95)
+    by = sw.best_worst_counts(r, by_respondent=True)
+    for it in items[:3]:
+        d = by[by["item"] == it]
+        R = d["BW"].sum() / d["appearances"].sum()
+        n = r.n_respondents  # every respondent appears; those who never saw the item add a zero residual
+        var = n / (n - 1) * ((d["BW"] - R * d["appearances"]) ** 2).sum() / d["appearances"].sum() ** 2
+        assert c.loc[it, "stdBW_se"] == pytest.approx(np.sqrt(var), rel=1e-12)
+        assert c.loc[it, "stdBW_lower"] < c.loc[it, "stdBW"] < c.loc[it, "stdBW_upper"]
+    with pytest.raises(ValueError, match="level"):
+        sw.best_worst_counts(r, level=95)
+
+
+def test_sampling_and_frequency_weights():
+    df, items = _simulate(n_resp=50, seed=4)
+    df["sw"] = 1.0 + (df["rid"].str[1:].astype(int) % 3)
+    r = sw.Rankings.from_best_worst(df, respondent="rid", task="task", shown="shown", best="best", worst="worst",
+                                    items=items, sampling_weights="sw")
+    fit = sw.fit_best_worst(r)
+    assert fit.vcov_type == "robust" and fit.sampling is not None
+    # frequency weight 2 on a respondent = the respondent twice
+    rw = sw.Rankings.from_best_worst(df.assign(f=np.where(df["rid"] == "r0", 2.0, 1.0)), respondent="rid",
+                                     task="task", shown="shown", best="best", worst="worst", items=items,
+                                     weights="f")
+    dup = pd.concat([df, df[df["rid"] == "r0"].assign(rid="r0b")], ignore_index=True)
+    np.testing.assert_allclose(sw.fit_best_worst(rw).log_worth, sw.fit_best_worst(_bw(dup, items)).log_worth,
+                               atol=1e-9)

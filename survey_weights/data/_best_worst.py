@@ -170,7 +170,7 @@ def weak_orderings(tasks: BestWorstTasks) -> tuple[np.ndarray, np.ndarray, np.nd
     return ptr, np.array([x for r in its for x in r], np.int64), np.array([x for r in rks for x in r], np.int64)
 
 
-def best_worst_counts(data: Any, by_respondent: bool = False) -> pd.DataFrame:
+def best_worst_counts(data: Any, by_respondent: bool = False, *, level: float | None = None) -> pd.DataFrame:
     """Count scores of best-worst data (as ``support.BWS::bws.count``), per item or per respondent.
 
     Parameters
@@ -183,6 +183,11 @@ def best_worst_counts(data: Any, by_respondent: bool = False) -> pd.DataFrame:
         **Respondent-level scores are individual answers, identifiable health data in a health survey**: they are
         for the analyst's own checks, and must not be published or exported without the disclosure rules that
         apply (aggregate them, or mask small cells).
+    level : float, optional
+        E.g. 0.95: add ``stdBW_se``, ``stdBW_lower`` and ``stdBW_upper`` (aggregate rows only), a normal interval
+        for ``stdBW`` as a ratio of respondent totals ``sum_i (B_ij - W_ij) / sum_i a_ij``, with the linearised
+        variance clustered by respondent, ``n/(n-1) sum_i w_i^2 (d_ij - stdBW_j a_ij)^2 / (sum_i w_i a_ij)^2``
+        (the tasks of one respondent are not independent).
 
     Returns
     -------
@@ -219,4 +224,18 @@ def best_worst_counts(data: Any, by_respondent: bool = False) -> pd.DataFrame:
                             "stdBW": (bt - wt) / at, "sqrtBW": sq}, index=items)
         finite = sq[np.isfinite(sq)]
         out["std_sqrtBW"] = sq / (finite.max() if len(finite) else np.nan)
+        if level is not None:
+            from scipy.stats import norm
+
+            if not (isinstance(level, (float, int)) and 0 < level < 1):
+                raise ValueError(f"`level` must be a number strictly between 0 and 1, e.g. 0.95. Got {level!r}.")
+            m = int(np.count_nonzero(w > 0))
+            ratio = out["stdBW"].to_numpy()
+            resid = (B - W) - ratio[None, :] * app  # (N, n)
+            var = (m / (m - 1.0) if m > 1 else np.nan) * ((w[:, None] * resid) ** 2).sum(axis=0) / at ** 2
+            se = np.sqrt(var)
+            z = float(norm.ppf(0.5 + level / 2))
+            out["stdBW_se"] = se
+            out["stdBW_lower"] = ratio - z * se
+            out["stdBW_upper"] = ratio + z * se
     return out
