@@ -286,3 +286,20 @@ def test_sampling_and_frequency_weights():
     dup = pd.concat([df, df[df["rid"] == "r0"].assign(rid="r0b")], ignore_index=True)
     np.testing.assert_allclose(sw.fit_best_worst(rw).log_worth, sw.fit_best_worst(_bw(dup, items)).log_worth,
                                atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["maxdiff", "sequential"])
+def test_bootstrap_refits_the_best_worst_model(model):
+    truth = np.array([0.0, 0.5, -0.4, 1.0, -1.0, 0.2])
+    df, items = _simulate(n_resp=150, seed=9, v=truth)
+    r = _bw(df, items)
+    fit = sw.fit_best_worst(r, model=model, vcov="robust")
+    b = sw.bootstrap(r, n_boot=200, seed=1, progress=False, best_worst_model=model, method="bca")
+    np.testing.assert_allclose(b.log_worth, fit.log_worth, atol=1e-7)  # centred on fit_best_worst's estimate
+    assert b.converged.all()
+    # the bootstrap SE of the log-worths is the sandwich's, up to Monte Carlo error
+    se_boot = b.log_worth_replicates.std(axis=0).to_numpy()
+    np.testing.assert_allclose(se_boot, fit.se.to_numpy(), rtol=0.25)
+    with pytest.raises(ValueError, match="best_worst_model"):
+        sw.bootstrap(r, n_boot=2, progress=False, best_worst_model="max")
+    assert np.all(np.isfinite(b.ci().to_numpy(dtype=float)))
