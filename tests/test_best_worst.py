@@ -303,3 +303,10 @@ def test_bootstrap_refits_the_best_worst_model(model):
     with pytest.raises(ValueError, match="best_worst_model"):
         sw.bootstrap(r, n_boot=2, progress=False, best_worst_model="max")
     assert np.all(np.isfinite(b.ci().to_numpy(dtype=float)))
+
+
+def test_regression_on_best_worst_warns_it_is_the_weak_ordering_reading():
+    df, items = _simulate(n_resp=60, k=4, seed=12)
+    r = _bw(df, items, covariates=["seg"])
+    with pytest.warns(sw.DataRecodeWarning, match="fit_regression, fit_tree and fit_mixture do not yet"):
+        sw.fit_regression(r, ["seg"])
