@@ -469,6 +469,22 @@ class Rankings:
         ValueError
             Naming the column, respondent, task and value: best equal to worst, best or worst not among the items
             shown, an item shown twice, fewer than 2 items shown, a duplicate (respondent, task), missing ids.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"id": [1, 1, 2], "task": [1, 2, 1],
+        ...                    "shown": [["a", "b", "c"], ["a", "b", "d"], ["b", "c", "d"]],
+        ...                    "best": ["a", "d", "b"], "worst": ["c", "b", "d"]})
+        >>> r = Rankings.from_best_worst(df, respondent="id", task="task", shown="shown", best="best", worst="worst")
+        >>> r.best_worst.n_tasks, r.n_respondents, r.items
+        (3, 2, ('a', 'b', 'c', 'd'))
+        >>> df.loc[2, "worst"] = "b"
+        >>> Rankings.from_best_worst(df, respondent="id", task="task", shown="shown", best="best",
+        ...                          worst="worst")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: respondent 2, task 1: the same item 'b' is both best (column 'best') and worst ...
         """
         item_list, ids, codes, tasks = parse_best_worst(df, respondent=respondent, task=task, shown=shown,
                                                         best=best, worst=worst, items=items)
@@ -512,7 +528,8 @@ class Rankings:
             f"Rankings({self.n_respondents} respondents, {self.n_rankings} rankings of {self.n_items} items "
             f"(sizes {lens.min()}-{lens.max()}), ties up to order {self.max_tie_order}, "
             f"{int(self._top_k.sum())} top-k, covariates: "
-            f"{list(self.covariates.columns) if self.covariates is not None else None})"
+            f"{list(self.covariates.columns) if self.covariates is not None else None}"
+            + (f", best-worst tasks: {self.best_worst.n_tasks}" if self.best_worst is not None else "") + ")"
         )
 
     # ------------------------------------------------------------------------------------------------- derivations
