@@ -20,7 +20,16 @@ from __future__ import annotations
 from . import simulate  # noqa: F401 - `sw.simulate.simulate_survey` stays reachable as an attribute
 from ._version import __version__
 from .criteria import ALL_CRITERIA, CRITERION_LABELS, SAFETY, SURVEY_CRITERIA
-from .data import PairedComparisons, RakingResult, Rankings, load_survey, multiselect_dummies, rake, top_rated_share
+from .data import (
+    PairedComparisons,
+    RakingResult,
+    Rankings,
+    best_worst_counts,
+    load_survey,
+    multiselect_dummies,
+    rake,
+    top_rated_share,
+)
 from .exceptions import (
     BoundaryWarning,
     ConvergenceWarning,
@@ -31,9 +40,9 @@ from .exceptions import (
     SmallGroupWarning,
     SurveyWeightsWarning,
 )
-from .models import fit_bradley_terry, fit_plackett_luce, tie_sensitivity
+from .models import fit_best_worst, fit_bradley_terry, fit_plackett_luce, tie_sensitivity
 from .profiles import WeightProfile, derive_profile, export_profiles, read_profiles
-from .results import BradleyTerryResult, FitResult, PlackettLuceResult
+from .results import BestWorstResult, BradleyTerryResult, FitResult, PlackettLuceResult
 from .subgroups import (
     BootstrapResult,
     GroupedFitResult,
@@ -66,13 +75,16 @@ __all__ = [
     "load_survey",
     "multiselect_dummies",
     "top_rated_share",
+    "best_worst_counts",
     # models
     "fit_plackett_luce",
     "fit_bradley_terry",
     "tie_sensitivity",
+    "fit_best_worst",
     "FitResult",
     "PlackettLuceResult",
     "BradleyTerryResult",
+    "BestWorstResult",
     # subgroups and uncertainty
     "fit_by_group",
     "GroupedFitResult",

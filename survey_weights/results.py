@@ -21,7 +21,7 @@ from .profiles.cells import check_min_cell_size, reportable
 from .profiles.intervals import weight_intervals
 from .profiles.profile import DEFAULT_SAFETY, derive_profile
 
-__all__ = ["FitResult", "PlackettLuceResult", "BradleyTerryResult", "Summary", "quasi_variances"]
+__all__ = ["FitResult", "PlackettLuceResult", "BestWorstResult", "BradleyTerryResult", "Summary", "quasi_variances"]
 
 
 def quasi_variances(vcov: np.ndarray, *, max_iter: int = 100, tol: float = 1e-12) -> np.ndarray:
@@ -492,6 +492,20 @@ class PlackettLuceResult(FitResult):
     ties: str = "davidson"
 
     _kind = "Plackett-Luce"
+
+
+@dataclass(frozen=True, repr=False)
+class BestWorstResult(PlackettLuceResult):
+    """Result of :func:`~survey_weights.fit_best_worst` (see :class:`FitResult`): ``model`` is the best-worst
+    model (``"maxdiff"``, ``"sequential"`` or ``"marginal"``), ``n_rankings`` the number of tasks, ``weights`` the
+    shares of preference ``exp(v) / sum exp(v)``."""
+
+    model: str = "maxdiff"
+    _nobs_label = "tasks"
+
+    @property
+    def _kind(self) -> str:  # type: ignore[override]
+        return f"Best-worst ({self.model})"
 
 
 @dataclass(frozen=True, repr=False)

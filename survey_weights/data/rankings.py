@@ -18,6 +18,7 @@ import pandas as pd
 
 from .._util.validation import check_columns, check_frame, format_ids
 from ..exceptions import DataRecodeWarning
+from ._best_worst import BestWorstTasks, parse_best_worst, weak_orderings
 from ._checks import (
     _build_covariates,
     _check_empty_option,
@@ -80,6 +81,9 @@ class Rankings:
     #: Sampling (or raking) weights, one per respondent, or None: the fit maximises the weighted
     #: pseudo-likelihood and its default standard errors are the sandwich (``vcov="robust"``).
     sampling_weights: np.ndarray | None = field(default=None)
+    #: Best-worst (MaxDiff) tasks when built by :meth:`from_best_worst` (shown set, best and worst per task), else
+    #: None; the ranking arrays then hold each task's weak ordering ``best > (rest tied) > worst``.
+    best_worst: BestWorstTasks | None = field(default=None)
 
     # ----------------------------------------------------------------------------------------------------- builders
     @classmethod
@@ -416,6 +420,83 @@ class Rankings:
         sw = sampling_weights_by_id(sampling_weights, None, rid) if sampling_weights is not None else None
         return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
 
+    @classmethod
+    def from_best_worst(
+        cls,
+        df: pd.DataFrame,
+        *,
+        respondent: Hashable,
+        task: Hashable,
+        shown: Hashable | Sequence[Hashable],
+        best: Hashable,
+        worst: Hashable,
+        covariates: Sequence[Hashable] | pd.DataFrame | None = None,
+        items: Sequence[Any] | None = None,
+        weights: Hashable | None = None,
+        sampling_weights: Hashable | pd.Series | Sequence[float] | None = None,
+    ) -> Rankings:
+        """Best-worst scaling (MaxDiff, object case) answers, one row per task, for :func:`fit_best_worst`.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per respondent x task.
+        respondent, task : column names
+            Respondent id and task id; each (respondent, task) pair once.
+        shown : column name or list of column names
+            The items shown in the task: a column holding a list per row, or the item columns ``shown_1, ...``
+            (missing cells are skipped, so tasks may show different numbers of items).
+        best, worst : column names
+            The item chosen best and the one chosen worst (labels as in `shown`).
+        covariates : list of column names or DataFrame, optional
+            Respondent covariates (constant within respondent).
+        items : sequence, optional
+            All item labels in the order to use (e.g. the reference item first). Default: sorted labels.
+        weights, sampling_weights : optional
+            Frequency weights (a column, constant within respondent) and sampling weights, as in
+            :meth:`from_ratings`.
+
+        Returns
+        -------
+        Rankings
+            With ``best_worst`` holding the tasks; its ranking arrays hold each task's weak ordering
+            ``best > (the rest, tied) > worst`` (one ranking per task), so the Plackett-Luce tools still run
+            on it, but that reading is the best-worst model only for tasks of 3 items
+            (:func:`fit_plackett_luce` warns otherwise). Fit with :func:`fit_best_worst`.
+
+        Raises
+        ------
+        ValueError
+            Naming the column, respondent, task and value: best equal to worst, best or worst not among the items
+            shown, an item shown twice, fewer than 2 items shown, a duplicate (respondent, task), missing ids.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"id": [1, 1, 2], "task": [1, 2, 1],
+        ...                    "shown": [["a", "b", "c"], ["a", "b", "d"], ["b", "c", "d"]],
+        ...                    "best": ["a", "d", "b"], "worst": ["c", "b", "d"]})
+        >>> r = Rankings.from_best_worst(df, respondent="id", task="task", shown="shown", best="best", worst="worst")
+        >>> r.best_worst.n_tasks, r.n_respondents, r.items
+        (3, 2, ('a', 'b', 'c', 'd'))
+        >>> df.loc[2, "worst"] = "b"
+        >>> Rankings.from_best_worst(df, respondent="id", task="task", shown="shown", best="best",
+        ...                          worst="worst")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: respondent 2, task 1: the same item 'b' is both best (column 'best') and worst ...
+        """
+        item_list, ids, codes, tasks = parse_best_worst(df, respondent=respondent, task=task, shown=shown,
+                                                        best=best, worst=worst, items=items)
+        ptr, it, rk = weak_orderings(tasks)
+        w = _weights_from_column(df, weights, codes, ids)
+        _check_total_weight(w, f"The weights in column {weights!r}")
+        cov = _build_covariates(covariates, df, codes, ids)
+        out = cls._from_arrays(item_list, ptr, it, rk, np.zeros(tasks.n_tasks, bool), tasks.resp, ids, w, cov)
+        out = replace(out, best_worst=tasks)
+        sw = sampling_weights_by_id(sampling_weights, df, df[respondent].to_numpy())
+        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
+
     # --------------------------------------------------------------------------------------------------- properties
     @property
     def n_items(self) -> int:
@@ -447,7 +528,8 @@ class Rankings:
             f"Rankings({self.n_respondents} respondents, {self.n_rankings} rankings of {self.n_items} items "
             f"(sizes {lens.min()}-{lens.max()}), ties up to order {self.max_tie_order}, "
             f"{int(self._top_k.sum())} top-k, covariates: "
-            f"{list(self.covariates.columns) if self.covariates is not None else None})"
+            f"{list(self.covariates.columns) if self.covariates is not None else None}"
+            + (f", best-worst tasks: {self.best_worst.n_tasks}" if self.best_worst is not None else "") + ")"
         )
 
     # ------------------------------------------------------------------------------------------------- derivations
@@ -466,6 +548,11 @@ class Rankings:
                 raise ValueError("`respondents` positions out of range.")
         new_code = np.full(self.n_respondents, -1, dtype=np.int64)
         new_code[pos] = np.arange(len(pos))
+        if self.best_worst is not None:
+            return replace(self._subset(pos, new_code), best_worst=self.best_worst.subset(new_code))
+        return self._subset(pos, new_code)
+
+    def _subset(self, pos: np.ndarray, new_code: np.ndarray) -> Rankings:
         rk = np.flatnonzero(new_code[self._resp] >= 0)
         lens = np.diff(self._ptr)[rk]
         starts = self._ptr[rk]
@@ -556,6 +643,10 @@ class Rankings:
         if self.sampling_weights is not None:
             h.update(b"sampling")
             h.update(np.ascontiguousarray(self.sampling_weights).tobytes())
+        if self.best_worst is not None:
+            h.update(b"best-worst")
+            for a in self.best_worst.arrays():
+                h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()
 
 

@@ -9,7 +9,13 @@ import numpy as np
 
 from .._util.threads import single_thread_blas
 from .._util.validation import check_option, check_scalar
-from ..exceptions import BoundaryWarning, ConvergenceWarning, DisconnectedNetworkWarning, DominantWeightsWarning
+from ..exceptions import (
+    BoundaryWarning,
+    ConvergenceWarning,
+    DataRecodeWarning,
+    DisconnectedNetworkWarning,
+    DominantWeightsWarning,
+)
 from ..results import BradleyTerryResult, FitResult, PlackettLuceResult
 from ._choice import ChoiceDesign
 from ._covariance import make_result
@@ -331,6 +337,24 @@ def _meat(design: Any, theta: np.ndarray, spec: VcovSpec | None, extra: dict) ->
     return score_meat(np.asarray(design.scores(theta, weighted=False)), spec)
 
 
+def warn_best_worst_as_ranking(data: Any, *, stacklevel: int) -> None:
+    """Warn when best-worst tasks of more than 3 items are fitted as the weak orderings ``best > (rest tied) >
+    worst``: a Plackett-Luce (Davidson-Luce) likelihood of that ordering is not a best-worst model (it is one only
+    for 3 items, where the middle is a single item)."""
+    bw = getattr(data, "best_worst", None)
+    if bw is None:
+        return
+    big = int(np.count_nonzero(bw.sizes > 3))
+    if big:
+        warnings.warn(
+            f"{big} of {bw.n_tasks} best-worst tasks show more than 3 items: as a ranking they are the weak ordering "
+            "best > (the others, tied) > worst, whose Plackett-Luce likelihood treats the unchosen middle items as "
+            "a tie group, which is not what a best-worst answer says (the reading is exact only for 3 items). "
+            "Fix: fit_best_worst(data, model='maxdiff' | 'sequential' | 'marginal'); fit_by_group and bootstrap "
+            "use it for best-worst data, fit_regression, fit_tree and fit_mixture do not yet.",
+            DataRecodeWarning, stacklevel=stacklevel + 1)
+
+
 def fit_plackett_luce(
     rankings: Any,
     *,
@@ -438,6 +462,7 @@ def fit_plackett_luce(
                 f"Fix: build one with Rankings.from_orderings / from_wide / from_ratings."
             )
     check_option(ties, "ties", TIES_METHODS)
+    warn_best_worst_as_ranking(rankings, stacklevel=3)
     spec = resolve_vcov(rankings, vcov, cluster, strata, small_sample)
     if ties != "davidson":
         if bias_reduction or item_covariates is not None:

@@ -24,6 +24,7 @@ from .._util.threads import single_thread_blas
 from .._util.validation import check_option, check_scalar
 from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import ConvergenceWarning
+from ..models._best_worst import BEST_WORST_MODELS, BestWorstDesign
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton_batch, optimize
 from ..profiles.cells import check_min_cell_size, count_respondents, reportable
@@ -257,8 +258,9 @@ def bootstrap(
     seed: int | np.random.Generator | None = None,
     level: float = 0.95,
     method: str = "percentile",
-    npseudo: float = 0.5,
+    npseudo: float | None = None,
     ties: str | None = None,
+    best_worst_model: str = "maxdiff",
     max_iter: int = 50,
     tol: float = 1e-8,
     batch_size: int = 250,
@@ -280,7 +282,11 @@ def bootstrap(
     method : {"percentile", "bca"}, default "percentile"
         Default interval method. ``"bca"`` also runs the leave-one-respondent-out jackknife for the acceleration.
     npseudo, ties : as in :func:`~survey_weights.models.fit_plackett_luce` / ``fit_bradley_terry``
-        (``ties`` is used for PairedComparisons only).
+        (``ties`` is used for PairedComparisons only). Default `npseudo`: 0.5, or 0 for best-worst data (as
+        :func:`~survey_weights.fit_best_worst`; a replicate whose network falls apart is then not converged).
+    best_worst_model : {"maxdiff", "sequential", "marginal"}, default "maxdiff"
+        For Rankings built by :meth:`~survey_weights.Rankings.from_best_worst`: the model of
+        :func:`~survey_weights.fit_best_worst` that is refitted (one Newton fit per replicate on its design).
     max_iter, tol : int, float
         Newton iterations / step tolerance of each refit (warm-started at the full-data estimate).
     batch_size : int, default 250
@@ -307,13 +313,19 @@ def bootstrap(
     check_scalar(n_boot, "n_boot", kind=numbers.Integral, min_val=2)
     check_scalar(level, "level", min_val=0.0, max_val=1.0, include_min=False, include_max=False)
     check_option(method, "method", ("percentile", "bca"))
+    bw = isinstance(data, Rankings) and data.best_worst is not None
+    npseudo = (0.0 if bw else 0.5) if npseudo is None else npseudo
     check_scalar(npseudo, "npseudo", min_val=0.0)
     check_scalar(batch_size, "batch_size", kind=numbers.Integral, min_val=1)
     if not isinstance(data, (Rankings, PairedComparisons)):
         raise TypeError(f"`data` must be Rankings or PairedComparisons. Got {type(data).__name__} instead.")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     J, N = data.n_items, data.n_respondents
-    design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties)
+    if bw:
+        check_option(best_worst_model, "best_worst_model", BEST_WORST_MODELS)
+        design: Any = BestWorstDesign.from_data(data, model=best_worst_model, npseudo=float(npseudo))
+    else:
+        design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties)
     free = design.free(0)
     w = np.asarray(data.fit_weights, dtype=float)  # frequency x sampling weights
     with single_thread_blas(True):
@@ -326,6 +338,13 @@ def bootstrap(
     n_tie = len(design.tie_orders)
 
     def refit(rw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if bw:  # best-worst design: no sufficient statistics to batch on, one warm-started Newton fit each
+            th, ok = np.empty((len(rw), len(theta_hat))), np.zeros(len(rw), bool)
+            with single_thread_blas(True), np.errstate(all="ignore"):
+                for b, r in enumerate(rw):
+                    o = optimize(design.reweight(r), method="newton", start=theta_hat, max_iter=max_iter, tol=tol)
+                    th[b], ok[b] = o.theta, o.converged
+            return th, ok
         lin, W = design.stats(rw)
         start = np.tile(theta_hat, (len(rw), 1))
         # A tie order that no resampled respondent shows has its MLE at log delta = -inf: that replicate's model

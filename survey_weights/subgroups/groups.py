@@ -39,9 +39,11 @@ __all__ = ["GroupedFitResult", "fit_by_group"]
 def _fitter(data: Rankings | PairedComparisons, model: Any) -> Callable[..., Any]:
     if callable(model):
         return model
-    from ..models import fit_bradley_terry, fit_plackett_luce
+    from ..models import fit_best_worst, fit_bradley_terry, fit_plackett_luce
 
     if model is None:
+        if isinstance(data, Rankings) and data.best_worst is not None:
+            return fit_best_worst  # best-worst tasks: the maxdiff model (pass a callable for another one)
         if isinstance(data, Rankings):
             return fit_plackett_luce
         if isinstance(data, PairedComparisons):
@@ -346,8 +348,9 @@ def fit_by_group(
         from everything (fits, tables, plots, profiles, tests) and named in a
         :class:`~survey_weights.exceptions.SmallGroupWarning`.
     model : {None, "plackett_luce", "bradley_terry"} or callable, default None
-        None picks Plackett-Luce for Rankings and Bradley-Terry for PairedComparisons; a callable is called as
-        ``model(data, **fit_options)`` and must return a fit result.
+        None picks Plackett-Luce for Rankings, :func:`~survey_weights.fit_best_worst` (maxdiff) for best-worst
+        Rankings and Bradley-Terry for PairedComparisons; a callable is called as ``model(data, **fit_options)``
+        and must return a fit result.
     min_group_size : int, optional
         Deprecated old name of `min_cell_size` (a ``DeprecationWarning``).
     vcov : {None, "model", "robust", "cluster"}, optional

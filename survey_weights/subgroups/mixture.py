@@ -27,6 +27,7 @@ from .._util.validation import check_option, check_scalar
 from ..exceptions import ConvergenceWarning, DominantWeightsWarning
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton, optimize
+from ..models.plackett_luce import warn_best_worst_as_ranking
 from ..profiles.cells import check_min_cell_size, reportable
 from ..profiles.intervals import weight_intervals
 from ..profiles.profile import DEFAULT_SAFETY, derive_profile
@@ -365,6 +366,7 @@ def fit_mixture(
     -------
     MixtureResult
     """
+    warn_best_worst_as_ranking(rankings, stacklevel=2)
     for attr in ("_ptr", "_item", "_rank", "_resp"):
         if not hasattr(rankings, attr):
             raise TypeError(f"`rankings` must be a survey_weights.Rankings. Got {type(rankings).__name__}.")

@@ -26,6 +26,7 @@ from ..models._choice import ChoiceDesign
 from ..models._covariance import covariance
 from ..models._optim import optimize
 from ..models._robust import design_summary, resolve_vcov, score_meat
+from ..models.plackett_luce import warn_best_worst_as_ranking
 from ..profiles.cells import check_min_cell_size
 from ._provenance import records_data
 from ._regression_result import WorthRegressionResult, _model_matrix, _Term
@@ -171,6 +172,7 @@ def fit_regression(
     zero-sum constraints over items for every term. With one categorical covariate and ``npseudo = 0`` the model
     is saturated and reproduces separate per-group fits' log-worths (tie parameters are shared, however).
     """
+    warn_best_worst_as_ranking(data, stacklevel=2)
     check_scalar(npseudo, "npseudo", min_val=0.0)
     check_scalar(max_iter, "max_iter", kind=int, min_val=1)
     check_scalar(tol, "tol", min_val=0.0, include_min=False)

@@ -32,6 +32,7 @@ from .._util.validation import check_scalar, format_ids
 from ..exceptions import DataRecodeWarning
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton
+from ..models.plackett_luce import warn_best_worst_as_ranking
 from ..profiles.cells import check_not_identifying
 from ._instability import bonferroni, check_suplm_pvalue, fluctuation_tests
 from ._tree_result import PreferenceTree, Split, TreeNode
@@ -177,6 +178,7 @@ def fit_tree(
     >>> tree = fit_tree(rankings, ["age_group", "severity"], minsize=30)  # doctest: +SKIP
     >>> print(tree)                                                      # doctest: +SKIP
     """
+    warn_best_worst_as_ranking(data, stacklevel=2)
     if not (hasattr(data, "_ptr") or hasattr(data, "_a")):
         raise TypeError(
             f"`data` must be a Rankings or PairedComparisons. Got {type(data).__name__}. "
