@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ._version import __version__
 
@@ -65,9 +66,16 @@ def _add_reward_cache(p: argparse.ArgumentParser, default: str) -> None:
                         "a `train-rewards --out` directory can be reused here")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (exit code 2), as every other user mistake of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Survey -> weight profiles -> reward models -> one MODPO LoRA adapter per profile -> "
                     "evaluation. All bundled data are SYNTHETIC.",
