@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ._version import __version__
 
@@ -65,9 +66,16 @@ def _add_reward_cache(p: argparse.ArgumentParser, default: str) -> None:
                         "a `train-rewards --out` directory can be reused here")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (exit code 2), as every other user mistake of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Survey -> weight profiles -> reward models -> one MODPO LoRA adapter per profile -> "
                     "evaluation. All bundled data are SYNTHETIC.",
@@ -146,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
             f"{PROG} run --out outputs\n{PROG} run --profiles-only\n"
             f"{PROG} run --survey my_survey.csv --base-model ./my-model --max-steps 20 --out my_outputs")
     _add_common(p, survey=True, prefs=True, model=True, out="outputs")
+    p.add_argument("--mode", choices=("conditioned", "per-profile"), default="conditioned",
+                   help="conditioned (default): one MODPO run for all profiles, each exported from it; per-profile: "
+                        "one adapter trained per profile")
     p.add_argument("--profiles-only", action="store_true", help="stop after weights.json / weights.csv / plots")
     _add_reward_cache(p, "OUT/.cache/reward_models")
     p.add_argument("--min-cell-size", type=int, default=10, help="smallest group that gets a profile (default 10)")
@@ -304,7 +315,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      profiles_only=args.profiles_only, seed=args.seed, max_steps=args.max_steps, device=args.device,
                      min_cell_size=args.min_cell_size, n_classes=_n_classes(args.n_classes), threads=args.threads,
                      factors=_factors(args) or SUBGROUP_FACTORS, overwrite=True if args.overwrite else None,
-                     reward_cache=args.reward_cache, progress=not args.quiet, spec=_spec(args))
+                     reward_cache=args.reward_cache, progress=not args.quiet, spec=_spec(args), mode=args.mode)
     print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
     return 0
 

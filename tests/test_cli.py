@@ -39,6 +39,15 @@ def test_version(capsys):
     assert __version__ in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv", [["run", "--mode", "joint"], ["fit", "--vcov", "sandwich"], ["run", "--bogus"], []])
+def test_usage_errors_are_one_line_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error:" in err and "--help" in err and "usage:" not in err
+
+
 def test_missing_survey_file_exit_2_with_message(tmp_path, capsys):
     missing = tmp_path / "nope.csv"
     code = main(["run", "--profiles-only", "--survey", str(missing), "--out", str(tmp_path / "o"), "--quiet"])

@@ -25,6 +25,7 @@ from ..criteria import SURVEY_CRITERIA
 from ..exceptions import DataRecodeWarning, SettingsChangedError
 from ..preferences.split import split_by_prompt, subsample_pairs
 from ..profiles.training_config import MODPOConfig
+from ..profiles.training_spec import profile_dirname
 
 __all__ = [
     "DEFAULT_BASE_MODEL", "SurveySpec", "check_model", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
@@ -344,6 +345,69 @@ def load_model(base_model: str, device: str | None, log: Log) -> tuple[Any, Any]
     model, tok = load_base_model(base_model, device=device)
     log(f"base model {base_model!r} loaded in {time.perf_counter() - t:.1f}s")
     return model, tok
+
+
+TRAINING_MODES: tuple[str, ...] = ("conditioned", "per-profile")
+
+
+def check_mode(mode: Any) -> str:
+    """`mode` as one of :data:`TRAINING_MODES` (ValueError naming the parameter otherwise)."""
+    if mode not in TRAINING_MODES:
+        raise ValueError(f"`mode` must be one of {', '.join(TRAINING_MODES)}. Got {mode!r}. Fix: pass "
+                         "mode='conditioned' (one run, every profile exported) or mode='per-profile' (one adapter "
+                         "trained per profile).")
+    return str(mode)
+
+
+@dataclass(frozen=True)
+class ExportedAdapter:
+    """One profile's adapter exported from a conditioned run (the fields the evaluation reads)."""
+
+    name: str
+    path: Path
+    main_objective: str
+    skipped: bool = False
+
+
+def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, out: Path, run_dir: Path,
+                               model: Any, tok: Any, cfg: Any, rms: Mapping[str, Any], base_model: str,
+                               device: str | None, overwrite: bool | None, log: Any = None) -> list[ExportedAdapter]:
+    """One conditioned MODPO run over the profiles' criteria (:func:`~survey_weights.modpo.train_conditioned`,
+    resumed or reused as ``train_profiles`` does), then every profile exported as a plain PEFT LoRA to
+    ``out / <profile dir>``. ``cfg.max_steps`` counts the steps of the whole run."""
+    from ..modpo import make_accelerator, train_conditioned
+
+    criteria: list[str] = []
+    for p in profiles:
+        criteria += [c for c in p.weight_dict if c not in criteria]
+
+    def call(ow: bool) -> Any:
+        return train_conditioned(train, criteria=criteria, profiles=list(profiles), output_dir=run_dir, model=model,
+                                 tokenizer=tok, config=cfg, reward_models=dict(rms), base_model_id=base_model,
+                                 overwrite=ow, accelerator=make_accelerator(device))
+
+    try:
+        cond = call(bool(overwrite))
+    except SettingsChangedError as exc:
+        if overwrite is not None:
+            raise SettingsChangedError(f"{exc} (The schedule, seed, data or base model changed since the last run: "
+                                       "pass --overwrite to retrain, or choose another --out.)") from None
+        if log:
+            log("      the schedule, seed, data or base model changed since the last run: retraining")
+        cond = call(True)
+    result = []
+    for p in profiles:  # an export already written from this very run at these weights is kept as it is
+        dest = out / profile_dirname(p.name)
+        try:
+            rec = json.loads((dest / "profile.json").read_text())
+            same = (rec.get("conditioned_run", {}).get("id") == cond.run_id and rec.get("weights") == p.weight_dict
+                    and (dest / "adapter_model.safetensors").is_file())
+        except (OSError, ValueError, AttributeError):
+            same = False
+        if not same:
+            cond.export(p, dest)
+        result.append(ExportedAdapter(p.name, dest, p.main_objective, skipped=same))
+    return result
 
 
 def train_profiles(profiles: Any, train: pd.DataFrame, *, out: Path, model: Any, tok: Any, cfg: Any, rms: Mapping[str, Any],

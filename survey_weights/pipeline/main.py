@@ -30,6 +30,7 @@ from ._steps import (
     Log,
     SurveySpec,
     check_budget,
+    check_mode,
     check_model,
     check_training,
     load_model,
@@ -40,6 +41,7 @@ from ._steps import (
     reward_accuracies,
     set_threads,
     survey_rankings,
+    train_conditioned_profiles,
     train_profiles,
     training_config,
 )
@@ -200,7 +202,7 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
              schedule: MainSchedule | None = None, reward_models: Mapping[str, Any] | None = None,
              threads: int | str | None = None, overwrite: bool | None = None,
              reward_cache: str | os.PathLike[str] | None = None, progress: bool = True,
-             spec: SurveySpec | None = None) -> dict[str, Any]:
+             spec: SurveySpec | None = None, mode: str = "conditioned") -> dict[str, Any]:
     """Survey -> weight profiles -> reward models -> one adapter per profile -> evaluation, into ``out``.
 
     Parameters
@@ -242,6 +244,12 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         Reward-model cache (default ``out/.cache/reward_models``). Models are keyed by their pairs
         (:func:`reward_pairs`) and config, so the cache of ``train-rewards`` or ``adapters`` can be shared.
     progress : bool, default True
+    mode : {"conditioned", "per-profile"}, default "conditioned"
+        ``"conditioned"``: one preference-conditioned MODPO run for all profiles
+        (:func:`~survey_weights.modpo.train_conditioned`, in ``out/conditioned``) of ``max_steps`` x the number of
+        profiles steps - the compute of the per-profile mode spent on one longer run - and every profile exported
+        from it to ``out/adapters`` (a plain PEFT LoRA each, ``profile.json`` naming the run). ``"per-profile"``:
+        one adapter trained per profile (:func:`~survey_weights.modpo.train_adapters`).
 
     Returns
     -------
@@ -250,6 +258,7 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     """
     log = Log(progress)
     t0 = time.perf_counter()
+    mode = check_mode(mode)
     sched = schedule or MainSchedule()
     if not isinstance(sched, MainSchedule):
         raise TypeError(f"`schedule` must be a MainSchedule. Got {type(sched).__name__} instead.")
@@ -290,25 +299,36 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         per_criterion=sched.reward_pairs_per_criterion, log=log)
     model, tok = load_model(base_model, device, log)
     steps = f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs"
-    log(f"[4/5] one MODPO adapter per profile ({steps} x {cfg.batch_size} pairs)")
     t = time.perf_counter()
-    run = train_profiles(specs, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
-                 base_model=base_model, device=device, overwrite=overwrite, log=log)
-    n_new = sum(not a.skipped for a in run.adapters)
-    log(f"      {n_new} trained, {len(run.adapters) - n_new} reused in {time.perf_counter() - t:.1f}s")
+    if mode == "conditioned":
+        ccfg = replace(cfg, max_steps=cfg.max_steps * len(specs)) if cfg.max_steps else cfg
+        csteps = f"{ccfg.max_steps} steps" if ccfg.max_steps else f"{ccfg.epochs:g} epochs"
+        log(f"[4/5] one conditioned MODPO run for {len(specs)} profiles ({csteps} x {cfg.batch_size} pairs), "
+            "every profile exported")
+        adapters = train_conditioned_profiles(specs, train, out=out / "adapters", run_dir=out / "conditioned",
+                                              model=model, tok=tok, cfg=ccfg, rms=rms, base_model=base_model,
+                                              device=device, overwrite=overwrite, log=log)
+        log(f"      {len(adapters)} adapters exported in {time.perf_counter() - t:.1f}s")
+    else:
+        log(f"[4/5] one MODPO adapter per profile ({steps} x {cfg.batch_size} pairs)")
+        adapters = train_profiles(specs, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
+                                  base_model=base_model, device=device, overwrite=overwrite, log=log).adapters
+        n_new = sum(not a.skipped for a in adapters)
+        log(f"      {n_new} trained, {len(adapters) - n_new} reused in {time.perf_counter() - t:.1f}s")
     log(f"[5/5] evaluation: {len(profiles) + 1} models x {len(prompts)} prompts")
     from ..evaluation.generation import ModelSpec, evaluate_models
 
     specs = [ModelSpec("base", "base")] + [ModelSpec(a.name, "modpo", weights[a.name], adapter=a.path,
                                                      extra={"main_objective": a.main_objective})
-                                           for a in run.adapters]
+                                           for a in adapters]
     res = evaluate_models(specs, prompts, prompt_ids=ids, model=model, tokenizer=tok, profiles=weights,
                           pooled="pooled", max_new_tokens=sched.max_new_tokens, seed=seed,
                           cache_dir=out / ".cache" / "generations", progress=progress,
                           settings={"base_model": base_model, "seed": seed, "schedule": sched.to_dict(),
-                                    "preferences": split.source, "survey": str(survey or "bundled synthetic"),
+                                    "preferences": split.source, "survey": str(survey or "bundled synthetic"), "mode": mode,
                                     "reward_model_val_accuracy": reward_accuracies(rms)})
-    paths.update(res.write(out, title="Main job: one MODPO adapter per weight profile"))
+    paths.update(res.write(out, title="Main job: one MODPO adapter per weight profile"
+                           + (" (exported from one conditioned run)" if mode == "conditioned" else "")))
     paths["adapters"] = out / "adapters"
     paths["seconds"] = time.perf_counter() - t0
     log(f"done in {paths['seconds']:.1f}s -> {out}")
