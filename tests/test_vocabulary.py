@@ -1,5 +1,6 @@
 """One result vocabulary: to_frame(), summary(), plot(), weights and profiles() mean the same on every result class
-(FitResult, GroupedFitResult, WorthRegressionResult, PreferenceTree, MixtureResult, BootstrapResult)."""
+(FitResult under every tie reading, BestWorstResult, GroupedFitResult, WorthRegressionResult, PreferenceTree,
+MixtureResult, BootstrapResult)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from survey_weights.exceptions import SmallGroupWarning
 from survey_weights.profiles import WeightProfile, derive_profile
 from survey_weights.results import Summary
 
-KINDS = ["fit", "groups", "regression", "tree", "mixture", "bootstrap"]
+KINDS = ["fit", "groups", "regression", "tree", "mixture", "bootstrap", "ties_efron", "best_worst"]
 #: leading key column of the tidy table (None: one fit)
-KEY = {"fit": None, "groups": "group", "regression": None, "tree": "node", "mixture": "class", "bootstrap": None}
+KEY = {"fit": None, "groups": "group", "regression": None, "tree": "node", "mixture": "class", "bootstrap": None,
+       "ties_efron": None, "best_worst": None}
 #: index name of a multi-fit result's weights
 ROWS = {"groups": "group", "regression": "cell", "tree": "node", "mixture": "class"}
 
@@ -32,6 +34,23 @@ def rankings() -> sw.Rankings:
                                         scale=(1, 5), covariates=["age_group", "severity"])
 
 
+def _best_worst_tasks(seed: int = 3) -> sw.Rankings:
+    """A MaxDiff of the five criteria simulated from known log-worths (60 respondents x 5 tasks of 4 items)."""
+    rng = np.random.default_rng(seed)
+    items = list(SURVEY_CRITERIA)
+    v = dict(zip(items, [0.0, 0.3, -0.2, 0.5, 0.1]))
+    rows = []
+    for r in range(60):
+        for t in range(5):
+            shown = list(rng.choice(items, size=4, replace=False))
+            pairs = [(b, w) for b in shown for w in shown if b != w]
+            p = np.exp([v[b] - v[w] for b, w in pairs])
+            b, w = pairs[rng.choice(len(pairs), p=p / p.sum())]
+            rows.append({"respondent": f"r{r}", "task": t, "shown": shown, "best": b, "worst": w})
+    return sw.Rankings.from_best_worst(pd.DataFrame(rows), respondent="respondent", task="task", shown="shown",
+                                       best="best", worst="worst", items=items)
+
+
 @pytest.fixture(scope="module")
 def results(rankings: sw.Rankings) -> dict:
     return {
@@ -41,6 +60,8 @@ def results(rankings: sw.Rankings) -> dict:
         "tree": sw.fit_tree(rankings, ["age_group", "severity"], minsize=30),
         "mixture": sw.fit_mixture(rankings, 2, seed=0, n_starts=2),
         "bootstrap": sw.bootstrap(rankings, n_boot=100, seed=1, progress=False),
+        "ties_efron": sw.fit_plackett_luce(rankings, ties="efron"),
+        "best_worst": sw.fit_best_worst(_best_worst_tasks(), model="maxdiff"),
     }
 
 
@@ -75,7 +96,7 @@ def test_summary_is_a_summary(results, kind):
 def test_weights_have_one_meaning(results, kind):
     res = results[kind]
     w = res.weights
-    if kind in ("fit", "bootstrap"):
+    if kind in ("fit", "bootstrap", "ties_efron", "best_worst"):
         assert isinstance(w, pd.Series) and list(w.index) == list(SURVEY_CRITERIA)
         assert w.sum() == pytest.approx(1.0, abs=1e-12)
         pd.testing.assert_series_equal(w, res.to_frame().set_index("item")["weight"], check_names=False)
