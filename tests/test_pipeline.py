@@ -35,7 +35,7 @@ def _one_thread():
 
 
 TINY = MainSchedule(training=MODPOConfig(max_steps=1, batch_size=2, max_length=96, max_prompt_length=48),
-                    pairs_per_criterion=4, n_eval_prompts=3, max_new_tokens=4)
+                    pairs_per_criterion=4, n_eval_prompts=3, max_new_tokens=4, n_pool_prompts=4)
 
 
 def test_profiles_only_writes_weights_without_ids(tmp_path):
@@ -136,6 +136,17 @@ def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path, mode):
         assert run["steps"] == TINY.training.max_steps * len(adapters)  # the per-profile compute, in one run
         assert {json.loads(p.read_text())["conditioned_run"]["id"] for p in adapters} == {run["run_id"]}
     assert doc["settings"]["mode"] == mode
+    pool = doc["pool"]  # the pool evaluation: every model's expected scores with intervals, profiles vs pooled
+    assert [m["name"] for m in pool["models"]] == names and pool["n_prompts"] == TINY.n_pool_prompts
+    for m in pool["models"]:
+        for c in ALL_CRITERIA:
+            lo, hi = m["ci"][c]
+            assert lo <= m["expected"][c] <= hi
+    assert {c["profile"] for c in pool["comparisons_with_pooled"]} == set(names) - {"base", "pooled"}
+    for c in pool["comparisons_with_pooled"]:
+        assert c["verdict"] in ("detectable by design", "not detectable by design")
+        assert c["observed"]["ci"][0] <= c["observed"]["estimate"] <= c["observed"]["ci"][1]
+    assert "## Pool evaluation" in (tmp_path / "report.md").read_text() and (tmp_path / "pool_front.png").is_file()
     stamps = {p: p.stat().st_mtime_ns for p in adapters}
     gens = sorted((tmp_path / ".cache" / "generations").glob("*.json"))
     gen_stamps = {p: p.stat().st_mtime_ns for p in gens}

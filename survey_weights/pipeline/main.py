@@ -74,6 +74,10 @@ class MainSchedule:
         Held-out prompts answered by every model.
     max_new_tokens : int, default 40
         Reply length at evaluation.
+    n_pool_prompts : int or None, default 8
+        Held-out prompts of the pool evaluation (five rubric-scored candidates each; bundled preference data
+        only): every adapter's expected score per criterion with paired bootstrap intervals, and each profile's
+        oracle-predicted vs observed gain over the pooled one. None: no pool evaluation.
 
     Raises
     ------
@@ -86,6 +90,7 @@ class MainSchedule:
     reward_pairs_per_criterion: int | None = REWARD_PAIRS_PER_CRITERION
     n_eval_prompts: int = 8
     max_new_tokens: int = 40
+    n_pool_prompts: int = 8
 
     def __post_init__(self) -> None:
         check_training(self.training)
@@ -93,6 +98,7 @@ class MainSchedule:
         check_budget("reward_pairs_per_criterion", self.reward_pairs_per_criterion, allow_none=True)
         check_budget("n_eval_prompts", self.n_eval_prompts)
         check_budget("max_new_tokens", self.max_new_tokens)
+        check_budget("n_pool_prompts", self.n_pool_prompts, allow_none=True)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``training`` as :meth:`MODPOConfig.to_dict`, then the budgets."""
@@ -329,6 +335,16 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
                                     "reward_model_val_accuracy": reward_accuracies(rms)})
     paths.update(res.write(out, title="Main job: one MODPO adapter per weight profile"
                            + (" (exported from one conditioned run)" if mode == "conditioned" else "")))
+    if sched.n_pool_prompts and preferences is None:
+        from ..evaluation.pool_scoring import evaluate_pool
+        from ._pool import POOL_NORMALISE, POOL_REWARD_SCALE, bundled_pool, pool_comparisons, write_pool_section
+
+        pool = bundled_pool(sched.n_pool_prompts)
+        log(f"      pool evaluation: {len(specs)} models x {pool.n_prompts} prompts x 5 candidates")
+        tp = time.perf_counter()
+        pe = evaluate_pool({a.name: a.path for a in adapters}, pool, model=model, tokenizer=tok,
+                           normalise=POOL_NORMALISE, reward_scale=POOL_REWARD_SCALE, seed=seed, progress=progress)
+        paths.update(write_pool_section(pe, pool_comparisons(pe, weights), out, seconds=time.perf_counter() - tp))
     paths["adapters"] = out / "adapters"
     paths["seconds"] = time.perf_counter() - t0
     log(f"done in {paths['seconds']:.1f}s -> {out}")
