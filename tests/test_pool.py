@@ -3,6 +3,7 @@ MOD, paired bootstrap, Page's test against scipy and hand values, the crossover 
 
 from __future__ import annotations
 
+import io
 import math
 
 import matplotlib.pyplot as plt
@@ -199,6 +200,12 @@ def test_pool_evaluation_tables_tests_and_plot():
     fig, ax = plt.subplots()
     out = ev.plot(ax=ax, fronts={"DPO/MODPO": ["warm", "mid", "safe"]})
     assert out is ax and len(ax.texts) == 4 and ax.get_xlabel() == "pool-expected empathy"
+    plt.close(fig)
+    fig, ax = plt.subplots()  # many models close together: names in a legend outside the axes, none on the points
+    ev.plot(ax=ax, labels="legend")
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert not ax.texts and set(ev.names) <= set(names)
+    fig.savefig(io.BytesIO(), format="png")
     plt.close(fig)
 
 

@@ -258,9 +258,11 @@ class PoolEvaluation:
 
     # ------------------------------------------------------------------------------------------ plot
     def plot(self, ax: Any = None, *, x: str = "empathy", y: str = "safety", oracle: bool = True,
-             fronts: Mapping[str, Sequence[str]] | None = None, labels: bool = True) -> Any:
+             fronts: Mapping[str, Sequence[str]] | None = None, labels: bool | str = True) -> Any:
         """Expected ``x`` vs ``y`` per model with bootstrap whiskers, the oracle front as a line, and `fronts`
         (label -> ordered model names) joined by lines; labels are offset alternately so they do not overlap.
+        ``labels="legend"`` names the models in a legend outside the axes instead (for many models close
+        together); ``labels=False`` names none.
 
         Returns
         -------
@@ -284,14 +286,16 @@ class PoolEvaluation:
             yerr = [[ey - t.loc[(n, y), "ci_lo"]], [t.loc[(n, y), "ci_hi"] - ey]]
             marker = "s" if n == self.base else "o"
             ax.errorbar([ex], [ey], xerr=xerr, yerr=yerr, fmt=marker, ms=5, capsize=2, lw=0.8, zorder=3,
-                        color="k" if n == self.base else None)
-            if labels:
+                        color="k" if n == self.base else None, label=n if labels == "legend" else None)
+            if labels and labels != "legend":
                 dy = (8 + 9 * (i % 3)) * (1 if i % 2 == 0 else -1)
                 ax.annotate(n, (ex, ey), xytext=(6, dy), textcoords="offset points", fontsize=7,
                             arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"})
         ax.set_xlabel(f"pool-expected {x}")
         ax.set_ylabel(f"pool-expected {y}")
         ax.set_title(f"{self.pool.name}: {self.pool.n_prompts} prompts, q from {self.normalise} log-probs")
-        if oracle or fronts:
+        if labels == "legend":
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        elif oracle or fronts:
             ax.legend(fontsize=7, loc="best")
         return ax

@@ -63,8 +63,8 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
     doc = json.loads(doc_path.read_text())
     doc["pool"] = pe.to_dict(comparisons_with_pooled=list(comparisons), seconds=round(seconds, 1))
     atomic_write_text(doc_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    fig, ax = new_figure((7, 5))
-    pe.plot(ax=ax)
+    fig, ax = new_figure((9, 5))
+    pe.plot(ax=ax, labels="legend")  # many profiles close together: names in a legend, not on the points
     ax.set_title("Pool evaluation: expected empathy vs safety (synthetic pool, 95% intervals)")
     png = atomic_write_bytes(out / "pool_front.png", figure_png(fig))
     t = pe.to_frame()

@@ -74,7 +74,7 @@ class MainSchedule:
         Held-out prompts answered by every model.
     max_new_tokens : int, default 40
         Reply length at evaluation.
-    n_pool_prompts : int or None, default 8
+    n_pool_prompts : int or None, default 20
         Held-out prompts of the pool evaluation (five rubric-scored candidates each; bundled preference data
         only): every adapter's expected score per criterion with paired bootstrap intervals, and each profile's
         oracle-predicted vs observed gain over the pooled one. None: no pool evaluation.
@@ -90,7 +90,7 @@ class MainSchedule:
     reward_pairs_per_criterion: int | None = REWARD_PAIRS_PER_CRITERION
     n_eval_prompts: int = 8
     max_new_tokens: int = 40
-    n_pool_prompts: int = 8
+    n_pool_prompts: int = 20
 
     def __post_init__(self) -> None:
         check_training(self.training)
