@@ -321,3 +321,30 @@ def align_sampling_weights(sw: pd.Series | None, respondent_ids: pd.Index) -> np
         raise ValueError(f"`sampling_weights` has no weight for respondent ids {format_ids(missing)}. Fix: give "
                          "every respondent a sampling weight.")
     return _readonly(sw.reindex(respondent_ids).to_numpy(dtype=np.float64))
+
+
+class SamplingWeightsMixin:
+    """``fit_weights`` and ``with_sampling_weights`` of the data classes (frozen dataclasses with
+    ``respondent_weights``, ``sampling_weights``, ``respondent_ids`` and ``n_respondents``)."""
+
+    @property
+    def fit_weights(self) -> np.ndarray:
+        """The weight of each respondent in the fit: frequency weight x sampling weight (if any)."""
+        if self.sampling_weights is None:
+            return self.respondent_weights
+        return self.respondent_weights * self.sampling_weights
+
+    def with_sampling_weights(self, sampling_weights: Any) -> Any:
+        """A copy with sampling (or raking) weights: a Series indexed by respondent id, one value per respondent
+        (in ``respondent_ids`` order), or None to remove them."""
+        from dataclasses import replace
+
+        if sampling_weights is None:
+            return replace(self, sampling_weights=None)
+        s = sampling_weights if isinstance(sampling_weights, pd.Series) else pd.Series(
+            np.asarray(sampling_weights, dtype=float).ravel(), index=self.respondent_ids)
+        if not isinstance(sampling_weights, pd.Series) and len(s) != self.n_respondents:
+            raise ValueError(f"`sampling_weights` must have one value per respondent ({self.n_respondents}). "
+                             f"Got {len(s)}.")
+        return replace(self, sampling_weights=align_sampling_weights(sampling_weights_by_id(s, None, None),
+                                                                    self.respondent_ids))

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .._util.validation import check_columns, check_frame, format_ids
 from ._checks import (
+    SamplingWeightsMixin,
     _build_covariates,
     _check_weights,
     _readonly,
@@ -24,7 +25,7 @@ __all__ = ["PairedComparisons"]
 
 # ---------------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False, repr=False)
-class PairedComparisons:
+class PairedComparisons(SamplingWeightsMixin):
     """Paired comparisons (possibly tied, possibly counted), grouped by respondent.
 
     Build with :meth:`from_long` or :meth:`Rankings.to_pairwise`. Internally: item indices ``_a``, ``_b``,
@@ -249,26 +250,6 @@ class PairedComparisons:
                 "weight": self._w,
             }
         )
-
-    @property
-    def fit_weights(self) -> np.ndarray:
-        """The weight of each respondent in the fit: frequency weight x sampling weight (if any)."""
-        if self.sampling_weights is None:
-            return self.respondent_weights
-        return self.respondent_weights * self.sampling_weights
-
-    def with_sampling_weights(self, sampling_weights: Any) -> PairedComparisons:
-        """A copy with sampling (or raking) weights: a Series indexed by respondent id, one value per respondent
-        (in ``respondent_ids`` order), or None to remove them."""
-        if sampling_weights is None:
-            return replace(self, sampling_weights=None)
-        s = sampling_weights if isinstance(sampling_weights, pd.Series) else pd.Series(
-            np.asarray(sampling_weights, dtype=float).ravel(), index=self.respondent_ids)
-        if not isinstance(sampling_weights, pd.Series) and len(s) != self.n_respondents:
-            raise ValueError(f"`sampling_weights` must have one value per respondent ({self.n_respondents}). "
-                             f"Got {len(s)}.")
-        return replace(self, sampling_weights=align_sampling_weights(sampling_weights_by_id(s, None, None),
-                                                                    self.respondent_ids))
 
     def data_hash(self) -> str:
         """SHA-256 of the comparisons and weights (not of respondent ids)."""

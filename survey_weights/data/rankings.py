@@ -20,6 +20,7 @@ from .._util.validation import check_columns, check_frame, format_ids
 from ..exceptions import DataRecodeWarning
 from ._best_worst import BestWorstTasks, parse_best_worst, weak_orderings
 from ._checks import (
+    SamplingWeightsMixin,
     _build_covariates,
     _check_empty_option,
     _check_total_weight,
@@ -44,7 +45,7 @@ __all__ = ["Rankings", "PairedComparisons"]
 
 # ---------------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False, repr=False)
-class Rankings:
+class Rankings(SamplingWeightsMixin):
     """Rankings of items, possibly with ties, sub-rankings and top-k rankings, grouped by respondent.
 
     Do not call the constructor directly: use :meth:`from_ratings`, :meth:`from_wide` or :meth:`from_orderings`.
@@ -613,26 +614,6 @@ class Rankings:
             self.items, a, b, outcome, np.ones(len(a)), resp, self.respondent_ids, self.respondent_weights,
             self.covariates,
         ).with_sampling_weights(self.sampling_weights)
-
-    @property
-    def fit_weights(self) -> np.ndarray:
-        """The weight of each respondent in the fit: frequency weight x sampling weight (if any)."""
-        if self.sampling_weights is None:
-            return self.respondent_weights
-        return self.respondent_weights * self.sampling_weights
-
-    def with_sampling_weights(self, sampling_weights: Any) -> Rankings:
-        """A copy with sampling (or raking) weights: a Series indexed by respondent id, one value per respondent
-        (in ``respondent_ids`` order), or None to remove them."""
-        if sampling_weights is None:
-            return replace(self, sampling_weights=None)
-        s = sampling_weights if isinstance(sampling_weights, pd.Series) else pd.Series(
-            np.asarray(sampling_weights, dtype=float).ravel(), index=self.respondent_ids)
-        if not isinstance(sampling_weights, pd.Series) and len(s) != self.n_respondents:
-            raise ValueError(f"`sampling_weights` must have one value per respondent ({self.n_respondents}). "
-                             f"Got {len(s)}.")
-        return replace(self, sampling_weights=align_sampling_weights(sampling_weights_by_id(s, None, None),
-                                                                    self.respondent_ids))
 
     def data_hash(self) -> str:
         """SHA-256 of the ranking content and weights (not of respondent ids); recorded in exports."""
