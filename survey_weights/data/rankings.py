@@ -558,7 +558,7 @@ class Rankings(SamplingWeightsMixin):
         lens = np.diff(self._ptr)[rk]
         starts = self._ptr[rk]
         take = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
-        return Rankings._from_arrays(
+        out = Rankings._from_arrays(
             self.items,
             np.concatenate([[0], np.cumsum(lens)]),
             self._item[take],
@@ -568,17 +568,10 @@ class Rankings(SamplingWeightsMixin):
             self.respondent_ids[pos],
             self.respondent_weights[pos],
             self.covariates.iloc[pos] if self.covariates is not None else None,
-        ) if self.sampling_weights is None else replace(Rankings._from_arrays(
-            self.items,
-            np.concatenate([[0], np.cumsum(lens)]),
-            self._item[take],
-            self._rank[take],
-            self._top_k[rk],
-            new_code[self._resp[rk]],
-            self.respondent_ids[pos],
-            self.respondent_weights[pos],
-            self.covariates.iloc[pos] if self.covariates is not None else None,
-        ), sampling_weights=_readonly(self.sampling_weights[pos]))
+        )
+        if self.sampling_weights is None:
+            return out
+        return replace(out, sampling_weights=_readonly(self.sampling_weights[pos]))
 
     def with_respondent_weights(self, weights: Any) -> Rankings:
         """A copy with new respondent frequency weights (one per respondent)."""
