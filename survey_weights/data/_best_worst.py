@@ -1,4 +1,5 @@
-"""Best-worst (MaxDiff, object case) tasks: parsing and validation for :meth:`Rankings.from_best_worst`.
+"""Best-worst (MaxDiff, object case) tasks: parsing and validation for :meth:`Rankings.from_best_worst` (and
+the choice tasks of :meth:`Rankings.from_choices`, which share the task checks).
 
 A task shows a set ``S`` of items and records the best ``b`` and the worst ``w``. :class:`BestWorstTasks` keeps that
 structure (the Plackett-Luce arrays of a :class:`~survey_weights.data.Rankings` can only hold its weak-ordering
@@ -17,7 +18,7 @@ import pandas as pd
 from .._util.validation import check_columns, check_frame, format_ids
 from ._checks import _readonly
 
-__all__ = ["BestWorstTasks", "best_worst_counts", "parse_best_worst", "weak_orderings"]
+__all__ = ["BestWorstTasks", "best_worst_counts", "parse_best_worst", "parse_choices", "weak_orderings"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,13 +91,17 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def parse_best_worst(df: pd.DataFrame, *, respondent: Hashable, task: Hashable, shown: Any, best: Hashable,
-                     worst: Hashable, items: Sequence[Any] | None = None
-                     ) -> tuple[list[Any], pd.Index, np.ndarray, BestWorstTasks]:
-    """Validate one-row-per-task best-worst data. Returns ``(items, respondent ids, respondent code per row,
-    tasks)``; raises ``ValueError`` naming the column, the respondent and task, the bad value and a fix."""
+def _parse_tasks(df: pd.DataFrame, *, respondent: Hashable, task: Hashable, shown: Any,
+                 answers: Sequence[Hashable], names: str, items: Sequence[Any] | None, kind: str,
+                 check_row: Any = None) -> tuple[list[Any], pd.Index, np.ndarray, np.ndarray, list[list[Any]]]:
+    """Validate one-row-per-task data (ids, shown sets, answer columns that must name a shown item).
+
+    Returns ``(items, respondent ids, respondent code per row, task ids, shown sets)``; raises ``ValueError``
+    naming the column, the respondent and task, the bad value and a fix. `kind` names the task in messages
+    ("a best-worst task"); ``check_row(i, where)`` runs further checks on row ``i`` after its answers.
+    """
     check_frame(df)
-    check_columns(df, [respondent, task, best, worst], "respondent/task/best/worst")
+    check_columns(df, [respondent, task, *answers], names)
     rid = df[respondent].to_numpy(dtype=object)
     tid = df[task].to_numpy(dtype=object)
     for col, v in ((respondent, rid), (task, tid)):
@@ -111,12 +116,11 @@ def parse_best_worst(df: pd.DataFrame, *, respondent: Hashable, task: Hashable, 
                          "Each row must be one task of one respondent. Fix: drop the duplicate rows or number the "
                          "tasks uniquely within each respondent.")
     sets = _shown_lists(df, shown)
-    bests = df[best].to_numpy(dtype=object)
-    worsts = df[worst].to_numpy(dtype=object)
+    vals = [(col, df[col].to_numpy(dtype=object)) for col in answers]
     for i, s in enumerate(sets):
         r, t = rid[i], tid[i]
         if len(s) < 2:
-            raise ValueError(f"{_where(r, t)}: {len(s)} item(s) shown (`shown`: {s!r}); a best-worst task needs at "
+            raise ValueError(f"{_where(r, t)}: {len(s)} item(s) shown (`shown`: {s!r}); {kind} needs at "
                              "least 2. Fix: drop the task or fill in the items shown.")
         seen = set()
         for x in s:
@@ -124,16 +128,15 @@ def parse_best_worst(df: pd.DataFrame, *, respondent: Hashable, task: Hashable, 
                 raise ValueError(f"{_where(r, t)}: item {_plain(x)!r} is shown twice (`shown`: {s!r}). Fix: list each item "
                                  "shown once.")
             seen.add(x)
-        b, w = bests[i], worsts[i]
-        for col, v in ((best, b), (worst, w)):
+        for col, v_all in vals:
+            v = v_all[i]
             if _missing(v):
                 raise ValueError(f"{_where(r, t)}: column {col!r} is missing. Fix: drop tasks without an answer.")
             if v not in seen:
                 raise ValueError(f"{_where(r, t)}: column {col!r} is {_plain(v)!r}, which is not among the items shown "
                                  f"{s!r}. Fix: check the item labels (or row numbers recoded to labels).")
-        if b == w:
-            raise ValueError(f"{_where(r, t)}: the same item {_plain(b)!r} is both best (column {best!r}) and worst (column "
-                             f"{worst!r}). Fix: drop the task or correct the answer.")
+        if check_row is not None:
+            check_row(i, _where(r, t))
     seen_items = list(dict.fromkeys(x for s in sets for x in s))
     if items is None:
         try:
@@ -142,19 +145,60 @@ def parse_best_worst(df: pd.DataFrame, *, respondent: Hashable, task: Hashable, 
             item_list = seen_items
     else:
         item_list = list(items)
-        extra = [x for x in seen_items if x not in set(item_list)]
+        known = set(item_list)
+        extra = [x for x in seen_items if x not in known]
         if extra:
-            raise ValueError(f"Item(s) {format_ids(extra)} are shown but not in `items`. Fix: add them to `items`.")
-    pos = {x: j for j, x in enumerate(item_list)}
+            i = next(i for i, s in enumerate(sets) if any(x not in known for x in s))
+            raise ValueError(f"Item(s) {format_ids(extra)} are shown but not in `items` (first at "
+                             f"{_where(rid[i], tid[i])}, `shown`: {sets[i]!r}). Fix: add them to `items` or "
+                             "correct the labels.")
     codes, uniq = pd.factorize(pd.Index(rid))
-    ids = pd.Index(uniq)
+    return item_list, pd.Index(uniq), codes.astype(np.int64), tid, sets
+
+
+def parse_best_worst(df: pd.DataFrame, *, respondent: Hashable, task: Hashable, shown: Any, best: Hashable,
+                     worst: Hashable, items: Sequence[Any] | None = None
+                     ) -> tuple[list[Any], pd.Index, np.ndarray, BestWorstTasks]:
+    """Validate one-row-per-task best-worst data. Returns ``(items, respondent ids, respondent code per row,
+    tasks)``; raises ``ValueError`` naming the column, the respondent and task, the bad value and a fix."""
+    check_frame(df)
+    check_columns(df, [respondent, task, best, worst], "respondent/task/best/worst")
+    bests = df[best].to_numpy(dtype=object)
+    worsts = df[worst].to_numpy(dtype=object)
+
+    def same(i: int, where: str) -> None:
+        if bests[i] == worsts[i]:
+            raise ValueError(f"{where}: the same item {_plain(bests[i])!r} is both best (column {best!r}) and worst "
+                             f"(column {worst!r}). Fix: drop the task or correct the answer.")
+
+    item_list, ids, codes, tid, sets = _parse_tasks(
+        df, respondent=respondent, task=task, shown=shown, answers=[best, worst], names="respondent/task/best/worst",
+        items=items, kind="a best-worst task", check_row=same)
+    pos = {x: j for j, x in enumerate(item_list)}
     lens = np.array([len(s) for s in sets], dtype=np.int64)
     tasks = BestWorstTasks(*(_readonly(np.asarray(a)) for a in (
         np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
         np.array([pos[x] for s in sets for x in s], dtype=np.int64),
         np.array([pos[x] for x in bests], dtype=np.int64), np.array([pos[x] for x in worsts], dtype=np.int64),
-        codes.astype(np.int64), tid)))
-    return item_list, ids, codes.astype(np.int64), tasks
+        codes, tid)))
+    return item_list, ids, codes, tasks
+
+
+def parse_choices(df: pd.DataFrame, *, respondent: Hashable, task: Hashable, shown: Any, chosen: Hashable,
+                  items: Sequence[Any] | None = None
+                  ) -> tuple[list[Any], pd.Index, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate one-row-per-task choices (one item chosen from those shown). Returns ``(items, respondent ids,
+    respondent code per row, chosen item index per task, unranked ptr, unranked items)``: the CSR over tasks of
+    the items shown but not chosen, in display order."""
+    item_list, ids, codes, _, sets = _parse_tasks(df, respondent=respondent, task=task, shown=shown,
+                                                  answers=[chosen], names="respondent/task/chosen", items=items,
+                                                  kind="a choice task")
+    pos = {x: j for j, x in enumerate(item_list)}
+    ch = df[chosen].to_numpy(dtype=object)
+    rest = [[pos[x] for x in s if x != c] for s, c in zip(sets, ch)]
+    u_ptr = np.concatenate([[0], np.cumsum([len(r) for r in rest])]).astype(np.int64)
+    return (item_list, ids, codes, np.array([pos[c] for c in ch], dtype=np.int64), u_ptr,
+            np.array([x for r in rest for x in r], dtype=np.int64))
 
 
 def weak_orderings(tasks: BestWorstTasks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

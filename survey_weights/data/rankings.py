@@ -18,7 +18,7 @@ import pandas as pd
 
 from .._util.validation import check_columns, check_frame, format_ids
 from ..exceptions import DataRecodeWarning
-from ._best_worst import BestWorstTasks, parse_best_worst, weak_orderings
+from ._best_worst import BestWorstTasks, parse_best_worst, parse_choices, weak_orderings
 from ._checks import (
     SamplingWeightsMixin,
     _build_covariates,
@@ -48,7 +48,8 @@ __all__ = ["Rankings", "PairedComparisons"]
 class Rankings(SamplingWeightsMixin):
     """Rankings of items, possibly with ties, sub-rankings and top-k rankings, grouped by respondent.
 
-    Do not call the constructor directly: use :meth:`from_ratings`, :meth:`from_wide` or :meth:`from_orderings`.
+    Do not call the constructor directly: use :meth:`from_ratings`, :meth:`from_wide`, :meth:`from_orderings`,
+    :meth:`from_best_worst` or :meth:`from_choices`.
     The object is immutable; its arrays are read-only.
 
     Attributes
@@ -67,7 +68,10 @@ class Rankings(SamplingWeightsMixin):
     Internally a ranking r is stored in CSR form: its entries are ``_ptr[r]:_ptr[r+1]`` of ``_item`` (item index)
     and ``_rank`` (tie-group number, 1 = best, equal = tied), sorted best first. ``_top_k[r]`` says whether the
     items absent from ranking r are ranked below every ranked item (top-k) or simply not compared (sub-ranking).
-    ``_resp[r]`` is the respondent position of ranking r.
+    ``_resp[r]`` is the respondent position of ranking r. Rankings whose shown-but-unranked items are declared
+    one by one (:meth:`from_choices`, ``from_orderings(shown=...)``) keep them in a second CSR pair,
+    ``_unranked_item[_unranked_ptr[r]:_unranked_ptr[r+1]]``: those items join every choice set of ranking r and
+    are never chosen (a top-k ranking over its shown set); both are None when no ranking declares any.
     """
 
     items: tuple
@@ -85,21 +89,38 @@ class Rankings(SamplingWeightsMixin):
     #: Best-worst (MaxDiff) tasks when built by :meth:`from_best_worst` (shown set, best and worst per task), else
     #: None; the ranking arrays then hold each task's weak ordering ``best > (rest tied) > worst``.
     best_worst: BestWorstTasks | None = field(default=None)
+    #: CSR over rankings of the items shown in ranking r but not ranked (see Notes), or None.
+    _unranked_ptr: np.ndarray | None = field(default=None)
+    _unranked_item: np.ndarray | None = field(default=None)
 
     # ----------------------------------------------------------------------------------------------------- builders
     @classmethod
     def _from_arrays(
         cls, items: Sequence[Any], ptr: np.ndarray, item: np.ndarray, rank: np.ndarray, top_k: np.ndarray,
         resp: np.ndarray, respondent_ids: Sequence[Any] | pd.Index, respondent_weights: np.ndarray | None = None,
-        covariates: pd.DataFrame | None = None,
+        covariates: pd.DataFrame | None = None, unranked: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Rankings:
-        """Private constructor from the internal arrays (no validation beyond shapes)."""
+        """Private constructor from the internal arrays (no validation beyond shapes).
+
+        `unranked`: ``(ptr, item)``, CSR over rankings of each ranking's shown-but-unranked items (None: none);
+        a ranking that declares some must not be top-k (its declared set replaces "every other item").
+        """
         ids = pd.Index(respondent_ids)
         ids.name = "respondent"
         w = np.ones(len(ids)) if respondent_weights is None else np.asarray(respondent_weights, dtype=np.float64)
         ptr = np.asarray(ptr, dtype=np.int64)
         if len(ptr) - 1 != len(top_k) or len(top_k) != len(resp) or len(w) != len(ids):
             raise ValueError("Inconsistent internal array lengths.")
+        u_ptr = u_item = None
+        if unranked is not None:
+            u_ptr = np.asarray(unranked[0], dtype=np.int64)
+            u_item = np.asarray(unranked[1], dtype=np.int32)
+            if len(u_ptr) != len(ptr) or u_ptr[0] != 0 or u_ptr[-1] != len(u_item) or np.any(np.diff(u_ptr) < 0):
+                raise ValueError("Inconsistent internal unranked-item arrays.")
+            if np.any(np.asarray(top_k, dtype=bool) & (np.diff(u_ptr) > 0)):
+                raise ValueError("A top-k ranking cannot also declare its shown-but-unranked items.")
+            if not len(u_item):
+                u_ptr = u_item = None
         return cls(
             items=tuple(items),
             _ptr=_readonly(ptr),
@@ -110,6 +131,8 @@ class Rankings(SamplingWeightsMixin):
             respondent_ids=ids,
             respondent_weights=_readonly(w),
             covariates=covariates,
+            _unranked_ptr=None if u_ptr is None else _readonly(u_ptr),
+            _unranked_item=None if u_item is None else _readonly(u_item),
         )
 
     @classmethod
@@ -358,6 +381,7 @@ class Rankings(SamplingWeightsMixin):
         covariates: pd.DataFrame | None = None,
         sampling_weights: pd.Series | Sequence[float] | None = None,
         empty_items: str = "raise",
+        shown: Sequence[Any] | None = None,
     ) -> Rankings:
         """Rankings from orderings, best first; a tuple, list or set inside an ordering is a tie group.
 
@@ -373,6 +397,12 @@ class Rankings(SamplingWeightsMixin):
             Default: 0, 1, 2, ...
         top_k : bool, default False
             Whether unranked items are ranked below every ranked item.
+        shown : sequence, optional
+            Per ordering, the items shown to the respondent (a list holding every item it ranks), or None.
+            Items shown but not ranked rank below every ranked item of that ordering: they stay in each choice
+            set and are never chosen (a top-k ranking over the shown set; an ordering of one item from a larger
+            shown set is a choice, as in :meth:`from_choices`). Items not shown are not compared. Where an entry
+            is None, `top_k` decides as before. Default: no shown sets.
         weights : sequence of float, optional
             Frequency weight of each ordering (constant within a respondent).
         covariates : DataFrame, optional
@@ -397,10 +427,11 @@ class Rankings(SamplingWeightsMixin):
                 f"Got {type(orderings).__name__}."
             )
         orderings = list(orderings)
-        item_list, rid, ptr, it_arr, rk_arr, keep = orderings_arrays(
-            orderings, items, respondent_ids, top_k=bool(top_k), empty_items=empty_items)
+        item_list, rid, ptr, it_arr, rk_arr, keep, flags, unranked = orderings_arrays(
+            orderings, items, respondent_ids, top_k=bool(top_k), empty_items=empty_items, shown=shown)
         if not keep:
-            raise ValueError("No ordering has two or more items; there is nothing to fit.")
+            raise ValueError("No ordering has two or more items" + (" shown" if shown is not None else "")
+                             + "; there is nothing to fit.")
         keep_arr = np.asarray(keep)
         codes_all, uniq = pd.factorize(pd.Index(rid[keep_arr]) if respondent_ids is not None else keep_arr)
         ids = pd.Index(uniq)
@@ -414,9 +445,8 @@ class Rankings(SamplingWeightsMixin):
             w = _per_respondent(wa, codes_all, len(ids), "`weights`", ids)
             _check_total_weight(w, "The `weights`")
         cov = _build_covariates(covariates, None, None, ids)
-        out = cls._from_arrays(
-            item_list, np.asarray(ptr), it_arr, rk_arr, np.full(len(keep), bool(top_k)), codes_all, ids, w, cov
-        )
+        out = cls._from_arrays(item_list, np.asarray(ptr), it_arr, rk_arr, flags, codes_all, ids, w, cov,
+                               unranked=unranked)
         # per ordering (like `weights`), or a Series by respondent id
         sw = sampling_weights_by_id(sampling_weights, None, rid) if sampling_weights is not None else None
         return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
@@ -498,6 +528,98 @@ class Rankings(SamplingWeightsMixin):
         sw = sampling_weights_by_id(sampling_weights, df, df[respondent].to_numpy())
         return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
 
+    @classmethod
+    def from_choices(
+        cls,
+        df: pd.DataFrame,
+        *,
+        respondent: Hashable,
+        task: Hashable,
+        shown: Hashable | Sequence[Hashable],
+        chosen: Hashable,
+        covariates: Sequence[Hashable] | pd.DataFrame | None = None,
+        items: Sequence[Any] | None = None,
+        weights: Hashable | None = None,
+        sampling_weights: Hashable | pd.Series | Sequence[float] | None = None,
+    ) -> Rankings:
+        """Choices from an offered set (choice experiments, choix's "top-1" data), one row per task.
+
+        Each task shows some items and records the one chosen: a ranking of that one item whose other shown
+        items are *shown but not ranked* -- they stay in its choice set and are not chosen. Under Plackett-Luce
+        the task's probability is the multinomial logit ``alpha_chosen / sum_{shown} alpha``; items not shown
+        play no part. Fit with :func:`fit_plackett_luce` (``npseudo=0`` is the plain maximum likelihood, as
+        choix's ``opt_top1`` with ``alpha=0`` and a conditional logit).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per respondent x task.
+        respondent, task : column names
+            Respondent id and task id; each (respondent, task) pair once.
+        shown : column name or list of column names
+            The items shown in the task: a column holding a list per row, or the item columns ``shown_1, ...``
+            (missing cells are skipped, so tasks may show different numbers of items), as in
+            :meth:`from_best_worst`.
+        chosen : column name
+            The item chosen (a label among those shown).
+        covariates : list of column names or DataFrame, optional
+            Respondent covariates (constant within respondent).
+        items : sequence, optional
+            All item labels in the order to use. Default: the labels shown, sorted.
+        weights, sampling_weights : optional
+            Frequency weights (a column, constant within respondent) and sampling weights, as in
+            :meth:`from_ratings`.
+
+        Returns
+        -------
+        Rankings
+            One ranking per task (row order), each of one ranked item with the other shown items declared
+            shown-but-unranked; ``to_frame`` lists them with ``ranked == False``, ``to_pairwise`` reads a task as
+            "chosen beats each other item shown".
+
+        Raises
+        ------
+        ValueError
+            Naming the column, respondent, task and value, with a fix: the chosen item not among the items shown
+            (or missing), an item shown twice, fewer than 2 items shown, a duplicate (respondent, task), missing
+            ids, an item not in `items`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"id": [1, 1, 2, 2], "task": [1, 2, 1, 2],
+        ...                    "shown": [["a", "b", "c"], ["b", "c"], ["a", "c"], ["a", "b", "c"]],
+        ...                    "chosen": ["a", "b", "c", "b"]})
+        >>> r = Rankings.from_choices(df, respondent="id", task="task", shown="shown", chosen="chosen")
+        >>> r.n_rankings, r.n_respondents, r.items
+        (4, 2, ('a', 'b', 'c'))
+        >>> r.to_frame().query("ranking == 0")[["item", "rank", "ranked"]]
+          item  rank  ranked
+        0    a     1    True
+        1    b  <NA>   False
+        2    c  <NA>   False
+        >>> from survey_weights import fit_plackett_luce
+        >>> fit = fit_plackett_luce(r, npseudo=0)
+        >>> round(float(fit.weights.sum()), 6)
+        1.0
+        >>> df.loc[1, "chosen"] = "a"
+        >>> Rankings.from_choices(df, respondent="id", task="task", shown="shown",
+        ...                       chosen="chosen")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: respondent 1, task 2: column 'chosen' is 'a', which is not among the items shown ['b', 'c']...
+        """
+        item_list, ids, codes, ch, u_ptr, u_item = parse_choices(df, respondent=respondent, task=task,
+                                                                 shown=shown, chosen=chosen, items=items)
+        R = len(ch)
+        w = _weights_from_column(df, weights, codes, ids)
+        _check_total_weight(w, f"The weights in column {weights!r}")
+        cov = _build_covariates(covariates, df, codes, ids)
+        out = cls._from_arrays(item_list, np.arange(R + 1), ch, np.ones(R, np.int64), np.zeros(R, bool), codes,
+                               ids, w, cov, unranked=(u_ptr, u_item))
+        sw = sampling_weights_by_id(sampling_weights, df, df[respondent].to_numpy())
+        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
+
     # --------------------------------------------------------------------------------------------------- properties
     @property
     def n_items(self) -> int:
@@ -528,7 +650,10 @@ class Rankings(SamplingWeightsMixin):
         return (
             f"Rankings({self.n_respondents} respondents, {self.n_rankings} rankings of {self.n_items} items "
             f"(sizes {lens.min()}-{lens.max()}), ties up to order {self.max_tie_order}, "
-            f"{int(self._top_k.sum())} top-k, covariates: "
+            f"{int(self._top_k.sum())} top-k, "
+            + (f"{int(np.count_nonzero(np.diff(self._unranked_ptr)))} with shown-but-unranked items, "
+               if self._unranked_ptr is not None else "")
+            + "covariates: "
             f"{list(self.covariates.columns) if self.covariates is not None else None}"
             + (f", best-worst tasks: {self.best_worst.n_tasks}" if self.best_worst is not None else "") + ")"
         )
@@ -558,6 +683,12 @@ class Rankings(SamplingWeightsMixin):
         lens = np.diff(self._ptr)[rk]
         starts = self._ptr[rk]
         take = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
+        unranked = None
+        if self._unranked_ptr is not None:
+            u_lens = np.diff(self._unranked_ptr)[rk]
+            u_take = (np.repeat(self._unranked_ptr[rk] - np.concatenate([[0], np.cumsum(u_lens)[:-1]]), u_lens)
+                      + np.arange(u_lens.sum()))
+            unranked = (np.concatenate([[0], np.cumsum(u_lens)]), self._unranked_item[u_take])
         out = Rankings._from_arrays(
             self.items,
             np.concatenate([[0], np.cumsum(lens)]),
@@ -568,6 +699,7 @@ class Rankings(SamplingWeightsMixin):
             self.respondent_ids[pos],
             self.respondent_weights[pos],
             self.covariates.iloc[pos] if self.covariates is not None else None,
+            unranked=unranked,
         )
         if self.sampling_weights is None:
             return out
@@ -582,9 +714,14 @@ class Rankings(SamplingWeightsMixin):
         return replace(self, respondent_weights=_readonly(w))
 
     def to_frame(self) -> pd.DataFrame:
-        """Long form: one row per ranked item (columns respondent, ranking, item, rank, top_k)."""
+        """Long form: one row per ranked item (columns respondent, ranking, item, rank, top_k).
+
+        When rankings declare shown-but-unranked items (:meth:`from_choices`, ``from_orderings(shown=...)``),
+        those items follow each ranking's ranked ones with ``rank`` missing (<NA>; the column is then the
+        nullable ``Int64``), and a column ``ranked`` tells the two apart.
+        """
         ranking = np.repeat(np.arange(self.n_rankings), np.diff(self._ptr))
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 "respondent": self.respondent_ids[self._resp[ranking]],
                 "ranking": ranking,
@@ -593,9 +730,23 @@ class Rankings(SamplingWeightsMixin):
                 "top_k": self._top_k[ranking],
             }
         )
+        if self._unranked_ptr is None:
+            return out
+        u_rk = np.repeat(np.arange(self.n_rankings), np.diff(self._unranked_ptr))
+        extra = pd.DataFrame({
+            "respondent": self.respondent_ids[self._resp[u_rk]], "ranking": u_rk,
+            "item": np.asarray(self.items, dtype=object)[self._unranked_item],
+            "rank": pd.array([pd.NA] * len(u_rk), dtype="Int64"), "top_k": self._top_k[u_rk]})
+        out["rank"] = out["rank"].astype("Int64")
+        out["ranked"] = True
+        extra["ranked"] = False
+        both = pd.concat([out, extra], ignore_index=True)
+        order = np.lexsort((~both["ranked"].to_numpy(), both["ranking"].to_numpy()))  # stable within each part
+        return both.iloc[order].reset_index(drop=True)
 
     def to_pairwise(self) -> PairedComparisons:
-        """Break every ranking into its pairwise comparisons (ties stay ties; top-k: ranked beats unranked).
+        """Break every ranking into its pairwise comparisons (ties stay ties; top-k: ranked beats unranked;
+        declared shown-but-unranked items, as from :meth:`from_choices`: every ranked item beats each of them).
 
         Notes
         -----
@@ -617,6 +768,10 @@ class Rankings(SamplingWeightsMixin):
         if self.sampling_weights is not None:
             h.update(b"sampling")
             h.update(np.ascontiguousarray(self.sampling_weights).tobytes())
+        if self._unranked_ptr is not None:
+            h.update(b"shown-unranked")
+            for a in (self._unranked_ptr, self._unranked_item):
+                h.update(np.ascontiguousarray(a).tobytes())
         if self.best_worst is not None:
             h.update(b"best-worst")
             for a in self.best_worst.arrays():

@@ -71,8 +71,9 @@ class _RawRankings:
     """The CSR arrays of a Rankings object, as :func:`~._stages.choice_stages` reads them."""
 
     def __init__(self, n: int, ptr: np.ndarray, item: np.ndarray, rank: np.ndarray, top_k: np.ndarray,
-                 resp: np.ndarray) -> None:
+                 resp: np.ndarray, unranked: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.n_items, self._ptr, self._item, self._rank, self._top_k, self._resp = n, ptr, item, rank, top_k, resp
+        self._unranked_ptr, self._unranked_item = unranked if unranked is not None else (None, None)
 
 
 class PLDesign(Design):
@@ -93,8 +94,9 @@ class PLDesign(Design):
     @classmethod
     def from_arrays(cls, items: Any, ptr: np.ndarray, item: np.ndarray, rank: np.ndarray, top_k: np.ndarray,
                     resp: np.ndarray, respondent_weights: np.ndarray, *, npseudo: float = 0.5,
-                    engine: str = "auto") -> PLDesign:
-        """Build from the CSR arrays of :class:`~survey_weights.data.Rankings` (see docs/design.md)."""
+                    engine: str = "auto", unranked: tuple[np.ndarray, np.ndarray] | None = None) -> PLDesign:
+        """Build from the CSR arrays of :class:`~survey_weights.data.Rankings` (see docs/design.md);
+        `unranked` is ``(ptr, item)`` of each ranking's declared shown-but-unranked items, or None."""
         items = tuple(range(items)) if isinstance(items, (int, np.integer)) else tuple(items)
         n = len(items)
         ptr = np.asarray(ptr, dtype=np.int64)
@@ -103,6 +105,8 @@ class PLDesign(Design):
         top_k = np.asarray(top_k, dtype=bool)
         resp = np.asarray(resp, dtype=np.int64)
         rw = np.asarray(respondent_weights, dtype=float)
+        if unranked is not None:
+            unranked = (np.asarray(unranked[0], dtype=np.int64), np.asarray(unranked[1], dtype=np.int64))
         # tie group sizes
         R = len(ptr) - 1
         rid = np.repeat(np.arange(R), np.diff(ptr))
@@ -118,14 +122,16 @@ class PLDesign(Design):
         if engine == "dense":
             if tie_orders:
                 raise ValueError("engine='dense' needs tie-free rankings; use engine='generic'.")
-            eng: Any = TieFreeEngine.build(n, ptr, item, top_k, resp, rw)
+            eng: Any = TieFreeEngine.build(n, ptr, item, top_k, resp, rw, unranked)
         elif engine == "generic":
-            raw = _RawRankings(n, ptr, item, rank, top_k, resp)
+            raw = _RawRankings(n, ptr, item, rank, top_k, resp, unranked)
             eng = ChoiceDesign.from_stages(choice_stages(raw), n_respondents=len(rw), respondent_weights=rw,
                                            npseudo=0.0, items=items, n_rankings=R)
         else:
             raise ValueError(f"Unknown `engine` {engine!r}. Choose one of {{'auto', 'dense', 'generic'}}.")
         arrays = {"ptr": ptr, "item": item, "rank": rank, "top_k": top_k, "resp": resp}
+        if unranked is not None:
+            arrays["unranked_ptr"], arrays["unranked_item"] = unranked
         return cls(items=items, engine=eng, tie_orders=tie_orders, npseudo=npseudo, resp_w=rw,
                    n_rankings=R, arrays=arrays)
 
@@ -133,8 +139,10 @@ class PLDesign(Design):
     def from_rankings(cls, rankings: Any, *, npseudo: float = 0.5, engine: str = "auto") -> PLDesign:
         """Build from a :class:`~survey_weights.data.Rankings` object."""
         r = rankings
+        u_ptr = getattr(r, "_unranked_ptr", None)
         return cls.from_arrays(r.items, r._ptr, r._item, r._rank, r._top_k, r._resp, _fit_weights(r),
-                               npseudo=npseudo, engine=engine)
+                               npseudo=npseudo, engine=engine,
+                               unranked=None if u_ptr is None else (u_ptr, r._unranked_item))
 
     def reweight(self, respondent_weights: Any) -> PLDesign:
         """Same data, other respondent frequency weights (fast; for bootstrap / EM / subgroup fits)."""
@@ -219,6 +227,14 @@ class PLDesign(Design):
             unr = np.setdiff1d(np.arange(n), ent)
             src.append(np.repeat(last, len(unr)))
             dst.append(np.tile(unr, len(last)))
+        if "unranked_ptr" in a:  # declared shown-but-unranked items: the last tie group beats each of them
+            u_ptr, u_item = a["unranked_ptr"], a["unranked_item"]
+            for r in np.flatnonzero((np.diff(u_ptr) > 0) & (np.diff(ptr) > 0)):
+                ent = item[ptr[r]:ptr[r + 1]]
+                last = ent[rank[ptr[r]:ptr[r + 1]] == rank[ptr[r + 1] - 1]]
+                unr = u_item[u_ptr[r]:u_ptr[r + 1]]
+                src.append(np.repeat(last, len(unr)))
+                dst.append(np.tile(unr, len(last)))
         return np.concatenate(src), np.concatenate(dst)
 
 

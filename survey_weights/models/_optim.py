@@ -386,6 +386,11 @@ def network_components(design: Any, items: tuple) -> list[list[Any]]:
         link[ptr[:-1][lens > 0]] = False
         at = np.flatnonzero(link)
         key = item[at - 1].astype(np.int64) * n + item[at]
+        if "unranked_ptr" in arrays:  # a declared shown-but-unranked item is compared with its ranking's first
+            u_ptr, u_item = arrays["unranked_ptr"], arrays["unranked_item"]
+            u_rank = np.repeat(np.arange(len(lens)), np.diff(u_ptr))
+            ok = lens[u_rank] > 0
+            key = np.concatenate([key, item[ptr[u_rank[ok]]].astype(np.int64) * n + u_item[ok]])
         if dense_key_space(n, len(key)):
             mark = np.zeros(n * n, dtype=bool)
             mark[key] = True

@@ -1,7 +1,8 @@
 """Choice-stage expansion: every data type of the engine as a list of (choice set, chosen set) stages.
 
 A ranking ``C1 > C2 > ...`` (tie groups ``C_j``) is the sequence of choices of ``C_j`` from
-``A_j = C_j + C_{j+1} + ...`` (plus every unranked item for a top-k ranking); a paired comparison is one
+``A_j = C_j + C_{j+1} + ...`` (plus every unranked item for a top-k ranking, or the ranking's declared
+shown-but-unranked items); a paired comparison is one
 stage with ``A = {a, b}`` and ``C`` the winner (both items for a tie, or two half-weight stages with
 ``ties="half"``).  Sets are bit masks over the items, ``nw = ceil(n_items / 64)`` 64-bit words per set, so
 any number of items works.  This module is the only place that expands data into stages: the engine's
@@ -124,6 +125,16 @@ def _ranking_stages(r: Any) -> Stages:
             extra = np.where(unr[:, None], full[None, :] - full_rank_mask, np.uint64(0)).astype(np.uint64)
             A = A + extra[g_rank]
         a_size = a_size + np.where(unr, n - m, 0)[g_rank]
+    u_ptr, u_item = getattr(r, "_unranked_ptr", None), getattr(r, "_unranked_item", None)
+    if u_ptr is not None and len(u_item):  # declared shown-but-unranked items join every stage of their ranking
+        u_ptr = np.asarray(u_ptr, dtype=np.int64)
+        u_mask = np.zeros((R, nw), dtype=np.uint64)
+        ub = member_masks(np.asarray(u_item, dtype=np.int64)[:, None], nw)
+        u_rank = np.repeat(np.arange(R), np.diff(u_ptr))
+        for wd in range(nw):  # disjoint bits: sums are ORs
+            np.add.at(u_mask[:, wd], u_rank, ub[:, wd])
+        A = A | u_mask[g_rank]
+        a_size = a_size + np.diff(u_ptr)[g_rank]
     keep = a_size >= 2
     c_size = g_size[keep]
     tie_orders = tuple(int(k) for k in np.unique(c_size) if k >= 2)

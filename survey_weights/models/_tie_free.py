@@ -43,8 +43,9 @@ class TieFreeEngine:
     """Dense suffix-sum engine for data without ties.
 
     Each ranking becomes a row of item indices in choice order; for a top-k ranking with unranked items
-    the unranked items are appended (in any order).  ``s`` is the number of stages of that row: ``m`` for a
-    top-k ranking with unranked items, ``m - 1`` otherwise.  Rows are grouped into blocks of equal
+    the unranked items are appended (in any order), and so are a ranking's declared shown-but-unranked items.
+    ``s`` is the number of stages of that row: ``m`` for a ranking with unranked items in its choice sets,
+    ``m - 1`` otherwise.  Rows are grouped into blocks of equal
     ``(L, s)``.
     """
 
@@ -70,21 +71,27 @@ class TieFreeEngine:
         top_k: np.ndarray,
         resp: np.ndarray,
         resp_w: np.ndarray,
+        unranked: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> TieFreeEngine:
+        """`unranked`: ``(ptr, item)`` of each ranking's declared shown-but-unranked items (appended to its row)."""
         m = np.diff(ptr)
-        has_unranked = top_k & (m < n_items)
-        L = np.where(has_unranked, n_items, m)
+        u = np.zeros(len(m), dtype=np.int64) if unranked is None else np.diff(unranked[0])
+        has_unranked = (top_k & (m < n_items)) | (u > 0)
+        L = np.where(top_k & (m < n_items), n_items, m + u)
         s = np.where(has_unranked, m, m - 1)
         keep = s >= 1
         blocks = []
-        code = (L * (n_items + 2) + s) * (n_items + 2) + m
-        codes = np.flatnonzero(np.bincount(code[keep])) if keep.any() else []
+        code = ((L * (n_items + 2) + s) * (n_items + 2) + m) * 2 + (u > 0)
+        codes = np.unique(code[keep]) if keep.any() else []
         for cv in codes:
             rows = np.flatnonzero(keep & (code == cv))
             Lv, sv, mv = int(L[rows[0]]), int(s[rows[0]]), int(m[rows[0]])
             pos = ptr[rows][:, None] + np.arange(mv)[None, :]
             ranked = item[pos].astype(np.int64)
-            if Lv > mv:  # append unranked items of top-k rankings
+            if cv % 2:  # append the declared unranked items
+                upos = unranked[0][rows][:, None] + np.arange(Lv - mv)[None, :]
+                idx = np.hstack([ranked, np.asarray(unranked[1], dtype=np.int64)[upos]])
+            elif Lv > mv:  # append unranked items of top-k rankings
                 key = np.broadcast_to(np.arange(n_items) + n_items, (len(rows), n_items)).copy()
                 np.put_along_axis(key, ranked, np.arange(mv)[None, :], axis=1)
                 idx = np.argsort(key, axis=1, kind="stable")

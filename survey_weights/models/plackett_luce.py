@@ -208,6 +208,9 @@ class _DataNetwork:
         if hasattr(data, "_ptr"):
             self._arrays = {"ptr": np.asarray(data._ptr), "item": np.asarray(data._item),
                             "top_k": np.asarray(data._top_k)}
+            if getattr(data, "_unranked_ptr", None) is not None:
+                self._arrays["unranked_ptr"] = np.asarray(data._unranked_ptr)
+                self._arrays["unranked_item"] = np.asarray(data._unranked_item)
         else:
             self._pairs = (np.asarray(data._a, dtype=np.int64), np.asarray(data._b, dtype=np.int64))
 
