@@ -135,17 +135,17 @@ def _shown_per_ordering(shown: Sequence[Any] | None, groups: list[list[tuple]], 
             out.append(None)
             continue
         if isinstance(s, (str, bytes)) or not isinstance(s, Iterable):
-            raise TypeError(f"`shown[{k}]` (respondent id {rid[k]!r}) must be a collection of the items shown or "
+            raise TypeError(f"`shown[{k}]` (respondent id {_plain(rid[k])!r}) must be a collection of the items shown or "
                             f"None. Got {s!r}.")
         s = list(s)
         if len(set(s)) != len(s):
             dup = sorted({it for it in s if s.count(it) > 1}, key=str)
-            raise ValueError(f"`shown[{k}]` (respondent id {rid[k]!r}) lists item(s) {format_ids(dup)} more than "
+            raise ValueError(f"`shown[{k}]` (respondent id {_plain(rid[k])!r}) lists item(s) {format_ids(dup)} more than "
                              "once. Fix: list each item shown once.")
         ranked = [it for g in gs for it in g]
         missing = [it for it in ranked if it not in set(s)]
         if missing:
-            raise ValueError(f"Ordering {k} (respondent id {rid[k]!r}) ranks item(s) {format_ids(missing)} that "
+            raise ValueError(f"Ordering {k} (respondent id {_plain(rid[k])!r}) ranks item(s) {format_ids(missing)} that "
                              f"are not in its `shown` set {s!r}. Fix: `shown` lists every item shown, ranked or "
                              "not.")
         for it in s:
@@ -190,3 +190,8 @@ def pairwise_arrays(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             o_l.append(np.ones(n_rk[r] * n_u[r], dtype=int))
             r_l.append(np.full(n_rk[r] * n_u[r], resp[r]))
     return np.concatenate(a_l), np.concatenate(b_l), np.concatenate(o_l), np.concatenate(r_l)
+
+
+def _plain(v: Any) -> Any:
+    """A numpy scalar as the Python value it holds (messages read ``3``, not ``np.int64(3)``)."""
+    return v.item() if isinstance(v, np.generic) else v
