@@ -378,7 +378,8 @@ def fit_plackett_luce(
     """Fit a Plackett-Luce model with ties (Davidson-Luce), sub-rankings, top-k rankings and weights.
 
     A ranking ``C1 > C2 > ...`` (tie groups ``C_j``) is a sequence of choices: at stage j the choice set is
-    ``A_j = C_j + C_{j+1} + ...`` (plus every unranked item for a top-k ranking) and
+    ``A_j = C_j + C_{j+1} + ...`` (plus every unranked item for a top-k ranking, or the ranking's declared
+    shown-but-unranked items, as from :meth:`~survey_weights.Rankings.from_choices`) and
     ``P(C_j | A_j) = f(C_j) / sum_{k in orders} sum_{S in A_j, |S| = k} f(S)`` with
     ``f(S) = delta_|S| (prod_{i in S} alpha_i)^(1/|S|)``, ``delta_1 = 1`` and ``orders`` the tie orders seen
     in the data (unseen intermediate orders have ``delta = 0``), as in R's PlackettLuce.  Each ranking counts
