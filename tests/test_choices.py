@@ -20,6 +20,16 @@ HAND_TOP1 = [(0, [1, 2]), (1, [2, 3]), (2, [0, 3]), (3, [0, 1, 2]), (1, [0]), (0
              (3, [2, 1]), (0, [1, 2, 3]), (2, [3]), (1, [3, 0])]
 
 
+# choix's own top-1 test data (choix 0.4.1, MIT licence, commit 7494ad3): tests/test_opt.py's TOP1_DATA with its
+# estimate at alpha=0.5, and tests/data/testcase-top1-{1,2}.json with their maximum-likelihood estimates.
+CHOIX_TOP1_DATA = [(7, (6, 3, 1)), (6, (4, 5)), (5, (0, 4, 1)), (0, (3,)), (3, (0, 1))]
+CHOIX_TOP1_ESTIMATE = [-0.12223311, -0.53980682, 0.0, -0.08808004, -0.40003309, 0.24075031, 0.30131247, 0.60809028]
+CHOIX_TESTCASES = [  # (n_items, data, ml_est)
+    (3, [[0, [1, 2]], [1, [0, 2]], [2, [0, 1]]], [0.0, 0.0, 0.0]),
+    (3, [[0, [1]], [1, [2]], [2, [0, 1]]], [0.16040395, -0.32080789, 0.16040394]),
+]
+
+
 def _simulate(seed: int = 0, n_items: int = 8, n_obs: int = 400) -> tuple[pd.DataFrame, list]:
     """Top-1 data shaped as choix's tests: choices from random subsets of 2-5 of `n_items` items under a
     multinomial logit with random log-worths; three tasks per respondent."""
@@ -170,6 +180,31 @@ def test_parity_with_choix_opt_top1_and_ilsr_top1(case):
     assert np.abs(est - _centred(ilsr)).max() <= 1e-9
     assert fit.loglik == pytest.approx(choix.log_likelihood_top1(data, opt), abs=1e-8)
     assert fit.loglik == pytest.approx(choix.log_likelihood_top1(data, est), abs=1e-10)
+
+
+@pytest.mark.parametrize("n, data, ml_est", CHOIX_TESTCASES)
+def test_choix_json_testcases(n, data, ml_est):
+    """choix's testcase-top1-*.json: the stored ML estimates (8 decimals) and, where installed, choix itself."""
+    top1 = [(w, list(ls)) for w, ls in data]
+    fit = fit_plackett_luce(_choices(_frame(top1), items=range(n)), npseudo=0, tol=1e-12)
+    np.testing.assert_allclose(fit.log_worth.to_numpy(), ml_est, atol=2e-8)
+    choix = pytest.importorskip("choix", reason="choix (the top-1 reference) is not installed")
+    opt = choix.opt_top1(n, top1, alpha=0, method="Newton-CG", tol=1e-12)
+    assert np.abs(fit.log_worth.to_numpy() - _centred(opt)).max() <= 1e-6
+    assert fit.loglik == pytest.approx(choix.log_likelihood_top1(top1, opt), abs=1e-8)
+
+
+def test_choix_top1_data_with_its_prior():
+    """choix's TOP1_DATA at alpha=0.5 (penalty alpha * ||theta||^2) is the MAP under a N(0, I) prior; item 2 is
+    never shown, so it sits at the prior mean 0 (and the fit warns that the network falls apart)."""
+    top1 = [(w, list(ls)) for w, ls in CHOIX_TOP1_DATA]
+    r = _choices(_frame(top1), items=range(8))
+    with pytest.warns(sw.DisconnectedNetworkWarning):
+        fit = fit_plackett_luce(r, normal={"mu": np.zeros(8), "Sigma": np.eye(8)}, tol=1e-12)
+    np.testing.assert_allclose(fit.log_worth.to_numpy(), CHOIX_TOP1_ESTIMATE, atol=2e-8)
+    choix = pytest.importorskip("choix", reason="choix (the top-1 reference) is not installed")
+    opt = choix.opt_top1(8, top1, alpha=0.5, method="Newton-CG", tol=1e-12)
+    assert np.abs(fit.log_worth.to_numpy() - opt).max() <= 1e-6
 
 
 def test_parity_with_statsmodels_conditional_logit():
