@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import minimize
 
 import survey_weights as sw
-from survey_weights.models._best_worst import BestWorstDesign, _pairs
+from survey_weights.models._best_worst import BestWorstDesign, ordered_pairs
 from survey_weights.models._choice import ChoiceDesign
 from survey_weights.synthetic import simulate_best_worst
 
@@ -86,7 +86,7 @@ def _direct_mle(df, cov, items, gamma_u=None):
     row = {rid: i for i, rid in enumerate(cov.index)}
     R = np.array([row[i] for i in df["respondent_id"]])
     S = np.array([[pos[x] for x in s] for s in df["shown"]])
-    pr, _ = _pairs(S.shape[1])
+    pr, _ = ordered_pairs(S.shape[1])
     PB, PW = S[:, pr[:, 0]], S[:, pr[:, 1]]  # (T, pairs) items of every ordered pair
     bpos = np.array([list(s).index(b) for s, b in zip(df["shown"], df["best"])])
     wpos = np.array([list(s).index(w) for s, w in zip(df["shown"], df["worst"])])

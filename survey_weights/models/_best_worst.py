@@ -28,13 +28,13 @@ import numpy as np
 
 from ._design import Design
 
-__all__ = ["BEST_WORST_MODELS", "BestWorstDesign", "best_worst_tasks", "stage_blocks"]
+__all__ = ["BEST_WORST_MODELS", "BestWorstDesign", "best_worst_tasks", "ordered_pairs", "stage_blocks"]
 
 BEST_WORST_MODELS = ("maxdiff", "sequential", "marginal")
 
 
 @lru_cache(maxsize=64)
-def _pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
+def ordered_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ordered pairs (i, j), i != j, of positions 0..k-1 and their rows ``e_i - e_j`` (k(k-1) x k)."""
     pr = np.array(list(permutations(range(k), 2)), dtype=np.int64).reshape(-1, 2)
     X = np.zeros((len(pr), k))
@@ -69,7 +69,7 @@ def stage_blocks(bw: Any, model: str) -> list[tuple[np.ndarray, np.ndarray, np.n
         wpos = np.argmax(S == bw.worst[tk][:, None], axis=1)
         resp = bw.resp[tk]
         if model == "maxdiff":
-            pr, X = _pairs(k)
+            pr, X = ordered_pairs(k)
             chosen = bpos * (k - 1) + wpos - (wpos > bpos)  # position of (b, w) in permutations order
             assert np.all(pr[chosen, 0] == bpos) and np.all(pr[chosen, 1] == wpos)
             out.append((S, X, chosen, resp))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .._util.validation import check_option, check_scalar
-from ..models._best_worst import _pairs
+from ..models._best_worst import ordered_pairs
 from .survey import SurveyTruth
 
 __all__ = ["balanced_best_worst_design", "simulate_best_worst"]
@@ -181,7 +181,7 @@ def simulate_best_worst(
     V = lw.to_numpy(dtype=float)[resp[:, None], S]  # (N T, k)
     rows = np.arange(N * T)
     if model == "maxdiff":
-        pr, X = _pairs(k)
+        pr, X = ordered_pairs(k)
         pick = np.argmax(V @ X.T + rng.gumbel(size=(N * T, len(pr))), axis=1)  # Gumbel-max draw of (b, w)
         bpos, wpos = pr[pick, 0], pr[pick, 1]
     else:
