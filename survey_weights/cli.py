@@ -92,9 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_, description=help_, epilog=_fmt(examples),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    p = add("fit", "Fit a Plackett-Luce model (with ties) to the survey's importance ratings.",
-            f"{PROG} fit\n{PROG} fit --survey my_survey.csv --csv fit.csv\n{PROG} fit --by age_group")
+    p = add("fit", "Fit a Plackett-Luce model (with ties) to the survey's importance ratings, or a best-worst "
+            "(MaxDiff) model to best-worst tasks (--format best-worst).",
+            f"{PROG} fit\n{PROG} fit --survey my_survey.csv --csv fit.csv\n{PROG} fit --by age_group\n"
+            f"{PROG} fit --format best-worst --survey maxdiff.csv --shown shown --model sequential\n"
+            f"{PROG} fit --format best-worst --survey maxdiff.csv --shown item1,item2,item3,item4 --by age_group")
     _add_common(p, survey=True)
+    p.add_argument("--format", choices=("ratings", "best-worst"), default="ratings",
+                   help="ratings (default): importance ratings, one row per respondent; best-worst: one row per "
+                        "respondent x task with the items shown, the best and the worst (--survey required)")
+    bw = p.add_argument_group("best-worst columns (--format best-worst)")
+    bw.add_argument("--task", default="task", metavar="COLUMN", help="task-id column (default task)")
+    bw.add_argument("--shown", default="shown", metavar="COLUMN|COL,COL,...",
+                    help="the items shown: one column of ';'-separated labels such as a;b;c, or a comma-separated "
+                         "list of item columns, one item each (default shown)")
+    bw.add_argument("--best", default="best", metavar="COLUMN", help="column of the item chosen best (default best)")
+    bw.add_argument("--worst", default="worst", metavar="COLUMN",
+                    help="column of the item chosen worst (default worst)")
+    bw.add_argument("--model", choices=("maxdiff", "sequential", "marginal"), default="maxdiff",
+                    help="best-worst model (default maxdiff)")
     p.add_argument("--csv", metavar="PATH", help="also write the tidy table (item, weight, ci_low, ci_high, ...)")
     p.add_argument("--by", metavar="COLUMN[,COLUMN]", help="fit each level of these covariates separately (groups "
                                                            "under --min-cell-size respondents withheld)")
@@ -244,11 +260,30 @@ def _factors(args: argparse.Namespace) -> list[str] | None:
     return _names(args.by, "--by")
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
-    from .pipeline import run_fit
+_BW_OPTIONS = {"task": "task", "shown": "shown", "best": "best", "worst": "worst", "model": "maxdiff"}
 
-    res = run_fit(args.survey, by=_factors(args), csv=args.csv, progress=not args.quiet, spec=_spec(args),
-                  min_cell_size=args.min_cell_size)
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .pipeline import run_fit, run_fit_best_worst
+
+    if args.format == "ratings":
+        set_ = [f"--{k}" for k, v in _BW_OPTIONS.items() if getattr(args, k) != v]
+        if set_:
+            raise ValueError(f"{', '.join(set_)} {'applies' if len(set_) == 1 else 'apply'} to --format best-worst "
+                             "only. Fix: add --format best-worst.")
+        res = run_fit(args.survey, by=_factors(args), csv=args.csv, progress=not args.quiet, spec=_spec(args),
+                      min_cell_size=args.min_cell_size)
+    else:
+        if args.survey is None:
+            raise ValueError("--format best-worst needs --survey CSV (one row per respondent x task).")
+        if args.scale:
+            raise ValueError("--scale applies to ratings only. Fix: drop it with --format best-worst.")
+        shown = _names(args.shown, "--shown")
+        res = run_fit_best_worst(args.survey, respondent=args.respondent or "respondent_id", task=args.task,
+                                 shown=shown[0] if len(shown) == 1 else shown, best=args.best, worst=args.worst,
+                                 model=args.model, items=_names(args.items, "--items"), by=_factors(args),
+                                 csv=args.csv, progress=not args.quiet, sampling_weights=args.sampling_weights,
+                                 vcov=args.vcov, cluster=args.cluster, min_cell_size=args.min_cell_size)
     print(res.text)
     if res.csv:
         print(f"wrote {args.csv}", file=sys.stderr)

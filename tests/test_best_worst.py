@@ -305,8 +305,12 @@ def test_bootstrap_refits_the_best_worst_model(model):
     assert np.all(np.isfinite(b.ci().to_numpy(dtype=float)))
 
 
-def test_regression_on_best_worst_warns_it_is_the_weak_ordering_reading():
+def test_plackett_luce_on_best_worst_warns_it_is_the_weak_ordering_reading():
     df, items = _simulate(n_resp=60, k=4, seed=12)
     r = _bw(df, items, covariates=["seg"])
-    with pytest.warns(sw.DataRecodeWarning, match="fit_regression, fit_tree and fit_mixture do not yet"):
+    with pytest.warns(sw.DataRecodeWarning, match="fit_regression and fit_tree use it for best-worst data, "
+                                                  "fit_mixture does not yet"):
+        sw.fit_plackett_luce(r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sw.DataRecodeWarning)  # the best-worst model: no weak-ordering warning
         sw.fit_regression(r, ["seg"])

@@ -11,8 +11,8 @@ log-worths (utilities), ``theta = v`` (no tie parameters).
 
 Each model is a sum of conditional-logit *stages* whose alternatives have fixed rows ``X`` (A x k) in the
 coordinates of the task's shown items. Tasks are grouped by ``k``; for a block of T tasks with shown items ``S``
-(T x k) the utilities are ``eta = v[S] @ X.T`` (alternatives unavailable in a task -- the best, in the sequential
-model's worst stage -- are masked), and per task the score is ``x_chosen - p' X`` and the Hessian
+(T x k, sorted) the utilities are ``eta = v[S] @ X.T`` (the sequential model's worst stage is over the set without
+the best), and per task the score is ``x_chosen - p' X`` and the Hessian
 ``-(X' diag(p) X - xbar xbar')``, scattered into the items by ``S``. These are the same conditional logits as the
 stacking of ``survival::clogit`` / ``support.BWS::bws.dataset``; the optimiser (:mod:`._optim`), the
 pseudo-comparisons (:mod:`._design`) and the covariance (:mod:`._covariance`, :mod:`._robust`) are the engine's.
@@ -28,13 +28,13 @@ import numpy as np
 
 from ._design import Design
 
-__all__ = ["BEST_WORST_MODELS", "BestWorstDesign"]
+__all__ = ["BEST_WORST_MODELS", "BestWorstDesign", "best_worst_tasks", "ordered_pairs", "stage_blocks"]
 
 BEST_WORST_MODELS = ("maxdiff", "sequential", "marginal")
 
 
 @lru_cache(maxsize=64)
-def _pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
+def ordered_pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ordered pairs (i, j), i != j, of positions 0..k-1 and their rows ``e_i - e_j`` (k(k-1) x k)."""
     pr = np.array(list(permutations(range(k), 2)), dtype=np.int64).reshape(-1, 2)
     X = np.zeros((len(pr), k))
@@ -43,6 +43,45 @@ def _pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
     pr.flags.writeable = False
     X.flags.writeable = False
     return pr, X
+
+
+def best_worst_tasks(data: Any, model: str) -> Any:
+    """The data's best-worst tasks, with `model` checked (``ValueError`` naming the fix otherwise)."""
+    bw = getattr(data, "best_worst", None)
+    if bw is None:
+        raise ValueError("The data carry no best-worst tasks. Fix: build them with Rankings.from_best_worst.")
+    if model not in BEST_WORST_MODELS:
+        raise ValueError(f"Unknown best-worst `model` {model!r}. Choose one of {BEST_WORST_MODELS}.")
+    return bw
+
+
+def stage_blocks(bw: Any, model: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The model's conditional-logit stages, in blocks of equal choice-set size: ``(S, X, chosen, resp)`` with
+    ``S`` (T x m) the stage's choice set (item indices, sorted), ``X`` (A x m) its alternatives' rows in the
+    coordinates of ``S``, ``chosen`` (T,) the alternative chosen and ``resp`` (T,) the respondent of each task.
+    The sequential model's worst stage is a logit over ``S`` without the best (a set of ``k - 1`` items)."""
+    out = []
+    for k in np.unique(bw.sizes):
+        k = int(k)
+        tk = np.flatnonzero(bw.sizes == k)
+        S = np.sort(bw.item[bw.ptr[tk][:, None] + np.arange(k)[None, :]], axis=1)
+        bpos = np.argmax(S == bw.best[tk][:, None], axis=1)
+        wpos = np.argmax(S == bw.worst[tk][:, None], axis=1)
+        resp = bw.resp[tk]
+        if model == "maxdiff":
+            pr, X = ordered_pairs(k)
+            chosen = bpos * (k - 1) + wpos - (wpos > bpos)  # position of (b, w) in permutations order
+            assert np.all(pr[chosen, 0] == bpos) and np.all(pr[chosen, 1] == wpos)
+            out.append((S, X, chosen, resp))
+            continue
+        out.append((S, np.eye(k), bpos, resp))
+        if model == "marginal":
+            out.append((S, -np.eye(k), wpos, resp))
+        elif k > 1:
+            rest = np.ones(S.shape, dtype=bool)
+            rest[np.arange(len(tk)), bpos] = False
+            out.append((S[rest].reshape(len(tk), k - 1), -np.eye(k - 1), wpos - (wpos > bpos), resp))
+    return out
 
 
 class BestWorstDesign(Design):
@@ -55,34 +94,9 @@ class BestWorstDesign(Design):
 
     @classmethod
     def from_data(cls, data: Any, *, model: str = "maxdiff", npseudo: float = 0.0) -> BestWorstDesign:
-        bw = data.best_worst
-        if bw is None:
-            raise ValueError("The data carry no best-worst tasks. Fix: build them with Rankings.from_best_worst.")
-        if model not in BEST_WORST_MODELS:
-            raise ValueError(f"Unknown best-worst `model` {model!r}. Choose one of {BEST_WORST_MODELS}.")
+        bw = best_worst_tasks(data, model)
         n = len(data.items)
-        sizes = bw.sizes
-        blocks = []
-        for k in np.unique(sizes):
-            tk = np.flatnonzero(sizes == k)
-            S = bw.item[bw.ptr[tk][:, None] + np.arange(k)[None, :]]
-            bpos = np.argmax(S == bw.best[tk][:, None], axis=1)
-            wpos = np.argmax(S == bw.worst[tk][:, None], axis=1)
-            stages = []
-            eye = np.eye(int(k))
-            if model == "maxdiff":
-                pr, X = _pairs(int(k))
-                chosen = bpos * (k - 1) + wpos - (wpos > bpos)  # position of (b, w) in permutations order
-                assert np.all(pr[chosen, 0] == bpos) and np.all(pr[chosen, 1] == wpos)
-                stages.append((X, chosen, None))
-            else:
-                stages.append((eye, bpos, None))
-                mask = None
-                if model == "sequential":
-                    mask = np.ones((len(tk), int(k)), dtype=bool)
-                    mask[np.arange(len(tk)), bpos] = False
-                stages.append((-eye, wpos, mask))
-            blocks.append({"S": S, "resp": bw.resp[tk], "stages": stages})
+        blocks = [{"S": S, "resp": r, "X": X, "chosen": ch} for S, X, ch, r in stage_blocks(bw, model)]
         d = cls(items=tuple(data.items), n_items=n, tie_orders=(), npseudo=float(npseudo), model=model,
                 blocks=blocks, n_respondents=int(data.n_respondents), n_rankings=int(bw.n_tasks), _tasks=bw)
         d._set_weights(np.asarray(getattr(data, "fit_weights", data.respondent_weights), dtype=float))
@@ -114,12 +128,9 @@ class BestWorstDesign(Design):
 
     # ------------------------------------------------------------------------------------------------ kernel
     @staticmethod
-    def _stage(V: np.ndarray, X: np.ndarray, chosen: np.ndarray, mask: np.ndarray | None, need: int
-               ) -> tuple[np.ndarray, Any, Any]:
-        """Per-task log-probability (T,), local score (T, k) and local Hessian (T, k, k) of one stage."""
+    def _stage(V: np.ndarray, X: np.ndarray, chosen: np.ndarray, need: int) -> tuple[np.ndarray, Any, Any]:
+        """Per-task log-probability (T,), local score (T, m) and local Hessian (T, m, m) of one stage."""
         eta = V @ X.T  # (T, A)
-        if mask is not None:
-            eta = np.where(mask, eta, -np.inf)
         mx = eta.max(axis=1, keepdims=True)
         e = np.exp(eta - mx)
         den = e.sum(axis=1, keepdims=True)
@@ -129,7 +140,7 @@ class BestWorstDesign(Design):
         if need == 0:
             return ll, None, None
         p = e / den
-        xbar = p @ X  # (T, k)
+        xbar = p @ X  # (T, m)
         g = X[chosen] - xbar
         if need < 2:
             return ll, g, None
@@ -138,18 +149,7 @@ class BestWorstDesign(Design):
 
     def _task_terms(self, theta: np.ndarray, need: int):  # noqa: ANN202 - internal generator
         for b in self.blocks:
-            S = b["S"]
-            V = theta[S]
-            ll = 0.0
-            g = H = None
-            for X, ch, mask in b["stages"]:
-                l_, g_, H_ = self._stage(V, X, ch, mask, need)
-                ll = ll + l_
-                if need >= 1:
-                    g = g_ if g is None else g + g_
-                if need >= 2:
-                    H = H_ if H is None else H + H_
-            yield b, ll, g, H
+            yield (b, *self._stage(theta[b["S"]], b["X"], b["chosen"], need))
 
     def _data_fgh(self, theta: np.ndarray, need: int) -> tuple[float, Any, Any]:
         n = self.n_items

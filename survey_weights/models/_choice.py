@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._best_worst import best_worst_tasks, stage_blocks
 from ._design import Design, pseudo_terms
 from ._stages import Stages, choice_stages, member_masks
 
@@ -64,6 +65,16 @@ def _combos_build(m: int, k: int) -> tuple[np.ndarray, np.ndarray | None, np.nda
     tms.flags.writeable = False
     order.flags.writeable = False
     return c, tms, order
+
+
+def _patterns(covariates: np.ndarray | None, n_respondents: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(q, distinct covariate rows, pattern of each respondent)`` of a respondent model matrix (None: q = 1)."""
+    if covariates is None:
+        return 1, np.ones((1, 1)), np.zeros(n_respondents, dtype=np.int64)
+    X = np.asarray(covariates, dtype=float)
+    if X.ndim != 2 or X.shape[0] != n_respondents:
+        raise ValueError(f"`covariates` must be (n_respondents={n_respondents}, q). Got {X.shape}.")
+    return (X.shape[1], *_unique_rows(X))
 
 
 def _unique_rows(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,40 +138,14 @@ class ChoiceDesign(Design):
         n = st.n_items
         nw = st.n_words
         orders = (1, *st.tie_orders)
-        T = len(st.tie_orders)
-        if covariates is None:
-            q, pat_rows, pat = 1, np.ones((1, 1)), np.zeros(n_respondents, dtype=np.int64)
-        else:
-            X = np.asarray(covariates, dtype=float)
-            if X.ndim != 2 or X.shape[0] != n_respondents:
-                raise ValueError(f"`covariates` must be (n_respondents={n_respondents}, q). Got {X.shape}.")
-            q = X.shape[1]
-            pat_rows, pat = _unique_rows(X)
-        # stage-level covariates of items (comparison-level, or respondent x item): a pattern id per stage
-        upat = np.zeros(len(st.resp), dtype=np.int64)
-        u_item = u_val = U_ri = None
-        k_extra = 0
-        if st.cov_val is not None:
-            k_extra = st.cov_val.shape[1]
-            uu, upat = _unique_rows(np.column_stack([st.cov_item.astype(float), st.cov_val]))
-            u_item, u_val = uu[:, 0].astype(np.int64), uu[:, 1:]
-        elif respondent_item_covariates is not None:
-            V = np.asarray(respondent_item_covariates, dtype=float)
-            if V.ndim != 3 or V.shape[:2] != (n_respondents, n):
-                raise ValueError(f"`respondent_item_covariates` must be (n_respondents={n_respondents}, "
-                                 f"n_items={n}, k). Got {V.shape}.")
-            k_extra = V.shape[2]
-            uu, rpat = _unique_rows(V.reshape(n_respondents, n * k_extra))
-            upat, U_ri = rpat[st.resp], uu.reshape(-1, n, k_extra)
-        n_ucols = n * q if item_basis is None else np.asarray(item_basis).shape[1]
-        p = n_ucols + k_extra + T
+        pat_rows = _patterns(covariates, n_respondents)[1]
         # distinct choice sets (item masks) and their alternatives
         uA, a_of_stage = _unique_rows(st.A) if len(st.A) else (np.zeros((0, nw), np.uint64), np.zeros(0, int))
         Abool = np.unpackbits(uA.astype("<u8").view(np.uint8), axis=1, bitorder="little")[:, :n].astype(bool)
         asz = Abool.sum(axis=1)
         n_per = {int(s): sum(comb(int(s), k) for k in orders if k <= s) for s in np.unique(asz)}
         n_alt_A = np.array([n_per[int(s)] for s in asz], dtype=np.int64)
-        if int(n_alt_A.sum()) * max(1, len(pat_rows) if covariates is not None else 1) > _MAX_TERMS:
+        if int(n_alt_A.sum()) * len(pat_rows) > _MAX_TERMS:
             raise ValueError("The tie orders and choice-set sizes give more than 5 million alternatives; the "
                              "Davidson-Luce tie model is too large for this data. Fix: reduce long tie groups.")
         altA_ptr = np.concatenate([[0], np.cumsum(n_alt_A)]).astype(np.int64)
@@ -206,8 +191,92 @@ class ChoiceDesign(Design):
             raise AssertionError("internal: a chosen tie group is not among the alternatives")
         mem_r = np.concatenate(mem_rows) if mem_rows else np.zeros(0, np.int64)
         mem_c = np.concatenate(mem_cols) if mem_cols else np.zeros(0, np.int64)
+        M = sp.csr_matrix((1.0 / mem_k[mem_r], (mem_r, mem_c)), shape=(nAltA, n))  # item shares m_S
+        return cls._assemble(st.resp, st.base, M, mem_k, altA_ptr, a_of_stage, st_alt, st.tie_orders,
+                             stage_covariates=(st.cov_item, st.cov_val), n_respondents=n_respondents,
+                             respondent_weights=respondent_weights, npseudo=npseudo, covariates=covariates,
+                             items=items, n_rankings=n_rankings,
+                             respondent_item_covariates=respondent_item_covariates, item_basis=item_basis,
+                             extra_names=extra_names)
+
+    @classmethod
+    def from_best_worst(cls, data: Any, *, model: str = "maxdiff", npseudo: float = 0.0,
+                        covariates: np.ndarray | None = None, respondent_weights: Any = None,
+                        respondent_item_covariates: np.ndarray | None = None, extra_names: tuple = ()
+                        ) -> ChoiceDesign:
+        """Design of best-worst tasks (:meth:`Rankings.from_best_worst`): the stages of the best-worst `model`
+        (:func:`._best_worst.stage_blocks`; maxdiff: one choice among the ordered pairs, rows ``e_b - e_w``) as
+        one conditional logit, so respondent covariates (log-worth ``x_i' b_j``), respondent x item covariates
+        (the pair gets ``u_ib - u_iw``), sufficient statistics and batched refits work as for rankings.
+        Without covariates its likelihood is :class:`._best_worst.BestWorstDesign`'s."""
+        bw = best_worst_tasks(data, model)
+        n = len(data.items)
+        rows, cols, vals, resp, a_of, st_alt, ptr = [], [], [], [], [], [], [0]
+        n_sets = 0
+        for S, X, chosen, r in stage_blocks(bw, model):
+            uS, inv = _unique_rows(S)
+            A, m = X.shape
+            nz_a, nz_c = np.nonzero(X)
+            alt0 = ptr[-1] + np.arange(len(uS))[:, None] * A  # first alternative row of each distinct set
+            rows.append(np.repeat(alt0, len(nz_a), axis=1).ravel() + np.tile(nz_a, len(uS)))
+            cols.append(uS[:, nz_c].ravel())
+            vals.append(np.tile(X[nz_a, nz_c], len(uS)))
+            a_of.append(n_sets + inv)
+            st_alt.append(alt0[inv, 0] + chosen)
+            resp.append(r)
+            ptr.extend(ptr[-1] + A * np.arange(1, len(uS) + 1))
+            n_sets += len(uS)
+        nalt = ptr[-1]
+        M = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(nalt, n))
+        resp_ = np.concatenate(resp)
+        rw = getattr(data, "fit_weights", data.respondent_weights) if respondent_weights is None else respondent_weights
+        return cls._assemble(resp_, np.ones(len(resp_)), M, np.ones(nalt, dtype=np.int64),
+                             np.asarray(ptr, dtype=np.int64), np.concatenate(a_of), np.concatenate(st_alt), (),
+                             n_respondents=data.n_respondents, respondent_weights=rw, npseudo=npseudo,
+                             covariates=covariates, items=tuple(data.items), n_rankings=bw.n_tasks,
+                             respondent_item_covariates=respondent_item_covariates, item_basis=None,
+                             extra_names=extra_names)
+
+    @classmethod
+    def _assemble(cls, resp: np.ndarray, base: np.ndarray, M: sp.csr_matrix, alt_k: np.ndarray,
+                  altA_ptr: np.ndarray, a_of_stage: np.ndarray, st_alt: np.ndarray, tie_orders: tuple[int, ...], *,
+                  stage_covariates: tuple = (None, None), n_respondents: int, respondent_weights: Any,
+                  npseudo: float, covariates: np.ndarray | None, items: tuple | None, n_rankings: int | None,
+                  respondent_item_covariates: np.ndarray | None, item_basis: np.ndarray | None,
+                  extra_names: tuple) -> ChoiceDesign:
+        """The design from the distinct choice sets' alternatives: row ``a`` of ``M`` (alternatives x items) is
+        alternative ``a``'s item coefficients (``m_S``, or ``e_b - e_w`` of a best-worst pair), ``alt_k`` its tie
+        order (1: none), the alternatives of set ``A`` the rows ``altA_ptr[A]:altA_ptr[A + 1]``; stage ``s``
+        chooses row ``st_alt[s]`` of set ``a_of_stage[s]`` for respondent ``resp[s]`` with base weight ``base[s]``.
+        Adds the respondent covariates (``m kron x_i``), the stage-level item covariates (``m . u``;
+        ``stage_covariates`` = (item, values) per stage as :class:`Stages`) and the tie indicators, aggregates
+        sets and units."""
+        n = M.shape[1]
+        T = len(tie_orders)
+        cov_item, cov_val = stage_covariates
+        q, pat_rows, pat = _patterns(covariates, n_respondents)
+        n_alt_A = np.diff(altA_ptr)
+        nAltA = int(altA_ptr[-1])
+        # stage-level covariates of items (comparison-level, or respondent x item): a pattern id per stage
+        upat = np.zeros(len(resp), dtype=np.int64)
+        u_item = u_val = U_ri = None
+        k_extra = 0
+        if cov_val is not None:
+            k_extra = cov_val.shape[1]
+            uu, upat = _unique_rows(np.column_stack([cov_item.astype(float), cov_val]))
+            u_item, u_val = uu[:, 0].astype(np.int64), uu[:, 1:]
+        elif respondent_item_covariates is not None:
+            V = np.asarray(respondent_item_covariates, dtype=float)
+            if V.ndim != 3 or V.shape[:2] != (n_respondents, n):
+                raise ValueError(f"`respondent_item_covariates` must be (n_respondents={n_respondents}, "
+                                 f"n_items={n}, k). Got {V.shape}.")
+            k_extra = V.shape[2]
+            uu, rpat = _unique_rows(V.reshape(n_respondents, n * k_extra))
+            upat, U_ri = rpat[resp], uu.reshape(-1, n, k_extra)
+        n_ucols = n * q if item_basis is None else np.asarray(item_basis).shape[1]
+        p = n_ucols + k_extra + T
         # sets = distinct (choice set, covariate pattern); units = distinct (set, chosen alternative)
-        st_pat = pat[st.resp]
+        st_pat = pat[resp]
         P = len(pat_rows)
         PU = int(upat.max(initial=0)) + 1
         set_key = (a_of_stage.astype(np.int64) * P + st_pat) * PU + upat
@@ -226,15 +295,14 @@ class ChoiceDesign(Design):
         unit_of_stage = unit_of_stage.ravel()
         unit_set = (uunit // max(1, nAltA)).astype(np.int64)
         unit_row = alt_ptr[unit_set] + (uunit % max(1, nAltA))
-        inc = sp.csr_matrix((st.base, (st.resp, unit_of_stage)), shape=(n_respondents, len(uunit)))
+        inc = sp.csr_matrix((base, (resp, unit_of_stage)), shape=(n_respondents, len(uunit)))
         inc.sum_duplicates()
         # rows of Z: item part m_S kron x_pattern, tie indicator
-        Mshare = sp.csr_matrix((1.0 / mem_k[mem_r], (mem_r, mem_c)), shape=(nAltA, n))
-        Malt = Mshare[alt_A_row]
+        Malt = M[alt_A_row]
         dense = n_alt * p <= _DENSE_ELEMS
         tie_col = np.zeros(n_alt, dtype=np.int64)
-        kk = mem_k[alt_A_row]
-        for t, k in enumerate(st.tie_orders):
+        kk = alt_k[alt_A_row]
+        for t, k in enumerate(tie_orders):
             tie_col[kk == k] = n_ucols + k_extra + t + 1  # 0 = none
         if item_basis is not None:
             Zi = sp.csr_matrix(Malt @ np.asarray(item_basis, dtype=float))
@@ -264,11 +332,11 @@ class ChoiceDesign(Design):
         Z: Any = sp.hstack([Zi, Ze, sp.csr_matrix((n_alt, T))]).tocsr() + Zt
         if dense:
             Z = np.asfortranarray(Z.toarray())
-        d = cls(items=tuple(range(n)) if items is None else tuple(items), n_items=n, q=q, tie_orders=st.tie_orders,
+        d = cls(items=tuple(range(n)) if items is None else tuple(items), n_items=n, q=q, tie_orders=tuple(tie_orders),
                 npseudo=float(npseudo), _n_params=p, Z=Z, dense=dense, alt_ptr=alt_ptr, alt_set=alt_set,
                 unit_set=unit_set, unit_row=unit_row, inc=inc, n_sets=nS, n_respondents=int(n_respondents),
-                n_rankings=int(len(st.resp) if n_rankings is None else n_rankings),
-                _pseudo_idx=np.arange(n) * q, _tie_free=not st.tie_orders, n_extra=k_extra,
+                n_rankings=int(len(resp) if n_rankings is None else n_rankings),
+                _pseudo_idx=np.arange(n) * q, _tie_free=not tie_orders, n_extra=k_extra,
                 n_item_cols=n_ucols, item_basis=None if item_basis is None else np.asarray(item_basis, float),
                 extra_names=tuple(extra_names))
         d.Zc = Z[unit_row] if dense else Z[unit_row].toarray()

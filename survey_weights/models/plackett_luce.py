@@ -353,8 +353,8 @@ def warn_best_worst_as_ranking(data: Any, *, stacklevel: int) -> None:
             f"{big} of {bw.n_tasks} best-worst tasks show more than 3 items: as a ranking they are the weak ordering "
             "best > (the others, tied) > worst, whose Plackett-Luce likelihood treats the unchosen middle items as "
             "a tie group, which is not what a best-worst answer says (the reading is exact only for 3 items). "
-            "Fix: fit_best_worst(data, model='maxdiff' | 'sequential' | 'marginal'); fit_by_group and bootstrap "
-            "use it for best-worst data, fit_regression, fit_tree and fit_mixture do not yet.",
+            "Fix: fit_best_worst(data, model='maxdiff' | 'sequential' | 'marginal'); fit_by_group, bootstrap, "
+            "fit_regression and fit_tree use it for best-worst data, fit_mixture does not yet.",
             DataRecodeWarning, stacklevel=stacklevel + 1)
 
 

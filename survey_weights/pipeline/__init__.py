@@ -33,13 +33,14 @@ from .jobs import (
     run_evaluate,
     run_export_adapter,
     run_fit,
+    run_fit_best_worst,
     run_train_rewards,
 )
 from .main import SUBGROUP_FACTORS, MainSchedule, build_profiles, export_weights, run_main
 
 __all__ = [
     "SavedAdapter", "SurveyFit", "find_adapters", "parse_weights", "run_adapters", "run_evaluate",
-    "run_export_adapter", "run_fit", "run_train_rewards",
+    "run_export_adapter", "run_fit", "run_fit_best_worst", "run_train_rewards",
     "DEFAULT_BASE_MODEL", "FULL", "QUICK", "SUBGROUP_FACTORS", "ExperimentSchedule", "Log", "MainSchedule",
     "PreferenceSplit", "SurveySpec", "answer_questions", "build_profiles", "export_weights", "load_model",
     "load_preference_split", "load_survey_frame", "margin_reward_models", "results_markdown", "reward_accuracies",

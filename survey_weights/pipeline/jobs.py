@@ -7,6 +7,7 @@ produces are **not** the study's.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -18,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 from .._util.io import atomic_write_text, check_output
+from .._util.validation import check_option
+from ..models._best_worst import BEST_WORST_MODELS
 from ..preferences.split import subsample_pairs
 from ..profiles.training_spec import normalize_profiles
 from ._steps import (
@@ -39,7 +42,7 @@ from ._steps import (
 from .main import MainSchedule
 
 __all__ = ["SavedAdapter", "SurveyFit", "find_adapters", "parse_weights", "run_adapters", "run_evaluate",
-           "run_export_adapter", "run_fit", "run_train_rewards"]
+           "run_export_adapter", "run_fit", "run_fit_best_worst", "run_train_rewards"]
 
 _PROG = "survey-weights"
 
@@ -93,7 +96,6 @@ def run_fit(survey: str | os.PathLike[str] | None = None, *, by: str | Sequence[
         CSV path cannot be written.
     """
     from ..models import fit_plackett_luce
-    from ..subgroups.groups import fit_by_group
 
     if csv:
         check_output(csv, kind="file", what="CSV")
@@ -107,21 +109,91 @@ def run_fit(survey: str | os.PathLike[str] | None = None, *, by: str | Sequence[
                          f"{[c for c in ('age_group', 'severity') if c in df.columns] or list(df.columns)[:3]}.")
     rankings = survey_rankings(df, factors, log=log, spec=spec)
     log(f"      {rankings.n_respondents} respondents with ranking information (of {len(df)} rows)")
+    return _fit_table(rankings, factors, fit_plackett_luce, spec.fit_options(), csv, min_cell_size, log)
+
+
+def _fit_table(data: Any, factors: list[str], fit: Any, options: dict[str, Any], csv: Any, min_cell_size: int,
+               log: Log) -> SurveyFit:
+    """The pooled fit's summary and table, or one grouped fit per factor (groups under `min_cell_size` withheld);
+    the table written to `csv` when given."""
+    from ..subgroups.groups import fit_by_group
+
     if factors:
         frames = []
         with quiet_small_groups(log):
             for f in factors:
-                g = fit_by_group(rankings, f, min_cell_size=min_cell_size, **spec.fit_options())
+                g = fit_by_group(data, f, model=fit, min_cell_size=min_cell_size, **options)
                 frames.append(g.to_frame())  # `group` ("factor=level") and the factor's own column
         table = pd.concat(frames, ignore_index=True)
         text = table.to_string(index=False)
     else:
-        fit = fit_plackett_luce(rankings, **spec.fit_options())
-        text = fit.summary().as_text()
-        table = fit.to_frame()
+        res = fit(data, **options)
+        text = res.summary().as_text()
+        table = res.to_frame()
     if csv:
         atomic_write_text(csv, table.to_csv(index=False))
     return SurveyFit(table, text, Path(csv) if csv else None)
+
+
+def run_fit_best_worst(survey: str | os.PathLike[str], *, respondent: str = "respondent_id", task: str = "task",
+                       shown: str | Sequence[str] = "shown", best: str = "best", worst: str = "worst",
+                       model: str = "maxdiff", items: Sequence[str] | None = None, by: str | Sequence[str] | None = None,
+                       csv: str | os.PathLike[str] | None = None, progress: bool = True,
+                       sampling_weights: str | None = None, vcov: str | None = None, cluster: str | None = None,
+                       min_cell_size: int = 10) -> SurveyFit:
+    """Fit a best-worst (MaxDiff) model (:func:`~survey_weights.fit_best_worst`) to a CSV of best-worst tasks.
+
+    Parameters
+    ----------
+    survey : path
+        A CSV with one row per respondent x task.
+    respondent, task, best, worst : str
+        Its columns: respondent id, task id, the item chosen best and the item chosen worst.
+    shown : str or sequence of str, default "shown"
+        The items shown: one column holding them ``;``-separated (``"a;b;c"``), or several item columns
+        (``shown_1, shown_2, ...``; empty cells are skipped, so tasks may show different numbers of items).
+    model : {"maxdiff", "sequential", "marginal"}, default "maxdiff"
+    items : sequence of str, optional
+        All item labels in the order to use (default sorted).
+    by, csv, progress, min_cell_size
+        As in :func:`run_fit` (grouped fits per level of the respondent covariates ``by``).
+    sampling_weights, vcov, cluster : str, optional
+        A sampling-weight column, the variance type and a cluster column, as in :func:`run_fit`.
+
+    Returns
+    -------
+    SurveyFit
+        The weights are the items' shares of preference with their intervals (no respondent-level rows).
+    """
+    from ..data.rankings import Rankings
+    from ..models import fit_best_worst
+
+    if csv:
+        check_output(csv, kind="file", what="CSV")
+    check_option(model, "model", BEST_WORST_MODELS)
+    factors = [] if not by else ([by] if isinstance(by, str) else list(by))
+    p = Path(survey)
+    if not p.is_file():
+        raise FileNotFoundError(f"Best-worst file {str(p)!r} does not exist. Fix: pass the path of a CSV export.")
+    log = Log(progress)
+    df = pd.read_csv(p)
+    cols = [shown] if isinstance(shown, str) else list(shown)
+    missing = [c for c in [respondent, task, *cols, best, worst, *factors] + ([cluster] if cluster else [])
+               if c not in df.columns]
+    if missing:
+        raise ValueError(f"Column(s) {missing} not in {p.name} (columns: {list(df.columns)[:12]}). Fix: name them "
+                         "with --respondent / --task / --shown / --best / --worst / --by.")
+    if isinstance(shown, str):  # one column of ";"-separated labels
+        df[shown] = [[x.strip() for x in str(v).split(";") if x.strip()] if pd.notna(v) else [] for v in df[shown]]
+    kw: dict[str, Any] = {"covariates": factors + ([cluster] if cluster and cluster not in factors else []) or None}
+    if sampling_weights:
+        kw["sampling_weights"] = sampling_weights
+    data = Rankings.from_best_worst(df, respondent=respondent, task=task, shown=shown, best=best, worst=worst,
+                                    items=list(items) if items else None, **kw)
+    log(f"      {data.n_respondents} respondents, {data.best_worst.n_tasks} best-worst tasks")
+    options = {"vcov": vcov, "cluster": cluster}
+    return _fit_table(data, factors, functools.partial(fit_best_worst, model=model), options, csv, min_cell_size,
+                      log)
 
 
 def run_train_rewards(preferences: str | os.PathLike[str] | None = None, *,

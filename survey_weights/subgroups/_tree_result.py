@@ -104,7 +104,8 @@ class PreferenceTree:
         self.data, self.covariates, self.root = data, covariates, root
         self.settings, self.min_cell_size, self.fit_options = settings, min_cell_size, opts
         self.items = tuple(data.items)
-        self.model = "Bradley-Terry" if hasattr(data, "_a") else "Plackett-Luce"
+        self.model = "Bradley-Terry" if hasattr(data, "_a") else (
+            f"Best-worst ({opts['model']})" if getattr(data, "best_worst", None) is not None else "Plackett-Luce")
         self.nodes: dict[int, TreeNode] = {}
         stack = [root]
         while stack:
@@ -126,6 +127,7 @@ class PreferenceTree:
         return {nid: self._refit(self.nodes[nid]) for nid in self.leaf_ids}
 
     def _refit(self, node: TreeNode) -> Any:
+        from ..models.best_worst import fit_best_worst
         from ..models.bradley_terry import fit_bradley_terry
         from ..models.plackett_luce import fit_plackett_luce
 
@@ -134,6 +136,8 @@ class PreferenceTree:
         try:
             if self.model == "Bradley-Terry":
                 return fit_bradley_terry(sub, ties=self.fit_options.get("ties"), **kw)
+            if "model" in self.fit_options:
+                return fit_best_worst(sub, model=self.fit_options["model"], **kw)
             return fit_plackett_luce(sub, **kw)
         except ValueError:  # e.g. MLE does not exist (npseudo=0, disconnected leaf)
             return None

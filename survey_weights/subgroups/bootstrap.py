@@ -27,6 +27,8 @@ from ..exceptions import ConvergenceWarning
 from ..models._best_worst import BEST_WORST_MODELS, BestWorstDesign
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton_batch, optimize
+from ..models._ties_exploded import ExplodedDesign
+from ..models.plackett_luce import TIES_METHODS
 from ..profiles.cells import check_min_cell_size, count_respondents, reportable
 from ..profiles.profile import DEFAULT_SAFETY, derive_profile
 from ..results import Summary
@@ -282,7 +284,9 @@ def bootstrap(
     method : {"percentile", "bca"}, default "percentile"
         Default interval method. ``"bca"`` also runs the leave-one-respondent-out jackknife for the acceleration.
     npseudo, ties : as in :func:`~survey_weights.models.fit_plackett_luce` / ``fit_bradley_terry``
-        (``ties`` is used for PairedComparisons only). Default `npseudo`: 0.5, or 0 for best-worst data (as
+        (Rankings: ``"breslow"``, ``"efron"``, ``"exact_marginal"`` or ``"discrete_exact"`` refit that reading
+        of the ties, one warm-started Newton fit per replicate; None or "davidson": Davidson-Luce; ignored for
+        best-worst tasks). Default `npseudo`: 0.5, or 0 for best-worst data (as
         :func:`~survey_weights.fit_best_worst`; a replicate whose network falls apart is then not converged).
     best_worst_model : {"maxdiff", "sequential", "marginal"}, default "maxdiff"
         For Rankings built by :meth:`~survey_weights.Rankings.from_best_worst`: the model of
@@ -321,9 +325,13 @@ def bootstrap(
         raise TypeError(f"`data` must be Rankings or PairedComparisons. Got {type(data).__name__} instead.")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     J, N = data.n_items, data.n_respondents
+    exploded = isinstance(data, Rankings) and not bw and ties not in (None, "davidson")
     if bw:
         check_option(best_worst_model, "best_worst_model", BEST_WORST_MODELS)
         design: Any = BestWorstDesign.from_data(data, model=best_worst_model, npseudo=float(npseudo))
+    elif exploded:
+        check_option(ties, "ties", TIES_METHODS)
+        design = ExplodedDesign.from_rankings(data, ties=ties, npseudo=float(npseudo))
     else:
         design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties)
     free = design.free(0)
@@ -338,7 +346,7 @@ def bootstrap(
     n_tie = len(design.tie_orders)
 
     def refit(rw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if bw:  # best-worst design: no sufficient statistics to batch on, one warm-started Newton fit each
+        if bw or exploded:  # no sufficient statistics to batch on: one warm-started Newton fit each
             th, ok = np.empty((len(rw), len(theta_hat))), np.zeros(len(rw), bool)
             with single_thread_blas(True), np.errstate(all="ignore"):
                 for b, r in enumerate(rw):

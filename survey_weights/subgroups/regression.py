@@ -1,4 +1,5 @@
-"""Regression of item worths on respondent covariates (Plackett-Luce with ties; Bradley-Terry-Davidson for pairs).
+"""Regression of item worths on respondent covariates (Plackett-Luce with ties; Bradley-Terry-Davidson for pairs;
+the best-worst models for best-worst tasks).
 
 The log-worth of item j for respondent i is ``x_i' beta_j``: ``x_i`` holds an intercept, dummy-coded categorical
 covariates (reference = first level) and numeric covariates (standardised by default). Each ranking is the
@@ -19,14 +20,14 @@ import numpy as np
 import pandas as pd
 
 from .._util.threads import single_thread_blas
-from .._util.validation import check_scalar, format_ids
+from .._util.validation import check_option, check_scalar, format_ids
 from ..data.rankings import PairedComparisons, Rankings
 from ..exceptions import ConvergenceWarning
+from ..models._best_worst import BEST_WORST_MODELS
 from ..models._choice import ChoiceDesign
 from ..models._covariance import covariance
 from ..models._optim import optimize
 from ..models._robust import design_summary, resolve_vcov, score_meat
-from ..models.plackett_luce import warn_best_worst_as_ranking
 from ..profiles.cells import check_min_cell_size
 from ._provenance import records_data
 from ._regression_result import WorthRegressionResult, _model_matrix, _Term
@@ -111,6 +112,7 @@ def fit_regression(
     *,
     npseudo: float = 0.5,
     ties: str | None = "davidson",
+    model: str | None = None,
     standardize: bool = True,
     max_iter: int = 100,
     tol: float = 1e-10,
@@ -137,6 +139,11 @@ def fit_regression(
         only): they keep the intercepts finite and shrink them slightly; covariate effects are not penalised.
     ties : {"davidson", "half", None}, default "davidson"
         Tie handling for PairedComparisons (ignored for Rankings, whose ties always follow Davidson-Luce).
+    model : {"maxdiff", "sequential", "marginal"}, optional
+        Best-worst tasks (:meth:`Rankings.from_best_worst`, covariates from its ``covariates=``) are fitted by
+        this best-worst model of :func:`~survey_weights.fit_best_worst` (default "maxdiff") with the log-worths
+        ``x_i' beta_j``; with `item_covariates` the pair (best b, worst w) gains ``gamma (u_ib - u_iw)``. For
+        other data it must be None.
     standardize : bool, default True
         Centre and scale numeric covariates (coefficients per standard deviation; intercept at the mean).
     max_iter, tol : int, float
@@ -172,7 +179,11 @@ def fit_regression(
     zero-sum constraints over items for every term. With one categorical covariate and ``npseudo = 0`` the model
     is saturated and reproduces separate per-group fits' log-worths (tie parameters are shared, however).
     """
-    warn_best_worst_as_ranking(data, stacklevel=2)
+    bw = getattr(data, "best_worst", None) is not None
+    if bw:
+        model = check_option("maxdiff" if model is None else model, "model", BEST_WORST_MODELS)
+    elif model is not None:
+        raise ValueError("`model` applies to best-worst data (Rankings.from_best_worst) only. Fix: drop it.")
     check_scalar(npseudo, "npseudo", min_val=0.0)
     check_scalar(max_iter, "max_iter", kind=int, min_val=1)
     check_scalar(tol, "tol", min_val=0.0, include_min=False)
@@ -188,8 +199,12 @@ def fit_regression(
     J, q = data.n_items, X.shape[1]
     spec = resolve_vcov(data, vcov, cluster, strata, small_sample)
     U, u_names = _item_covariates(data, item_covariates)
-    design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties, covariates=X,
-                                    respondent_item_covariates=U, extra_names=tuple(u_names))
+    if bw:
+        design = ChoiceDesign.from_best_worst(data, model=model, npseudo=float(npseudo), covariates=X,
+                                              respondent_item_covariates=U, extra_names=tuple(u_names))
+    else:
+        design = ChoiceDesign.from_data(data, npseudo=float(npseudo), ties=ties, covariates=X,
+                                        respondent_item_covariates=U, extra_names=tuple(u_names))
     free = design.free(0)
     with single_thread_blas(True):  # threaded BLAS on tall-skinny products is pathological on a loaded box
         opt = optimize(design, method="newton", start=None, max_iter=max_iter, tol=tol, ref=0)
@@ -221,7 +236,7 @@ def fit_regression(
     eff_se = pd.Series(np.sqrt(np.clip(np.diag(V)[nb:nb + k], 0, None)), index=eff.index, name="se")
 
     def refit(sub: list[Any]) -> WorthRegressionResult:
-        return fit_regression(data, sub, npseudo=npseudo, ties=ties, standardize=standardize,
+        return fit_regression(data, sub, npseudo=npseudo, ties=ties, model=model, standardize=standardize,
                               max_iter=max_iter, tol=tol, item_covariates=item_covariates, vcov=vcov,
                               cluster=cluster, strata=strata, small_sample=small_sample, min_cell_size=min_cell_size)
 

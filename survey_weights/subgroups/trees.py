@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._util.validation import check_scalar, format_ids
+from .._util.validation import check_option, check_scalar, format_ids
 from ..exceptions import DataRecodeWarning
+from ..models._best_worst import BEST_WORST_MODELS
 from ..models._choice import ChoiceDesign
 from ..models._optim import newton
-from ..models.plackett_luce import warn_best_worst_as_ranking
 from ..profiles.cells import check_not_identifying
 from ._instability import bonferroni, check_suplm_pvalue, fluctuation_tests
 from ._tree_result import PreferenceTree, Split, TreeNode
@@ -40,7 +40,7 @@ from ._tree_result import PreferenceTree, Split, TreeNode
 __all__ = ["PreferenceTree", "Split", "TreeNode", "fit_tree"]
 
 _MAX_LEVELS = 16
-_FIT_KEYS = ("npseudo", "ties", "method", "max_iter", "tol")
+_FIT_KEYS = ("npseudo", "ties", "model", "method", "max_iter", "tol")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -104,9 +104,20 @@ def _fit_options(data: Any, fit_options: dict) -> dict:
             raise ValueError(f"Unknown `ties` {opts['ties']!r}. Choose one of {{None, 'davidson', 'half'}}.")
         if opts["ties"] is None and data.has_ties:
             raise ValueError("`ties` is None but the data contain tied comparisons. Fix: ties='davidson' or 'half'.")
-    elif opts.get("ties") is not None:
-        raise ValueError("`ties` applies to PairedComparisons only; rankings always use Davidson-Luce ties.")
+    elif opts.get("ties") not in (None, "davidson"):
+        raise ValueError(f"fit_tree reads rankings' ties by Davidson-Luce only (ties={opts['ties']!r} given): its "
+                         "node fits and split search run on the Davidson-Luce design's sufficient statistics. Fix: "
+                         "drop `ties`, or compare the tree's leaves under another reading with fit_by_group(data, "
+                         "by, ties=...) on the leaf labels (tree.predict).")
+    if _is_best_worst(data):
+        check_option(opts.setdefault("model", "maxdiff"), "model", BEST_WORST_MODELS)
+    elif "model" in opts:
+        raise ValueError("`model` applies to best-worst data (Rankings.from_best_worst) only.")
     return opts
+
+
+def _is_best_worst(data: Any) -> bool:
+    return getattr(data, "best_worst", None) is not None
 
 
 def fit_tree(
@@ -129,7 +140,9 @@ def fit_tree(
     ----------
     data : Rankings or PairedComparisons
         Rankings give Plackett-Luce models with ties (as ``pltree``); paired comparisons give Bradley-Terry
-        models (as ``bttree``), with Davidson ties when the data have ties.
+        models (as ``bttree``), with Davidson ties when the data have ties; best-worst tasks
+        (:meth:`Rankings.from_best_worst`, covariates from its ``covariates=``) give the best-worst model of
+        :func:`~survey_weights.fit_best_worst` (``model=`` below).
     covariates : list of str or DataFrame
         Partitioning variables: names of columns of ``data.covariates``, or a frame indexed by respondent id.
         Numeric columns split as ``x <= c``; others are categorical (pandas categories keep their order, other
@@ -167,7 +180,9 @@ def fit_tree(
         Show a tqdm progress bar over nodes.
     **fit_options
         ``npseudo`` (default 0.5; use 0 for the maximum-likelihood fits of bttree), ``ties`` (paired
-        comparisons: None, "davidson" or "half"), ``method``, ``max_iter``, ``tol`` (leaf refits).
+        comparisons: None, "davidson" or "half"; rankings: Davidson-Luce only, other readings raise
+        ``ValueError``), ``model`` (best-worst data: "maxdiff" (default), "sequential" or "marginal"),
+        ``method``, ``max_iter``, ``tol`` (leaf refits).
 
     Returns
     -------
@@ -178,7 +193,6 @@ def fit_tree(
     >>> tree = fit_tree(rankings, ["age_group", "severity"], minsize=30)  # doctest: +SKIP
     >>> print(tree)                                                      # doctest: +SKIP
     """
-    warn_best_worst_as_ranking(data, stacklevel=2)
     if not (hasattr(data, "_ptr") or hasattr(data, "_a")):
         raise TypeError(
             f"`data` must be a Rankings or PairedComparisons. Got {type(data).__name__}. "
@@ -231,7 +245,10 @@ class _Grower:
         self.minsize, self.maxdepth, self.alpha = minsize, maxdepth, alpha
         self.bonf, self.trim, self.pvalue, self.opts = bonferroni, trim, pvalue, opts
         self.npseudo = float(opts["npseudo"])
-        self.design = ChoiceDesign.from_data(data, ties=opts.get("ties") or "davidson", npseudo=self.npseudo)
+        if _is_best_worst(data):
+            self.design = ChoiceDesign.from_best_worst(data, model=opts["model"], npseudo=self.npseudo)
+        else:
+            self.design = ChoiceDesign.from_data(data, ties=opts.get("ties") or "davidson", npseudo=self.npseudo)
         self.num, self.counts = self.design.respondent_stats()
         self.n = data.n_respondents
         self.w = np.asarray(data.respondent_weights, dtype=float)
