@@ -106,20 +106,21 @@ class _ChoiceKernel:
 
     def loglik_many(self, B: np.ndarray) -> np.ndarray:
         """Data log-likelihood of respondent i at ``B[m, i]`` (M, N, n) -> (M, N)."""
-        M, N, n = B.shape
+        M, N, _ = B.shape
         d = self.d
         st = d.alt_ptr[:-1]
-        theta = np.concatenate([B, np.broadcast_to(self.tau, (M, N, len(self.tau)))], axis=2).reshape(M * N, -1)
-        num, W = np.tile(self.num, (M, 1)), np.tile(self.W, (M, 1))
-        out = np.empty(M * N)
-        rows = max(1, _CHUNK // max(1, d.Z.shape[0]))
-        for s in range(0, M * N, rows):
-            sl = slice(s, s + rows)
-            eta = theta[sl] @ d.Z.T
+        out = np.empty((M, N))
+        mc = max(1, _CHUNK // max(1, N * d.Z.shape[0]))  # draws per block
+        for s in range(0, M, mc):
+            Bm = B[s:s + mc]
+            m = len(Bm)
+            theta = np.concatenate([Bm, np.broadcast_to(self.tau, (m, N, len(self.tau)))], axis=2).reshape(m * N, -1)
+            eta = theta @ d.Z.T
             mx = np.maximum.reduceat(eta, st, axis=1)
             lse = mx + np.log(np.add.reduceat(np.exp(eta - mx[:, d.alt_set]), st, axis=1))
-            out[sl] = np.einsum("bp,bp->b", num[sl], theta[sl]) - np.einsum("bs,bs->b", W[sl], lse)
-        return out.reshape(M, N)
+            out[s:s + m] = (np.einsum("mnp,np->mn", theta.reshape(m, N, -1), self.num)
+                            - (lse.reshape(m, N, -1) * self.W[None]).sum(axis=2))
+        return out
 
 
 class _BestWorstKernel:
@@ -430,7 +431,8 @@ class IndividualWeights:
         covariance of the class log-worths over classes.
     shrinkage : pandas.Series
         Per item, the mean over respondents of posterior variance / population variance of its zero-sum log-worth:
-        0 = each respondent's data decide alone, 1 = everyone gets the population (the normal-normal ``B``).
+        0 = each respondent's data decide alone, 1 = everyone gets the population (the normal-normal ``B``; for the
+        mixture the variances are over the classes, capped at 1).
     pooled : FitResult
         The pooled fit (Plackett-Luce, best-worst or Bradley-Terry) that gave the starting values and the tie
         parameters; :meth:`profiles` is its profile.
@@ -439,9 +441,10 @@ class IndividualWeights:
     n_respondents : int
     converged : bool
     n_iter : int
-        EM iterations.
+        EM iterations (Laplace and importance-sampling stages together; SQUAREM steps).
     loglik : float
-        Empirical Bayes: the Laplace approximation of the marginal log-likelihood; mixture: its log-likelihood.
+        Empirical Bayes: the marginal log-likelihood at (``mu``, ``Sigma``), by importance sampling; mixture: its
+        log-likelihood.
     n_draws : int
     seed : int or None
     """
@@ -660,13 +663,18 @@ def fit_individual(
     seed : int or None, default 0
         Seeds the draws (and the mixture's starts); the same seed gives the same result.
     max_iter : int, default 1000
-        EM iterations.
+        EM iterations (SQUAREM steps) of each stage.
     tol : float, default 1e-6
-        EM stops when no entry of ``mu`` or ``Sigma`` moves by more than `tol`.
+        An EM stage stops when no entry of ``mu`` or ``Sigma`` moves by more than `tol`.
     n_starts : int, default 10
         Random starts of the mixture.
     progress : bool, default False
-        tqdm progress bar over EM iterations.
+        tqdm progress bar over the EM stages.
+
+    Notes
+    -----
+    Memory grows as ``n_draws x n_respondents x n_items`` doubles (2,048 x 1,000 x 5: 80 MB); lower `n_draws` for
+    many thousands of respondents. Run time on 300 respondents with 5 items: about 2-5 s.
 
     Returns
     -------
@@ -762,7 +770,7 @@ def fit_individual(
             population=pd.Series(props @ cw, index=pd.Index(items, name="item"), name="weight"),
             mu=pd.Series(mu, index=pd.Index(items, name="item"), name="log_worth"),
             sigma=pd.DataFrame(Sig, index=pd.Index(items, name="item"), columns=list(items)),
-            shrinkage=pd.Series(np.clip(shrink, 0, None), index=pd.Index(items, name="item"), name="shrinkage"),
+            shrinkage=pd.Series(np.clip(shrink, 0, 1), index=pd.Index(items, name="item"), name="shrinkage"),
             pooled=pooled, mixture=mix, n_respondents=len(ids), converged=bool(mix.converged), n_iter=mix.n_iter,
             loglik=float(mix.loglik), n_draws=int(n_draws), seed=seed, _state=state)
     # empirical Bayes: Laplace-approximation EM, then importance-sampling EM rounds that correct it where they settle
