@@ -174,6 +174,16 @@ def test_shrinkage_limits_and_the_unpooled_fit():
         np.testing.assert_allclose(b[i], own, atol=1e-6)
 
 
+def test_frequency_weights_weight_the_population(bw):
+    r = bw[0].subset(np.arange(60))
+    zero = sw.fit_individual(r.with_respondent_weights(np.r_[np.zeros(10), np.ones(50)]))
+    rest = sw.fit_individual(r.subset(np.arange(10, 60)))
+    np.testing.assert_allclose(zero.mu.to_numpy(), rest.mu.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(zero.sigma.to_numpy(), rest.sigma.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(zero.weights.iloc[10:].to_numpy(), rest.weights.to_numpy(), atol=1e-6)
+    assert zero.weights.shape == (60, K)  # a respondent of weight 0 still gets a posterior
+
+
 # -------------------------------------------------------------------------------------------- the result object
 def test_to_frame_weights_and_intervals(bw):
     r, _, _, res = bw

@@ -802,8 +802,8 @@ def fit_individual(
         bar.close()
     converged = bool(ok_l and ok_p)
     if not converged:
-        warnings.warn(f"The Laplace EM did not converge in max_iter={max_iter} iterations (tol={tol}). Fix: raise "
-                      "`max_iter` or `tol`.", ConvergenceWarning, stacklevel=2)
+        warnings.warn(f"The Laplace EM (or a respondent's posterior mode) did not converge in max_iter={max_iter} "
+                      f"iterations (tol={tol}). Fix: raise `max_iter` or `tol`.", ConvergenceWarning, stacklevel=2)
     mean, _ = _draw_summaries(u, L, z, om, ())
     X = _draws(u, L, z)
     xbar = np.einsum("nd,dni->ni", om, X)
