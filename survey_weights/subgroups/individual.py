@@ -437,8 +437,10 @@ class IndividualWeights:
         0 = each respondent's data decide alone, 1 = everyone gets the population (the normal-normal ``B``; for the
         mixture the variances are over the classes, capped at 1).
     pooled : FitResult
-        The pooled fit (Plackett-Luce, best-worst or Bradley-Terry) that gave the starting values and the tie
-        parameters; :meth:`profiles` is its profile.
+        The pooled fit that gave the starting values and the tie parameters, with the package's defaults
+        (:func:`~survey_weights.fit_plackett_luce`, :func:`~survey_weights.fit_bradley_terry` with Davidson ties, or
+        :func:`~survey_weights.fit_best_worst` with ``npseudo=0.5`` so it exists for small data); :meth:`profiles`
+        is its profile.
     mixture : MixtureResult or None
         The latent-class fit (method "mixture").
     n_respondents : int
