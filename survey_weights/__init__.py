@@ -46,12 +46,14 @@ from .results import BestWorstResult, BradleyTerryResult, FitResult, PlackettLuc
 from .subgroups import (
     BootstrapResult,
     GroupedFitResult,
+    IndividualWeights,
     LRTestResult,
     MixtureResult,
     PreferenceTree,
     WorthRegressionResult,
     bootstrap,
     fit_by_group,
+    fit_individual,
     fit_mixture,
     fit_regression,
     fit_tree,
@@ -98,6 +100,8 @@ __all__ = [
     "MixtureResult",
     "bootstrap",
     "BootstrapResult",
+    "fit_individual",
+    "IndividualWeights",
     # profiles
     "WeightProfile",
     "derive_profile",

@@ -10,7 +10,7 @@ import survey_weights as sw
 CONTRACT = [
     "Rankings", "PairedComparisons", "fit_plackett_luce", "fit_bradley_terry", "derive_profile", "WeightProfile",
     "export_profiles", "read_profiles", "load_example_survey", "load_survey", "SURVEY_CRITERIA", "fit_by_group",
-    "fit_tree", "fit_mixture",
+    "fit_tree", "fit_mixture", "fit_individual",
 ]
 
 

@@ -1,6 +1,6 @@
 """One result vocabulary: to_frame(), summary(), plot(), weights and profiles() mean the same on every result class
 (FitResult under every tie reading, BestWorstResult, GroupedFitResult, WorthRegressionResult, PreferenceTree,
-MixtureResult, BootstrapResult)."""
+MixtureResult, BootstrapResult, IndividualWeights)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from survey_weights.exceptions import SmallGroupWarning
 from survey_weights.profiles import WeightProfile, derive_profile
 from survey_weights.results import Summary
 
-KINDS = ["fit", "groups", "regression", "tree", "mixture", "bootstrap", "ties_efron", "best_worst"]
+KINDS = ["fit", "groups", "regression", "tree", "mixture", "bootstrap", "ties_efron", "best_worst", "individual"]
 #: leading key column of the tidy table (None: one fit)
 KEY = {"fit": None, "groups": "group", "regression": None, "tree": "node", "mixture": "class", "bootstrap": None,
-       "ties_efron": None, "best_worst": None}
+       "ties_efron": None, "best_worst": None, "individual": "respondent"}
 #: index name of a multi-fit result's weights
-ROWS = {"groups": "group", "regression": "cell", "tree": "node", "mixture": "class"}
+ROWS = {"groups": "group", "regression": "cell", "tree": "node", "mixture": "class", "individual": "respondent"}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,7 @@ def results(rankings: sw.Rankings) -> dict:
         "bootstrap": sw.bootstrap(rankings, n_boot=100, seed=1, progress=False),
         "ties_efron": sw.fit_plackett_luce(rankings, ties="efron"),
         "best_worst": sw.fit_best_worst(_best_worst_tasks(), model="maxdiff"),
+        "individual": sw.fit_individual(rankings.subset(np.arange(60))),
     }
 
 
@@ -71,6 +72,12 @@ def test_to_frame_shares_column_names(results, kind):
     if kind == "regression":  # coefficients, not weights: the coefficient table (documented)
         assert list(fr.columns) == ["item", "term", "estimate", "se", "z", "pvalue", "ci_low", "ci_high"]
         assert (fr["ci_low"] < fr["estimate"]).all() and (fr["estimate"] < fr["ci_high"]).all()
+        return
+    if kind == "individual":  # one row per respondent x criterion, exactly these columns (issue 13.4)
+        assert list(fr.columns) == ["respondent", "criterion", "weight", "ci_low", "ci_high"]
+        assert ((0 < fr["ci_low"]) & (fr["ci_low"] <= fr["weight"]) & (fr["weight"] <= fr["ci_high"])
+                & (fr["ci_high"] < 1)).all()
+        np.testing.assert_allclose(fr.groupby("respondent")["weight"].sum(), 1.0)
         return
     lead = [] if KEY[kind] is None else [KEY[kind]]
     assert list(fr.columns[: len(lead)]) == lead
