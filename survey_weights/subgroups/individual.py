@@ -138,16 +138,14 @@ class _BestWorstKernel:
     def __call__(self, beta: np.ndarray, need: int = 2) -> tuple:
         N, n = beta.shape
         f, g, H = np.zeros(N), np.zeros(N * n), np.zeros(N * n * n)
-        for b in self.d.blocks:
+        for b in self.d.blocks:  # one conditional-logit stage per block
             S, r = b["S"], b["resp"]
-            V = beta[r[:, None], S]
-            for X, ch, mask in b["stages"]:
-                ll, gl, Hl = BestWorstDesign._stage(V, X, ch, mask, need)
-                f += np.bincount(r, weights=ll, minlength=N)
-                if need:
-                    g += np.bincount((r[:, None] * n + S).ravel(), weights=gl.ravel(), minlength=N * n)
-                    idx = (r[:, None, None] * (n * n) + S[:, :, None] * n + S[:, None, :]).ravel()
-                    H += np.bincount(idx, weights=Hl.ravel(), minlength=N * n * n)
+            ll, gl, Hl = BestWorstDesign._stage(beta[r[:, None], S], b["X"], b["chosen"], need)
+            f += np.bincount(r, weights=ll, minlength=N)
+            if need:
+                g += np.bincount((r[:, None] * n + S).ravel(), weights=gl.ravel(), minlength=N * n)
+                idx = (r[:, None, None] * (n * n) + S[:, :, None] * n + S[:, None, :]).ravel()
+                H += np.bincount(idx, weights=Hl.ravel(), minlength=N * n * n)
         return f, g.reshape(N, n), H.reshape(N, n, n)
 
     def loglik_many(self, B: np.ndarray) -> np.ndarray:
@@ -160,16 +158,14 @@ class _BestWorstKernel:
             S, r = b["S"], b["resp"]
             T = len(r)
             inc = sp.csr_matrix((np.ones(T), (np.arange(T), r)), shape=(T, N))
-            for X, ch, mask in b["stages"]:
-                rows = max(1, _CHUNK // max(1, T * len(X)))
-                for s in range(0, M, rows):
-                    eta = B[s:s + rows][:, r[:, None], S] @ X.T  # (m, T, A)
-                    if mask is not None:
-                        eta = np.where(mask[None], eta, -np.inf)
-                    mx = eta.max(axis=2, keepdims=True)
-                    lse = mx[..., 0] + np.log(np.exp(eta - mx).sum(axis=2))
-                    ll = np.take_along_axis(eta, ch[None, :, None], axis=2)[..., 0] - lse
-                    out[s:s + rows] += np.asarray(inc.T @ ll.T).T
+            X, ch = b["X"], b["chosen"]
+            rows = max(1, _CHUNK // max(1, T * len(X)))
+            for s in range(0, M, rows):
+                eta = B[s:s + rows][:, r[:, None], S] @ X.T  # (m, T, A)
+                mx = eta.max(axis=2, keepdims=True)
+                lse = mx[..., 0] + np.log(np.exp(eta - mx).sum(axis=2))
+                ll = np.take_along_axis(eta, ch[None, :, None], axis=2)[..., 0] - lse
+                out[s:s + rows] += np.asarray(inc.T @ ll.T).T
         return out
 
 
