@@ -124,3 +124,25 @@ def test_schedule_checks():
         ExperimentSchedule(safety_weights=(0.0, 0.5, 1.0))
     with pytest.raises(TypeError, match="`generate`"):
         ExperimentSchedule(generate="base")
+
+
+def test_class_separation_from_base_and_between():
+    from survey_weights.pipeline._pool import class_separation
+
+    pe = _evaluation()
+    names = ["modpo_s0.25", "modpo_s0.75"]
+    weights = {n: sweep_weights(w) for n, w in zip(names, (0.25, 0.75))}
+    sep = class_separation(pe, weights, [*names, "not a model"])
+    assert [r["profile"] for r in sep["from_base"]] == names
+    w = weights["modpo_s0.25"]
+    by_hand = (pe.objective("modpo_s0.25", w) - pe.objective("base", w)).mean()
+    assert sep["from_base"][0]["gain"]["estimate"] == pytest.approx(by_hand)
+    assert len(sep["between"]) == 1 and sep["between"][0]["profiles"] == names
+    assert sep["separated"] is (all(r["separated"] for r in sep["from_base"]) and sep["between"][0]["passed"])
+    same = class_separation(pe, {"a": w}, [])
+    assert same == {"from_base": [], "between": [], "separated": None}
+    # a class adapter identical to the base is not separated from it
+    lp = dict(pe.logps)
+    lp["modpo_s0.25"] = pe.logps["base"]
+    flat = PoolEvaluation.from_logps(pe.pool, lp, base="base", models=list(pe.models), beta=1.0, n_boot=300, seed=1)
+    assert class_separation(flat, weights, names)["separated"] is False
