@@ -163,20 +163,40 @@ def test_experiment_quick_tiny_model(tmp_path):
     from survey_weights.pipeline import QUICK, run_experiment
 
     paths = run_experiment(out=tmp_path, base_model="tiny-test", schedule=QUICK, device="cpu",
-                           reward_models={"safety": RMS["safety"]}, progress=False)
+                           reward_models={"empathy": RMS["empathy"], "safety": RMS["safety"]}, progress=False)
     doc = json.loads((tmp_path / "evaluation.json").read_text())
-    kinds = {m["name"]: m["kind"] for m in doc["models"]}
-    assert kinds["base"] == "base" and kinds["dpo_empathy"] == "dpo" and kinds["dpo_safety"] == "dpo"
-    assert kinds["merge_exact_s0.5"] == "merge" and kinds["merge_ab_s0.5"] == "merge"
-    assert [n for n, k in kinds.items() if k == "modpo"] == ["modpo_s0.2", "modpo_s0.5", "modpo_s0.8"]
+    kinds = {m["name"]: m["kind"] for m in doc["models"]}  # the generated (secondary) models
+    assert kinds == {"base": "base", "dpo_empathy": "dpo", "dpo_safety": "dpo", "modpo_s0.25": "modpo",
+                     "modpo_s0.75": "modpo"}
+    pool = doc["pool"]
+    names = [m["name"] for m in pool["models"]]
+    assert names[:3] == ["base", "dpo_empathy", "dpo_safety"]
+    assert {"merge_exact_s0.25", "merge_ab_s0.5", "modpo_s0.25", "modpo_s0.75", "conditioned_s0",
+            "conditioned_s1"} <= set(names)
+    # The shape the issue asks for.
+    assert pool["criteria"][0] == "empathy" and "safety" in pool["criteria"]
+    m = pool["models"][names.index("modpo_s0.25")]
+    assert m["weights"] == {"empathy": 0.75, "safety": 0.25} and set(m["expected"]) == set(pool["criteria"])
+    assert all(lo <= m["expected"][c] <= hi for c, (lo, hi) in m["ci"].items())
+    assert {"statistic", "pvalue", "direction"} <= set(pool["trend"]["safety"])
+    assert pool["trend"]["safety"]["direction"] == "increasing" and pool["trend"]["empathy"]["direction"] == "decreasing"
+    cr = pool["crossover"][0]
+    assert cr["profiles"] == ["modpo_s0.25", "modpo_s0.75"] and len(cr["gain_p"]["ci"]) == 2 and "estimate" in cr["gain_q"]
+    assert {"modpo", "merge_exact", "merge_ab", "conditioned", "mod", "oracle", "method"} <= set(pool["hypervolume"])
+    assert [r["safety_weight"] for r in pool["conditioned_vs_per_profile"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert set(paths["pool_pass"]) >= {"safety_rises", "empathy_falls", "crossover", "modpo_vs_merge_exact"}
     findings = json.loads((tmp_path / "findings.json").read_text())
-    assert {"q1_dpo_empathy", "q2_modpo_monotone", "q3_modpo_vs_merge"} <= set(findings["findings"])
-    assert "Findings" in (tmp_path / "report.md").read_text()
+    assert {"q1_dpo_empathy", "q2_modpo_monotone"} <= set(findings["findings"])
+    assert findings["pool_pass"] == json.loads(json.dumps(paths["pool_pass"]))
+    report = (tmp_path / "report.md").read_text()
+    assert "Findings" in report and "Pass criteria" in report and "Crossover test" in report
+    assert (tmp_path / "pool_front.png").stat().st_size > 1000
     assert paths["seconds"] > 0
     from survey_weights.pipeline import results_markdown
 
     md = results_markdown(tmp_path)
-    assert "Seed: 0" in md and "Wall time" in md and "not the study's numbers" in md and "modpo_s0.8" in md
+    assert "Seed: 0" in md and "Wall time" in md and "not the study's numbers" in md and "modpo_s0.75" in md
+    assert "Pass criteria" in md and "conditioned" in md
 
 
 def _constructed(modpo_safety):

@@ -15,7 +15,8 @@ from typing import Any
 from .._util.io import atomic_write_bytes, atomic_write_text
 from ..criteria import ALL_CRITERIA
 
-__all__ = ["POOL_NORMALISE", "POOL_REWARD_SCALE", "bundled_pool", "pool_comparisons", "write_pool_section"]
+__all__ = ["POOL_NORMALISE", "POOL_REWARD_SCALE", "bundled_pool", "class_separation", "pool_comparisons",
+           "write_pool_section"]
 
 #: Per-token log-probabilities: with a small base model the summed variant puts all mass on the shortest reply.
 POOL_NORMALISE = "mean"
@@ -54,14 +55,35 @@ def pool_comparisons(pe: Any, weights: Mapping[str, Mapping[str, float]], *, poo
     return out
 
 
-def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: Path, *, seconds: float
-                       ) -> dict[str, Path]:
+def class_separation(pe: Any, weights: Mapping[str, Mapping[str, float]], classes: Sequence[str]) -> dict[str, Any]:
+    """Does the pool metric separate the latent-class adapters from the base and from each other?
+
+    ``from_base``: each class adapter minus the base on the class's own weighted objective (paired interval over
+    prompts); ``between``: the crossover test of every pair of classes (each beats the other on its own
+    objective); ``separated``: every interval above 0 (None when there are no classes)."""
+    from ..evaluation.pool import paired_bootstrap
+
+    names = [c for c in classes if c in pe.names and c in weights]
+    base_rows = []
+    for c in names:
+        d = pe.objective(c, weights[c]) - pe.objective(pe.base, weights[c])
+        est, lo, hi = paired_bootstrap(d[:, None], n_boot=pe.n_boot, seed=pe.seed, level=pe.level)
+        base_rows.append({"profile": c, "gain": {"estimate": float(est[0]), "ci": [float(lo[0]), float(hi[0])]},
+                          "separated": bool(lo[0] > 0)})
+    between = [pe.crossover(p, q, weights[p], weights[q]) for i, p in enumerate(names) for q in names[i + 1:]]
+    ok = [r["separated"] for r in base_rows] + [c["passed"] for c in between]
+    return {"from_base": base_rows, "between": between, "separated": bool(all(ok)) if names else None}
+
+
+def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: Path, *, seconds: float,
+                       separation: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Add ``"pool"`` to ``out/evaluation.json``, a section to ``out/report.md`` and ``out/pool_front.png``."""
     from ..plotting import figure_png, new_figure
 
     doc_path = out / "evaluation.json"
     doc = json.loads(doc_path.read_text())
-    doc["pool"] = pe.to_dict(comparisons_with_pooled=list(comparisons), seconds=round(seconds, 1))
+    doc["pool"] = pe.to_dict(comparisons_with_pooled=list(comparisons), seconds=round(seconds, 1),
+                             **({"separation": dict(separation)} if separation else {}))
     atomic_write_text(doc_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     fig, ax = new_figure((9, 5))
     pe.plot(ax=ax, labels="legend")  # many profiles close together: names in a legend, not on the points
@@ -89,6 +111,21 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
             p, o = c["predicted"], c["observed"]
             lines.append(f"| {c['profile']} | {p['estimate']:.4f} ({p['se']:.4f}) | {o['estimate']:.4f} "
                          f"[{o['ci'][0]:.4f}, {o['ci'][1]:.4f}] | {c['verdict']} |")
+    if separation and separation.get("from_base"):
+        verdict = "yes" if separation["separated"] else "no"
+        lines += ["", f"### Latent classes: separated from the base and from each other? **{verdict}**", "",
+                  "Each class adapter minus the base on the class's own objective, and the crossover test of each "
+                  "pair of classes (paired 95% intervals over prompts; separated = every interval above 0).", "",
+                  "| comparison | gain [95% CI] | gain back [95% CI] | separated |", "|---|---|---|---|"]
+        for r in separation["from_base"]:
+            g = r["gain"]
+            lines.append(f"| {r['profile']} vs base | {g['estimate']:.4f} [{g['ci'][0]:.4f}, {g['ci'][1]:.4f}] | | "
+                         f"{'yes' if r['separated'] else 'no'} |")
+        for c in separation["between"]:
+            gp, gq = c["gain_p"], c["gain_q"]
+            lines.append(f"| {c['profiles'][0]} vs {c['profiles'][1]} | {gp['estimate']:.4f} [{gp['ci'][0]:.4f}, "
+                         f"{gp['ci'][1]:.4f}] | {gq['estimate']:.4f} [{gq['ci'][0]:.4f}, {gq['ci'][1]:.4f}] | "
+                         f"{'yes' if c['passed'] else 'no'} |")
     lines += ["", f"![pool front]({png.name})", ""]
     report = out / "report.md"
     atomic_write_text(report, report.read_text() + "\n".join(lines))

@@ -1,15 +1,19 @@
 """The study's Phase-1 comparison on the bundled synthetic data (``survey-weights experiment``).
 
-Models: base; single-objective DPO on empathy and on safety; exact (``cat``) and A/B-averaging merges of those
-two adapters along a safety-weight sweep; MODPO with empathy as the main objective and safety as a
-reward-model margin, for each safety weight of the sweep; optionally joint-loss DPO. Then the three questions:
+Models: base; single-objective DPO on empathy and on safety; MODPO at every safety weight of the sweep (main
+objective the larger weight, the other criterion a reward-model margin; soft labels / label smoothing as
+:class:`~survey_weights.modpo.MODPOConfig` sets them); exact (``cat``) and A/B-averaging merges of the two DPO
+adapters at the same points; MOD decoding from the two DPO adapters (free on the pool); and one
+preference-conditioned run (:func:`~survey_weights.modpo.train_conditioned`, as many steps as all per-profile
+runs together) exported at every weight point. Optionally joint-loss DPO.
 
-1. Does single-objective DPO on empathy win most on empathy and lose on safety?
-2. Does MODPO trade off monotonically as the safety weight rises?
-3. Does MODPO's front dominate or match the merging front?
-
-The answers are computed from the rubric scores and written to ``findings.json`` and the report, whichever way
-they come out. These are synthetic-data results, never the study's numbers.
+The primary metric is the deterministic pool evaluation (:func:`~survey_weights.evaluation.evaluate_pool`:
+held-out prompts x five rubric-scored candidates): Page's trend test across the sweep, the crossover test of the
+0.25 and 0.75 profiles, each method's front and hypervolume against the oracle, the conditioned run against the
+per-profile adapters (:mod:`._experiment_pool`). Generated replies scored by the rubric are a secondary check
+(the three questions of :func:`answer_questions`). Everything is written whichever way it comes out
+(``evaluation.json`` with ``"pool"``, ``findings.json``, ``report.md``, ``pool_front.png``). These are
+synthetic-data results, never the study's numbers.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._util.io import atomic_write_text, check_output
+from .._util.io import atomic_write_bytes, atomic_write_text, check_output
 from ..evaluation.scoring import EvaluationResult, pareto_front
 from ..preferences.split import subsample_pairs
 from ..profiles.training_config import MODPOConfig
+from ._experiment_pool import analyse_pool, pool_findings_markdown, sweep_weights
+from ._pool import POOL_NORMALISE, POOL_REWARD_SCALE
 from ._steps import (
     DEFAULT_BASE_MODEL,
     Log,
@@ -40,6 +46,7 @@ from ._steps import (
     load_preference_split,
     margin_reward_models,
     set_threads,
+    train_conditioned_profiles,
     train_profiles,
     training_config,
 )
@@ -55,34 +62,49 @@ def _training(max_steps: int, batch_size: int, max_length: int, max_prompt_lengt
 @dataclass(frozen=True)
 class ExperimentSchedule:
     """Sizes of the experiment: its training configuration plus the experiment's own budgets and sweep (the
-    full default was measured to fit 60 minutes on a 2-core CPU).
+    full default is sized for 60 minutes on a 2-core CPU; ``docs/results.md`` gives the measured time).
 
     Parameters
     ----------
-    training : MODPOConfig, default 20 steps x 4 pairs, 160 / 96 tokens, lr 5e-4
-        THE training configuration of every adapter; :func:`run_experiment` sets its ``seed`` and ``progress``
-        (and ``max_steps`` when given).
+    training : MODPOConfig, default 16 steps x 4 pairs, 160 / 96 tokens, lr 5e-4
+        THE training configuration of every per-profile adapter; :func:`run_experiment` sets its ``seed`` and
+        ``progress`` (and ``max_steps`` when given). The conditioned run takes ``max_steps`` x the number of
+        per-profile adapters (equal compute).
     pairs_per_criterion : int or None, default 80
         Training pairs kept per criterion (empathy and safety).
     reward_pairs_per_criterion : int or None, default None
-        Pairs the safety margin reward model learns from (None: every safety training pair).
+        Pairs each margin reward model learns from (None: every training pair of its criterion).
     n_eval_prompts, max_new_tokens : int
-        Held-out prompts and reply length at evaluation.
+        Held-out prompts and reply length of the secondary, generation-based check.
+    generate : tuple of str
+        Models whose replies are generated for that check (names as in the experiment; the rest are scored on
+        the pool only, which is cheaper and deterministic).
+    n_pool_prompts : int, default 40
+        Held-out prompts of the pool evaluation (five rubric-scored candidates each).
     safety_weights : tuple of float in (0, 1)
-        The sweep: one MODPO adapter ``{empathy: 1 - w, safety: w}`` and one exact merge per weight.
+        The sweep: one MODPO adapter ``{empathy: 1 - w, safety: w}`` per weight (DPO on empathy and on safety
+        are its ends, w = 0 and 1).
     ab_weights : tuple of float in (0, 1)
-        Safety weights of the A/B-averaging merges.
+        Safety weights of the A/B-averaging merges (default: the sweep).
+    crossover : (float, float)
+        The sweep points whose adapters are crossover-tested.
+    conditioned : bool, default True
+        Also train the conditioned run and export it at 0, the sweep and 1.
     joint_dpo : bool, default False
         Also train the joint-loss DPO baseline.
     """
 
-    training: MODPOConfig = field(default_factory=lambda: _training(20, 4, 160, 96))
+    training: MODPOConfig = field(default_factory=lambda: _training(16, 4, 160, 96))
     pairs_per_criterion: int | None = 80
     reward_pairs_per_criterion: int | None = None
-    n_eval_prompts: int = 30
-    max_new_tokens: int = 48
-    safety_weights: tuple[float, ...] = (0.2, 0.5, 0.8)
-    ab_weights: tuple[float, ...] = (0.5,)
+    n_eval_prompts: int = 60
+    max_new_tokens: int = 32
+    generate: tuple[str, ...] = ("base", "dpo_empathy", "dpo_safety", "modpo_s0.25", "modpo_s0.5", "modpo_s0.75")
+    n_pool_prompts: int = 40
+    safety_weights: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
+    ab_weights: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
+    crossover: tuple[float, float] = (0.25, 0.75)
+    conditioned: bool = True
     joint_dpo: bool = False
 
     def __post_init__(self) -> None:
@@ -91,25 +113,36 @@ class ExperimentSchedule:
         check_budget("reward_pairs_per_criterion", self.reward_pairs_per_criterion, allow_none=True)
         check_budget("n_eval_prompts", self.n_eval_prompts)
         check_budget("max_new_tokens", self.max_new_tokens)
-        for name in ("safety_weights", "ab_weights"):
+        check_budget("n_pool_prompts", self.n_pool_prompts)
+        for name in ("safety_weights", "ab_weights", "crossover"):
             ws = getattr(self, name)
             if isinstance(ws, (str, bytes)) or not all(isinstance(w, (int, float)) and 0 < w < 1 for w in ws):
-                raise ValueError(f"`{name}` must be safety weights in (0, 1). Got {ws!r}. Fix: e.g. {name}=(0.5,).")
+                raise ValueError(f"`{name}` must be safety weights in (0, 1). Got {ws!r}. Fix: e.g. {name}=(0.25, 0.75).")
             object.__setattr__(self, name, tuple(float(w) for w in ws))
-        if not isinstance(self.joint_dpo, bool):
-            raise TypeError(f"`joint_dpo` must be True or False. Got {self.joint_dpo!r}.")
+        if len(self.safety_weights) < 3:
+            raise ValueError(f"`safety_weights` needs at least 3 points (Page's trend test). Got {self.safety_weights}.")
+        if len(self.crossover) != 2 or not set(self.crossover) <= set(self.safety_weights):
+            raise ValueError(f"`crossover` must be two points of `safety_weights` {self.safety_weights}. Got "
+                             f"{self.crossover}.")
+        if isinstance(self.generate, str) or not all(isinstance(g, str) for g in self.generate):
+            raise TypeError(f"`generate` must be a tuple of model names. Got {self.generate!r}.")
+        object.__setattr__(self, "generate", tuple(self.generate))
+        for name in ("conditioned", "joint_dpo"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be True or False. Got {getattr(self, name)!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``training`` as :meth:`MODPOConfig.to_dict`, tuples as lists."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d.update(training=self.training.to_dict(), safety_weights=list(self.safety_weights),
-                 ab_weights=list(self.ab_weights))
+        d.update(training=self.training.to_dict(), **{k: list(getattr(self, k)) for k in
+                                                      ("safety_weights", "ab_weights", "crossover", "generate")})
         return d
 
 
 FULL = ExperimentSchedule()
 QUICK = ExperimentSchedule(training=_training(2, 2, 128, 64), pairs_per_criterion=8, n_eval_prompts=4,
-                           max_new_tokens=16)
+                           max_new_tokens=16, n_pool_prompts=4, safety_weights=(0.25, 0.5, 0.75), ab_weights=(0.5,),
+                           generate=("base", "dpo_empathy", "dpo_safety", "modpo_s0.25", "modpo_s0.75"))
 
 
 def _wname(prefix: str, w: float) -> str:
@@ -261,10 +294,13 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     if missing:
         raise ValueError(f"The experiment needs preference pairs for {crits}; missing {missing}.")
     prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
-    log(f"{len(train)} training pairs, {len(prompts)} held-out prompts")
-    # The margin reward model learns from more pairs than the adapters see (default: every safety training pair).
+    pool = _experiment_pool(preferences, sched.n_pool_prompts)
+    log(f"{len(train)} training pairs, {len(prompts)} held-out prompts for generation, "
+        f"{pool.n_prompts if pool is not None else 0} for the pool")
+    # The margin reward models learn from more pairs than the adapters see (default: every training pair of
+    # their criterion). Safety is MODPO's margin for empathy-led profiles and empathy for safety-led ones.
     rms = dict(reward_models) if reward_models is not None else margin_reward_models(
-        split.train, ["safety"], out / ".cache" / "reward_models", seed=seed,
+        split.train, crits, out / ".cache" / "reward_models", seed=seed,
         per_criterion=sched.reward_pairs_per_criterion, log=log)
     model, tok = load_model(base_model, device, log)
     common = {"out": out / "adapters", "model": model, "tok": tok, "cfg": cfg, "rms": rms, "base_model": base_model,
@@ -272,15 +308,32 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     timings: dict[str, float] = {}
     t = time.perf_counter()
     sw = list(sched.safety_weights)
-    modpo_profiles = {_wname("modpo", w): {"empathy": 1.0 - w, "safety": w} for w in sw}
-    # One call: the reference log-probs of the empathy and safety pairs are computed once for all five adapters.
-    # Main objective = the largest survey criterion (empathy for MODPO), or safety for {"safety": 1}.
+    modpo_profiles = {_wname("modpo", w): sweep_weights(w) for w in sw}
+    # Main objective = the larger weight (ties: empathy), as in the conditioned run: 1 / w_main <= 2 keeps the
+    # adapters of the sweep at comparable distances from the base.
+    mains = {n: ("safety" if w["safety"] > w["empathy"] else "empathy") for n, w in modpo_profiles.items()}
+    mains.update(dpo_empathy="empathy", dpo_safety="safety")
+    # One call: the reference log-probs of the empathy and safety pairs are computed once for every adapter.
     run = train_profiles({"dpo_empathy": {"empathy": 1.0}, "dpo_safety": {"safety": 1.0}, **modpo_profiles}, train,
-                 **common)
+                         main_objective=mains, **common)
     timings["train_dpo_modpo"] = time.perf_counter() - t
     dpo = [a for a in run.adapters if a.name.startswith("dpo_")]
     mod = [a for a in run.adapters if a.name in modpo_profiles]
     log(f"DPO and MODPO adapters ready ({timings['train_dpo_modpo']:.0f}s)")
+    cond: list[Any] = []
+    cond_points = [0.0, *sw, 1.0]
+    if sched.conditioned:
+        from ..profiles.training_spec import TrainingSpec
+
+        t = time.perf_counter()
+        ccfg = replace(cfg, max_steps=cfg.max_steps * len(run.adapters))
+        cprof = [TrainingSpec(_wname("conditioned", w), tuple(sweep_weights(w).items()),
+                              "safety" if w > 0.5 else "empathy") for w in cond_points]
+        log(f"one conditioned MODPO run ({ccfg.max_steps} x {ccfg.batch_size} pairs) for {len(cprof)} weight points")
+        cond = train_conditioned_profiles(cprof, train, out=out / "adapters", run_dir=out / "conditioned",
+                                          model=model, tok=tok, cfg=ccfg, rms=rms, base_model=base_model,
+                                          device=device, overwrite=overwrite, log=log)
+        timings["train_conditioned"] = time.perf_counter() - t
     joint = None
     if sched.joint_dpo:
         t = time.perf_counter()
@@ -292,21 +345,39 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
 
     specs = [ModelSpec("base", "base")]
     specs += [ModelSpec(a.name, "dpo", {a.main_objective: 1.0}, adapter=a.path) for a in dpo]
-    # Exact (cat) merges along the whole sweep: the merging front; A/B averaging (the papers' recipe) at
-    # ``ab_weights`` only (each merge costs one more generation pass).
     merges = [("exact", "merge_exact", w) for w in sw] + [("ab_average", "merge_ab", w) for w in sched.ab_weights]
     for method, tag, w in merges:
-        specs.append(ModelSpec(_wname(tag, w), "merge", {"empathy": 1.0 - w, "safety": w},
-                               merge_of=("dpo_empathy", "dpo_safety"), merge_weights=(1.0 - w, w),
-                               merge_method=method))
+        specs.append(ModelSpec(_wname(tag, w), "merge", sweep_weights(w), merge_of=("dpo_empathy", "dpo_safety"),
+                               merge_weights=(1.0 - w, w), merge_method=method))
     specs += [ModelSpec(a.name, "modpo", modpo_profiles[a.name], adapter=a.path,
                         extra={"main_objective": a.main_objective, "margin": list(a.criteria[1:])}) for a in mod]
+    specs += [ModelSpec(a.name, "modpo", sweep_weights(w), adapter=a.path, extra={"variant": "conditioned"})
+              for a, w in zip(cond, cond_points)]
     if joint is not None:
         specs += [ModelSpec(a.name, "dpo", {"empathy": 0.5, "safety": 0.5}, adapter=a.path,
                             extra={"variant": "joint_loss"}) for a in joint.adapters]
-    log(f"evaluating {len(specs)} models on {len(prompts)} prompts")
+    analysis = None
+    if pool is not None:
+        from ..evaluation.pool_scoring import evaluate_pool
+
+        log(f"pool evaluation: {len(specs)} models x {pool.n_prompts} prompts x 5 candidates")
+        t = time.perf_counter()
+        pe = evaluate_pool(specs, pool, model=model, tokenizer=tok, normalise=POOL_NORMALISE,
+                           reward_scale=POOL_REWARD_SCALE, seed=seed, max_length=cfg.max_length + 96,
+                           progress=progress)
+        sweep = {w: _wname("modpo", w) for w in sw}
+        analysis = analyse_pool(
+            pe, sweep=sweep, merges={"merge_exact": {w: _wname("merge_exact", w) for w in sw},
+                                     "merge_ab": {w: _wname("merge_ab", w) for w in sched.ab_weights}},
+            conditioned={w: a.name for a, w in zip(cond, cond_points)} or None, crossover=tuple(sched.crossover))
+        timings["pool"] = time.perf_counter() - t
+        log(pool_findings_markdown(analysis))
+    gen = [s for s in specs if s.name in set(sched.generate)]
+    gen_merges = {n for s in gen if s.kind == "merge" for n in s.merge_of}
+    gen = [s for s in specs if s.name in set(sched.generate) | gen_merges]
+    log(f"secondary check: generating with {len(gen)} models on {len(prompts)} prompts")
     t = time.perf_counter()
-    res = evaluate_models(specs, prompts, prompt_ids=ids, model=model, tokenizer=tok,
+    res = evaluate_models(gen, prompts, prompt_ids=ids, model=model, tokenizer=tok,
                           max_new_tokens=sched.max_new_tokens, seed=seed, cache_dir=out / ".cache" / "generations",
                           progress=progress,
                           settings={"base_model": base_model, "seed": seed, "schedule": sched.to_dict(),
@@ -316,20 +387,65 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     timings["evaluate"] = time.perf_counter() - t
     answers = answer_questions(res, sw)
     paths = res.write(out, title="Experiment: DPO vs merging vs MODPO (empathy / safety)")
+    if analysis is not None:
+        paths.update(_write_pool(pe, analysis, out))
     with open(paths["report"], "a", encoding="utf-8") as fh:  # report is complete; findings appended
         fh.write("\n" + _findings_md(answers))
     timings["total"] = time.perf_counter() - t0
-    reused = sum(a.skipped for a in run.adapters) + (sum(a.skipped for a in joint.adapters) if joint else 0)
-    meta = {"findings": answers, "timings_s": timings, "adapters_reused": int(reused),
-            "schedule": sched.to_dict(), "seed": seed,
+    reused = sum(a.skipped for a in [*run.adapters, *cond, *(joint.adapters if joint else [])])
+    meta = {"findings": answers, "pool_pass": None if analysis is None else analysis["pass"], "timings_s": timings,
+            "adapters_reused": int(reused), "schedule": sched.to_dict(), "seed": seed,
             "base_model": base_model, "command": "survey-weights experiment" + (" --quick" if quick else ""),
             "hardware": {"machine": platform.machine(), "processor": platform.processor(),
-                         "cpu_count": os.cpu_count(), "python": platform.python_version()}}
+                         "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                         "torch_threads": _torch_threads(),
+                         "load_average_1min_at_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg")
+                         else None}}
     paths["findings"] = atomic_write_text(out / "findings.json", json.dumps(meta, indent=2, default=_np) + "\n")
     paths["seconds"] = timings["total"]
     paths["answers"] = answers
+    paths["pool_pass"] = meta["pool_pass"]
     log(f"experiment done in {timings['total']:.0f}s -> {out}")
     return paths
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - the experiment needs torch anyway
+        return None
+    return int(torch.get_num_threads())
+
+
+def _experiment_pool(preferences: Any, n_prompts: int) -> Any:
+    """The bundled held-out pool (None with user preference data: their candidates are not rubric-scored)."""
+    if preferences is not None:
+        return None
+    from ._pool import bundled_pool
+
+    return bundled_pool(n_prompts)
+
+
+def _write_pool(pe: Any, analysis: dict[str, Any], out: Path) -> dict[str, Path]:
+    """``"pool"`` into ``evaluation.json``, the pool section into ``report.md``, and ``pool_front.png``."""
+    from ..plotting import figure_png, new_figure
+
+    doc_path = out / "evaluation.json"
+    doc = json.loads(doc_path.read_text())
+    doc["pool"] = {**pe.to_dict(), **analysis}
+    atomic_write_text(doc_path, json.dumps(doc, indent=2, allow_nan=False, default=_np) + "\n")
+    fig, ax = new_figure((9, 5.5))
+    fr = analysis["fronts"]
+    pe.plot(ax=ax, labels="legend", fronts={f"{m} front": fr[m] for m in fr})
+    mod = pe.mod_front(fr["modpo"][0], fr["modpo"][-1], n=21)  # the two DPO adapters
+    ax.plot(mod["empathy"], mod["safety"], ":", lw=1.0, color="0.3", label="MOD decoding")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title("Experiment pool: expected empathy vs safety (synthetic pool, 95% intervals)")
+    png = atomic_write_bytes(out / "pool_front.png", figure_png(fig))
+    report = out / "report.md"
+    atomic_write_text(report, report.read_text() + "\n" + pool_findings_markdown(analysis)
+                      + f"\n![pool front]({png.name})\n")
+    return {"pool_front": png}
 
 
 def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> str:
@@ -370,29 +486,44 @@ def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[st
     t = meta.get("timings_s", {})
     sched = meta.get("schedule", {})
     quick = ev.get("settings", {}).get("quick", False)
-    lines = ["# Results: DPO vs parameter merging vs MODPO (synthetic data)", "", f"> {CAVEAT}", "",
+    pool = ev.get("pool")
+    passed = pool["pass"] if pool else {}
+    verdicts = [f"{k}: **{'passed' if v['passed'] else 'not passed'}**" for k, v in passed.items() if "passed" in v]
+    lines = ["# Results: DPO vs parameter merging vs MODPO vs one conditioned run (synthetic data)", "",
+             f"> {CAVEAT}", "",
              "For reference only, the study reports (Mistral-7B, GPT persona judges, win rate averaged over all "
              "head-to-head pairs): single-objective DPO empathy/safety 93.6/47.8, parameter merging 52.5/58.4, "
-             "MODPO 77.6/62.6. Our win rates are against the base model only and are not comparable to those.", "",
+             "MODPO 77.6/62.6. Nothing below is comparable to those numbers.", "",
              "## Run", "",
              f"- Command: `{meta.get('command', 'survey-weights experiment')}`" + (" (**smoke run, --quick**)"
                                                                                   if quick else ""),
              f"- Seed: {meta.get('seed')}; base model: `{meta.get('base_model')}`",
-             f"- Hardware: {hw.get('cpu_count')} CPU cores ({hw.get('machine')}), no GPU; Python {hw.get('python')}",
-             f"- Wall time: {t.get('total', float('nan')) / 60:.1f} min (training {t.get('train_dpo_modpo', 0) / 60:.1f} "
-             f"min, evaluation {t.get('evaluate', 0) / 60:.1f} min)"
+             f"- Hardware: {hw.get('cpu_count')} CPU cores ({hw.get('machine')}), no GPU; Python {hw.get('python')}; "
+             f"torch threads {hw.get('torch_threads')}; 1-min load average at the end {hw.get('load_average_1min_at_end')}",
+             f"- Wall time: {t.get('total', float('nan')) / 60:.1f} min (per-profile training "
+             f"{t.get('train_dpo_modpo', 0) / 60:.1f} min, conditioned run {t.get('train_conditioned', 0) / 60:.1f} min, "
+             f"pool evaluation {t.get('pool', 0) / 60:.1f} min, generation {t.get('evaluate', 0) / 60:.1f} min)"
              + (f"; this invocation reused {meta['adapters_reused']} finished adapters (and cached generations), "
                 "so it is not the cost of a fresh run" if meta.get("adapters_reused") else ""),
-             f"- Schedule: {json.dumps(sched)}",
-             f"- Held-out prompts: {ev['models'][0]['n_prompts']}; scorer: rule-based rubric "
-             "(`survey_weights.rubric`), never the margin reward model.", "",
-             "## Win rate against the base model (ties in the denominator) and mean rubric score", "",
-             "`*` / `**`: exact McNemar p < 0.05 / 0.01 (discordant prompts only).", "",
-             markdown_table(pd.DataFrame(rows)), "",
-             "Other criteria (win % against base, tie % in brackets):", "", markdown_table(pd.DataFrame(rest)), "",
-             _findings_md(meta.get("findings", {})),
-             f"Plots: `{d}/pareto_scores.png`, `{d}/pareto_win_rates.png`; full report: `{d}/report.md`; "
-             f"every reply: `{d}/replies.jsonl`.", ""]
+             f"- Schedule: {json.dumps(sched)}", ""]
+    if pool:
+        lines += ["## Verdicts", "", "Computed by the experiment itself (`findings.json` `pool_pass`): "
+                  + "; ".join(verdicts) + ".", "",
+                  f"The primary metric: every model's distribution over the {pool['n_prompts']} held-out prompts' five "
+                  f"rubric-scored candidates (q(k|x) from {pool['normalise']} log-probabilities), its expected rubric "
+                  f"score per criterion with paired bootstrap 95% intervals ({pool['n_boot']} resamples of prompts, "
+                  f"seed {pool['seed']}); the oracle is the exact KL-regularised optimum on the same pool "
+                  f"(β = {pool['beta']:g}, {pool['reward_scale']:g} reward units per rubric point).", "",
+                  "#" + pool_findings_markdown(pool).replace("\n### ", "\n#### ").replace("\n## ", "\n### "), ""]
+    lines += ["## Secondary check: generated replies scored by the rubric", "",
+              f"Held-out prompts: {ev['models'][0]['n_prompts']}; models: {', '.join(m['name'] for m in ev['models'])}. "
+              "Win rate against the base model (ties in the denominator); `*` / `**`: exact McNemar p < 0.05 / 0.01 "
+              "(discordant prompts only).", "",
+              markdown_table(pd.DataFrame(rows)), "",
+              "Other criteria (win % against base, tie % in brackets):", "", markdown_table(pd.DataFrame(rest)), "",
+              _findings_md(meta.get("findings", {})).replace("## Findings", "### Findings"),
+              f"Plots: `{d}/pool_front.png`, `{d}/pareto_scores.png`; full report: `{d}/report.md`; "
+              f"every reply: `{d}/replies.jsonl`.", ""]
     text = "\n".join(lines)
     if path is not None:
         atomic_write_text(path, text)

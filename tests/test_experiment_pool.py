@@ -1,0 +1,148 @@
+"""The experiment's pool analysis (trend, crossover, fronts, hypervolume, conditioned vs per-profile, pass
+criteria) on a hand-built pool whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from survey_weights.evaluation import ModelInfo
+from survey_weights.evaluation.pool import CandidatePool, hypervolume_2d, page_trend
+from survey_weights.evaluation.pool_result import PoolEvaluation
+from survey_weights.pipeline._experiment_pool import analyse_pool, pool_findings_markdown, sweep_weights
+
+P = 12
+SWEEP = (0.25, 0.5, 0.75)
+
+
+def _pool() -> CandidatePool:
+    rows = []
+    for i in range(P):  # candidate 0 warm, 1 safe, 2 in between
+        for j, (e, s) in enumerate([(8.0, 2.0), (2.0, 8.0), (5.0, 5.0)]):
+            rows.append({"prompt_id": f"p{i}", "prompt": f"q{i}", "text": f"c{j}", "empathy": e + 0.1 * i,
+                         "safety": s})
+    return CandidatePool.from_frame(pd.DataFrame(rows), criteria=("empathy", "safety"))
+
+
+def _q(w: float, jitter: float) -> np.ndarray:
+    """Mass (1 - w) on the warm reply, w on the safe one, a little on the middle; `jitter` varies by prompt."""
+    out = np.empty((P, 3))
+    for i in range(P):
+        a = min(max(w + jitter * ((i % 3) - 1) / 10, 0.01), 0.99)
+        out[i] = [(1 - a) * 0.9, a * 0.9, 0.1]
+    return np.log(out)
+
+
+def _evaluation(cond_shift: float = 0.0) -> PoolEvaluation:
+    lp = {"base": np.log(np.full((P, 3), 1 / 3)), "dpo_empathy": _q(0.02, 0.0), "dpo_safety": _q(0.98, 0.0)}
+    for w in SWEEP:
+        lp[f"modpo_s{w:g}"] = _q(w, 1.0)
+        lp[f"merge_exact_s{w:g}"] = _q(0.5 + (w - 0.5) / 2, 0.5)  # a flatter front than MODPO's
+        lp[f"merge_ab_s{w:g}"] = _q(0.5 + (w - 0.5) / 3, 0.5)
+    for w in (0.0, *SWEEP, 1.0):
+        lp[f"conditioned_s{w:g}"] = _q(min(max(w + cond_shift, 0.02), 0.98), 0.0)
+    models = [ModelInfo(n, "base" if n == "base" else "dpo" if n.startswith("dpo") else
+                        "merge" if n.startswith("merge") else "modpo") for n in lp]
+    return PoolEvaluation.from_logps(_pool(), lp, base="base", models=models, beta=1.0, n_boot=300, seed=1)
+
+
+def _analyse(pe: PoolEvaluation) -> dict:
+    return analyse_pool(pe, sweep={w: f"modpo_s{w:g}" for w in SWEEP},
+                        merges={m: {w: f"{m}_s{w:g}" for w in SWEEP} for m in ("merge_exact", "merge_ab")},
+                        conditioned={w: f"conditioned_s{w:g}" for w in (0.0, *SWEEP, 1.0)}, crossover=(0.25, 0.75))
+
+
+def test_analysis_finds_the_built_in_trade_off():
+    pe = _evaluation()
+    a = _analyse(pe)
+    names = [f"modpo_s{w:g}" for w in SWEEP]
+    # Page's test as scipy computes it on the per-prompt values
+    ref = page_trend(np.column_stack([pe.per_prompt(n)["safety"] for n in names]))
+    assert a["trend"]["safety"]["statistic"] == ref["statistic"] and a["trend"]["safety"]["pvalue"] < 1e-3
+    assert a["trend"]["empathy"]["direction"] == "decreasing" and a["trend"]["empathy"]["pvalue"] < 1e-3
+    cr = a["crossover"][0]
+    assert cr["profiles"] == ["modpo_s0.25", "modpo_s0.75"] and cr["passed"]
+    # gain_p by hand: modpo_s0.25 minus modpo_s0.75 on {empathy: 0.75, safety: 0.25}
+    w = sweep_weights(0.25)
+    by_hand = (pe.objective("modpo_s0.25", w) - pe.objective("modpo_s0.75", w)).mean()
+    assert cr["gain_p"]["estimate"] == pytest.approx(by_hand)
+    # hypervolume of MODPO's front (with the DPO ends) against the nadir, by hand
+    pts = np.array([pe.point(n) for n in a["fronts"]["modpo"]])
+    assert a["hypervolume"]["modpo"] == pytest.approx(hypervolume_2d(pts, a["hypervolume_reference"]))
+    assert a["fronts"]["modpo"][0] == "dpo_empathy" and a["fronts"]["modpo"][-1] == "dpo_safety"
+    assert a["fronts"]["merge_exact"][1:-1] == [f"merge_exact_s{w:g}" for w in SWEEP]
+    every = np.array([pe.point(n) for n in pe.names])
+    assert np.all(np.asarray(a["hypervolume_reference"]) <= every.min(axis=0) + 1e-12)
+    assert a["hypervolume"]["oracle"] > 0 and a["hypervolume"]["mod"] > 0
+    # conditioned identical in shape to the DPO ends and sweep without jitter: differences are by hand
+    rows = {r["safety_weight"]: r for r in a["conditioned_vs_per_profile"]}
+    assert list(rows) == [0.0, 0.25, 0.5, 0.75, 1.0] and rows[0.0]["per_profile"] == "dpo_empathy"
+    d = (pe.objective("conditioned_s0.5", sweep_weights(0.5)) - pe.objective("modpo_s0.5", sweep_weights(0.5))).mean()
+    assert rows[0.5]["difference"]["estimate"] == pytest.approx(d)
+    lo, hi = rows[0.5]["difference"]["ci"]
+    assert lo <= d <= hi
+    p = a["pass"]
+    assert p["safety_rises"]["passed"] and p["empathy_falls"]["passed"] and p["crossover"]["passed"]
+    assert p["modpo_vs_merge_exact"]["passed"] and p["modpo_vs_merge_ab"]["passed"]
+    assert 0 < p["modpo_vs_oracle"]["share_of_oracle"] and p["conditioned_vs_modpo"]["ratio"] > 0
+    assert a["distance"]["ratio"] >= 1.0 and set(a["distance"]["kl_to_base"]) == set(a["fronts"]["modpo"])
+    md = pool_findings_markdown(a)
+    assert "Pass criteria" in md and "**safety_rises**: passed" in md and "Crossover test" in md
+    assert "conditioned_s0.5" in md and md.count("| modpo_s") == 3 + 3  # model table + comparison rows
+
+
+def test_analysis_reports_a_miss_as_a_miss():
+    """A sweep that goes the wrong way fails its criteria; nothing is forced to pass."""
+    pe = _evaluation()
+    lp = dict(pe.logps)
+    for w in SWEEP:  # reverse the sweep
+        lp[f"modpo_s{w:g}"] = pe.logps[f"modpo_s{1 - w:g}"]
+    rev = PoolEvaluation.from_logps(pe.pool, lp, base="base", models=list(pe.models), beta=1.0, n_boot=300, seed=1)
+    a = _analyse(rev)
+    assert not a["pass"]["safety_rises"]["passed"] and not a["pass"]["empathy_falls"]["passed"]
+    assert not a["pass"]["crossover"]["passed"]
+    assert "**crossover**: not passed" in pool_findings_markdown(a)
+
+
+def test_analysis_bad_input():
+    pe = _evaluation()
+    with pytest.raises(ValueError, match="at least 3 weight points"):
+        analyse_pool(pe, sweep={0.25: "modpo_s0.25", 0.75: "modpo_s0.75"})
+    with pytest.raises(ValueError, match="must be points of the sweep"):
+        analyse_pool(pe, sweep={w: f"modpo_s{w:g}" for w in SWEEP}, crossover=(0.1, 0.75))
+
+
+def test_schedule_checks():
+    from survey_weights.pipeline import ExperimentSchedule
+
+    with pytest.raises(ValueError, match="at least 3 points"):
+        ExperimentSchedule(safety_weights=(0.25, 0.75))
+    with pytest.raises(ValueError, match="two points of `safety_weights`"):
+        ExperimentSchedule(crossover=(0.3, 0.75))
+    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+        ExperimentSchedule(safety_weights=(0.0, 0.5, 1.0))
+    with pytest.raises(TypeError, match="`generate`"):
+        ExperimentSchedule(generate="base")
+
+
+def test_class_separation_from_base_and_between():
+    from survey_weights.pipeline._pool import class_separation
+
+    pe = _evaluation()
+    names = ["modpo_s0.25", "modpo_s0.75"]
+    weights = {n: sweep_weights(w) for n, w in zip(names, (0.25, 0.75))}
+    sep = class_separation(pe, weights, [*names, "not a model"])
+    assert [r["profile"] for r in sep["from_base"]] == names
+    w = weights["modpo_s0.25"]
+    by_hand = (pe.objective("modpo_s0.25", w) - pe.objective("base", w)).mean()
+    assert sep["from_base"][0]["gain"]["estimate"] == pytest.approx(by_hand)
+    assert len(sep["between"]) == 1 and sep["between"][0]["profiles"] == names
+    assert sep["separated"] is (all(r["separated"] for r in sep["from_base"]) and sep["between"][0]["passed"])
+    same = class_separation(pe, {"a": w}, [])
+    assert same == {"from_base": [], "between": [], "separated": None}
+    # a class adapter identical to the base is not separated from it
+    lp = dict(pe.logps)
+    lp["modpo_s0.25"] = pe.logps["base"]
+    flat = PoolEvaluation.from_logps(pe.pool, lp, base="base", models=list(pe.models), beta=1.0, n_boot=300, seed=1)
+    assert class_separation(flat, weights, names)["separated"] is False
