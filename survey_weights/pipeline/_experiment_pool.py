@@ -150,7 +150,7 @@ def pool_findings_markdown(a: Mapping[str, Any], x: str = "empathy", y: str = "s
              "| model | kind | safety weight | expected " + x + " [95% CI] | expected " + y + " [95% CI] | KL to base |",
              "|---|---|---|---|---|---|"]
     for name, m in models.items():
-        w = (m.get("weights") or {}).get(y)
+        w = None if not m.get("weights") else m["weights"].get(y, 0.0)
         ex, ey = m["expected"][x], m["expected"][y]
         lines.append(f"| {name} | {m['kind']} | {'' if w is None else f'{w:g}'} | {ex:.3f} [{m['ci'][x][0]:.3f}, "
                      f"{m['ci'][x][1]:.3f}] | {ey:.3f} [{m['ci'][y][0]:.3f}, {m['ci'][y][1]:.3f}] | "

@@ -506,9 +506,13 @@ def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[st
              + (f"; this invocation reused {meta['adapters_reused']} finished adapters (and cached generations), "
                 "so it is not the cost of a fresh run" if meta.get("adapters_reused") else ""),
              f"- Schedule: {json.dumps(sched)}", ""]
+    load, cores = hw.get("load_average_1min_at_end"), hw.get("cpu_count")
+    if load is not None and cores and load > 0.75 * cores:
+        lines += [f"The machine was shared with other jobs (1-min load average {load} on {cores} cores at the end), so "
+                  "the wall time overstates a dedicated run.", ""]
     if pool:
         lines += ["## Verdicts", "", "Computed by the experiment itself (`findings.json` `pool_pass`): "
-                  + "; ".join(verdicts) + ".", "",
+                  + "; ".join(verdicts) + ".", "", _outcome_md(pool), "",
                   f"The primary metric: every model's distribution over the {pool['n_prompts']} held-out prompts' five "
                   f"rubric-scored candidates (q(k|x) from {pool['normalise']} log-probabilities), its expected rubric "
                   f"score per criterion with paired bootstrap 95% intervals ({pool['n_boot']} resamples of prompts, "
@@ -528,6 +532,52 @@ def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[st
     if path is not None:
         atomic_write_text(path, text)
     return text
+
+
+def _outcome_md(pool: dict[str, Any]) -> str:
+    """What came out, in words, from the pool analysis (whichever way it came out)."""
+    hv = pool["hypervolume"]
+    out = []
+    t = pool["trend"]
+    rises = "rises" if t["safety"]["pvalue"] < 0.01 else "does not rise detectably"
+    falls = "falls" if t["empathy"]["pvalue"] < 0.01 else "does not fall detectably"
+    out.append(f"As the safety weight rises across the MODPO sweep, pool-expected safety {rises} (Page's p = "
+               f"{t['safety']['pvalue']:.2g}) and empathy {falls} (p = {t['empathy']['pvalue']:.2g}).")
+    for c in pool["crossover"]:
+        p, q = c["profiles"]
+        out.append(f"The crossover test between `{p}` and `{q}` {'passes' if c['passed'] else 'does not pass'}: each "
+                   f"{'beats' if c['passed'] else 'does not clearly beat'} the other on its own weighted objective "
+                   f"(gains {c['gain_p']['estimate']:+.3f} and {c['gain_q']['estimate']:+.3f}).")
+    merges = [m for m in ("merge_exact", "merge_ab") if m in hv]
+    if merges:
+        rel = ", ".join(f"{m} {hv[m]:.3f}" for m in merges)
+        better = all(hv["modpo"] >= hv[m] for m in merges)
+        cover = "covers at least" if better else "covers less than"
+        out.append(f"MODPO's front (hypervolume {hv['modpo']:.3f} against the nadir) {cover} "
+                   f"the merges' ({rel}); MOD decoding from the two DPO adapters reaches {hv['mod']:.3f} and the "
+                   f"KL-regularised oracle on the same pool {hv['oracle']:.3f}, so every trained front is far inside what "
+                   "the pool allows at this training length.")
+    rows = pool.get("conditioned_vs_per_profile") or []
+    if rows:
+        below = [r["safety_weight"] for r in rows if r["difference"]["ci"][1] < 0]
+        above = [r["safety_weight"] for r in rows if r["difference"]["ci"][0] > 0]
+        same = [r["safety_weight"] for r in rows if r["safety_weight"] not in below + above]
+        words = []
+        if below:
+            words.append(f"worse than the per-profile adapter at safety weight {', '.join(f'{w:g}' for w in below)}")
+        if above:
+            words.append(f"better at {', '.join(f'{w:g}' for w in above)}")
+        if same:
+            words.append(f"not distinguishable at {', '.join(f'{w:g}' for w in same)}")
+        out.append(f"The one conditioned run (as many steps as all per-profile runs together; hypervolume "
+                   f"{hv.get('conditioned', float('nan')):.3f}, {hv.get('conditioned', 0) / hv['modpo']:.2f} x MODPO's) is "
+                   + "; ".join(words) + " (paired 95% intervals).")
+    d = pool.get("distance", {})
+    if d.get("ratio") is not None:
+        out.append(f"Distances from the base are not comparable across the sweep: the most- and least-moved adapter differ "
+                   f"{d['ratio']:.1f}-fold in KL on the pool ({'within' if d['ratio'] <= 2 else 'outside'} the goal of 2); "
+                   "the middle of the sweep moves least, where the two objectives pull against each other.")
+    return " ".join(out)
 
 
 def _np(o: Any) -> Any:
