@@ -18,7 +18,7 @@ from .logps import format_prompt
 from .losses import dpo_loss, joint_dpo_loss, modpo_loss
 from .merge import load_adapters, lora_deltas, merge_adapters
 from .reward import RewardModel, train_reward_model, train_reward_models
-from .runtime import make_accelerator, set_torch_threads
+from .runtime import make_accelerator, set_torch_threads, torch_threads
 from .train import AdapterResult, TrainingRun, train_adapters, train_dpo_adapters
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "ProfileSampler",
     "profile_dirname",
     "set_torch_threads",
+    "torch_threads",
     "train_adapters",
     "train_at_comparable_distance",
     "train_byte_tokenizer",

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["make_accelerator", "set_torch_threads"]
+__all__ = ["make_accelerator", "set_torch_threads", "torch_threads"]
 
 
 def set_torch_threads(threads: int | str | None) -> int | None:
@@ -40,6 +40,11 @@ def set_torch_threads(threads: int | str | None) -> int | None:
         raise ValueError(f"`threads` must be an int >= 1, 'auto' or None. Got {threads!r}.")
     torch.set_num_threads(threads)
     return threads
+
+
+def torch_threads() -> int:
+    """torch's current intra-op CPU thread count (recorded with timings)."""
+    return int(torch.get_num_threads())
 
 
 def make_accelerator(device: str | None) -> Any:

@@ -409,12 +409,10 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     return paths
 
 
-def _torch_threads() -> int | None:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - the experiment needs torch anyway
-        return None
-    return int(torch.get_num_threads())
+def _torch_threads() -> int:
+    from ..modpo import torch_threads
+
+    return torch_threads()
 
 
 def _experiment_pool(preferences: Any, n_prompts: int) -> Any:
