@@ -52,7 +52,7 @@ SUBGROUP_FACTORS: tuple[str, ...] = ("age_group", "severity")
 
 
 def _main_training() -> MODPOConfig:
-    return MODPOConfig(max_steps=8, batch_size=2, max_length=160, max_prompt_length=96, lr=1e-3)
+    return MODPOConfig(max_steps=6, batch_size=2, max_length=160, max_prompt_length=96, lr=1e-3)
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,13 @@ class MainSchedule:
 
     Parameters
     ----------
-    training : MODPOConfig, default 8 steps x 2 pairs, 160 / 96 tokens, lr 1e-3
+    training : MODPOConfig, default 6 steps x 2 pairs, 160 / 96 tokens, lr 1e-3
         THE training configuration of every adapter (:class:`~survey_weights.modpo.MODPOConfig`). The job sets
         its ``seed`` and ``progress`` from :func:`run_main`'s arguments (and ``max_steps`` when given). Measured on
         the bundled data (pool evaluation): the former 3 steps at lr 5e-4 on 6 pairs per criterion moved the adapters
         by a KL of about 0.005 and left every latent class slightly below the base on its own objective; 8 steps at
-        lr 1e-3 on 32 pairs move them by about 0.02, every class above the base.
+        lr 1e-3 on 32 pairs moved them by about 0.02, every class above the base, but took 15.2 minutes with one
+        torch thread and 30 pool prompts, so the default is 6 steps and 20 pool prompts.
     pairs_per_criterion : int or None, default 32
         Training pairs kept per criterion (seeded subsample) - bounds the reference/margin precompute.
     reward_pairs_per_criterion : int or None, default 48
@@ -77,7 +78,7 @@ class MainSchedule:
         Held-out prompts answered by every model.
     max_new_tokens : int, default 40
         Reply length at evaluation.
-    n_pool_prompts : int or None, default 30
+    n_pool_prompts : int or None, default 20
         Held-out prompts of the pool evaluation (five rubric-scored candidates each; bundled preference data
         only): every adapter's expected score per criterion with paired bootstrap intervals, and each profile's
         oracle-predicted vs observed gain over the pooled one. None: no pool evaluation.
@@ -93,7 +94,7 @@ class MainSchedule:
     reward_pairs_per_criterion: int | None = REWARD_PAIRS_PER_CRITERION
     n_eval_prompts: int = 8
     max_new_tokens: int = 40
-    n_pool_prompts: int = 30
+    n_pool_prompts: int = 20
 
     def __post_init__(self) -> None:
         check_training(self.training)
