@@ -334,6 +334,14 @@ class SamplingWeightsMixin:
             return self.respondent_weights
         return self.respondent_weights * self.sampling_weights
 
+    def _attach_sampling_weights(self, sampling_weights: Any, df: pd.DataFrame | None, row_ids: Any) -> Any:
+        """Self, or a copy with the constructors' ``sampling_weights`` argument (a column of `df`, a Series by
+        respondent id, or one value per row of `row_ids`) aligned to ``respondent_ids``."""
+        from dataclasses import replace
+
+        sw = sampling_weights_by_id(sampling_weights, df, row_ids)
+        return self if sw is None else replace(self, sampling_weights=align_sampling_weights(sw, self.respondent_ids))
+
     def with_sampling_weights(self, sampling_weights: Any) -> Any:
         """A copy with sampling (or raking) weights: a Series indexed by respondent id, one value per respondent
         (in ``respondent_ids`` order), or None to remove them."""

@@ -17,8 +17,6 @@ from ._checks import (
     _check_weights,
     _readonly,
     _row_ids,
-    align_sampling_weights,
-    sampling_weights_by_id,
 )
 
 __all__ = ["PairedComparisons"]
@@ -179,8 +177,7 @@ class PairedComparisons(SamplingWeightsMixin):
                                  "item_a's value minus item_b's, e.g. 1 / 0 for 'item_a shown first'.")
             ccov = pd.DataFrame(vals.to_numpy(dtype=float), columns=pd.Index(cols, name="comparison_covariate"))
         out = cls._from_arrays(item_list, a, b, outcome, w, codes, ids, np.ones(len(ids)), cov, ccov)
-        sw = sampling_weights_by_id(sampling_weights, df, ids_row)
-        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
+        return out._attach_sampling_weights(sampling_weights, df, ids_row)
 
     @property
     def n_items(self) -> int:

@@ -35,8 +35,6 @@ from ._checks import (
     _row_ids,
     _warn_dropped,
     _weights_from_column,
-    align_sampling_weights,
-    sampling_weights_by_id,
 )
 from ._orderings import orderings_arrays, pairwise_arrays
 from .paired import PairedComparisons
@@ -299,8 +297,7 @@ class Rankings(SamplingWeightsMixin):
             -x, item_cols, ids, top_k=False, weights=w, covariates=cov, drop_all_tied=all_tied == "drop",
             empty_items=empty_items, weights_name=f"The weights in column {weights!r}",
         )
-        sw = sampling_weights_by_id(sampling_weights, df, ids)
-        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
+        return out._attach_sampling_weights(sampling_weights, df, ids)
 
     @classmethod
     def from_wide(
@@ -366,8 +363,7 @@ class Rankings(SamplingWeightsMixin):
             x, item_cols, ids, top_k=bool(top_k), weights=w, covariates=cov, drop_all_tied=False,
             empty_items=empty_items, weights_name=f"The weights in column {weights!r}",
         )
-        sw = sampling_weights_by_id(sampling_weights, df, ids)
-        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
+        return out._attach_sampling_weights(sampling_weights, df, ids)
 
     @classmethod
     def from_orderings(
@@ -448,8 +444,7 @@ class Rankings(SamplingWeightsMixin):
         out = cls._from_arrays(item_list, np.asarray(ptr), it_arr, rk_arr, flags, codes_all, ids, w, cov,
                                unranked=unranked)
         # per ordering (like `weights`), or a Series by respondent id
-        sw = sampling_weights_by_id(sampling_weights, None, rid) if sampling_weights is not None else None
-        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
+        return out._attach_sampling_weights(sampling_weights, None, rid)
 
     @classmethod
     def from_best_worst(
@@ -525,8 +520,7 @@ class Rankings(SamplingWeightsMixin):
         cov = _build_covariates(covariates, df, codes, ids)
         out = cls._from_arrays(item_list, ptr, it, rk, np.zeros(tasks.n_tasks, bool), tasks.resp, ids, w, cov)
         out = replace(out, best_worst=tasks)
-        sw = sampling_weights_by_id(sampling_weights, df, df[respondent].to_numpy())
-        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
+        return out._attach_sampling_weights(sampling_weights, df, df[respondent].to_numpy())
 
     @classmethod
     def from_choices(
@@ -617,8 +611,7 @@ class Rankings(SamplingWeightsMixin):
         cov = _build_covariates(covariates, df, codes, ids)
         out = cls._from_arrays(item_list, np.arange(R + 1), ch, np.ones(R, np.int64), np.zeros(R, bool), codes,
                                ids, w, cov, unranked=(u_ptr, u_item))
-        sw = sampling_weights_by_id(sampling_weights, df, df[respondent].to_numpy())
-        return out if sw is None else replace(out, sampling_weights=align_sampling_weights(sw, out.respondent_ids))
+        return out._attach_sampling_weights(sampling_weights, df, df[respondent].to_numpy())
 
     # --------------------------------------------------------------------------------------------------- properties
     @property
