@@ -173,6 +173,13 @@ class PoolEvaluation:
         w = _weight_vector(weights, self.pool.criteria)
         return self.per_prompt(name).to_numpy() @ w
 
+    def difference(self, a: str, b: str, weights: Mapping[str, float]) -> dict[str, Any]:
+        """Model `a` minus model `b` on the weighted objective `weights`, averaged over prompts, with its paired
+        bootstrap interval: ``{"estimate", "ci": [lo, hi]}``."""
+        d = self.objective(a, weights) - self.objective(b, weights)
+        est, lo, hi = self._boot(d[:, None])
+        return {"estimate": float(est[0]), "ci": [float(lo[0]), float(hi[0])]}
+
     def oracle(self, weights: Mapping[str, float]) -> np.ndarray:
         """Per-prompt expected scores (P, C) of the oracle :math:`q^*_w` (:func:`~.pool.oracle_distribution`)."""
         q = oracle_distribution(self.logps[self.base], self.pool, weights, beta=self.beta,

@@ -28,15 +28,6 @@ def _front_points(pe: Any, names: Sequence[str], x: str, y: str) -> np.ndarray:
     return np.array([pe.point(n, x, y) for n in names], dtype=float)
 
 
-def _paired(pe: Any, a: str, b: str, weights: Mapping[str, float]) -> dict[str, Any]:
-    """Paired difference of models `a` minus `b` on the weighted objective `weights` (bootstrap over prompts)."""
-    from ..evaluation.pool import paired_bootstrap
-
-    d = pe.objective(a, weights) - pe.objective(b, weights)
-    est, lo, hi = paired_bootstrap(d[:, None], n_boot=pe.n_boot, seed=pe.seed, level=pe.level)
-    return {"estimate": float(est[0]), "ci": [float(lo[0]), float(hi[0])]}
-
-
 def analyse_pool(pe: Any, *, sweep: Mapping[float, str], endpoints: tuple[str, str] = ("dpo_empathy", "dpo_safety"),
                  merges: Mapping[str, Mapping[float, str]] | None = None,
                  conditioned: Mapping[float, str] | None = None, crossover: tuple[float, float] = (0.25, 0.75),
@@ -114,7 +105,7 @@ def analyse_pool(pe: Any, *, sweep: Mapping[float, str], endpoints: tuple[str, s
         for w in sorted(conditioned):
             if w in per_profile:
                 rows.append({"safety_weight": w, "conditioned": conditioned[w], "per_profile": per_profile[w],
-                             "difference": _paired(pe, conditioned[w], per_profile[w], sweep_weights(w, x, y))})
+                             "difference": pe.difference(conditioned[w], per_profile[w], sweep_weights(w, x, y))})
         out["conditioned_vs_per_profile"] = rows
     hv = out["hypervolume"]
     crit: dict[str, Any] = {

@@ -61,15 +61,11 @@ def class_separation(pe: Any, weights: Mapping[str, Mapping[str, float]], classe
     ``from_base``: each class adapter minus the base on the class's own weighted objective (paired interval over
     prompts); ``between``: the crossover test of every pair of classes (each beats the other on its own
     objective); ``separated``: every interval above 0 (None when there are no classes)."""
-    from ..evaluation.pool import paired_bootstrap
-
     names = [c for c in classes if c in pe.names and c in weights]
     base_rows = []
     for c in names:
-        d = pe.objective(c, weights[c]) - pe.objective(pe.base, weights[c])
-        est, lo, hi = paired_bootstrap(d[:, None], n_boot=pe.n_boot, seed=pe.seed, level=pe.level)
-        base_rows.append({"profile": c, "gain": {"estimate": float(est[0]), "ci": [float(lo[0]), float(hi[0])]},
-                          "separated": bool(lo[0] > 0)})
+        gain = pe.difference(c, pe.base, weights[c])
+        base_rows.append({"profile": c, "gain": gain, "separated": bool(gain["ci"][0] > 0)})
     between = [pe.crossover(p, q, weights[p], weights[q]) for i, p in enumerate(names) for q in names[i + 1:]]
     ok = [r["separated"] for r in base_rows] + [c["passed"] for c in between]
     return {"from_base": base_rows, "between": between, "separated": bool(all(ok)) if names else None}
