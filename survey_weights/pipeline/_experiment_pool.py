@@ -133,11 +133,12 @@ def _ci(d: Mapping[str, Any], digits: int = 3) -> str:
     return f"{d['estimate']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
-def pool_findings_markdown(a: Mapping[str, Any], x: str = "empathy", y: str = "safety") -> str:
+def pool_findings_markdown(a: Mapping[str, Any], x: str = "empathy", y: str = "safety", *, level: int = 2) -> str:
     """The pool analysis as markdown: sweep table, trend, crossover, hypervolumes, conditioned vs per-profile,
-    distances and the pass criteria, each with its verdict."""
+    distances and the pass criteria, each with its verdict; its title a heading of `level`, sections one below."""
+    h, sub = "#" * level + " ", "#" * (level + 1) + " "
     models = {m["name"]: m for m in a["models"]}
-    lines = ["## Pool evaluation (primary metric)", "",
+    lines = [h + "Pool evaluation (primary metric)", "",
              "| model | kind | safety weight | expected " + x + " [95% CI] | expected " + y + " [95% CI] | KL to base |",
              "|---|---|---|---|---|---|"]
     for name, m in models.items():
@@ -147,22 +148,22 @@ def pool_findings_markdown(a: Mapping[str, Any], x: str = "empathy", y: str = "s
                      f"{m['ci'][x][1]:.3f}] | {ey:.3f} [{m['ci'][y][0]:.3f}, {m['ci'][y][1]:.3f}] | "
                      f"{m['kl_to_base']:.4f} |")
     t, te = a["trend"], a["trend_with_endpoints"]
-    lines += ["", "### Trend across the safety-weight sweep (Page's test, prompts as blocks)", "",
+    lines += ["", sub + "Trend across the safety-weight sweep (Page's test, prompts as blocks)", "",
               "| criterion | direction | MODPO sweep: L, p | with the DPO endpoints: L, p |", "|---|---|---|---|"]
     for c in (y, x):
         lines.append(f"| {c} | {t[c]['direction']} | {t[c]['statistic']:.1f}, {t[c]['pvalue']:.3g} | "
                      f"{te[c]['statistic']:.1f}, {te[c]['pvalue']:.3g} |")
-    lines += ["", "### Crossover test", ""]
+    lines += ["", sub + "Crossover test", ""]
     for cr in a["crossover"]:
         p, q = cr["profiles"]
         lines.append(f"- `{p}` over `{q}` on `{p}`'s objective: {_ci(cr['gain_p'], 4)}; `{q}` over `{p}` on `{q}`'s: "
                      f"{_ci(cr['gain_q'], 4)} -> **{'passed' if cr['passed'] else 'not passed'}**.")
     hv = {k: v for k, v in a["hypervolume"].items() if k != "method"}
-    lines += ["", "### Fronts and hypervolume", "", a["hypervolume"]["method"] + f" = {a['hypervolume_reference']}; "
+    lines += ["", sub + "Fronts and hypervolume", "", a["hypervolume"]["method"] + f" = {a['hypervolume_reference']}; "
               "against the base model's point in brackets.", "", "| method | hypervolume | vs base |", "|---|---|---|"]
     lines += [f"| {m} | {v:.5f} | {a['hypervolume_vs_base'][m]:.5f} |" for m, v in hv.items()]
     if a.get("conditioned_vs_per_profile"):
-        lines += ["", "### One conditioned run against one MODPO run per weight point", "",
+        lines += ["", sub + "One conditioned run against one MODPO run per weight point", "",
                   "Conditioned export minus the per-profile adapter on the point's own weighted objective "
                   "(paired 95% interval over prompts).", "", "| safety weight | conditioned | per profile | "
                   "difference [95% CI] |", "|---|---|---|---|"]
@@ -172,7 +173,7 @@ def pool_findings_markdown(a: Mapping[str, Any], x: str = "empathy", y: str = "s
     d = a["distance"]
     ratio = "n/a (an adapter did not move)" if d["ratio"] is None else f"{d['ratio']:.2f}"
     lines += ["", f"Distance from the base (KL on the pool) across the sweep: most/least-moved ratio {ratio} "
-              "(goal: within 2).", "", "### Pass criteria", ""]
+              "(goal: within 2).", "", sub + "Pass criteria", ""]
     for k, v in a["pass"].items():
         verdict = "passed" if v.get("passed") else ("not passed" if "passed" in v else "reported")
         extra = ", ".join(f"{kk}={vv:.4g}" if isinstance(vv, float) else f"{kk}={vv}" for kk, vv in v.items()

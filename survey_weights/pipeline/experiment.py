@@ -525,7 +525,7 @@ def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[st
                   f"score per criterion with paired bootstrap 95% intervals ({pool['n_boot']} resamples of prompts, "
                   f"seed {pool['seed']}); the oracle is the exact KL-regularised optimum on the same pool "
                   f"(β = {pool['beta']:g}, {pool['reward_scale']:g} reward units per rubric point).", "",
-                  "#" + pool_findings_markdown(pool).replace("\n### ", "\n#### ").replace("\n## ", "\n### "), ""]
+                  pool_findings_markdown(pool, level=3), ""]
     lines += ["## Secondary check: generated replies scored by the rubric", "",
               f"Held-out prompts: {ev['models'][0]['n_prompts']}; models: {', '.join(m['name'] for m in ev['models'])}. "
               "Win rate against the base model (ties in the denominator); `*` / `**`: exact McNemar p < 0.05 / 0.01 "
