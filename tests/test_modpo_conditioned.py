@@ -231,3 +231,56 @@ def test_bad_inputs_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="corner_prob"):
         ProfileSampler(PROFILES, corner_prob=1.5)
     assert not (tmp_path / "s" / "conditioned.json").exists()
+
+
+def test_centred_run_mixes_around_the_mean_draw_in_training_and_in_every_export(tmp_path):
+    model, tok = make_tiny_llama()
+    run = _train(model, tok, tmp_path / "run", centre="draws")
+    assert np.allclose(run.centre, run.draws.reshape(-1, 2).mean(0))  # the exact mean of the planned draws
+    assert json.loads((run.run_dir / "conditioned.json").read_text())["centre"] == pytest.approx(list(run.centre))
+    for name, w in [*PROFILES.items(), ("unseen", UNSEEN)]:  # export == the mix the run trained (w - centre)
+        d = run.export(w, tmp_path / "exports" / name)
+        le = _logits(PeftModel.from_pretrained(make_tiny_llama()[0], str(d)), tok)
+        lm = _logits(run.attach(make_tiny_llama()[0], w), tok)
+        assert float((le - lm).abs().max()) <= 1e-5, name
+    at_centre = run.export(dict(zip(run.criteria, run.centre)), tmp_path / "c")  # every criterion's scale is 0
+    assert PeftModel.from_pretrained(make_tiny_llama()[0], str(at_centre)).peft_config["default"].r == CFG.lora_r
+    # still affine in w: the 0.3/0.7 mix is 0.3 x the empathy corner + 0.7 x the safety corner
+    pm = PeftModel.from_pretrained(make_tiny_llama()[0], str(run.export({"empathy": 1.0}, tmp_path / "e")),
+                                   adapter_name="e")
+    pm.load_adapter(str(run.export({"safety": 1.0}, tmp_path / "s")), adapter_name="s")
+    pm.load_adapter(str(run.export({"empathy": 0.3, "safety": 0.7}, tmp_path / "m")), adapter_name="m")
+    de, ds, dm = (lora_deltas(pm, n) for n in ("e", "s", "m"))
+    assert max(float((dm[k] - (0.3 * de[k] + 0.7 * ds[k])).abs().max() / de[k].abs().max()) for k in dm) < 1e-5
+    plain = _train(make_tiny_llama()[0], tok, tmp_path / "plain")
+    assert plain.manifest.get("centre") is None and np.all(plain.centre == 0)
+    assert float((_logits(PeftModel.from_pretrained(make_tiny_llama()[0], str(d)), tok) - _logits(
+        PeftModel.from_pretrained(make_tiny_llama()[0], str(plain.export(UNSEEN, tmp_path / "pu"))), tok)).abs().max()
+                 ) > 1e-4  # centring changes what is learnt
+    with pytest.raises(SettingsChangedError):  # the centre is a setting of the run (resume key)
+        _train(make_tiny_llama()[0], tok, tmp_path / "plain", centre="draws")
+
+
+def test_centre_at_a_constant_draw_trains_the_shared_lora_alone(tmp_path):
+    """A sampler that always draws w, centred on its draws: every criterion's scale is w - w = 0 in training, so
+    their LoRAs get no gradient (B stays exactly 0) and only the shared one learns."""
+    model, tok = make_tiny_llama()
+
+    def constant(rng, criteria):
+        return np.array([[0.6, 0.4]])
+
+    run = _train(model, tok, tmp_path / "run", weight_sampler=constant, centre="draws")
+    assert np.allclose(run.centre, [0.6, 0.4])
+    comps = _components(run)
+    for name, st in comps.items():
+        b = [v for k, v in st.items() if "lora_B" in k]
+        top = max(float(v.abs().max()) for v in b)
+        assert top < 1e-9 if name != "shared" else top > 1e-4, (name, top)  # (w - mean w is 0 up to rounding)
+    small = MODPOConfig(**{**CFG.to_dict(), "max_steps": 1})
+    for bad, err, match in [("mean", ValueError, "'draws'"), ({"calm": 0.5}, ValueError, "outside"),
+                            ([0.5], ValueError, "2 finite numbers"), ([0.5, float("nan")], ValueError, "finite"),
+                            (object(), TypeError, "centre")]:
+        with pytest.raises(err, match=match):
+            _train(model, tok, tmp_path / "bad", config=small, centre=bad)
+    assert not (tmp_path / "bad" / "conditioned.json").exists()
+

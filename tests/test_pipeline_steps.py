@@ -58,7 +58,7 @@ def test_schedules_hold_one_modpo_config_and_no_copies_of_its_fields():
     assert isinstance(MainSchedule().training, modpo.MODPOConfig)
     assert QUICK.training.max_steps < FULL.training.max_steps
     d = MainSchedule().to_dict()
-    assert d["training"]["batch_size"] == 2 and d["reward_pairs_per_criterion"] == 48
+    assert d["training"]["batch_size"] == 8 and d["reward_pairs_per_criterion"] == 48
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_training_config_sets_the_jobs_seed_progress_and_steps():
     from survey_weights.pipeline import MainSchedule, training_config
 
     cfg = training_config(MainSchedule().training, seed=7, progress=False, max_steps=5)
-    assert (cfg.seed, cfg.progress, cfg.max_steps, cfg.batch_size) == (7, False, 5, 2)
+    assert (cfg.seed, cfg.progress, cfg.max_steps, cfg.batch_size) == (7, False, 5, 8)
     with pytest.raises(ValueError, match="max_steps"):
         training_config(MainSchedule().training, seed=0, progress=False, max_steps=0)
 

@@ -82,10 +82,13 @@ def build_structure(model: Any, cfg: MODPOConfig, n_criteria: int) -> tuple[Any,
     return peft_model, names, layers
 
 
-def set_mix(layers: Sequence[Any], names: Sequence[str], w: Sequence[float]) -> None:
-    """Scale the shared LoRA by 1 and criterion ``c``'s by ``w[c]`` (shape (C,)) on every layer in ``layers``:
-    ``scaling_j = s_j · α / r`` (PEFT's ``set_scale``), hence ``ΔW = ΔW_0 + Σ_c w_c ΔW_c``."""
-    scales = [1.0, *(float(x) for x in w)]
+def set_mix(layers: Sequence[Any], names: Sequence[str], w: Sequence[float],
+            centre: Sequence[float] | None = None) -> None:
+    """Scale the shared LoRA by 1 and criterion ``c``'s by ``w[c] - centre[c]`` (shapes (C,); ``centre`` default 0)
+    on every layer in ``layers``: ``scaling_j = s_j · α / r`` (PEFT's ``set_scale``), hence
+    ``ΔW = ΔW_0 + Σ_c (w_c - centre_c) ΔW_c``."""
+    c0 = np.zeros(len(w)) if centre is None else np.asarray(centre, dtype=float)
+    scales = [1.0, *(float(x) - float(c) for x, c in zip(w, c0))]
     for layer in layers:
         for name, s in zip(names, scales):
             layer.set_scale(name, s)
@@ -151,8 +154,8 @@ class Checkpoint:
 def step_batches(ws: np.ndarray, cursors: list[int], rows: Sequence[np.ndarray], g: int, seed: int
                  ) -> list[tuple[np.ndarray, int, np.ndarray]]:
     """The pairs of one step: for each drawn row ``w`` of ``ws`` (shape (m, C)), ``(w, k, idx)`` with ``k`` its
-    main objective and ``idx`` (shape (g,)) the next ``g`` pair rows of criterion ``k``'s seeded stream
-    (``rows[k]``: its pair rows in the frame). Advances ``cursors`` in place."""
+    main objective (:func:`main_index`) and ``idx`` (shape (g,)) the next ``g`` pair rows of criterion ``k``'s
+    seeded stream (``rows[k]``: its pair rows in the frame). Advances ``cursors`` in place."""
     out = []
     for w in ws:
         k = main_index(w)
@@ -183,8 +186,11 @@ def criterion_rows(frame: Any, criteria: Sequence[str]) -> list[np.ndarray]:
 
 def train_structure(shared: Shared, *, criteria: Sequence[str], draw: Callable[[int], np.ndarray], acc: Any,
                     model: Any, cfg: MODPOConfig, total: int, checkpoint: Checkpoint,
-                    save: Callable[[Any, list[str], LoopState], None]) -> tuple[LoopState, Any]:
+                    save: Callable[[Any, list[str], LoopState], None], centre: np.ndarray | None = None
+                    ) -> tuple[LoopState, Any]:
     """Train the structure for ``total`` steps (continuing from a matching checkpoint) and ``save`` it.
+
+    ``centre`` (shape (C,), default 0) is subtracted from every draw in the mix (:func:`set_mix`).
 
     Afterwards, or when anything fails, the LoRAs are unloaded so the caller's base model is as it was.
 
@@ -196,7 +202,7 @@ def train_structure(shared: Shared, *, criteria: Sequence[str], draw: Callable[[
     """
     peft_model, names, layers = build_structure(model, cfg, len(criteria))
     try:
-        state = _step_loop(acc, peft_model, names, layers, cfg, shared, criteria, draw, total, checkpoint)
+        state = _step_loop(acc, peft_model, names, layers, cfg, shared, criteria, draw, total, checkpoint, centre)
         save(peft_model, names, state)
     except BaseException:
         peft_model.unload()  # leave the caller's model as it was
@@ -209,7 +215,7 @@ def train_structure(shared: Shared, *, criteria: Sequence[str], draw: Callable[[
 
 def _step_loop(acc: Any, peft_model: Any, names: list[str], layers: list[Any], cfg: MODPOConfig, shared: Shared,
                criteria: Sequence[str], draw: Callable[[int], np.ndarray], total: int,
-               checkpoint: Checkpoint) -> LoopState:
+               checkpoint: Checkpoint, centre: np.ndarray | None = None) -> LoopState:
     """AdamW on every LoRA parameter; per step, one MODPO loss per drawn row on its share of the batch."""
     params = [q for q in peft_model.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -230,7 +236,7 @@ def _step_loop(acc: Any, peft_model: Any, names: list[str], layers: list[Any], c
             local = idx[acc.process_index * lg : (acc.process_index + 1) * lg][:, None]  # (lg, 1)
             spec = TrainingSpec("draw", tuple(zip(criteria, map(float, w))), criteria[k])
             w_t = torch.tensor(spec.weight_vector, dtype=torch.float32, device=acc.device)  # (K,)
-            set_mix(layers, names, w)
+            set_mix(layers, names, w, centre)
             sync = acc.no_sync(pmodel) if j < m - 1 else contextlib.nullcontext()
             with sync:
                 loss = _batch_loss(pmodel, shared, local, spec, w_t, "modpo", cfg.beta, acc.device).mean() / m

@@ -52,7 +52,7 @@ SUBGROUP_FACTORS: tuple[str, ...] = ("age_group", "severity")
 
 
 def _main_training() -> MODPOConfig:
-    return MODPOConfig(max_steps=8, batch_size=2, max_length=160, max_prompt_length=96, lr=1e-3)
+    return MODPOConfig(max_steps=3, batch_size=8, max_length=160, max_prompt_length=96, lr=1e-3)
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,16 @@ class MainSchedule:
 
     Parameters
     ----------
-    training : MODPOConfig, default 8 steps x 2 pairs, 160 / 96 tokens, lr 1e-3
-        THE training configuration of every adapter (:class:`~survey_weights.modpo.MODPOConfig`). The job sets
-        its ``seed`` and ``progress`` from :func:`run_main`'s arguments (and ``max_steps`` when given). Measured on
-        the bundled data (pool evaluation): the former 3 steps at lr 5e-4 on 6 pairs per criterion moved the adapters
-        by a KL of about 0.005 and left every latent class slightly below the base on its own objective; 8 steps at
-        lr 1e-3 on 32 pairs move them by about 0.02 and put every class above the base (6 steps left class 1
-        below it). With 30 pool prompts and one torch thread the job took 15.2 minutes, hence 20 pool prompts.
+    training : MODPOConfig, default 3 steps x 8 pairs, 160 / 96 tokens, lr 1e-3
+        THE training configuration of every adapter (:class:`~survey_weights.modpo.MODPOConfig`); in the default
+        conditioned mode the one run has ``max_steps`` x the number of profiles steps (36 for the bundled survey's
+        12 profiles). The job sets its ``seed`` and ``progress`` from :func:`run_main`'s arguments (and
+        ``max_steps`` when given). Measured on the bundled data with ``docs/scripts/demo_schedule.py`` (40 pool
+        prompts, seed 0; ``docs/design.md``, "The main job's schedule"): fewer, larger steps (3 x 8 pairs per
+        profile, against 8 x 2 before) put every latent class above the base on its own objective with an
+        interval above 0 and pass the class 2 / class 3 crossover test, where 8 x 2 left class 2 at +0.038
+        [-0.004, +0.081] and passed no crossover; class 1 (the majority class, closest to the pooled profile)
+        still does not beat classes 2 and 3 on its own objective (intervals reaching 0).
     pairs_per_criterion : int or None, default 32
         Training pairs kept per criterion (seeded subsample) - bounds the reference/margin precompute.
     reward_pairs_per_criterion : int or None, default 48
