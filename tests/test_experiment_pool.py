@@ -146,3 +146,35 @@ def test_class_separation_from_base_and_between():
     lp["modpo_s0.25"] = pe.logps["base"]
     flat = PoolEvaluation.from_logps(pe.pool, lp, base="base", models=list(pe.models), beta=1.0, n_boot=300, seed=1)
     assert class_separation(flat, weights, names)["separated"] is False
+
+
+def test_class_separation_plot_shows_every_gain_with_its_interval(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from survey_weights.pipeline._pool import class_separation, plot_class_separation, write_pool_section
+    from survey_weights.plotting import new_figure
+
+    pe = _evaluation()
+    names = ["modpo_s0.25", "modpo_s0.75"]
+    weights = {n: sweep_weights(w) for n, w in zip(names, (0.25, 0.75))}
+    sep = class_separation(pe, weights, names)
+    fig, ax = new_figure()
+    assert plot_class_separation(sep, ax=ax) is ax
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["modpo_s0.25 over base", "modpo_s0.75 over base",
+                      "modpo_s0.25 over modpo_s0.75 on modpo_s0.25's objective",
+                      "modpo_s0.75 over modpo_s0.25 on modpo_s0.75's objective"]
+    bars = ax.containers
+    assert len(bars) == 4
+    first = sep["from_base"][0]["gain"]
+    x, _ = bars[0].lines[0].get_data()
+    assert x[0] == pytest.approx(first["estimate"])
+    seg = bars[0].lines[2][0].get_segments()[0]  # the horizontal interval
+    assert sorted(seg[:, 0]) == pytest.approx(sorted(first["ci"]))
+    # written beside the report by the main job's pool section
+    (tmp_path / "evaluation.json").write_text("{}")
+    (tmp_path / "report.md").write_text("# report\n")
+    paths = write_pool_section(pe, [], tmp_path, seconds=1.0, separation=sep)
+    assert paths["pool_separation"].stat().st_size > 1000
+    assert "![class separation](pool_separation.png)" in (tmp_path / "report.md").read_text()

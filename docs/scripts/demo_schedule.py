@@ -20,6 +20,7 @@ from pathlib import Path
 
 from survey_weights.criteria import ALL_CRITERIA
 from survey_weights.evaluation.pool_scoring import evaluate_pool
+from survey_weights.modpo import ProfileSampler
 from survey_weights.pipeline import _steps as steps
 from survey_weights.pipeline._pool import POOL_NORMALISE, POOL_REWARD_SCALE, bundled_pool, class_separation
 from survey_weights.pipeline.main import MainSchedule, build_profiles
@@ -35,6 +36,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=32, help="training pairs per criterion")
     ap.add_argument("--pool", type=int, default=40, help="held-out pool prompts")
     ap.add_argument("--centre", default=None, help="train_conditioned's centre (None or 'draws')")
+    ap.add_argument("--per-step", type=int, default=1, help="weight vectors drawn per step (ProfileSampler)")
     ap.add_argument("--mode", default="conditioned", choices=["conditioned", "per-profile"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="outputs/demo_schedule")
@@ -55,10 +57,11 @@ def main() -> None:
     t = time.perf_counter()
     common = dict(model=model, tok=tok, rms=rms, base_model="smollm2-135m-instruct", device=None, overwrite=True,
                   log=log)
+    sampler = ProfileSampler(specs, per_step=a.per_step) if a.per_step != 1 else None
     if a.mode == "conditioned":
         adapters = steps.train_conditioned_profiles(specs, train, out=out / "adapters", run_dir=out / "conditioned",
                                                     cfg=replace(cfg, max_steps=a.steps * len(specs)),
-                                                    centre=a.centre, **common)
+                                                    centre=a.centre, weight_sampler=sampler, **common)
     else:
         adapters = steps.train_profiles(specs, train, out=out / "adapters", cfg=cfg, **common).adapters
     train_s = time.perf_counter() - t
@@ -72,7 +75,8 @@ def main() -> None:
     def f(g):
         return f"{g['estimate']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]"
 
-    print(f"{a.mode}, {a.steps} steps/profile x {a.batch} pairs, lr {a.lr:g}, centre {a.centre}: training "
+    print(f"{a.mode}, {a.steps} steps/profile x {a.batch} pairs ({a.per_step} draws per step), lr {a.lr:g}, "
+          f"centre {a.centre}: training "
           f"{train_s:.0f} s, pool {time.perf_counter() - t:.0f} s ({pool.n_prompts} prompts)")
     print("KL to base:", ", ".join(f"{n} {pe.kl_to_base(n):.4f}" for n in pe.names if n != pe.base))
     for r in sep["from_base"]:

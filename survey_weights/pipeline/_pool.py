@@ -15,8 +15,8 @@ from typing import Any
 from .._util.io import atomic_write_bytes, atomic_write_text
 from ..criteria import ALL_CRITERIA
 
-__all__ = ["POOL_NORMALISE", "POOL_REWARD_SCALE", "bundled_pool", "class_separation", "pool_comparisons",
-           "write_pool_section"]
+__all__ = ["POOL_NORMALISE", "POOL_REWARD_SCALE", "bundled_pool", "class_separation", "plot_class_separation",
+           "pool_comparisons", "write_pool_section"]
 
 #: Per-token log-probabilities: with a small base model the summed variant puts all mass on the shortest reply.
 POOL_NORMALISE = "mean"
@@ -71,6 +71,31 @@ def class_separation(pe: Any, weights: Mapping[str, Mapping[str, float]], classe
     return {"from_base": base_rows, "between": between, "separated": bool(all(ok)) if names else None}
 
 
+def plot_class_separation(separation: Mapping[str, Any], *, ax: Any = None) -> Any:
+    """The paired gains of :func:`class_separation` with their 95% intervals, one row each, and a line at 0.
+
+    Rows: each class against the base on its own objective, then both sides of every crossover ("p over q on p":
+    p's adapter minus q's on p's objective). Filled markers: interval above 0. Returns the Axes.
+    """
+    from ..plotting import axes_or_new
+
+    rows = [(f"{r['profile']} over base", r["gain"]) for r in separation.get("from_base", [])]
+    for c in separation.get("between", []):
+        p, q = c["profiles"]
+        rows += [(f"{p} over {q} on {p}'s objective", c["gain_p"]), (f"{q} over {p} on {q}'s objective", c["gain_q"])]
+    ax = axes_or_new(ax, (7, 0.45 * len(rows) + 1.2))
+    for i, (_, g) in enumerate(rows):
+        lo, hi = g["ci"]
+        above = lo > 0
+        ax.errorbar(g["estimate"], i, xerr=[[g["estimate"] - lo], [hi - g["estimate"]]], fmt="o", capsize=3,
+                    color="C0" if above else "C3", markerfacecolor="C0" if above else "white")
+    ax.axvline(0.0, color="0.5", lw=1, ls="--")
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("gain on the weighted objective (paired 95% interval over prompts)")
+    return ax
+
+
 def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: Path, *, seconds: float,
                        separation: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Add ``"pool"`` to ``out/evaluation.json``, a section to ``out/report.md`` and ``out/pool_front.png``."""
@@ -85,6 +110,13 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
     pe.plot(ax=ax, labels="legend")  # many profiles close together: names in a legend, not on the points
     ax.set_title("Pool evaluation: expected empathy vs safety (synthetic pool, 95% intervals)")
     png = atomic_write_bytes(out / "pool_front.png", figure_png(fig))
+    sep_png = None
+    if separation and separation.get("from_base"):
+        fig, ax = new_figure((8, 0.45 * (len(separation["from_base"]) + 2 * len(separation["between"])) + 1.5))
+        plot_class_separation(separation, ax=ax)
+        ax.set_title("Latent classes on the pool: paired gains (synthetic data)")
+        fig.tight_layout()
+        sep_png = atomic_write_bytes(out / "pool_separation.png", figure_png(fig))
     t = pe.to_frame()
     crits = list(pe.pool.criteria)
     cell = t.assign(v=[f"{e:.2f} [{lo:.2f}, {hi:.2f}]" for e, lo, hi in zip(t["expected"], t["ci_lo"], t["ci_hi"])])
@@ -122,8 +154,9 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
             lines.append(f"| {c['profiles'][0]} vs {c['profiles'][1]} | {gp['estimate']:.4f} [{gp['ci'][0]:.4f}, "
                          f"{gp['ci'][1]:.4f}] | {gq['estimate']:.4f} [{gq['ci'][0]:.4f}, {gq['ci'][1]:.4f}] | "
                          f"{'yes' if c['passed'] else 'no'} |")
+        lines += ["", f"![class separation]({sep_png.name})"]
     lines += ["", f"![pool front]({png.name})", ""]
     report = out / "report.md"
     atomic_write_text(report, report.read_text() + "\n".join(lines))
-    return {"pool_front": png}
+    return {"pool_front": png, **({"pool_separation": sep_png} if sep_png else {})}
 

@@ -372,7 +372,7 @@ class ExportedAdapter:
 def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, out: Path, run_dir: Path,
                                model: Any, tok: Any, cfg: Any, rms: Mapping[str, Any], base_model: str,
                                device: str | None, overwrite: bool | None, log: Any = None,
-                               centre: Any = None) -> list[ExportedAdapter]:
+                               centre: Any = None, weight_sampler: Any = None) -> list[ExportedAdapter]:
     """One conditioned MODPO run over the profiles' criteria (:func:`~survey_weights.modpo.train_conditioned`,
     resumed or reused as ``train_profiles`` does), then every profile exported as a plain PEFT LoRA to
     ``out / <profile dir>``. ``cfg.max_steps`` counts the steps of the whole run."""
@@ -385,7 +385,8 @@ def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, 
     def call(ow: bool) -> Any:
         return train_conditioned(train, criteria=criteria, profiles=list(profiles), output_dir=run_dir, model=model,
                                  tokenizer=tok, config=cfg, reward_models=dict(rms), base_model_id=base_model,
-                                 overwrite=ow, accelerator=make_accelerator(device), centre=centre)
+                                 overwrite=ow, accelerator=make_accelerator(device), centre=centre,
+                                 weight_sampler=weight_sampler)
 
     try:
         cond = call(bool(overwrite))
