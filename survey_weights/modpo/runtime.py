@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import torch
@@ -24,8 +25,6 @@ def cpu_busy_elsewhere(interval: float = 0.3, *, threshold: float = 0.8) -> bool
     Samples the machine's CPU time (``/proc/stat``) over ``interval`` seconds and subtracts this process's own
     (``os.times``); where ``/proc/stat`` is missing, the 1-minute load average >= 1 decides.
     """
-    import time
-
     try:
         b0, t0 = _proc_stat()
         own0 = sum(os.times()[:2])

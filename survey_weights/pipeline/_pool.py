@@ -71,6 +71,16 @@ def class_separation(pe: Any, weights: Mapping[str, Mapping[str, float]], classe
     return {"from_base": base_rows, "between": between, "separated": bool(all(ok)) if names else None}
 
 
+def _separation_rows(separation: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(label, gain) per row of :func:`plot_class_separation`: each class over the base, then both sides of every
+    crossover."""
+    rows = [(f"{r['profile']} over base", r["gain"]) for r in separation.get("from_base", [])]
+    for c in separation.get("between", []):
+        p, q = c["profiles"]
+        rows += [(f"{p} over {q} on {p}'s objective", c["gain_p"]), (f"{q} over {p} on {q}'s objective", c["gain_q"])]
+    return rows
+
+
 def plot_class_separation(separation: Mapping[str, Any], *, ax: Any = None) -> Any:
     """The paired gains of :func:`class_separation` with their 95% intervals, one row each, and a line at 0.
 
@@ -79,10 +89,7 @@ def plot_class_separation(separation: Mapping[str, Any], *, ax: Any = None) -> A
     """
     from ..plotting import axes_or_new
 
-    rows = [(f"{r['profile']} over base", r["gain"]) for r in separation.get("from_base", [])]
-    for c in separation.get("between", []):
-        p, q = c["profiles"]
-        rows += [(f"{p} over {q} on {p}'s objective", c["gain_p"]), (f"{q} over {p} on {q}'s objective", c["gain_q"])]
+    rows = _separation_rows(separation)
     ax = axes_or_new(ax, (7, 0.45 * len(rows) + 1.2))
     for i, (_, g) in enumerate(rows):
         lo, hi = g["ci"]
@@ -112,7 +119,7 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
     png = atomic_write_bytes(out / "pool_front.png", figure_png(fig))
     sep_png = None
     if separation and separation.get("from_base"):
-        fig, ax = new_figure((8, 0.45 * (len(separation["from_base"]) + 2 * len(separation["between"])) + 1.5))
+        fig, ax = new_figure((8, 0.45 * len(_separation_rows(separation)) + 1.5))
         plot_class_separation(separation, ax=ax)
         ax.set_title("Latent classes on the pool: paired gains (synthetic data)")
         fig.tight_layout()
