@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._version import __version__
 
@@ -64,6 +64,10 @@ def _add_reward_cache(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--reward-cache", metavar="DIR", default=None,
                    help=f"reward-model cache (default: {default}); models are keyed by their training pairs, so "
                         "a `train-rewards --out` directory can be reused here")
+    p.add_argument("--margins", choices=("auto", "labels", "reward-models"), default="auto",
+                   help="MODPO's margins of the other criteria: the pairs' own labels on the same comparisons, or "
+                        "reward models; auto (default): labels when every comparison is labelled on every "
+                        "criterion (the bundled data), else reward models")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -311,13 +315,22 @@ def _cmd_train_rewards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from .pipeline import MainSchedule
+
+    sched = MainSchedule()
+    return replace(sched, training=replace(sched.training, margins=args.margins.replace("-", "_")))
+
+
 def _cmd_adapters(args: argparse.Namespace) -> int:
     from .pipeline import run_adapters
 
     run = run_adapters(args.weights, preferences=args.preferences, base_model=args.base_model, out=args.out,
                        seed=args.seed, max_steps=args.max_steps, device=args.device, threads=args.threads,
                        overwrite=True if args.overwrite else None, reward_cache=args.reward_cache,
-                       progress=not args.quiet)
+                       progress=not args.quiet, schedule=_schedule(args))
     for a in run.adapters:
         print(f"{a.name}\t{a.path}\t{'reused' if a.skipped else 'trained'}")
     return 0
@@ -350,7 +363,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      profiles_only=args.profiles_only, seed=args.seed, max_steps=args.max_steps, device=args.device,
                      min_cell_size=args.min_cell_size, n_classes=_n_classes(args.n_classes), threads=args.threads,
                      factors=_factors(args) or SUBGROUP_FACTORS, overwrite=True if args.overwrite else None,
-                     reward_cache=args.reward_cache, progress=not args.quiet, spec=_spec(args), mode=args.mode)
+                     reward_cache=args.reward_cache, progress=not args.quiet, spec=_spec(args), mode=args.mode,
+                     schedule=_schedule(args))
     print(f"outputs in {args.out} ({paths['seconds']:.0f}s)")
     return 0
 

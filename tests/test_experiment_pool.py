@@ -139,6 +139,10 @@ def test_class_separation_from_base_and_between():
     assert sep["from_base"][0]["gain"]["estimate"] == pytest.approx(by_hand)
     assert len(sep["between"]) == 1 and sep["between"][0]["profiles"] == names
     assert sep["separated"] is (all(r["separated"] for r in sep["from_base"]) and sep["between"][0]["passed"])
+    kl = {n: pe.kl_to_base(n) for n in names}
+    assert [r["kl_to_base"] for r in sep["from_base"]] == pytest.approx([kl[n] for n in names])
+    od = sep["between"][0]["oracle_at_distance"]
+    assert od["gain_p"] == pe.oracle_gain(w, weights[names[1]], kl_p=kl[names[0]], kl_q=kl[names[1]])
     same = class_separation(pe, {"a": w}, [])
     assert same == {"from_base": [], "between": [], "separated": None}
     # a class adapter identical to the base is not separated from it
@@ -172,9 +176,56 @@ def test_class_separation_plot_shows_every_gain_with_its_interval(tmp_path):
     assert x[0] == pytest.approx(first["estimate"])
     seg = bars[0].lines[2][0].get_segments()[0]  # the horizontal interval
     assert sorted(seg[:, 0]) == pytest.approx(sorted(first["ci"]))
+    # the oracle at the adapters' distances: one grey cross per crossover side, at its estimate
+    od = sep["between"][0]["oracle_at_distance"]
+    (cross,) = [ln for ln in ax.get_lines() if ln.get_marker() == "x"]
+    assert list(cross.get_xdata()) == pytest.approx([od["gain_p"]["estimate"], od["gain_q"]["estimate"]])
+    assert list(cross.get_ydata()) == [2, 3]
     # written beside the report by the main job's pool section
     (tmp_path / "evaluation.json").write_text("{}")
     (tmp_path / "report.md").write_text("# report\n")
     paths = write_pool_section(pe, [], tmp_path, seconds=1.0, separation=sep)
     assert paths["pool_separation"].stat().st_size > 1000
     assert "![class separation](pool_separation.png)" in (tmp_path / "report.md").read_text()
+
+
+def test_oracle_at_a_distance_by_hand():
+    """Two candidates, a uniform base and scores (1, 0): q*_beta = (sigma(1/beta), 1 - sigma(1/beta)), so
+    KL(q* || base) = log 2 - H(q*); oracle_beta inverts it and the oracle at that KL scores sigma(1/beta)."""
+    from scipy.optimize import brentq
+    from scipy.special import expit, xlogy
+
+    rows = [{"prompt_id": "p0", "prompt": "q", "text": t, "empathy": e} for t, e in (("a", 1.0), ("b", 0.0))]
+    pool = CandidatePool.from_frame(pd.DataFrame(rows), criteria=("empathy",))
+    pe = PoolEvaluation.from_logps(pool, {"base": np.log([[0.5, 0.5]])}, base="base", beta=1.0, n_boot=50, seed=0)
+
+    def kl(beta):
+        p = expit(1.0 / beta)
+        return np.log(2) + xlogy(p, p) + xlogy(1 - p, 1 - p)
+
+    for target in (0.001, 0.05, 0.3):
+        beta = brentq(lambda b, t=target: kl(b) - t, 1e-2, 1e4)
+        assert pe.oracle_beta({"empathy": 1.0}, target) == pytest.approx(beta, rel=1e-6)
+        assert pe.oracle({"empathy": 1.0}, kl=target)[0, 0] == pytest.approx(expit(1.0 / beta), rel=1e-6)
+    assert pe.oracle_beta({"empathy": 1.0}, 0.0) == float("inf")
+    assert pe.oracle({"empathy": 1.0}, kl=0.0)[0, 0] == pytest.approx(0.5)  # no distance: the base itself
+    assert pe.oracle({"empathy": 1.0})[0, 0] == pytest.approx(expit(1.0))  # default: the evaluation's beta
+    with pytest.raises(ValueError, match="beyond the oracle's reach"):
+        pe.oracle_beta({"empathy": 1.0}, 0.7)  # more than log 2
+    with pytest.raises(ValueError, match="`kl`"):
+        pe.oracle_beta({"empathy": 1.0}, -0.1)
+
+
+def test_oracle_gain_at_the_adapters_distances():
+    """At equal distance a profile's own oracle beats the other's on its objective; at no distance both are the
+    base (gain 0); unequal distances are each oracle at its own KL, by hand."""
+    pe = _evaluation()
+    w_e, w_s = sweep_weights(0.25), sweep_weights(0.75)
+    w = np.array([w_e[c] for c in pe.pool.criteria])
+    eq = pe.oracle_gain(w_e, w_s, kl_p=0.05, kl_q=0.05)
+    assert eq["estimate"] > 0 and eq["detectable"]
+    assert eq["estimate"] == pytest.approx(((pe.oracle(w_e, kl=0.05) - pe.oracle(w_s, kl=0.05)) @ w).mean())
+    assert pe.oracle_gain(w_e, w_s, kl_p=0.0, kl_q=0.0)["estimate"] == pytest.approx(0.0, abs=1e-12)
+    far = pe.oracle_gain(w_e, w_s, kl_p=0.02, kl_q=0.3)
+    assert far["estimate"] == pytest.approx(((pe.oracle(w_e, kl=0.02) - pe.oracle(w_s, kl=0.3)) @ w).mean())
+    assert far["estimate"] != pytest.approx(eq["estimate"])

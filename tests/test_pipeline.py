@@ -245,9 +245,9 @@ def test_run_adapters_and_train_rewards_share_one_reward_pair_budget(tmp_path, f
     assert main(["profiles", "--out", str(tmp_path), "--n-classes", "0", "--quiet"]) == 0
     assert main(["adapters", "--weights", str(tmp_path / "weights.json"), "--out", str(tmp_path / "a"),
                  "--reward-cache", str(cache), "--base-model", "tiny-test", "--max-steps", "1", "--device", "cpu",
-                 "--quiet"]) == 0
+                 "--margins", "reward-models", "--quiet"]) == 0
     run_main(out=tmp_path / "run", base_model="tiny-test", n_classes=0, factors=("severity",), schedule=TINY,
-             reward_cache=cache, device="cpu", progress=False)
+             reward_cache=cache, device="cpu", progress=False)  # TINY's MODPOConfig: reward-model margins
     assert fake_reward_training == first  # nothing retrained: the same pairs give the same cache keys
     pooled = json.loads((tmp_path / "a" / "pooled" / "profile.json").read_text())
     # the margins' reward models are the same objects: every criterion both records has the same fingerprint

@@ -33,7 +33,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2, help="steps per profile (the run has steps x profiles)")
     ap.add_argument("--batch", type=int, default=8, help="pairs per step")
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--pairs", type=int, default=32, help="training pairs per criterion")
+    ap.add_argument("--pairs", type=int, default=32, help="training pairs per criterion (0: all)")
+    ap.add_argument("--by", default="pair", choices=["pair", "comparison"], help="subsample_pairs' unit")
+    ap.add_argument("--margins", default="auto", choices=["auto", "reward_models", "labels"],
+                    help="MODPOConfig.margins (auto, the main job's default: the pairs' own labels on these data)")
     ap.add_argument("--pool", type=int, default=40, help="held-out pool prompts")
     ap.add_argument("--centre", default=None, help="train_conditioned's centre (None or 'draws')")
     ap.add_argument("--per-step", type=int, default=1, help="weight vectors drawn per step (ProfileSampler)")
@@ -45,15 +48,18 @@ def main() -> None:
     profiles = [p for p in build_profiles(steps.load_survey_frame(None, None), n_classes=3, progress=False)
                 if p.n_respondents >= 10]
     split = steps.load_preference_split(None, seed=0)
-    train = subsample_pairs(split.train, per_criterion=a.pairs, seed=0)
+    train = subsample_pairs(split.train, per_criterion=a.pairs or None, seed=0, by=a.by)
     specs = normalize_profiles(profiles)
     weights = {s.name: s.weight_dict for s in specs}
     log = steps.Log(True)
     out = Path(a.out)
     crits = [c for c in ALL_CRITERIA if c in set(train["criterion"])]
-    rms = steps.margin_reward_models(split.train, crits, out / "reward_models", seed=0, per_criterion=48, log=log)
+    labels = None if a.margins == "reward_models" else split.train  # where each pair's other labels are read
+    rms = {} if labels is not None else steps.margin_reward_models(split.train, crits, out / "reward_models", seed=0,
+                                                                   per_criterion=48, log=log)
     model, tok = steps.load_model("smollm2-135m-instruct", None, log)
-    cfg = replace(MainSchedule().training, max_steps=a.steps, batch_size=a.batch, lr=a.lr, seed=0, progress=False)
+    cfg = replace(MainSchedule().training, max_steps=a.steps, batch_size=a.batch, lr=a.lr, seed=0, progress=False,
+                  margins=a.margins)
     t = time.perf_counter()
     common = dict(model=model, tok=tok, rms=rms, base_model="smollm2-135m-instruct", device=None, overwrite=True,
                   log=log)
@@ -61,9 +67,12 @@ def main() -> None:
     if a.mode == "conditioned":
         adapters = steps.train_conditioned_profiles(specs, train, out=out / "adapters", run_dir=out / "conditioned",
                                                     cfg=replace(cfg, max_steps=a.steps * len(specs)),
-                                                    centre=a.centre, weight_sampler=sampler, **common)
+                                                    centre=a.centre, weight_sampler=sampler,
+                                                    margin_labels=labels,
+                                                    **common)
     else:
-        adapters = steps.train_profiles(specs, train, out=out / "adapters", cfg=cfg, **common).adapters
+        adapters = steps.train_profiles(specs, train, out=out / "adapters", cfg=cfg, **common,
+                                        margin_labels=labels).adapters
     train_s = time.perf_counter() - t
     keep = {x.name: x.path for x in adapters if x.name == "pooled" or x.name.startswith("class ")}
     pool = bundled_pool(a.pool)
@@ -76,16 +85,19 @@ def main() -> None:
         return f"{g['estimate']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]"
 
     print(f"{a.mode}, {a.steps} steps/profile x {a.batch} pairs ({a.per_step} draws per step), lr {a.lr:g}, "
-          f"centre {a.centre}: training "
+          f"centre {a.centre}, margins {a.margins}, {len(train)} pairs (by {a.by}): training "
           f"{train_s:.0f} s, pool {time.perf_counter() - t:.0f} s ({pool.n_prompts} prompts)")
     print("KL to base:", ", ".join(f"{n} {pe.kl_to_base(n):.4f}" for n in pe.names if n != pe.base))
     for r in sep["from_base"]:
         print(f"{r['profile']} vs base: {f(r['gain'])}")
     for c in sep["between"]:
         p, q = c["profiles"]
+        od = c["oracle_at_distance"]
         print(f"{p} vs {q}: {f(c['gain_p'])} / {f(c['gain_q'])}{' passed' if c['passed'] else ''} (oracle "
               f"{pe.oracle_gain(weights[p], weights[q])['estimate']:.3f} / "
-              f"{pe.oracle_gain(weights[q], weights[p])['estimate']:.3f})")
+              f"{pe.oracle_gain(weights[q], weights[p])['estimate']:.3f}; at these distances "
+              f"{od['gain_p']['estimate']:.3f} (SE {od['gain_p']['se']:.3f}) / "
+              f"{od['gain_q']['estimate']:.3f} (SE {od['gain_q']['se']:.3f}))")
     print("separated:", sep["separated"])
 
 

@@ -135,10 +135,7 @@ class PoolEvaluation:
 
     def kl_to_base(self, name: str) -> float:
         """Mean over prompts of KL(q_name ‖ q_base) on the pool (nats): how far the model moved, seen on the pool."""
-        q, r = self.distribution(name), self.distribution(self.base)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(q > 0, q * (np.log(q) - np.log(np.where(r > 0, r, 1.0))), 0.0)
-        return float(t.sum(axis=1).mean())
+        return self._kl_of(self.distribution(name))
 
     # ------------------------------------------------------------------------------------------ tables
     def to_frame(self) -> pd.DataFrame:
@@ -180,11 +177,48 @@ class PoolEvaluation:
         est, lo, hi = self._boot(d[:, None])
         return {"estimate": float(est[0]), "ci": [float(lo[0]), float(hi[0])]}
 
-    def oracle(self, weights: Mapping[str, float]) -> np.ndarray:
-        """Per-prompt expected scores (P, C) of the oracle :math:`q^*_w` (:func:`~.pool.oracle_distribution`)."""
-        q = oracle_distribution(self.logps[self.base], self.pool, weights, beta=self.beta,
-                                reward_scale=self.reward_scale, lengths=self.lengths, normalise=self.normalise)
-        return expected_scores(q, self.pool)
+    def oracle(self, weights: Mapping[str, float], *, kl: float | None = None) -> np.ndarray:
+        """Per-prompt expected scores (P, C) of the oracle :math:`q^*_w` (:func:`~.pool.oracle_distribution`) at the
+        evaluation's β, or - with `kl` - at the β where it is `kl` nats from the base (:meth:`oracle_beta`): the
+        best any model can do on `weights`' objective at that distance."""
+        beta = self.beta if kl is None else self.oracle_beta(weights, kl)
+        return expected_scores(self._oracle_q(weights, beta), self.pool)
+
+    def _oracle_q(self, weights: Mapping[str, float], beta: float) -> np.ndarray:
+        return oracle_distribution(self.logps[self.base], self.pool, weights, beta=beta,
+                                   reward_scale=self.reward_scale, lengths=self.lengths, normalise=self.normalise)
+
+    def _kl_of(self, q: np.ndarray) -> float:
+        r = self.distribution(self.base)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(q > 0, q * (np.log(q) - np.log(np.where(r > 0, r, 1.0))), 0.0)
+        return float(t.sum(axis=1).mean())
+
+    def oracle_beta(self, weights: Mapping[str, float], kl: float) -> float:
+        """The β at which the oracle :math:`q^*_w` is `kl` nats from the base on the pool (mean over prompts of
+        KL(q* ‖ q_base), as :meth:`kl_to_base`): the KL-constrained optimum at that distance. The KL falls
+        monotonically as β grows; bisection on log β over [1e-4, 1e6] (inf when `kl` is 0).
+
+        Raises
+        ------
+        ValueError
+            `kl` is negative or not finite, or beyond the largest distance the oracle reaches (β = 1e-4).
+        """
+        if isinstance(kl, bool) or not isinstance(kl, (int, float)) or not np.isfinite(kl) or kl < 0:
+            raise ValueError(f"`kl` must be a finite number >= 0 (nats). Got {kl!r}.")
+        if kl == 0:
+            return float("inf")
+        lo, hi = np.log(1e-4), np.log(1e6)
+        if self._kl_of(self._oracle_q(weights, float(np.exp(lo)))) < kl:
+            raise ValueError(f"`kl` = {kl:g} nats is beyond the oracle's reach on this pool (its KL at β = 1e-4 is "
+                             "smaller). Fix: pass a smaller distance.")
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if self._kl_of(self._oracle_q(weights, float(np.exp(mid)))) > kl:
+                lo = mid
+            else:
+                hi = mid
+        return float(np.exp(0.5 * (lo + hi)))
 
     def oracle_front(self, x: str = "empathy", y: str = "safety", n: int = 11) -> pd.DataFrame:
         """Oracle expected scores for ``w = (1 - t) e_x + t e_y``, t = 0..1 (n points): ``t, <x>, <y>``."""
@@ -204,11 +238,18 @@ class PoolEvaluation:
             rows.append((w, e[self.pool.criteria.index(x)], e[self.pool.criteria.index(y)]))
         return pd.DataFrame(rows, columns=["w", x, y])
 
-    def oracle_gain(self, weights_p: Mapping[str, float], weights_q: Mapping[str, float]) -> dict[str, Any]:
+    def oracle_gain(self, weights_p: Mapping[str, float], weights_q: Mapping[str, float], *,
+                    kl_p: float | None = None, kl_q: float | None = None) -> dict[str, Any]:
         """Predicted gain of profile p over q on p's objective at the oracle: ``J_p(q*_p) - J_p(q*_q)``, with its
-        bootstrap standard error and interval (``estimate``, ``se``, ``ci``) and ``detectable`` (estimate >= 2 se)."""
+        bootstrap standard error and interval (``estimate``, ``se``, ``ci``) and ``detectable`` (estimate >= 2 se).
+
+        By default both oracles are at the evaluation's β. With ``kl_p`` / ``kl_q`` each is the KL-constrained
+        optimum at that distance from the base (:meth:`oracle_beta`; e.g. the distances two adapters reached,
+        :meth:`kl_to_base`): the gain the best possible pair of models *at those distances* would show, so a
+        crossover that fails where this prediction is below twice its SE was not detectable at that training
+        budget, and one that fails where it is large was missed by the training."""
         w = _weight_vector(weights_p, self.pool.criteria)
-        d = (self.oracle(weights_p) - self.oracle(weights_q)) @ w
+        d = (self.oracle(weights_p, kl=kl_p) - self.oracle(weights_q, kl=kl_q)) @ w
         est, lo, hi = self._boot(d)
         idx = np.random.default_rng(self.seed).integers(0, len(d), size=(self.n_boot, len(d)))
         se = float(d[idx].mean(axis=1).std(ddof=1))

@@ -1,7 +1,8 @@
 """What every profile of one :func:`~survey_weights.modpo.train_adapters` call shares, computed once.
 
 The base model and accelerator set-up, the margin reward models (trained when not given), the tokenised
-pairs, the reference log-probs (the base with no adapter) and the reward-model margins ``r_c(x, y)``.
+pairs, the reference log-probs (the base with no adapter) and the reward-model margins ``r_c(x, y)`` - or, with
+``MODPOConfig(margins="labels")``, the pairs' own labels on the other criteria as margins (no reward model).
 """
 
 from __future__ import annotations
@@ -108,16 +109,21 @@ def prepare_model(model: Any, tokenizer: Any, base_model_id: str | None, acceler
 
 def precompute(todo: Sequence[TrainingSpec], frame: pd.DataFrame, *, objective: str, acc: Any, model: Any,
                tokenizer: Any, cfg: MODPOConfig, rcfg: RewardModelConfig, given: Mapping[str, Any], out: Path,
-               only_rows: Sequence[int] | None = None) -> Shared:
+               only_rows: Sequence[int] | None = None, margin_labels: pd.DataFrame | None = None) -> Shared:
     """Reward models, tokens, reference log-probs and margins for the profiles in ``todo`` (trained ones only).
 
     Reward models trained here are saved to ``out / "reward_models" / criterion`` (main process); they learn from
     every pair of ``frame``. ``only_rows`` (pair rows of ``frame``) limits the reference log-probs and margins to
-    the pairs a run will train on (NaN elsewhere).
+    the pairs a run will train on (NaN elsewhere). ``margin_labels``: more labelled pairs the ``margins="labels"``
+    margins are read from (besides ``frame``).
     """
     margin_crits = sorted({c for s in todo for c in s.criteria[1:]}) if objective == "modpo" else []
-    rms = dict(given)
-    missing = [c for c in margin_crits if c not in rms]
+    on = {c: {s.main_objective for s in todo if c in s.criteria[1:]} for c in margin_crits}
+    labelled = cfg.margins == "labels" and bool(margin_crits)
+    if labelled:  # checked before any long work: a missing label fails now
+        label_tabs = _label_margin_tables(frame, on, only_rows, cfg.label_smoothing, margin_labels)
+    rms = {} if cfg.margins == "labels" else dict(given)
+    missing = [c for c in margin_crits if c not in rms and not labelled]
     if missing:
         from .reward import train_reward_models
 
@@ -136,8 +142,7 @@ def precompute(todo: Sequence[TrainingSpec], frame: pd.DataFrame, *, objective: 
     seq_rows = np.concatenate([rows, rows + n]).tolist()
     ref = torch.full((2 * n,), float("nan"))
     ref[seq_rows] = _gather_logps(acc, model, enc, seq_rows, pad_id=pad_id, cfg=cfg, desc="reference log-probs")
-    margins = {c: _margin_table(rms[c], frame, {s.main_objective for s in todo if c in s.criteria[1:]}, only_rows)
-               for c in margin_crits}
+    margins = label_tabs if labelled else {c: _margin_table(rms[c], frame, on[c], only_rows) for c in margin_crits}
     return Shared(frame, enc, ref, margins, rms, pad_id, training_labels(frame, cfg.label_smoothing))
 
 
@@ -165,6 +170,44 @@ def _margin_table(rm: Any, frame: pd.DataFrame, on: set[str], only_rows: Sequenc
     tab[rows, 0] = torch.from_numpy(_rm_score(rm, prompts, frame["chosen"].iloc[rows].tolist()))
     tab[rows, 1] = torch.from_numpy(_rm_score(rm, prompts, frame["rejected"].iloc[rows].tolist()))
     return tab
+
+
+def _label_margin_tables(frame: pd.DataFrame, on: Mapping[str, set[str]], only_rows: Sequence[int] | None,
+                         label_smoothing: float, margin_labels: pd.DataFrame | None = None
+                         ) -> dict[str, torch.Tensor]:
+    """``margins="labels"``: for each margin criterion ``c``, shape (n, 2): column 0 the pair's own
+    ``logit P(chosen ≻ rejected)`` on ``c`` (:func:`~survey_weights.preferences.pair_label_margins`), column 1 zero,
+    on the rows of the criteria in ``on[c]`` (and ``only_rows``); NaN elsewhere.
+
+    Raises
+    ------
+    ValueError
+        A training pair's comparison has no pair of ``c``, or only a hard label with ``label_smoothing == 0``.
+    """
+    from ..preferences.design import pair_label_margins
+
+    z = pair_label_margins(frame, list(on), label_smoothing=label_smoothing, labels_from=margin_labels)
+    tabs = {}
+    for c, mains in on.items():
+        rows = _restrict(np.flatnonzero(frame["criterion"].isin(mains).to_numpy()), only_rows)
+        vals = z[c].to_numpy(dtype=np.float64)[rows]
+        bad = rows[~np.isfinite(vals)]
+        if len(bad):
+            ids = frame["pair_id"].iloc[bad] if "pair_id" in frame.columns else pd.Series(bad)
+            shown = ", ".join(map(repr, ids.astype(str).tolist()[:5])) + (" ..." if len(bad) > 5 else "")
+            hard = "label" not in frame.columns or frame["label"].iloc[bad].isna().any()
+            raise ValueError(
+                f"margins='labels' needs each training pair's label on {c!r} from the {c!r} pair of the same "
+                f"comparison (same prompt and replies); {len(bad)} pair(s) have none"
+                + (" or only a hard label with label_smoothing=0" if hard and label_smoothing == 0 else "")
+                + f": pair_id {shown}. Fix: add the {c!r} pairs of those comparisons"
+                + (", set label_smoothing > 0" if label_smoothing == 0 else "")
+                + ", or use margins='reward_models'.")
+        tab = torch.full((len(frame), 2), float("nan"), dtype=torch.float64)
+        tab[rows, 0] = torch.from_numpy(vals)
+        tab[rows, 1] = 0.0
+        tabs[c] = tab
+    return tabs
 
 
 def _rm_score(rm: Any, prompts: list[str], responses: list[str]) -> np.ndarray:

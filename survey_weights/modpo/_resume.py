@@ -15,7 +15,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ from ..exceptions import SettingsChangedError
 from ..profiles.training_spec import TrainingSpec
 from .config import MODPOConfig, RewardModelConfig
 
-__all__ = ["PROFILE_FILE", "SCHEMA_VERSION", "adapter_record", "is_finished", "prepare_output_dir",
-           "rm_fingerprint", "save_adapter"]
+__all__ = ["LABEL_SOURCE", "PROFILE_FILE", "SCHEMA_VERSION", "adapter_record", "is_finished", "prepare_output_dir",
+           "reward_sources", "rm_fingerprint", "save_adapter"]
 
 PROFILE_FILE = "profile.json"
 SCHEMA_VERSION = 2  # 2: `provenance` (where the profile's weights came from)
@@ -42,6 +42,19 @@ def rm_fingerprint(rm: Any) -> str:
     return f"{type(rm).__module__}.{getattr(rm, '__qualname__', type(rm).__qualname__)}"
 
 
+#: ``reward_sources`` entry of a margin read from the pairs' own labels (``MODPOConfig(margins="labels")``).
+LABEL_SOURCE = "pair labels"
+
+
+def reward_sources(criteria: Sequence[str], cfg: MODPOConfig, rcfg: RewardModelConfig, given: Mapping[str, Any]
+                   ) -> dict[str, Any]:
+    """What each margin criterion's ``Δr_c`` comes from: :data:`LABEL_SOURCE` (``margins="labels"``), else the
+    fingerprint of a given reward model or the config of one trained on the data (hence determined by it)."""
+    if cfg.margins == "labels":
+        return {c: LABEL_SOURCE for c in criteria}
+    return {c: (rm_fingerprint(given[c]) if c in given else {"trained": rcfg.training_key()}) for c in criteria}
+
+
 def adapter_record(spec: TrainingSpec, *, objective: str, cfg: MODPOConfig, rcfg: RewardModelConfig,
                    data_hash: str, given: Mapping[str, Any], base_model: str) -> dict[str, Any]:
     """The settings part of a profile's ``profile.json`` (the spec's record, the run's settings, the resume key).
@@ -49,8 +62,7 @@ def adapter_record(spec: TrainingSpec, *, objective: str, cfg: MODPOConfig, rcfg
     ``reward_sources`` names each margin's reward model: the fingerprint of a given one, or the config of one
     trained by :func:`~survey_weights.modpo.train_adapters` (trained on the same data, hence determined by it).
     """
-    sources = {c: (rm_fingerprint(given[c]) if c in given else {"trained": rcfg.training_key()})
-               for c in spec.criteria[1:]} if objective == "modpo" else {}
+    sources = reward_sources(spec.criteria[1:], cfg, rcfg, given) if objective == "modpo" else {}
     rec = {"schema_version": SCHEMA_VERSION, **spec.to_record(objective), "objective": objective, "beta": cfg.beta,
            "seed": cfg.seed, "config": cfg.to_dict(), "data_hash": data_hash, "reward_sources": sources,
            "base_model": base_model}
@@ -122,7 +134,7 @@ def save_adapter(peft_model: Any, losses: list[float], n_pairs: int, *, record: 
             final_loss=losses[-1], losses=losses, versions=_versions(),
             reward_models={c: {"fingerprint": rm_fingerprint(reward_models[c]),
                                "val_accuracy": getattr(reward_models[c], "val_accuracy", None)}
-                           for c in record["margin_criteria"]},
+                           for c in record["margin_criteria"] if c in reward_models},  # none: pair labels
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         (tmp / PROFILE_FILE).write_text(json.dumps(rec, indent=2))  # written last: marks the dir finished

@@ -48,11 +48,11 @@ from ._conditioned_loop import (
 )
 from ._export import load_component, stack_components, write_adapter
 from ._precompute import precompute, prepare_model
-from ._resume import _finish_dir, _versions, adapter_record, prepare_output_dir, rm_fingerprint
+from ._resume import _finish_dir, _versions, adapter_record, prepare_output_dir, reward_sources, rm_fingerprint
 from ._sampling import ProfileSampler, check_draw, sampler_fingerprint
 from .config import MODPOConfig, RewardModelConfig
 from .logps import check_pair_tokens
-from .train import _check_configs
+from .train import _check_configs, _margin_label_frame, combined_hash, resolve_margins
 
 __all__ = ["MANIFEST", "ConditionedAdapter", "ProfileSampler", "train_conditioned"]
 
@@ -78,6 +78,7 @@ def train_conditioned(
     accelerator: Any = None,
     checkpoint_every: int | None = None,
     centre: Any = None,
+    margin_labels: Any = None,
 ) -> ConditionedAdapter:
     """Train one preference-conditioned LoRA for every weight vector over ``criteria``; save it to ``output_dir``.
 
@@ -128,6 +129,9 @@ def train_conditioned(
         more distinct (class 2 vs 3 crossover gains +0.030 and +0.039 against +0.036 and +0.010) but their
         distances from the base spread (KL ratio 2.5 against 1.2), and with 96 steps x 2 pairs centring did worse
         - hence not the default.
+    margin_labels : DataFrame, mapping or JSONL path, optional
+        As for :func:`~survey_weights.modpo.train_adapters` (``config.margins="labels"`` only): more labelled pairs
+        the margins are read from; part of the data hash.
 
     Returns
     -------
@@ -154,7 +158,10 @@ def train_conditioned(
         raise ValueError(f"`checkpoint_every` must be an int >= 1 or None. Got {checkpoint_every!r}. Fix: e.g. "
                          "checkpoint_every=25, or None for a tenth of the run.")
     frame = _frame(pairs, crits)
-    given = {c: rm for c, rm in (reward_models or {}).items() if c in crits} if len(crits) > 1 else {}
+    labels_frame = _margin_label_frame(margin_labels, cfg)
+    cfg = resolve_margins(cfg, frame, labels_frame, {c: rm for c, rm in (reward_models or {}).items() if c in crits})
+    given = ({c: rm for c, rm in (reward_models or {}).items() if c in crits}
+             if len(crits) > 1 and cfg.margins == "reward_models" else {})
     acc, model, tokenizer, base_model_id = prepare_model(model, tokenizer, base_model_id, accelerator, cfg.batch_size)
     draw = partial(_draw, sampler, crits, cfg.seed, cfg.batch_size // acc.num_processes)
     draw(0)  # a broken sampler fails before anything is computed
@@ -162,14 +169,15 @@ def train_conditioned(
     centre_w = _centre(centre, crits, draw, total)
     check_pair_tokens(tokenizer, frame, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length)
     out = prepare_output_dir(output_dir, acc)
-    record = _run_record(crits, sampler, cfg, rcfg, data_hash(frame), given, base_model_id, centre_w)
+    d_hash = data_hash(frame) if labels_frame is None else combined_hash(frame, labels_frame)
+    record = _run_record(crits, sampler, cfg, rcfg, d_hash, given, base_model_id, centre_w)
     if _finished(out, record, overwrite=overwrite, acc=acc):
         return ConditionedAdapter.load(out)
     covering = [TrainingSpec(f"main:{c}", tuple((x, 1.0 / len(crits)) for x in crits), c) for c in crits]
     t0 = time.perf_counter()
     plan = used_rows(draw, criterion_rows(frame, crits), total=total, batch_size=cfg.batch_size, seed=cfg.seed)
     shared = precompute(covering, frame, objective="modpo", acc=acc, model=model, tokenizer=tokenizer, cfg=cfg,
-                        rcfg=rcfg, given=given, out=out, only_rows=plan)
+                        rcfg=rcfg, given=given, out=out, only_rows=plan, margin_labels=labels_frame)
     precompute_s = time.perf_counter() - t0
     ckpt = Checkpoint(out, record["resume_key"], checkpoint_every or max(10, total // 10), acc)
     save = partial(_save_run, record=record, reward_models=shared.reward_models, n_pairs=len(frame), out=out, acc=acc)
@@ -234,8 +242,7 @@ def _draw(sampler: Any, crits: tuple[str, ...], seed: int, local_batch: int, ste
 
 def _run_record(crits: tuple[str, ...], sampler: Any, cfg: MODPOConfig, rcfg: RewardModelConfig, d_hash: str,
                 given: Mapping[str, Any], base_model: str, centre: np.ndarray | None = None) -> dict[str, Any]:
-    sources = {c: (rm_fingerprint(given[c]) if c in given else {"trained": rcfg.training_key()})
-               for c in crits} if len(crits) > 1 else {}
+    sources = reward_sources(crits, cfg, rcfg, given) if len(crits) > 1 else {}
     rec = {"schema_version": SCHEMA_VERSION, "kind": "conditioned_modpo", "criteria": list(crits),
            "components": dict(zip(["shared", *crits], adapter_names(len(crits)))),
            "sampler": sampler_fingerprint(sampler), "objective": "modpo", "main_objective_rule": "largest weight",

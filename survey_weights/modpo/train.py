@@ -11,6 +11,8 @@ atomic save in :mod:`._resume`.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -91,6 +93,7 @@ def train_adapters(
     overwrite: bool = False,
     base_model_id: str | None = None,
     accelerator: Any = None,
+    margin_labels: Any = None,
 ) -> TrainingRun:
     """Train one LoRA adapter per weight profile and save each in PEFT format with a ``profile.json``.
 
@@ -139,6 +142,9 @@ def train_adapters(
         Recorded in ``profile.json`` (default: the name/path passed or ``model.config.name_or_path``).
     accelerator : accelerate.Accelerator, optional
         Created when omitted (works under ``accelerate launch`` and ``torchrun``).
+    margin_labels : DataFrame, mapping or JSONL path, optional
+        With ``config.margins="labels"``: more labelled pairs each training pair's labels on the other criteria
+        are read from (e.g. the full data when ``data`` is a subsample of it); part of the data hash.
 
     Returns
     -------
@@ -158,11 +164,13 @@ def train_adapters(
     cfg, rcfg = _check_configs(config, reward_config, objective)
     specs = normalize_profiles(profiles, main_objective=main_objective)
     frame = as_pairs_frame(data)
-    given = _check_coverage(specs, frame, reward_models, objective)
+    labels_frame = _margin_label_frame(margin_labels, cfg)
+    cfg = resolve_margins(cfg, frame, labels_frame, reward_models)
+    given = _check_coverage(specs, frame, reward_models, objective, cfg.margins, labels_frame)
     acc, model, tokenizer, base_model_id = prepare_model(model, tokenizer, base_model_id, accelerator, cfg.batch_size)
     check_pair_tokens(tokenizer, frame, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length)
     out = prepare_output_dir(output_dir, acc)
-    d_hash = data_hash(frame)
+    d_hash = data_hash(frame) if labels_frame is None else combined_hash(frame, labels_frame)
     records = {s.name: adapter_record(s, objective=objective, cfg=cfg, rcfg=rcfg, data_hash=d_hash, given=given,
                                       base_model=base_model_id) for s in specs}
     results = {s.name: _result(s, out, (), True, 0.0) for s in specs
@@ -170,7 +178,7 @@ def train_adapters(
     todo = [s for s in specs if s.name not in results]
     t0 = time.perf_counter()
     shared = precompute(todo, frame, objective=objective, acc=acc, model=model, tokenizer=tokenizer, cfg=cfg,
-                        rcfg=rcfg, given=given, out=out) if todo else None
+                        rcfg=rcfg, given=given, out=out, margin_labels=labels_frame) if todo else None
     precompute_s = time.perf_counter() - t0
     for s in todo:
         t1 = time.perf_counter()
@@ -190,9 +198,39 @@ def _check_configs(config: Any, reward_config: Any, objective: str) -> tuple[MOD
     return cfg, reward_config or RewardModelConfig()
 
 
+def _margin_label_frame(margin_labels: Any, cfg: MODPOConfig) -> pd.DataFrame | None:
+    """``margin_labels`` as a validated pairs frame (None when not given); only with ``margins`` "labels"/"auto"."""
+    if margin_labels is None:
+        return None
+    if cfg.margins == "reward_models":
+        raise ValueError("`margin_labels` is only read with MODPOConfig(margins='labels' or 'auto'). Fix: set margins "
+                         "or drop `margin_labels`.")
+    return as_pairs_frame(margin_labels)
+
+
+def resolve_margins(cfg: MODPOConfig, frame: pd.DataFrame, labels_frame: pd.DataFrame | None,
+                    reward_models: Mapping[str, Any] | None) -> MODPOConfig:
+    """``cfg`` with ``margins="auto"`` decided: ``"labels"`` when no reward model is given and every pair of
+    ``frame`` has a finite label of every criterion on its comparison (in ``frame`` or ``labels_frame``), else
+    ``"reward_models"``. Other values are returned unchanged."""
+    if cfg.margins != "auto":
+        return cfg
+    from ..preferences.design import labels_complete
+
+    ok = not reward_models and labels_complete(frame, label_smoothing=cfg.label_smoothing, labels_from=labels_frame)
+    return dataclasses.replace(cfg, margins="labels" if ok else "reward_models")
+
+
+def combined_hash(frame: pd.DataFrame, labels_frame: pd.DataFrame) -> str:
+    """The data hash of training pairs read with extra margin-label pairs: both frames' hashes, hashed."""
+    return hashlib.sha256(f"{data_hash(frame)}+labels:{data_hash(labels_frame)}".encode()).hexdigest()
+
+
 def _check_coverage(specs: Sequence[TrainingSpec], frame: pd.DataFrame, reward_models: Mapping[str, Any] | None,
-                    objective: str) -> dict[str, Any]:
-    """Check that the pairs (and reward models) cover every profile; return the given reward models in use."""
+                    objective: str, margins: str = "reward_models", labels_frame: pd.DataFrame | None = None
+                    ) -> dict[str, Any]:
+    """Check that the pairs (and reward models) cover every profile; return the given reward models in use
+    (none with ``margins="labels"``: every margin then comes from the pairs' own labels)."""
     present = set(frame["criterion"])
     if objective != "modpo":
         check_coverage({s.name: s.criteria for s in specs}, present, what="the preference data",
@@ -200,6 +238,12 @@ def _check_coverage(specs: Sequence[TrainingSpec], frame: pd.DataFrame, reward_m
         return {}
     check_coverage({s.name: [s.main_objective] for s in specs}, present, what="the preference data",
                    fix="Fix: add pairs for the main objective or choose another `main_objective`.")
+    if margins == "labels":
+        labelled = present | (set() if labels_frame is None else set(labels_frame["criterion"]))
+        check_coverage({s.name: s.criteria[1:] for s in specs}, labelled, what="the preference data",
+                       fix="Fix: margins='labels' reads every margin from the pairs' labels on the same comparisons: "
+                           "add pairs for them, or use margins='reward_models' with `reward_models`.")
+        return {}
     given = dict(reward_models or {})
     check_coverage({s.name: s.criteria[1:] for s in specs}, set(given) | present,
                    what="the preference data and `reward_models`",

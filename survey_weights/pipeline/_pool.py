@@ -59,25 +59,40 @@ def class_separation(pe: Any, weights: Mapping[str, Mapping[str, float]], classe
     """Does the pool metric separate the latent-class adapters from the base and from each other?
 
     ``from_base``: each class adapter minus the base on the class's own weighted objective (paired interval over
-    prompts); ``between``: the crossover test of every pair of classes (each beats the other on its own
-    objective); ``separated``: every interval above 0 (None when there are no classes)."""
+    prompts), with its ``kl_to_base``; ``between``: the crossover test of every pair of classes (each beats the
+    other on its own objective), with ``oracle_at_distance``: the gain each side would show if both adapters were
+    the best possible models at the distances from the base they reached (``oracle_gain`` with ``kl_p`` /
+    ``kl_q``; ``detectable``: at least 2 SE) - so a failed side with a detectable prediction was missed by the
+    training, one without was too small to see at this training budget; ``separated``: every interval above 0
+    (None when there are no classes)."""
     names = [c for c in classes if c in pe.names and c in weights]
     base_rows = []
+    kl = {c: pe.kl_to_base(c) for c in names}
     for c in names:
         gain = pe.difference(c, pe.base, weights[c])
-        base_rows.append({"profile": c, "gain": gain, "separated": bool(gain["ci"][0] > 0)})
-    between = [pe.crossover(p, q, weights[p], weights[q]) for i, p in enumerate(names) for q in names[i + 1:]]
+        base_rows.append({"profile": c, "gain": gain, "separated": bool(gain["ci"][0] > 0), "kl_to_base": kl[c]})
+    between = []
+    for i, p in enumerate(names):
+        for q in names[i + 1:]:
+            c = pe.crossover(p, q, weights[p], weights[q])
+            c["oracle_at_distance"] = {
+                "gain_p": pe.oracle_gain(weights[p], weights[q], kl_p=kl[p], kl_q=kl[q]),
+                "gain_q": pe.oracle_gain(weights[q], weights[p], kl_p=kl[q], kl_q=kl[p])}
+            between.append(c)
     ok = [r["separated"] for r in base_rows] + [c["passed"] for c in between]
     return {"from_base": base_rows, "between": between, "separated": bool(all(ok)) if names else None}
 
 
-def _separation_rows(separation: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """(label, gain) per row of :func:`plot_class_separation`: each class over the base, then both sides of every
-    crossover."""
-    rows = [(f"{r['profile']} over base", r["gain"]) for r in separation.get("from_base", [])]
+def _separation_rows(separation: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], Any]]:
+    """(label, gain, oracle at distance or None) per row of :func:`plot_class_separation`: each class over the
+    base, then both sides of every crossover."""
+    rows: list[tuple[str, Mapping[str, Any], Any]] = [(f"{r['profile']} over base", r["gain"], None)
+                                                      for r in separation.get("from_base", [])]
     for c in separation.get("between", []):
         p, q = c["profiles"]
-        rows += [(f"{p} over {q} on {p}'s objective", c["gain_p"]), (f"{q} over {p} on {q}'s objective", c["gain_q"])]
+        od = c.get("oracle_at_distance") or {}
+        rows += [(f"{p} over {q} on {p}'s objective", c["gain_p"], od.get("gain_p")),
+                 (f"{q} over {p} on {q}'s objective", c["gain_q"], od.get("gain_q"))]
     return rows
 
 
@@ -85,19 +100,25 @@ def plot_class_separation(separation: Mapping[str, Any], *, ax: Any = None) -> A
     """The paired gains of :func:`class_separation` with their 95% intervals, one row each, and a line at 0.
 
     Rows: each class against the base on its own objective, then both sides of every crossover ("p over q on p":
-    p's adapter minus q's on p's objective). Filled markers: interval above 0. Returns the Axes.
+    p's adapter minus q's on p's objective). Filled markers: interval above 0. Grey crosses: the oracle's gain at
+    the distances the two adapters reached (:func:`class_separation`), where known. Returns the Axes.
     """
     from ..plotting import axes_or_new
 
     rows = _separation_rows(separation)
     ax = axes_or_new(ax, (7, 0.45 * len(rows) + 1.2))
-    for i, (_, g) in enumerate(rows):
+    for i, (_, g, _o) in enumerate(rows):
         lo, hi = g["ci"]
         above = lo > 0
         ax.errorbar(g["estimate"], i, xerr=[[g["estimate"] - lo], [hi - g["estimate"]]], fmt="o", capsize=3,
                     color="C0" if above else "C3", markerfacecolor="C0" if above else "white")
+    oracle = [(i, o["estimate"]) for i, (_, _g, o) in enumerate(rows) if o is not None]
+    if oracle:
+        ax.plot([x for _, x in oracle], [i for i, _ in oracle], "x", color="0.4", ms=7,
+                label="oracle at the adapters' distances")
+        ax.legend(loc="lower right", fontsize=8)
     ax.axvline(0.0, color="0.5", lw=1, ls="--")
-    ax.set_yticks(range(len(rows)), [label for label, _ in rows])
+    ax.set_yticks(range(len(rows)), [label for label, _, _ in rows])
     ax.invert_yaxis()
     ax.set_xlabel("gain on the weighted objective (paired 95% interval over prompts)")
     return ax
@@ -150,17 +171,27 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
         verdict = "yes" if separation["separated"] else "no"
         lines += ["", f"### Latent classes: separated from the base and from each other? **{verdict}**", "",
                   "Each class adapter minus the base on the class's own objective, and the crossover test of each "
-                  "pair of classes (paired 95% intervals over prompts; separated = every interval above 0).", "",
-                  "| comparison | gain [95% CI] | gain back [95% CI] | separated |", "|---|---|---|---|"]
+                  "pair of classes (paired 95% intervals over prompts; separated = every interval above 0). "
+                  "Oracle at these distances: what each side of a crossover would be if both adapters were the best "
+                  "possible models at the KL from the base they reached on the pool (SE; * = at least 2 SE, so "
+                  "detectable at this training budget).", "",
+                  "| comparison | gain [95% CI] | gain back [95% CI] | separated | oracle at these distances |",
+                  "|---|---|---|---|---|"]
         for r in separation["from_base"]:
             g = r["gain"]
             lines.append(f"| {r['profile']} vs base | {g['estimate']:.4f} [{g['ci'][0]:.4f}, {g['ci'][1]:.4f}] | | "
-                         f"{'yes' if r['separated'] else 'no'} |")
+                         f"{'yes' if r['separated'] else 'no'} | |")
+
+        def _o(g: Mapping[str, Any]) -> str:
+            return f"{g['estimate']:.4f} ({g['se']:.4f}){'*' if g['detectable'] else ''}"
+
         for c in separation["between"]:
             gp, gq = c["gain_p"], c["gain_q"]
+            od = c.get("oracle_at_distance")
             lines.append(f"| {c['profiles'][0]} vs {c['profiles'][1]} | {gp['estimate']:.4f} [{gp['ci'][0]:.4f}, "
                          f"{gp['ci'][1]:.4f}] | {gq['estimate']:.4f} [{gq['ci'][0]:.4f}, {gq['ci'][1]:.4f}] | "
-                         f"{'yes' if c['passed'] else 'no'} |")
+                         f"{'yes' if c['passed'] else 'no'} | "
+                         + (f"{_o(od['gain_p'])} / {_o(od['gain_q'])}" if od else "") + " |")
         lines += ["", f"![class separation]({sep_png.name})"]
     lines += ["", f"![pool front]({png.name})", ""]
     report = out / "report.md"

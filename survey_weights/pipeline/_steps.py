@@ -28,10 +28,11 @@ from ..profiles.training_config import MODPOConfig
 from ..profiles.training_spec import profile_dirname
 
 __all__ = [
-    "DEFAULT_BASE_MODEL", "SurveySpec", "check_model", "REWARD_PAIRS_PER_CRITERION", "Log", "PreferenceSplit", "check_budget",
-    "check_training", "load_model", "load_preference_split", "load_survey_frame", "margin_reward_models",
-    "quiet_small_groups", "reward_accuracies", "report_warnings", "reward_models_cached", "reward_pairs", "set_threads",
-    "split_frames", "survey_rankings", "train_profiles", "training_config",
+    "check_budget", "check_model", "check_training", "DEFAULT_BASE_MODEL",
+    "load_model", "load_preference_split", "load_survey_frame", "Log", "margin_reward_models",
+    "PreferenceSplit", "quiet_small_groups", "report_warnings", "reward_accuracies", "reward_models_cached",
+    "reward_pairs", "REWARD_PAIRS_PER_CRITERION", "set_threads", "split_frames", "survey_rankings", "SurveySpec",
+    "train_profiles", "training_config", "training_pairs",
 ]
 
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
@@ -268,6 +269,29 @@ def training_config(training: MODPOConfig, *, seed: int, progress: bool, max_ste
     return dataclasses.replace(training, **changes)
 
 
+def training_pairs(train: pd.DataFrame, cfg: MODPOConfig, *, per_criterion: int | None, seed: int,
+                   reward_models: Mapping[str, Any] | None = None, log: Any = None) -> tuple[pd.DataFrame, MODPOConfig]:
+    """A job's training pairs (a seeded subsample of ``train``, each criterion on its own) and its config with
+    ``margins="auto"`` decided as the trainer would (:func:`~survey_weights.modpo.train.resolve_margins` on the
+    full ``train``): the pairs' own labels when no reward model is given and every comparison of ``train`` is
+    labelled on every criterion (the bundled data), else reward models. With labels the job passes ``train`` as
+    ``margin_labels``, so each subsampled pair's labels on the other criteria come from the full data. (Sampling
+    whole comparisons instead, ``subsample_pairs(by="comparison")``, trains on 32 comparisons instead of up to 192
+    and was measured to overfit: ``docs/design.md``.)
+    """
+    from ..preferences.design import labels_complete
+
+    sub = subsample_pairs(train, per_criterion=per_criterion, seed=seed)
+    if cfg.margins == "auto":
+        ok = not reward_models and labels_complete(train, label_smoothing=cfg.label_smoothing)
+        cfg = dataclasses.replace(cfg, margins="labels" if ok else "reward_models")
+        if log:
+            log("      margins: " + ("the pairs' own labels (every comparison is labelled on every criterion)" if ok
+                                     else "reward models (" + ("given" if reward_models else "not every comparison "
+                                                               "carries every criterion's label") + ")"))
+    return sub, cfg
+
+
 def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: str | os.PathLike[str], *,
                          seed: int = 0, log: Any = None) -> dict[str, Any]:
     """Train (or reload) one reward model per criterion, cached by a hash of the pairs and the config."""
@@ -372,7 +396,8 @@ class ExportedAdapter:
 def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, out: Path, run_dir: Path,
                                model: Any, tok: Any, cfg: Any, rms: Mapping[str, Any], base_model: str,
                                device: str | None, overwrite: bool | None, log: Any = None,
-                               centre: Any = None, weight_sampler: Any = None) -> list[ExportedAdapter]:
+                               centre: Any = None, weight_sampler: Any = None,
+                               margin_labels: Any = None) -> list[ExportedAdapter]:
     """One conditioned MODPO run over the profiles' criteria (:func:`~survey_weights.modpo.train_conditioned`,
     resumed or reused as ``train_profiles`` does), then every profile exported as a plain PEFT LoRA to
     ``out / <profile dir>``. ``cfg.max_steps`` counts the steps of the whole run."""
@@ -386,7 +411,7 @@ def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, 
         return train_conditioned(train, criteria=criteria, profiles=list(profiles), output_dir=run_dir, model=model,
                                  tokenizer=tok, config=cfg, reward_models=dict(rms), base_model_id=base_model,
                                  overwrite=ow, accelerator=make_accelerator(device), centre=centre,
-                                 weight_sampler=weight_sampler)
+                                 weight_sampler=weight_sampler, margin_labels=margin_labels)
 
     try:
         cond = call(bool(overwrite))

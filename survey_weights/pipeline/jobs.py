@@ -21,7 +21,6 @@ import pandas as pd
 from .._util.io import atomic_write_text, check_output
 from .._util.validation import check_option
 from ..models._best_worst import BEST_WORST_MODELS
-from ..preferences.split import subsample_pairs
 from ..profiles.training_spec import normalize_profiles
 from ._steps import (
     DEFAULT_BASE_MODEL,
@@ -38,6 +37,7 @@ from ._steps import (
     survey_rankings,
     train_profiles,
     training_config,
+    training_pairs,
 )
 from .main import MainSchedule
 
@@ -234,9 +234,9 @@ def run_adapters(weights: str | os.PathLike[str], *, preferences: str | os.PathL
                  progress: bool = True) -> Any:
     """Train one MODPO adapter per profile of a ``weights.json`` / ``weights.csv`` (written by ``profiles``).
 
-    The same steps as :func:`~survey_weights.pipeline.run_main`'s training: the schedule's pair subsample,
-    margin reward models on :func:`~survey_weights.pipeline.reward_pairs`, and each profile's provenance into
-    its ``profile.json``.
+    The same steps as :func:`~survey_weights.pipeline.run_main`'s training: the schedule's pair subsample, the
+    margins (the schedule's ``margins``: the pairs' own labels, or reward models on
+    :func:`~survey_weights.pipeline.reward_pairs`), and each profile's provenance into its ``profile.json``.
 
     Parameters
     ----------
@@ -278,14 +278,15 @@ def run_adapters(weights: str | os.PathLike[str], *, preferences: str | os.PathL
     check_model(base_model, device)  # before the reward models: a typo fails in a second
     log = Log(progress)
     split = load_preference_split(preferences, seed=seed)
-    train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=seed)
-    rms = margin_reward_models(split.train, sorted(set(train["criterion"])),
-                               reward_cache or Path(out) / ".cache" / "reward_models", seed=seed,
-                               per_criterion=sched.reward_pairs_per_criterion, log=log)
+    train, cfg = training_pairs(split.train, cfg, per_criterion=sched.pairs_per_criterion, seed=seed, log=log)
+    rms = {} if cfg.margins == "labels" else margin_reward_models(
+        split.train, sorted(set(train["criterion"])), reward_cache or Path(out) / ".cache" / "reward_models",
+        seed=seed, per_criterion=sched.reward_pairs_per_criterion, log=log)
     set_threads(threads)
     model, tok = load_model(base_model, device, log)
     return train_profiles(specs, train, out=Path(out), model=model, tok=tok, cfg=cfg, rms=rms, base_model=base_model,
-                          device=device, overwrite=overwrite, log=log)
+                          device=device, overwrite=overwrite, log=log,
+                          margin_labels=split.train if cfg.margins == "labels" else None)
 
 
 @dataclass(frozen=True)

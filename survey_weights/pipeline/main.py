@@ -21,7 +21,6 @@ import pandas as pd
 
 from .._util.io import atomic_write_bytes, check_output
 from ..criteria import ALL_CRITERIA
-from ..preferences.split import subsample_pairs
 from ..profiles.training_config import MODPOConfig
 from ..profiles.training_spec import normalize_profiles
 from ._steps import (
@@ -44,6 +43,7 @@ from ._steps import (
     train_conditioned_profiles,
     train_profiles,
     training_config,
+    training_pairs,
 )
 
 __all__ = ["MainSchedule", "SUBGROUP_FACTORS", "build_profiles", "export_weights", "run_main"]
@@ -52,7 +52,7 @@ SUBGROUP_FACTORS: tuple[str, ...] = ("age_group", "severity")
 
 
 def _main_training() -> MODPOConfig:
-    return MODPOConfig(max_steps=3, batch_size=8, max_length=160, max_prompt_length=96, lr=1e-3)
+    return MODPOConfig(max_steps=3, batch_size=8, max_length=160, max_prompt_length=96, lr=1e-3, margins="auto")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class MainSchedule:
 
     Parameters
     ----------
-    training : MODPOConfig, default 3 steps x 8 pairs, 160 / 96 tokens, lr 1e-3
+    training : MODPOConfig, default 3 steps x 8 pairs, 160 / 96 tokens, lr 1e-3, margins "auto"
         THE training configuration of every adapter (:class:`~survey_weights.modpo.MODPOConfig`); in the default
         conditioned mode the one run has ``max_steps`` x the number of profiles steps (36 for the bundled survey's
         12 profiles). The job sets its ``seed`` and ``progress`` from :func:`run_main`'s arguments (and
@@ -73,7 +73,8 @@ class MainSchedule:
         [-0.004, +0.081] and passed no crossover; class 1 (the majority class, closest to the pooled profile)
         still does not beat classes 2 and 3 on its own objective (intervals reaching 0).
     pairs_per_criterion : int or None, default 32
-        Training pairs kept per criterion (seeded subsample) - bounds the reference/margin precompute.
+        Training pairs kept per criterion (seeded subsample; with the pairs' labels as margins, those labels come
+        from every training pair) - bounds the reference/margin precompute.
     reward_pairs_per_criterion : int or None, default 48
         Pairs per criterion the margin reward models learn from (:func:`reward_pairs`: the same budget for
         ``run``, ``adapters`` and ``train-rewards``, so they share reward models).
@@ -299,17 +300,24 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         log(f"      torch CPU threads: {n_thr}")
     log("[2/5] preference data")
     split = load_preference_split(preferences, seed=seed)
-    train = subsample_pairs(split.train, per_criterion=sched.pairs_per_criterion, seed=seed)
+    train, cfg = training_pairs(split.train, cfg, seed=seed, per_criterion=sched.pairs_per_criterion, log=log,
+                                reward_models=reward_models)
+    sched = replace(sched, training=cfg)  # what this run used ("auto" decided)
     prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
     log(f"      {len(train)} training pairs ({split.source}); {len(prompts)} held-out prompts")
-    log("[3/5] reward models (margins)")
     specs = normalize_profiles(profiles)  # weights + provenance, unchanged from here to each profile.json
     weights = {s.name: s.weight_dict for s in specs}
     margin_crits = [c for c in ALL_CRITERIA if c in set(train["criterion"])]
-    # Reward models learn from more pairs than the adapters see (the adapters' short schedule uses a subsample).
-    rms = dict(reward_models) if reward_models is not None else margin_reward_models(
-        split.train, margin_crits, reward_cache or out / ".cache" / "reward_models", seed=seed,
-        per_criterion=sched.reward_pairs_per_criterion, log=log)
+    labels = split.train if cfg.margins == "labels" else None  # each pair's labels on the other criteria
+    if cfg.margins == "labels":
+        log("[3/5] margins: the pairs' own labels on the other criteria (no reward models)")
+        rms: dict[str, Any] = {}
+    else:
+        log("[3/5] reward models (margins)")
+        # Reward models learn from more pairs than the adapters see (the adapters' short schedule uses a subsample).
+        rms = dict(reward_models) if reward_models is not None else margin_reward_models(
+            split.train, margin_crits, reward_cache or out / ".cache" / "reward_models", seed=seed,
+            per_criterion=sched.reward_pairs_per_criterion, log=log)
     model, tok = load_model(base_model, device, log)
     steps = f"{cfg.max_steps} steps" if cfg.max_steps else f"{cfg.epochs:g} epochs"
     t = time.perf_counter()
@@ -320,12 +328,13 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
             "every profile exported")
         adapters = train_conditioned_profiles(specs, train, out=out / "adapters", run_dir=out / "conditioned",
                                               model=model, tok=tok, cfg=ccfg, rms=rms, base_model=base_model,
-                                              device=device, overwrite=overwrite, log=log)
+                                              device=device, overwrite=overwrite, log=log, margin_labels=labels)
         log(f"      {len(adapters)} adapters exported in {time.perf_counter() - t:.1f}s")
     else:
         log(f"[4/5] one MODPO adapter per profile ({steps} x {cfg.batch_size} pairs)")
         adapters = train_profiles(specs, train, out=out / "adapters", model=model, tok=tok, cfg=cfg, rms=rms,
-                                  base_model=base_model, device=device, overwrite=overwrite, log=log).adapters
+                                  base_model=base_model, device=device, overwrite=overwrite, log=log,
+                                  margin_labels=labels).adapters
         n_new = sum(not a.skipped for a in adapters)
         log(f"      {n_new} trained, {len(adapters) - n_new} reused in {time.perf_counter() - t:.1f}s")
     log(f"[5/5] evaluation: {len(profiles) + 1} models x {len(prompts)} prompts")

@@ -1,4 +1,5 @@
-"""Pairs shared across criteria: one row per comparison, and how often two criteria disagree on it.
+"""Pairs shared across criteria: one row per comparison, how often two criteria disagree on it, and each pair's
+labels on the other criteria as reward margins (MODPO's ``margins="labels"``).
 
 A *comparison* is one (prompt, reply A, reply B) that carries a label for several criteria, as the bundled
 synthetic data do (each criterion's file holds the same comparisons, oriented so that ``chosen`` is the reply
@@ -16,7 +17,7 @@ import pandas as pd
 
 from .pairs import LABEL_FIELD, validate_preferences
 
-__all__ = ["shared_comparisons", "conflict_shares"]
+__all__ = ["shared_comparisons", "conflict_shares", "labels_complete", "pair_label_margins"]
 
 
 def _key(frame: pd.DataFrame) -> pd.Series:
@@ -122,3 +123,91 @@ def conflict_shares(pairs: pd.DataFrame, *, criteria: Sequence[str] | None = Non
         agree = float(np.mean(a[ok] * b[ok] > 0)) if n else float("nan")
         rows.append((c1, c2, n, conflict, agree))
     return pd.DataFrame(rows, columns=["criterion_1", "criterion_2", "n", "conflict_share", "agree_share"])
+
+
+def pair_label_margins(pairs: pd.DataFrame, criteria: Sequence[str], *, label_smoothing: float = 0.0,
+                       labels_from: pd.DataFrame | None = None) -> pd.DataFrame:
+    r"""Every pair's own label on each criterion, as a Bradley–Terry reward margin ``logit P(chosen ≻ rejected)``.
+
+    A pair of criterion ``k`` and the pair of criterion ``c`` on the same comparison (same prompt and the same two
+    replies, in either order: :func:`shared_comparisons`) tell how criterion ``c`` judges the ``k`` pair's chosen
+    reply against its rejected one. With Bradley–Terry labels ``p_c = σ(r_c(chosen) - r_c(rejected))``, so
+    ``logit p_c`` is exactly the margin ``Δr_c`` a reward model for ``c`` is trained to predict: MODPO with these
+    margins reaches the optimum ``β Δlogratio = Σ_c w_c Δr_c`` of the pairs' own labels, without a reward model's
+    error (:class:`~survey_weights.modpo.MODPOConfig` ``margins="labels"``).
+
+    Parameters
+    ----------
+    pairs : DataFrame
+        Pairs in the JSONL schema, several criteria on shared comparisons. ``label`` is used where present; a
+        pair without one counts as ``1 - label_smoothing``.
+    criteria : sequence of str
+        The columns of the result.
+    label_smoothing : float in [0, 0.5), default 0
+        ε for hard labels; with ε = 0 a hard label's margin is infinite.
+    labels_from : DataFrame, optional
+        More labelled pairs in the same schema (e.g. the full data a training subsample was drawn from): their
+        labels count too. A pair present in both is read once; two different labels for one comparison and
+        criterion are an error.
+
+    Returns
+    -------
+    DataFrame, shape (len(pairs), len(criteria))
+        Row ``i`` (the index of ``pairs``), column ``c``: ``logit P(chosen_i ≻ rejected_i)`` on ``c`` (positive:
+        ``c`` agrees with the pair's own criterion), NaN where the comparison carries no pair of ``c``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"prompt": "I feel low.", "chosen": ["Warm.", "Safe."], "rejected": ["Safe.", "Warm."],
+    ...                    "criterion": ["empathy", "safety"], "label": [0.8, 0.9]})
+    >>> pair_label_margins(df, ["empathy", "safety"]).round(3).to_numpy().tolist()
+    [[1.386, -2.197], [-1.386, 2.197]]
+    """
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0.0 <= label_smoothing < 0.5:
+        raise ValueError(f"`label_smoothing` must be a float in [0, 0.5). Got {label_smoothing!r}. Fix: e.g. 0.1.")
+    frame = validate_preferences(pairs)
+    cols = ["prompt", "chosen", "rejected", "criterion", LABEL_FIELD]
+
+    def filled(f: pd.DataFrame) -> pd.DataFrame:
+        lab = f[LABEL_FIELD].to_numpy(dtype=float) if LABEL_FIELD in f.columns else np.full(len(f), np.nan)
+        return f.assign(**{LABEL_FIELD: np.where(np.isnan(lab), 1.0 - float(label_smoothing), lab)})[cols]
+
+    union = filled(frame)
+    if labels_from is not None:
+        union = pd.concat([union, filled(validate_preferences(labels_from))], ignore_index=True).drop_duplicates()
+    wide = shared_comparisons(union, criteria=list(criteria))
+    key = _key(frame[["prompt", "chosen", "rejected"]]).to_numpy()  # text keys, as `union` has
+    p_a = wide.loc[key, list(criteria)].to_numpy(dtype=float)  # (n, C): P(reply A preferred)
+    a_is_chosen = (frame["chosen"] < frame["rejected"]).to_numpy()[:, None]
+    p = np.where(a_is_chosen, p_a, 1.0 - p_a)
+    with np.errstate(divide="ignore"):
+        z = np.log(p) - np.log1p(-p)
+    return pd.DataFrame(z, index=pairs.index, columns=list(criteria))
+
+
+def labels_complete(pairs: pd.DataFrame, *, criteria: Sequence[str] | None = None, label_smoothing: float = 0.0,
+                    labels_from: pd.DataFrame | None = None) -> bool:
+    """Whether every pair's comparison carries a finite label of every criterion in ``criteria`` (default: those of
+    ``pairs``), found in ``pairs`` or ``labels_from``: the condition for MODPO's ``margins="labels"`` (``"auto"``
+    chooses labels when it holds). False with fewer than two criteria, or when a comparison holds two pairs of one
+    criterion.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"prompt": "I feel low.", "chosen": ["Warm.", "Safe."], "rejected": ["Safe.", "Warm."],
+    ...                    "criterion": ["empathy", "safety"], "label": [0.8, 0.9]})
+    >>> labels_complete(df), labels_complete(df.iloc[:1], criteria=["empathy", "safety"])
+    (True, False)
+    >>> labels_complete(df.iloc[:1], criteria=["empathy", "safety"], labels_from=df)
+    True
+    """
+    frame = validate_preferences(pairs)
+    crits = list(dict.fromkeys(frame["criterion"])) if criteria is None else list(criteria)
+    if len(crits) < 2:
+        return False
+    try:
+        z = pair_label_margins(frame, crits, label_smoothing=label_smoothing, labels_from=labels_from)
+    except ValueError:
+        return False
+    return bool(np.isfinite(z.to_numpy()).all())

@@ -23,10 +23,25 @@ def split_by_prompt(frame: pd.DataFrame, *, test_fraction: float, seed: int) -> 
     return out[~is_test].reset_index(drop=True), out[is_test].reset_index(drop=True)
 
 
-def subsample_pairs(train: pd.DataFrame, *, per_criterion: int | None, seed: int) -> pd.DataFrame:
-    """At most ``per_criterion`` pairs per criterion (seeded, order kept)."""
+def subsample_pairs(train: pd.DataFrame, *, per_criterion: int | None, seed: int, by: str = "pair") -> pd.DataFrame:
+    """At most ``per_criterion`` pairs per criterion (seeded, order kept).
+
+    ``by="pair"`` (default) samples each criterion's pairs on their own. ``by="comparison"`` samples
+    ``per_criterion`` comparisons (same prompt and replies, :func:`~survey_weights.preferences.shared_comparisons`)
+    and keeps every pair of each, so a kept pair keeps its labels on the other criteria (what
+    ``MODPOConfig(margins="labels")`` reads); a comparison holds at most one pair per criterion.
+    """
+    if by not in ("pair", "comparison"):
+        raise ValueError(f"Unknown `by` {by!r}. Choose 'pair' or 'comparison'.")
     if per_criterion is None:
         return train.reset_index(drop=True)
+    if by == "comparison":
+        from .design import _key
+
+        key = _key(train)
+        uniq = pd.unique(key)
+        keep = np.random.default_rng(seed).permutation(len(uniq))[:per_criterion]
+        return train[key.isin(set(uniq[keep])).to_numpy()].reset_index(drop=True)
     parts = []
     for i, (_, g) in enumerate(train.groupby("criterion", sort=False)):
         parts.append(g.sample(n=min(per_criterion, len(g)), random_state=seed + i).sort_index())

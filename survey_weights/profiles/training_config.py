@@ -17,6 +17,7 @@ from .._util.validation import check_positive
 __all__ = ["MODPOConfig", "RewardModelConfig"]
 
 _SCHEDULERS = ("constant", "linear", "cosine")
+_MARGINS = ("reward_models", "labels", "auto")
 
 
 def _check_seed(seed: Any) -> None:
@@ -58,6 +59,18 @@ class MODPOConfig:
         rejects; with ε > 0 the optimum is finite, β·Δlogratio = w_k·logit(1 - ε) + w_-kᵀΔr_-k, and a heavy
         margin weight on a conflicting objective wins. The margin reward models should be trained on the same
         label scale (:class:`RewardModelConfig` ``label_smoothing``, same default). 0 restores plain DPO/MODPO.
+    margins : {"reward_models", "labels", "auto"}, default "reward_models"
+        Where MODPO's margins ``Δr_c`` of the other objectives come from. ``"reward_models"``: one Bradley–Terry
+        reward model per criterion scores both replies (trained on the pairs when not given), as in Zhou et al.
+        ``"labels"``: the pair's *own* label on each other criterion, ``logit P(chosen ≻ rejected)`` read from the
+        pair of that criterion on the same comparison (same prompt and replies:
+        :func:`~survey_weights.preferences.pair_label_margins`) - for data labelled on every criterion, as the
+        bundled pairs and PKU-SafeRLHF are. No reward model is needed or trained, and the margins carry no
+        reward-model error; a training pair whose comparison lacks a label of a margin criterion is an error
+        (named before the reference pass). Hard labels count as ``1 - label_smoothing`` (which must then be > 0).
+        ``"auto"``: ``"labels"`` when no reward model is given and every training pair's comparison carries a
+        label of every criterion (:func:`~survey_weights.preferences.labels_complete`), else ``"reward_models"``;
+        the run records what it chose (the main job's default).
     lora_r, lora_alpha, lora_dropout : int, float, float
         LoRA rank, scaling numerator (scaling = ``lora_alpha / lora_r``) and dropout.
     target_modules : tuple of str
@@ -102,6 +115,7 @@ class MODPOConfig:
 
     beta: float = 0.1
     label_smoothing: float = 0.1
+    margins: str = "reward_models"
     lora_r: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
@@ -127,6 +141,9 @@ class MODPOConfig:
     def __post_init__(self) -> None:
         check_positive("beta", self.beta)
         _check_smoothing(self.label_smoothing)
+        if self.margins not in _MARGINS:
+            raise ValueError(f"Unknown `margins` {self.margins!r}. Choose one of {_MARGINS}: 'labels' needs every "
+                             "training pair labelled on every criterion of the profiles; 'auto' checks that.")
         check_positive("lora_r", self.lora_r, integer=True)
         check_positive("lora_alpha", self.lora_alpha)
         if not isinstance(self.lora_dropout, (int, float)) or not 0.0 <= self.lora_dropout < 1.0:
@@ -184,8 +201,10 @@ class MODPOConfig:
 
         :func:`~survey_weights.modpo.train_adapters` resumes a finished adapter when these (and the data,
         profile, reward models and base model) match, so ``progress=False`` (``--quiet``) reuses adapters.
+        ``margins`` enters only when it is not the default, so runs from before the field existed keep their key.
         """
-        return {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_FIELDS}
+        return {k: v for k, v in self.to_dict().items()
+                if k not in self.RUNTIME_FIELDS and not (k == "margins" and v == "reward_models")}
 
 
 @dataclass(frozen=True)
