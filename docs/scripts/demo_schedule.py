@@ -42,13 +42,15 @@ def main() -> None:
     ap.add_argument("--per-step", type=int, default=1, help="weight vectors drawn per step (ProfileSampler)")
     ap.add_argument("--mode", default="conditioned", choices=["conditioned", "per-profile"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0, help="seeds the pair subsample, LoRA init and data order (the "
+                    "held-out split and the pool stay those of seed 0, the demo's)")
     ap.add_argument("--out", default="outputs/demo_schedule")
     a = ap.parse_args()
     steps.set_threads(a.threads)
     profiles = [p for p in build_profiles(steps.load_survey_frame(None, None), n_classes=3, progress=False)
                 if p.n_respondents >= 10]
     split = steps.load_preference_split(None, seed=0)
-    train = subsample_pairs(split.train, per_criterion=a.pairs or None, seed=0, by=a.by)
+    train = subsample_pairs(split.train, per_criterion=a.pairs or None, seed=a.seed, by=a.by)
     specs = normalize_profiles(profiles)
     weights = {s.name: s.weight_dict for s in specs}
     log = steps.Log(True)
@@ -58,7 +60,7 @@ def main() -> None:
     rms = {} if labels is not None else steps.margin_reward_models(split.train, crits, out / "reward_models", seed=0,
                                                                    per_criterion=48, log=log)
     model, tok = steps.load_model("smollm2-135m-instruct", None, log)
-    cfg = replace(MainSchedule().training, max_steps=a.steps, batch_size=a.batch, lr=a.lr, seed=0, progress=False,
+    cfg = replace(MainSchedule().training, max_steps=a.steps, batch_size=a.batch, lr=a.lr, seed=a.seed, progress=False,
                   margins=a.margins)
     t = time.perf_counter()
     common = dict(model=model, tok=tok, rms=rms, base_model="smollm2-135m-instruct", device=None, overwrite=True,
@@ -84,7 +86,7 @@ def main() -> None:
     def f(g):
         return f"{g['estimate']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]"
 
-    print(f"{a.mode}, {a.steps} steps/profile x {a.batch} pairs ({a.per_step} draws per step), lr {a.lr:g}, "
+    print(f"seed {a.seed}: {a.mode}, {a.steps} steps/profile x {a.batch} pairs ({a.per_step} draws per step), lr {a.lr:g}, "
           f"centre {a.centre}, margins {a.margins}, {len(train)} pairs (by {a.by}): training "
           f"{train_s:.0f} s, pool {time.perf_counter() - t:.0f} s ({pool.n_prompts} prompts)")
     print("KL to base:", ", ".join(f"{n} {pe.kl_to_base(n):.4f}" for n in pe.names if n != pe.base))

@@ -116,11 +116,11 @@ def plot_class_separation(separation: Mapping[str, Any], *, ax: Any = None) -> A
     if oracle:
         ax.plot([x for _, x in oracle], [i for i, _ in oracle], "x", color="0.4", ms=7,
                 label="oracle at the adapters' distances")
-        ax.legend(loc="lower right", fontsize=8)
     ax.axvline(0.0, color="0.5", lw=1, ls="--")
     ax.set_yticks(range(len(rows)), [label for label, _, _ in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("gain on the weighted objective (paired 95% interval over prompts)")
+    ax.set_xlabel("gain on the weighted objective (paired 95% interval over prompts)"
+                  + ("\n× = the oracle at the distances from the base the two adapters reached" if oracle else ""))
     return ax
 
 
