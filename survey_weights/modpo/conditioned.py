@@ -84,7 +84,8 @@ def train_conditioned(
 
     Each step draws weight vectors ``w`` (rows of shape (C,) on the simplex) from ``weight_sampler`` and applies the
     MODPO loss at each: row ``w`` trains on pairs of its largest-weight criterion ``k`` with the other positive
-    weights as reward-model margins (:func:`~survey_weights.modpo.modpo_loss` with ``(w_k, w_-k)``), the model
+    weights as margins (:func:`~survey_weights.modpo.modpo_loss` with ``(w_k, w_-k)``; from reward models, or
+    from the pairs' own labels with ``config.margins="labels"``), the model
     mixed as ``ΔW_0 + Σ_c w_c ΔW_c``. Reference log-probs and margins are computed once, as in
     :func:`~survey_weights.modpo.train_adapters`.
 

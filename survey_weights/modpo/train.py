@@ -98,8 +98,9 @@ def train_adapters(
     """Train one LoRA adapter per weight profile and save each in PEFT format with a ``profile.json``.
 
     For a profile with weights ``w`` and main objective ``k``, the training pairs are ``k``'s pairs and every
-    other criterion with ``w_c > 0`` enters as a reward-model margin (:func:`~survey_weights.modpo.modpo_loss`
-    with weights ``(w_k, w_-k)``). A profile ``{c: 1}`` is plain DPO.
+    other criterion with ``w_c > 0`` enters as a margin (:func:`~survey_weights.modpo.modpo_loss` with weights
+    ``(w_k, w_-k)``): from a reward model, or with ``config.margins="labels"`` from the pair's own label on ``c``
+    (the ``c``-pair of the same comparison, in ``data`` or ``margin_labels``). A profile ``{c: 1}`` is plain DPO.
 
     Labels: a pair's soft ``label`` (P(chosen preferred), when the data carry one) is the target of the loss;
     pairs without one are trained towards ``1 - config.label_smoothing`` (default 0.1, conservative DPO), so that
