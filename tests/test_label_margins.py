@@ -174,8 +174,8 @@ def test_auto_reads_labels_when_every_comparison_is_labelled_on_every_criterion(
     train = load_preference_split(None, seed=0).train  # the bundled pairs: six labels per comparison
     assert labels_complete(train)
     auto = MODPOConfig(margins="auto")
-    sub, cfg = training_pairs(train, auto, per_criterion=32, seed=0)
-    assert cfg.margins == "labels"
+    sub, cfg, labels = training_pairs(train, auto, per_criterion=32, seed=0)
+    assert cfg.margins == "labels" and labels is train
     assert sub.groupby("criterion").size().eq(32).all()  # each criterion subsampled on its own
     crits = set(sub["criterion"])
     on = {c: crits - {c} for c in crits}
@@ -192,8 +192,8 @@ def test_auto_reads_labels_when_every_comparison_is_labelled_on_every_criterion(
     # one label missing: reward models
     gappy = train.drop(index=train.index[train["criterion"] == "trust_rapport"][:1])
     assert not labels_complete(gappy)
-    sub2, cfg2 = training_pairs(gappy, auto, per_criterion=32, seed=0)
-    assert cfg2.margins == "reward_models" and sub2.groupby("criterion").size().eq(32).all()
+    sub2, cfg2, labels2 = training_pairs(gappy, auto, per_criterion=32, seed=0)
+    assert cfg2.margins == "reward_models" and labels2 is None and sub2.groupby("criterion").size().eq(32).all()
     assert training_pairs(train, auto, per_criterion=8, seed=0, reward_models={"x": 1})[1].margins == "reward_models"
     with pytest.raises(ValueError, match="only read with"):
         train_adapters({"p": {"empathy": 1.0}}, frame, output_dir="/nonexistent", margin_labels=frame)

@@ -135,7 +135,7 @@ class PoolEvaluation:
 
     def kl_to_base(self, name: str) -> float:
         """Mean over prompts of KL(q_name ‖ q_base) on the pool (nats): how far the model moved, seen on the pool."""
-        return self._kl_of(self.distribution(name))
+        return self._kl_of(self.distribution(name), self.distribution(self.base))
 
     # ------------------------------------------------------------------------------------------ tables
     def to_frame(self) -> pd.DataFrame:
@@ -188,8 +188,9 @@ class PoolEvaluation:
         return oracle_distribution(self.logps[self.base], self.pool, weights, beta=beta,
                                    reward_scale=self.reward_scale, lengths=self.lengths, normalise=self.normalise)
 
-    def _kl_of(self, q: np.ndarray) -> float:
-        r = self.distribution(self.base)
+    @staticmethod
+    def _kl_of(q: np.ndarray, r: np.ndarray) -> float:
+        """Mean over prompts of KL(q ‖ r), both shape (P, K)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(q > 0, q * (np.log(q) - np.log(np.where(r > 0, r, 1.0))), 0.0)
         return float(t.sum(axis=1).mean())
@@ -208,13 +209,14 @@ class PoolEvaluation:
             raise ValueError(f"`kl` must be a finite number >= 0 (nats). Got {kl!r}.")
         if kl == 0:
             return float("inf")
+        base = self.distribution(self.base)  # once, not per bisection step
         lo, hi = np.log(1e-4), np.log(1e6)
-        if self._kl_of(self._oracle_q(weights, float(np.exp(lo)))) < kl:
+        if self._kl_of(self._oracle_q(weights, float(np.exp(lo))), base) < kl:
             raise ValueError(f"`kl` = {kl:g} nats is beyond the oracle's reach on this pool (its KL at β = 1e-4 is "
                              "smaller). Fix: pass a smaller distance.")
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            if self._kl_of(self._oracle_q(weights, float(np.exp(mid)))) > kl:
+            if self._kl_of(self._oracle_q(weights, float(np.exp(mid))), base) > kl:
                 lo = mid
             else:
                 hi = mid

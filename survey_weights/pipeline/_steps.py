@@ -270,26 +270,27 @@ def training_config(training: MODPOConfig, *, seed: int, progress: bool, max_ste
 
 
 def training_pairs(train: pd.DataFrame, cfg: MODPOConfig, *, per_criterion: int | None, seed: int,
-                   reward_models: Mapping[str, Any] | None = None, log: Any = None) -> tuple[pd.DataFrame, MODPOConfig]:
-    """A job's training pairs (a seeded subsample of ``train``, each criterion on its own) and its config with
-    ``margins="auto"`` decided as the trainer would (:func:`~survey_weights.modpo.train.resolve_margins` on the
-    full ``train``): the pairs' own labels when no reward model is given and every comparison of ``train`` is
-    labelled on every criterion (the bundled data), else reward models. With labels the job passes ``train`` as
-    ``margin_labels``, so each subsampled pair's labels on the other criteria come from the full data. (Sampling
-    whole comparisons instead, ``subsample_pairs(by="comparison")``, trains on 32 comparisons instead of up to 192
-    and was measured to overfit: ``docs/design.md``.)
+                   reward_models: Mapping[str, Any] | None = None, log: Any = None
+                   ) -> tuple[pd.DataFrame, MODPOConfig, pd.DataFrame | None]:
+    """A job's training pairs (a seeded subsample of ``train``, each criterion on its own), its config with
+    ``margins="auto"`` decided by the trainer's rule on the full ``train``
+    (:func:`~survey_weights.modpo.train.resolve_margins`: the pairs' own labels when no reward model is given and
+    every comparison is labelled on every criterion, as in the bundled data, else reward models), and the pairs the
+    label margins are read from (``train`` itself, so each subsampled pair's labels on the other criteria come from
+    the full data; None with reward models). (Sampling whole comparisons instead, ``subsample_pairs(by=
+    "comparison")``, trains on 32 comparisons instead of up to 192 and was measured to overfit: ``docs/design.md``.)
     """
-    from ..preferences.design import labels_complete
-
     sub = subsample_pairs(train, per_criterion=per_criterion, seed=seed)
     if cfg.margins == "auto":
-        ok = not reward_models and labels_complete(train, label_smoothing=cfg.label_smoothing)
-        cfg = dataclasses.replace(cfg, margins="labels" if ok else "reward_models")
+        from ..modpo.train import resolve_margins
+
+        cfg = resolve_margins(cfg, train, None, reward_models)
         if log:
-            log("      margins: " + ("the pairs' own labels (every comparison is labelled on every criterion)" if ok
-                                     else "reward models (" + ("given" if reward_models else "not every comparison "
-                                                               "carries every criterion's label") + ")"))
-    return sub, cfg
+            log("      margins: " + ("the pairs' own labels (every comparison is labelled on every criterion)"
+                                     if cfg.margins == "labels" else "reward models (" + (
+                                         "given" if reward_models else "not every comparison carries every "
+                                         "criterion's label") + ")"))
+    return sub, cfg, (train if cfg.margins == "labels" else None)
 
 
 def reward_models_cached(train: pd.DataFrame, criteria: Sequence[str], cache: str | os.PathLike[str], *,

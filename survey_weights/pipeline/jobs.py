@@ -278,15 +278,14 @@ def run_adapters(weights: str | os.PathLike[str], *, preferences: str | os.PathL
     check_model(base_model, device)  # before the reward models: a typo fails in a second
     log = Log(progress)
     split = load_preference_split(preferences, seed=seed)
-    train, cfg = training_pairs(split.train, cfg, per_criterion=sched.pairs_per_criterion, seed=seed, log=log)
-    rms = {} if cfg.margins == "labels" else margin_reward_models(
+    train, cfg, labels = training_pairs(split.train, cfg, per_criterion=sched.pairs_per_criterion, seed=seed, log=log)
+    rms = {} if labels is not None else margin_reward_models(
         split.train, sorted(set(train["criterion"])), reward_cache or Path(out) / ".cache" / "reward_models",
         seed=seed, per_criterion=sched.reward_pairs_per_criterion, log=log)
     set_threads(threads)
     model, tok = load_model(base_model, device, log)
     return train_profiles(specs, train, out=Path(out), model=model, tok=tok, cfg=cfg, rms=rms, base_model=base_model,
-                          device=device, overwrite=overwrite, log=log,
-                          margin_labels=split.train if cfg.margins == "labels" else None)
+                          device=device, overwrite=overwrite, log=log, margin_labels=labels)
 
 
 @dataclass(frozen=True)

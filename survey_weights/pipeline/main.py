@@ -304,16 +304,15 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         log(f"      torch CPU threads: {n_thr}")
     log("[2/5] preference data")
     split = load_preference_split(preferences, seed=seed)
-    train, cfg = training_pairs(split.train, cfg, seed=seed, per_criterion=sched.pairs_per_criterion, log=log,
-                                reward_models=reward_models)
+    train, cfg, labels = training_pairs(split.train, cfg, seed=seed, per_criterion=sched.pairs_per_criterion,
+                                        log=log, reward_models=reward_models)
     sched = replace(sched, training=cfg)  # what this run used ("auto" decided)
     prompts, ids = split.test_prompts[:sched.n_eval_prompts], split.test_ids[:sched.n_eval_prompts]
     log(f"      {len(train)} training pairs ({split.source}); {len(prompts)} held-out prompts")
     specs = normalize_profiles(profiles)  # weights + provenance, unchanged from here to each profile.json
     weights = {s.name: s.weight_dict for s in specs}
     margin_crits = [c for c in ALL_CRITERIA if c in set(train["criterion"])]
-    labels = split.train if cfg.margins == "labels" else None  # each pair's labels on the other criteria
-    if cfg.margins == "labels":
+    if labels is not None:
         log("[3/5] margins: the pairs' own labels on the other criteria (no reward models)")
         rms: dict[str, Any] = {}
     else:
