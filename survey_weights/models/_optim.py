@@ -17,7 +17,7 @@ from scipy.linalg.lapack import dpotrs as _potrs
 
 from ._stages import dense_key_space
 
-__all__ = ["OptimResult", "check_connected", "network_components", "newton", "newton_batch", "optimize",
+__all__ = ["OptimResult", "check_connected", "network_components", "newton", "newton_batch", "newton_rows", "optimize",
            "start_theta"]
 
 
@@ -195,9 +195,58 @@ def newton(design: Any, theta: np.ndarray, free: np.ndarray, max_iter: int, tol:
     return OptimResult(theta, H, False, max_iter, f)
 
 
+def newton_rows(fun: Any, x0: np.ndarray, *, max_iter: int, tol: float, halvings: int = 30,
+                solve: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Damped Newton for B concave maximisations at once, one per row of ``x0`` (B, p): the engine's one batched
+    driver (the bootstrap's replicates, :func:`newton_batch`; every respondent's posterior mode in
+    :mod:`survey_weights.subgroups.individual`).
+
+    ``fun(x, rows, deriv)`` returns the objectives (len(rows),), gradients (len(rows), p) and Hessians
+    (len(rows), p, p) of problems ``rows`` (an index array) at ``x[rows]``, where ``x`` is (B, p); with
+    ``deriv=False`` only the objectives are used. ``solve(g, H, rows)`` returns the ascent steps (default: the
+    Newton step ``solve(-H, g)``). Each row takes its step, halved for that row alone until its objective does
+    not fall (at most ``halvings`` times; then the halved step is taken), and is done once the step it took is
+    below ``tol`` in every coordinate.
+
+    Returns x (B, p), converged (B,), and the objectives, gradients and Hessians at the returned x.
+    """
+    x = np.array(x0, dtype=float)
+    ok = np.zeros(len(x), bool)
+    act = np.arange(len(x))
+    f, g, H = fun(x, act, True)
+    F, G, HH = np.array(f, dtype=float), np.array(g, dtype=float), np.array(H, dtype=float)
+    for _ in range(max_iter):
+        if solve is not None:
+            step = solve(g, H, act)
+        else:
+            try:
+                step = np.linalg.solve(-H, g[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                step = np.stack([np.linalg.lstsq(-h, gg, rcond=None)[0] for h, gg in zip(H, g)])
+        t = np.ones(len(act))
+        trial = x.copy()
+        trial[act] = x[act] + step
+        for _ in range(halvings):  # step halving, only where the objective went down
+            fn = fun(trial, act, False)[0]
+            bad = ~(fn >= f - 1e-12 * (1 + np.abs(f)))
+            if not bad.any():
+                break
+            t[bad] /= 2
+            trial[act[bad]] = x[act[bad]] + t[bad, None] * step[bad]
+        x[act] = trial[act]
+        f, g, H = fun(x, act, True)
+        F[act], G[act], HH[act] = f, g, H
+        done = np.max(np.abs(t[:, None] * step), axis=1, initial=0.0) < tol
+        ok[act[done]] = True
+        act, f, g, H = act[~done], f[~done], g[~done], H[~done]
+        if not len(act):
+            break
+    return x, ok, F, G, HH
+
+
 def newton_batch(design: Any, theta0: np.ndarray, lin: np.ndarray, W: np.ndarray, free: np.ndarray, *,
                  max_iter: int, tol: float, hold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`newton` for B problems of one design at once (the bootstrap's replicates).
+    """:func:`newton` for B problems of one design at once (the bootstrap's replicates), on :func:`newton_rows`.
 
     ``theta0`` (B, p) starts, ``lin`` (B, p) and ``W`` (B, n_sets) the problems' sufficient statistics
     (:meth:`~._choice.ChoiceDesign.stats`); ``free`` the mask of :meth:`free`.  The same iteration as the
@@ -206,35 +255,23 @@ def newton_batch(design: Any, theta0: np.ndarray, lin: np.ndarray, W: np.ndarray
     kept at their start (e.g. a tie order that a bootstrap replicate does not show, whose MLE is at -inf).
     Returns theta (B, p) and converged (B,).
     """
-    theta = np.array(theta0, dtype=float)
     fidx = np.flatnonzero(free)
-    held = np.zeros((len(theta), len(fidx)), bool) if hold is None else np.asarray(hold, bool)[:, fidx]
-    ok = np.zeros(len(theta), bool)
-    act = np.arange(len(theta))
-    f, g, H = design.fgh_batch(theta, lin, W)
-    for _ in range(max_iter):
-        gf, Hf = _hold(g[:, fidx], -H[:, fidx[:, None], fidx], held[act])
+    held = np.zeros((len(theta0), len(fidx)), bool) if hold is None else np.asarray(hold, bool)[:, fidx]
+
+    def fun(x: np.ndarray, rows: np.ndarray, deriv: bool) -> tuple:
+        return design.fgh_batch(x[rows], lin[rows], W[rows], deriv=deriv)
+
+    def solve(g: np.ndarray, H: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        gf, Hf = _hold(g[:, fidx], -H[:, fidx[:, None], fidx], held[rows])
         try:
-            step = np.linalg.solve(Hf, gf[:, :, None])[:, :, 0]
+            sf = np.linalg.solve(Hf, gf[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
-            step = np.stack([np.linalg.lstsq(h, gg, rcond=None)[0] for h, gg in zip(Hf, gf)])
-        t = np.ones(len(act))
-        new = theta[act].copy()
-        new[:, fidx] += step
-        for _ in range(30):  # step halving, only where the objective went down
-            fn = design.fgh_batch(new, lin[act], W[act], deriv=False)[0]
-            bad = ~(fn >= f - 1e-12 * (1 + np.abs(f)))
-            if not bad.any():
-                break
-            t[bad] /= 2
-            new[np.ix_(bad, fidx)] = theta[act][bad][:, fidx] + t[bad, None] * step[bad]
-        theta[act] = new
-        done = np.max(np.abs(t[:, None] * step), axis=1) < tol
-        ok[act[done]] = True
-        act = act[~done]
-        if not len(act):
-            break
-        f, g, H = design.fgh_batch(theta[act], lin[act], W[act])
+            sf = np.stack([np.linalg.lstsq(h, gg, rcond=None)[0] for h, gg in zip(Hf, gf)])
+        step = np.zeros_like(g)
+        step[:, fidx] = sf
+        return step
+
+    theta, ok, *_ = newton_rows(fun, theta0, max_iter=max_iter, tol=tol, solve=solve)
     return theta, ok
 
 

@@ -64,6 +64,7 @@ from ..exceptions import ConvergenceWarning
 from ..models._best_worst import BEST_WORST_MODELS, BestWorstDesign
 from ..models._choice import ChoiceDesign
 from ..models._design import pseudo_terms
+from ..models._optim import newton_rows
 from ..profiles.intervals import z_value
 from ..profiles.profile import DEFAULT_SAFETY
 from ..results import Summary
@@ -171,38 +172,28 @@ class _BestWorstKernel:
 
 # ------------------------------------------------------------------------------------------------------- numerics
 def _newton(fun: Any, x: np.ndarray, *, max_iter: int = 100, tol: float = 1e-9) -> tuple:
-    """Maximise N concave objectives at once (rows of `x`): Newton, with the step halved row by row until the
-    objective does not fall.
+    """Maximise N concave objectives at once (rows of `x`; ``fun(x, need)`` evaluates every row) with the engine's
+    batched driver (:func:`~survey_weights.models._optim.newton_rows`, the step halved row by row until the
+    objective does not fall). Returns the maximisers, the Hessians there, the values and whether every row
+    converged."""
 
-    Returns the maximisers, the Hessians there, the values and whether every row converged.
-    """
-    f, g, H = fun(x)
-    for _ in range(max_iter):
-        step = np.linalg.solve(-H, g[..., None])[..., 0]
-        if not np.max(np.abs(step), initial=0.0) > tol:
-            return x, H, f, True
-        x, f, g, H = x.copy(), f.copy(), g.copy(), H.copy()
-        t, done = np.ones(len(x)), np.zeros(len(x), dtype=bool)
-        for _ in range(40):
-            xt = x + t[:, None] * step
-            ft, gt, Ht = fun(xt)
-            ok = ~done & (ft >= f - 1e-12 * (1.0 + np.abs(f)))
-            x[ok], f[ok], g[ok], H[ok] = xt[ok], ft[ok], gt[ok], Ht[ok]
-            done |= ok
-            if done.all():
-                break
-            t[~done] *= 0.5
-    return x, H, f, False
+    def rows_fun(z: np.ndarray, rows: np.ndarray, deriv: bool) -> tuple:
+        f, g, H = fun(z, 2 if deriv else 0)
+        return f[rows], (g[rows] if deriv else None), (H[rows] if deriv else None)
+
+    x, ok, f, _, H = newton_rows(rows_fun, x, max_iter=max_iter, tol=tol, halvings=40)
+    return x, H, f, bool(ok.all())
 
 
 def _penalised(kernel: Any, mu: np.ndarray, P: np.ndarray) -> Any:
     """``u -> (l_i([0, u]) - (u - mu)' P (u - mu) / 2, gradient, Hessian)`` for every respondent row of `u`."""
 
-    def fun(u: np.ndarray) -> tuple:
-        f, g, H = kernel(np.column_stack([np.zeros(len(u)), u]))
+    def fun(u: np.ndarray, need: int = 2) -> tuple:
+        f, g, H = kernel(np.column_stack([np.zeros(len(u)), u]), need)
         d = u - mu
         Pd = d @ P
-        return f - 0.5 * np.einsum("ij,ij->i", d, Pd), g[:, 1:] - Pd, H[:, 1:, 1:] - P
+        f = f - 0.5 * np.einsum("ij,ij->i", d, Pd)
+        return (f, g[:, 1:] - Pd, H[:, 1:, 1:] - P) if need else (f, None, None)
 
     return fun
 
@@ -224,9 +215,11 @@ def _unpooled_log_worths(kernel: Any, *, npseudo: float = 0.5) -> np.ndarray:
     if isinstance(kernel, _ChoiceKernel) and 2 in kernel.d.tie_orders:
         tie2 = float(kernel.tau[kernel.d.tie_orders.index(2)])
 
-    def fun(b: np.ndarray) -> tuple:
-        f, g, H = kernel(b)
+    def fun(b: np.ndarray, need: int = 2) -> tuple:
+        f, g, H = kernel(b, need)
         pf, pg, ph = pseudo_terms(b, npseudo, 2, tie2)
+        if not need:
+            return f + pf, None, None
         H = H.copy()
         H[:, np.arange(n), np.arange(n)] += ph[0]
         return f + pf, g + pg[0], H
