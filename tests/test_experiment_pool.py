@@ -229,3 +229,56 @@ def test_oracle_gain_at_the_adapters_distances():
     far = pe.oracle_gain(w_e, w_s, kl_p=0.02, kl_q=0.3)
     assert far["estimate"] == pytest.approx(((pe.oracle(w_e, kl=0.02) - pe.oracle(w_s, kl=0.3)) @ w).mean())
     assert far["estimate"] != pytest.approx(eq["estimate"])
+
+
+def test_oracle_improvement_bounds_every_model_at_its_distance():
+    """The oracle at a model's KL is the best distribution at that distance (the exponential tilt maximises the
+    objective under a mean-KL bound): no model of the pool gains more over the base on an objective than it;
+    at no distance it gains nothing; by hand it is the oracle's objective minus the base's."""
+    pe = _evaluation()
+    w_e = sweep_weights(0.25)
+    w = np.array([w_e[c] for c in pe.pool.criteria])
+    base = pe.per_prompt("base").to_numpy() @ w
+    for name in pe.names:
+        if name == "base":
+            continue
+        kl = pe.kl_to_base(name)
+        best = pe.oracle_improvement(w_e, kl=kl)
+        assert best["estimate"] == pytest.approx(((pe.oracle(w_e, kl=kl) @ w) - base).mean())
+        assert pe.difference(name, "base", w_e)["estimate"] <= best["estimate"] + 1e-9
+        assert best["ci"][0] <= best["estimate"] <= best["ci"][1] and best["se"] > 0
+    assert pe.oracle_improvement(w_e, kl=0.0)["estimate"] == pytest.approx(0.0, abs=1e-12)
+    assert pe.oracle_improvement(w_e, kl=0.2)["estimate"] > pe.oracle_improvement(w_e, kl=0.05)["estimate"] > 0
+
+
+def test_class_separation_efficiency_and_margin_by_design(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from survey_weights.pipeline._pool import class_separation, write_pool_section
+
+    pe = _evaluation()
+    names = ["modpo_s0.25", "modpo_s0.75"]
+    weights = {n: sweep_weights(w) for n, w in zip(names, (0.25, 0.75))}
+    sep = class_separation(pe, weights, names)
+    for r in sep["from_base"]:
+        best = pe.oracle_improvement(weights[r["profile"]], kl=pe.kl_to_base(r["profile"]))
+        assert r["oracle_at_distance"] == best
+        assert r["efficiency"] == pytest.approx(r["gain"]["estimate"] / best["estimate"])
+        assert 0 < r["efficiency"] <= 1 + 1e-9
+    c = sep["between"][0]
+    best = {r["profile"]: r["oracle_at_distance"]["estimate"] for r in sep["from_base"]}
+    assert c["margin_by_design"]["p"] == pytest.approx(c["oracle_at_distance"]["gain_p"]["estimate"] / best[names[0]])
+    assert c["margin_by_design"]["q"] == pytest.approx(c["oracle_at_distance"]["gain_q"]["estimate"] / best[names[1]])
+    # an adapter equal to the base: its oracle at distance 0 gains nothing, so no efficiency or margin
+    lp = dict(pe.logps)
+    lp["modpo_s0.25"] = pe.logps["base"]
+    flat = PoolEvaluation.from_logps(pe.pool, lp, base="base", models=list(pe.models), beta=1.0, n_boot=300, seed=1)
+    fsep = class_separation(flat, weights, names)
+    assert fsep["from_base"][0]["efficiency"] is None and fsep["between"][0]["margin_by_design"]["p"] is None
+    (tmp_path / "evaluation.json").write_text("{}")
+    (tmp_path / "report.md").write_text("# report\n")
+    write_pool_section(pe, [], tmp_path, seconds=1.0, separation=sep)
+    text = (tmp_path / "report.md").read_text()
+    assert f"efficiency {sep['from_base'][0]['efficiency']:.0%}" in text
+    assert f"margin {c['margin_by_design']['p']:.0%} / {c['margin_by_design']['q']:.0%}" in text

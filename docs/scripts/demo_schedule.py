@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--centre", default=None, help="train_conditioned's centre (None or 'draws')")
     ap.add_argument("--per-step", type=int, default=1, help="weight vectors drawn per step (ProfileSampler)")
     ap.add_argument("--mode", default="conditioned", choices=["conditioned", "per-profile"])
+    ap.add_argument("--targets", default=None, help="LoRA target modules, comma-separated (default: MODPOConfig's, "
+                    "the attention projections); e.g. q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0, help="seeds the pair subsample, LoRA init and data order (the "
                     "held-out split and the pool stay those of seed 0, the demo's)")
@@ -62,6 +64,8 @@ def main() -> None:
     model, tok = steps.load_model("smollm2-135m-instruct", None, log)
     cfg = replace(MainSchedule().training, max_steps=a.steps, batch_size=a.batch, lr=a.lr, seed=a.seed, progress=False,
                   margins=a.margins)
+    if a.targets:
+        cfg = replace(cfg, target_modules=tuple(t.strip() for t in a.targets.split(",") if t.strip()))
     t = time.perf_counter()
     common = dict(model=model, tok=tok, rms=rms, base_model="smollm2-135m-instruct", device=None, overwrite=True,
                   log=log)
@@ -87,7 +91,8 @@ def main() -> None:
         return f"{g['estimate']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]"
 
     print(f"seed {a.seed}: {a.mode}, {a.steps} steps/profile x {a.batch} pairs ({a.per_step} draws per step), lr {a.lr:g}, "
-          f"centre {a.centre}, margins {a.margins}, {len(train)} pairs (by {a.by}): training "
+          f"centre {a.centre}, margins {a.margins}, targets {','.join(cfg.target_modules)}, {len(train)} pairs "
+          f"(by {a.by}): training "
           f"{train_s:.0f} s, pool {time.perf_counter() - t:.0f} s ({pool.n_prompts} prompts)")
     print("KL to base:", ", ".join(f"{n} {pe.kl_to_base(n):.4f}" for n in pe.names if n != pe.base))
     for r in sep["from_base"]:

@@ -257,6 +257,19 @@ class PoolEvaluation:
         se = float(d[idx].mean(axis=1).std(ddof=1))
         return {"estimate": float(est), "se": se, "ci": [float(lo), float(hi)], "detectable": bool(est >= 2 * se)}
 
+    def oracle_improvement(self, weights: Mapping[str, float], *, kl: float | None = None) -> dict[str, Any]:
+        """What the oracle gains over the base on `weights`' own objective: ``J_w(q*_w) - J_w(base)``, at the
+        evaluation's β or - with `kl` - at that distance from the base (:meth:`oracle_beta`), with its bootstrap
+        standard error and interval (``estimate``, ``se``, ``ci``). An adapter's gain over the base divided by
+        this, at the adapter's own :meth:`kl_to_base`, is how much of the best possible gain at its distance its
+        training reached (its efficiency)."""
+        w = _weight_vector(weights, self.pool.criteria)
+        d = (self.oracle(weights, kl=kl) - self.per_prompt(self.base).to_numpy()) @ w
+        est, lo, hi = self._boot(d)
+        idx = np.random.default_rng(self.seed).integers(0, len(d), size=(self.n_boot, len(d)))
+        se = float(d[idx].mean(axis=1).std(ddof=1))
+        return {"estimate": float(est), "se": se, "ci": [float(lo), float(hi)]}
+
     # ------------------------------------------------------------------------------------------ tests
     def trend(self, names: Sequence[str], criterion: str, direction: str = "increasing") -> dict[str, Any]:
         """Page's trend test of `criterion` across models `names` in their order (:func:`~.pool.page_trend`)."""

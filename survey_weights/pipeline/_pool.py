@@ -59,25 +59,38 @@ def class_separation(pe: Any, weights: Mapping[str, Mapping[str, float]], classe
     """Does the pool metric separate the latent-class adapters from the base and from each other?
 
     ``from_base``: each class adapter minus the base on the class's own weighted objective (paired interval over
-    prompts), with its ``kl_to_base``; ``between``: the crossover test of every pair of classes (each beats the
-    other on its own objective), with ``oracle_at_distance``: the gain each side would show if both adapters were
-    the best possible models at the distances from the base they reached (``oracle_gain`` with ``kl_p`` /
-    ``kl_q``; ``detectable``: at least 2 SE) - so a failed side with a detectable prediction was missed by the
-    training, one without was too small to see at this training budget; ``separated``: every interval above 0
+    prompts), with its ``kl_to_base``, ``oracle_at_distance`` (the best possible gain over the base at that
+    distance, :meth:`~survey_weights.evaluation.PoolEvaluation.oracle_improvement`) and ``efficiency`` (the
+    observed gain as a share of it; None when the oracle gains nothing); ``between``: the crossover test of every
+    pair of classes (each beats the other on its own objective), with ``oracle_at_distance``: the gain each side
+    would show if both adapters were the best possible models at the distances from the base they reached
+    (``oracle_gain`` with ``kl_p`` / ``kl_q``; ``detectable``: at least 2 SE) - so a failed side with a detectable
+    prediction was missed by the training, one without was too small to see at this training budget - and
+    ``margin_by_design`` (``p``, ``q``): each side's oracle gain as a share of that class's own oracle gain over
+    the base. With both adapters at one efficiency ``e`` a side's expected gain is ``e`` times its oracle gain; a
+    small margin (p's objective almost as well served by q's oracle as by its own) means the side passes only
+    if p's adapter is the more efficient of the two by about that share. ``separated``: every interval above 0
     (None when there are no classes)."""
     names = [c for c in classes if c in pe.names and c in weights]
     base_rows = []
     kl = {c: pe.kl_to_base(c) for c in names}
+    best = {c: pe.oracle_improvement(weights[c], kl=kl[c]) for c in names}
     for c in names:
         gain = pe.difference(c, pe.base, weights[c])
-        base_rows.append({"profile": c, "gain": gain, "separated": bool(gain["ci"][0] > 0), "kl_to_base": kl[c]})
+        o = best[c]["estimate"]
+        base_rows.append({"profile": c, "gain": gain, "separated": bool(gain["ci"][0] > 0), "kl_to_base": kl[c],
+                          "oracle_at_distance": best[c],
+                          "efficiency": float(gain["estimate"] / o) if o > 0 else None})
     between = []
     for i, p in enumerate(names):
         for q in names[i + 1:]:
             c = pe.crossover(p, q, weights[p], weights[q])
-            c["oracle_at_distance"] = {
-                "gain_p": pe.oracle_gain(weights[p], weights[q], kl_p=kl[p], kl_q=kl[q]),
-                "gain_q": pe.oracle_gain(weights[q], weights[p], kl_p=kl[q], kl_q=kl[p])}
+            od = {"gain_p": pe.oracle_gain(weights[p], weights[q], kl_p=kl[p], kl_q=kl[q]),
+                  "gain_q": pe.oracle_gain(weights[q], weights[p], kl_p=kl[q], kl_q=kl[p])}
+            c["oracle_at_distance"] = od
+            c["margin_by_design"] = {
+                side: (float(od[f"gain_{side}"]["estimate"] / best[x]["estimate"]) if best[x]["estimate"] > 0
+                       else None) for side, x in (("p", p), ("q", q))}
             between.append(c)
     ok = [r["separated"] for r in base_rows] + [c["passed"] for c in between]
     return {"from_base": base_rows, "between": between, "separated": bool(all(ok)) if names else None}
@@ -174,24 +187,36 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
                   "pair of classes (paired 95% intervals over prompts; separated = every interval above 0). "
                   "Oracle at these distances: what each side of a crossover would be if both adapters were the best "
                   "possible models at the KL from the base they reached on the pool (SE; * = at least 2 SE, so "
-                  "detectable at this training budget).", "",
+                  "detectable at this training budget). Against the base, the oracle column is the best possible "
+                  "gain at the class adapter's distance and the share of it the adapter reached (efficiency); for a "
+                  "crossover, each side's margin by design is its oracle gain as a share of that class's own oracle "
+                  "gain: with both adapters equally efficient a side shows that efficiency times its oracle gain, "
+                  "so a side with a small margin passes only if its class's adapter is the more efficient one by "
+                  "about that share.", "",
                   "| comparison | gain [95% CI] | gain back [95% CI] | separated | oracle at these distances |",
                   "|---|---|---|---|---|"]
         for r in separation["from_base"]:
             g = r["gain"]
+            ob, eff = r.get("oracle_at_distance"), r.get("efficiency")
+            best = (f"{ob['estimate']:.4f} ({ob['se']:.4f})" + (f"; efficiency {eff:.0%}" if eff is not None else "")
+                    if ob else "")
             lines.append(f"| {r['profile']} vs base | {g['estimate']:.4f} [{g['ci'][0]:.4f}, {g['ci'][1]:.4f}] | | "
-                         f"{'yes' if r['separated'] else 'no'} | |")
+                         f"{'yes' if r['separated'] else 'no'} | {best} |")
+
+        def _share(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:.0%}"
 
         def _o(g: Mapping[str, Any]) -> str:
             return f"{g['estimate']:.4f} ({g['se']:.4f}){'*' if g['detectable'] else ''}"
 
         for c in separation["between"]:
             gp, gq = c["gain_p"], c["gain_q"]
-            od = c.get("oracle_at_distance")
+            od, mg = c.get("oracle_at_distance"), c.get("margin_by_design")
             lines.append(f"| {c['profiles'][0]} vs {c['profiles'][1]} | {gp['estimate']:.4f} [{gp['ci'][0]:.4f}, "
                          f"{gp['ci'][1]:.4f}] | {gq['estimate']:.4f} [{gq['ci'][0]:.4f}, {gq['ci'][1]:.4f}] | "
                          f"{'yes' if c['passed'] else 'no'} | "
-                         + (f"{_o(od['gain_p'])} / {_o(od['gain_q'])}" if od else "") + " |")
+                         + (f"{_o(od['gain_p'])} / {_o(od['gain_q'])}" if od else "")
+                         + (f"; margin {_share(mg.get('p'))} / {_share(mg.get('q'))}" if mg else "") + " |")
         lines += ["", f"![class separation]({sep_png.name})"]
     lines += ["", f"![pool front]({png.name})", ""]
     report = out / "report.md"
