@@ -152,17 +152,24 @@ def test_class_separation_from_base_and_between():
     assert class_separation(flat, weights, names)["separated"] is False
 
 
-def test_class_separation_plot_shows_every_gain_with_its_interval(tmp_path):
+def _two_classes() -> tuple[PoolEvaluation, list[str], dict, dict]:
+    """The hand-built pool with its 0.25 and 0.75 MODPO adapters as two "classes", and their separation."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from survey_weights.pipeline._pool import class_separation, plot_class_separation, write_pool_section
-    from survey_weights.plotting import new_figure
+    from survey_weights.pipeline._pool import class_separation
 
     pe = _evaluation()
     names = ["modpo_s0.25", "modpo_s0.75"]
     weights = {n: sweep_weights(w) for n, w in zip(names, (0.25, 0.75))}
-    sep = class_separation(pe, weights, names)
+    return pe, names, weights, class_separation(pe, weights, names)
+
+
+def test_class_separation_plot_shows_every_gain_with_its_interval(tmp_path):
+    from survey_weights.pipeline._pool import plot_class_separation, write_pool_section
+    from survey_weights.plotting import new_figure
+
+    pe, names, weights, sep = _two_classes()
     fig, ax = new_figure()
     assert plot_class_separation(sep, ax=ax) is ax
     labels = [t.get_text() for t in ax.get_yticklabels()]
@@ -252,15 +259,9 @@ def test_oracle_improvement_bounds_every_model_at_its_distance():
 
 
 def test_class_separation_efficiency_and_margin_by_design(tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
     from survey_weights.pipeline._pool import class_separation, write_pool_section
 
-    pe = _evaluation()
-    names = ["modpo_s0.25", "modpo_s0.75"]
-    weights = {n: sweep_weights(w) for n, w in zip(names, (0.25, 0.75))}
-    sep = class_separation(pe, weights, names)
+    pe, names, weights, sep = _two_classes()
     for r in sep["from_base"]:
         best = pe.oracle_improvement(weights[r["profile"]], kl=pe.kl_to_base(r["profile"]))
         assert r["oracle_at_distance"] == best
