@@ -251,11 +251,8 @@ class PoolEvaluation:
         crossover that fails where this prediction is below twice its SE was not detectable at that training
         budget, and one that fails where it is large was missed by the training."""
         w = _weight_vector(weights_p, self.pool.criteria)
-        d = (self.oracle(weights_p, kl=kl_p) - self.oracle(weights_q, kl=kl_q)) @ w
-        est, lo, hi = self._boot(d)
-        idx = np.random.default_rng(self.seed).integers(0, len(d), size=(self.n_boot, len(d)))
-        se = float(d[idx].mean(axis=1).std(ddof=1))
-        return {"estimate": float(est), "se": se, "ci": [float(lo), float(hi)], "detectable": bool(est >= 2 * se)}
+        out = self._mean_with_se((self.oracle(weights_p, kl=kl_p) - self.oracle(weights_q, kl=kl_q)) @ w)
+        return {**out, "detectable": bool(out["estimate"] >= 2 * out["se"])}
 
     def oracle_improvement(self, weights: Mapping[str, float], *, kl: float | None = None) -> dict[str, Any]:
         """What the oracle gains over the base on `weights`' own objective: ``J_w(q*_w) - J_w(base)``, at the
@@ -264,7 +261,11 @@ class PoolEvaluation:
         this, at the adapter's own :meth:`kl_to_base`, is how much of the best possible gain at its distance its
         training reached (its efficiency)."""
         w = _weight_vector(weights, self.pool.criteria)
-        d = (self.oracle(weights, kl=kl) - self.per_prompt(self.base).to_numpy()) @ w
+        return self._mean_with_se((self.oracle(weights, kl=kl) - self.per_prompt(self.base).to_numpy()) @ w)
+
+    def _mean_with_se(self, d: np.ndarray) -> dict[str, Any]:
+        """Mean of per-prompt values `d` (P,) with the paired bootstrap's interval and standard error (the same
+        resamples as every other statistic): ``{"estimate", "se", "ci"}``."""
         est, lo, hi = self._boot(d)
         idx = np.random.default_rng(self.seed).integers(0, len(d), size=(self.n_boot, len(d)))
         se = float(d[idx].mean(axis=1).std(ddof=1))

@@ -216,13 +216,7 @@ def newton_rows(fun: Any, x0: np.ndarray, *, max_iter: int, tol: float, halvings
     f, g, H = fun(x, act, True)
     F, G, HH = np.array(f, dtype=float), np.array(g, dtype=float), np.array(H, dtype=float)
     for _ in range(max_iter):
-        if solve is not None:
-            step = solve(g, H, act)
-        else:
-            try:
-                step = np.linalg.solve(-H, g[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                step = np.stack([np.linalg.lstsq(-h, gg, rcond=None)[0] for h, gg in zip(H, g)])
+        step = solve(g, H, act) if solve is not None else _solve_rows(-H, g)
         t = np.ones(len(act))
         trial = x.copy()
         trial[act] = x[act] + step
@@ -263,16 +257,20 @@ def newton_batch(design: Any, theta0: np.ndarray, lin: np.ndarray, W: np.ndarray
 
     def solve(g: np.ndarray, H: np.ndarray, rows: np.ndarray) -> np.ndarray:
         gf, Hf = _hold(g[:, fidx], -H[:, fidx[:, None], fidx], held[rows])
-        try:
-            sf = np.linalg.solve(Hf, gf[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            sf = np.stack([np.linalg.lstsq(h, gg, rcond=None)[0] for h, gg in zip(Hf, gf)])
         step = np.zeros_like(g)
-        step[:, fidx] = sf
+        step[:, fidx] = _solve_rows(Hf, gf)
         return step
 
     theta, ok, *_ = newton_rows(fun, theta0, max_iter=max_iter, tol=tol, solve=solve)
     return theta, ok
+
+
+def _solve_rows(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``A[i] x[i] = b[i]`` for a stack (B, p, p) / (B, p); least squares row by row when one is singular."""
+    try:
+        return np.linalg.solve(A, b[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        return np.stack([np.linalg.lstsq(a, bb, rcond=None)[0] for a, bb in zip(A, b)])
 
 
 def _hold(g: np.ndarray, A: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -77,10 +77,8 @@ def class_separation(pe: Any, weights: Mapping[str, Mapping[str, float]], classe
     best = {c: pe.oracle_improvement(weights[c], kl=kl[c]) for c in names}
     for c in names:
         gain = pe.difference(c, pe.base, weights[c])
-        o = best[c]["estimate"]
         base_rows.append({"profile": c, "gain": gain, "separated": bool(gain["ci"][0] > 0), "kl_to_base": kl[c],
-                          "oracle_at_distance": best[c],
-                          "efficiency": float(gain["estimate"] / o) if o > 0 else None})
+                          "oracle_at_distance": best[c], "efficiency": _ratio(gain, best[c])})
     between = []
     for i, p in enumerate(names):
         for q in names[i + 1:]:
@@ -88,12 +86,15 @@ def class_separation(pe: Any, weights: Mapping[str, Mapping[str, float]], classe
             od = {"gain_p": pe.oracle_gain(weights[p], weights[q], kl_p=kl[p], kl_q=kl[q]),
                   "gain_q": pe.oracle_gain(weights[q], weights[p], kl_p=kl[q], kl_q=kl[p])}
             c["oracle_at_distance"] = od
-            c["margin_by_design"] = {
-                side: (float(od[f"gain_{side}"]["estimate"] / best[x]["estimate"]) if best[x]["estimate"] > 0
-                       else None) for side, x in (("p", p), ("q", q))}
+            c["margin_by_design"] = {"p": _ratio(od["gain_p"], best[p]), "q": _ratio(od["gain_q"], best[q])}
             between.append(c)
     ok = [r["separated"] for r in base_rows] + [c["passed"] for c in between]
     return {"from_base": base_rows, "between": between, "separated": bool(all(ok)) if names else None}
+
+
+def _ratio(part: Mapping[str, Any], whole: Mapping[str, Any]) -> float | None:
+    """``part`` as a share of ``whole`` (their ``estimate``s); None when ``whole`` is not positive."""
+    return float(part["estimate"] / whole["estimate"]) if whole["estimate"] > 0 else None
 
 
 def _separation_rows(separation: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], Any]]:
