@@ -35,7 +35,8 @@ def _one_thread():
 
 
 TINY = MainSchedule(training=MODPOConfig(max_steps=1, batch_size=2, max_length=96, max_prompt_length=48),
-                    pairs_per_criterion=4, n_eval_prompts=3, max_new_tokens=4, n_pool_prompts=4)
+                    pairs_per_criterion=4, n_eval_prompts=3, max_new_tokens=4, n_pool_prompts=4,
+                    n_calibration_prompts=4)
 
 
 def test_profiles_only_writes_weights_without_ids(tmp_path):
@@ -135,6 +136,14 @@ def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path, mode):
         run = json.loads((tmp_path / "conditioned" / "conditioned.json").read_text())
         assert run["steps"] == TINY.training.max_steps * len(adapters)  # the per-profile compute, in one run
         assert {json.loads(p.read_text())["conditioned_run"]["id"] for p in adapters} == {run["run_id"]}
+        # calibrated mixing on 4 training-split prompts that no training pair comes from, recorded in every export
+        cal = json.loads((tmp_path / "conditioned" / "calibration.json").read_text())
+        assert cal["run_id"] == run["run_id"] and len(cal["basis"]) == TINY.n_calibration_prompts
+        mixes = [json.loads(p.read_text())["mixing"] for p in adapters]
+        assert all(m["calibrated"] and m["calibration"]["n_prompts"] == 4 for m in mixes)
+        assert "training split, no training pair" in mixes[0]["calibration"]["source"]
+        assert doc["pool"]["mixing"]["calibrated"] is True
+        assert "calibrated mixing" in (tmp_path / "report.md").read_text()
     assert doc["settings"]["mode"] == mode
     pool = doc["pool"]  # the pool evaluation: every model's expected scores with intervals, profiles vs pooled
     assert [m["name"] for m in pool["models"]] == names and pool["n_prompts"] == TINY.n_pool_prompts

@@ -38,6 +38,47 @@ from survey_weights.preferences.split import subsample_pairs
 from survey_weights.profiles.training_spec import normalize_profiles
 
 
+def train_run(seed: int, centre: str | None, out_root: str) -> dict:
+    """The main job's default conditioned run (12 profiles, 32 pairs per criterion, label margins) under
+    ``out_root/seed<seed>[_centred]``, trained or reused: model, tokenizer, run, exports, weights and seconds."""
+    steps.set_threads(2)
+    profiles = [p for p in build_profiles(steps.load_survey_frame(None, None), n_classes=3, progress=False)
+                if p.n_respondents >= 10]
+    split = steps.load_preference_split(None, seed=0)
+    train = subsample_pairs(split.train, per_criterion=32, seed=seed)
+    specs = normalize_profiles(profiles)
+    log = steps.Log(True)
+    out = Path(out_root) / f"seed{seed}{'_centred' if centre else ''}"
+    model, tok = steps.load_model("smollm2-135m-instruct", None, log)
+    cfg = replace(MainSchedule().training, seed=seed, progress=False)
+    cfg = replace(cfg, max_steps=cfg.max_steps * len(specs))
+    t = time.perf_counter()
+    adapters = steps.train_conditioned_profiles(specs, train, out=out / "adapters", run_dir=out / "conditioned",
+                                                model=model, tok=tok, cfg=cfg, rms={},
+                                                base_model="smollm2-135m-instruct", device=None, overwrite=None,
+                                                log=log, margin_labels=split.train, centre=centre)
+    return {"model": model, "tok": tok, "out": out, "adapters": adapters, "train": train,
+            "cond": ConditionedAdapter.load(out / "conditioned", calibration=False),
+            "weights": {s.name: s.weight_dict for s in specs}, "seconds": time.perf_counter() - t}
+
+
+def print_separation(pe, weights: dict) -> None:
+    """Each class's gain over the base with its efficiency, and every crossover with its oracle and margins."""
+    sep = class_separation(pe, weights, [n for n in weights if n.startswith("class ") and n in pe.names])
+    for r in sep["from_base"]:
+        g = r["gain"]
+        print(f"{r['profile']} vs base: {g['estimate']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}], KL "
+              f"{r['kl_to_base']:.4f}, oracle at its distance {r['oracle_at_distance']['estimate']:.3f}, "
+              f"efficiency {r['efficiency']:.0%}")
+    for c in sep["between"]:
+        p, q = c["profiles"]
+        od, m = c["oracle_at_distance"], c["margin_by_design"]
+        print(f"{p} vs {q}: {c['gain_p']['estimate']:+.3f} [{c['gain_p']['ci'][0]:+.3f}, {c['gain_p']['ci'][1]:+.3f}]"
+              f" / {c['gain_q']['estimate']:+.3f} [{c['gain_q']['ci'][0]:+.3f}, {c['gain_q']['ci'][1]:+.3f}]; oracle "
+              f"{od['gain_p']['estimate']:.3f} / {od['gain_q']['estimate']:.3f}; margin by design {m['p']:.0%} / "
+              f"{m['q']:.0%}; {'passed' if c['passed'] else 'not passed'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0, help="pair subsample, LoRA init, draws and data order")
@@ -45,27 +86,10 @@ def main() -> None:
     ap.add_argument("--centre", default=None, help="train_conditioned's centre (None or 'draws')")
     ap.add_argument("--out", default="outputs/demo_components")
     a = ap.parse_args()
-    steps.set_threads(2)
-    profiles = [p for p in build_profiles(steps.load_survey_frame(None, None), n_classes=3, progress=False)
-                if p.n_respondents >= 10]
-    split = steps.load_preference_split(None, seed=0)
-    train = subsample_pairs(split.train, per_criterion=32, seed=a.seed)
-    specs = normalize_profiles(profiles)
-    weights = {s.name: s.weight_dict for s in specs}
-    log = steps.Log(True)
-    out = Path(a.out) / f"seed{a.seed}{'_centred' if a.centre else ''}"
-    model, tok = steps.load_model("smollm2-135m-instruct", None, log)
-    cfg = replace(MainSchedule().training, seed=a.seed, progress=False)
-    cfg = replace(cfg, max_steps=cfg.max_steps * len(specs))
-    t = time.perf_counter()
-    adapters = steps.train_conditioned_profiles(specs, train, out=out / "adapters", run_dir=out / "conditioned",
-                                                model=model, tok=tok, cfg=cfg, rms={},
-                                                base_model="smollm2-135m-instruct", device=None, overwrite=None,
-                                                log=log, margin_labels=split.train, centre=a.centre)
-    train_s = time.perf_counter() - t
-    cond = ConditionedAdapter.load(out / "conditioned")
+    r = train_run(a.seed, a.centre, a.out)
+    model, tok, cond, out, weights = r["model"], r["tok"], r["cond"], r["out"], r["weights"]
     crits = list(cond.criteria)
-    keep = {x.name: x.path for x in adapters if x.name == "pooled" or x.name.startswith("class ")}
+    keep = {x.name: x.path for x in r["adapters"] if x.name == "pooled" or x.name.startswith("class ")}
     for c in crits:
         keep[f"corner {c}"] = cond.export({c: 1.0}, out / "corners" / c, name=f"corner {c}")
     pool = bundled_pool(a.pool)
@@ -78,7 +102,7 @@ def main() -> None:
     base = mean[pe.base]
     shift = np.column_stack([mean[f"corner {c}"] - base for c in crits])
     oracle = np.column_stack([pe.oracle({c: 1.0}, kl=pe.kl_to_base(f"corner {c}")).mean(0) - base for c in crits])
-    print(f"seed {a.seed}, centre {a.centre}: training {train_s:.0f} s, {pool.n_prompts} pool prompts")
+    print(f"seed {a.seed}, centre {a.centre}: training {r['seconds']:.0f} s, {pool.n_prompts} pool prompts")
     print("criteria (rows scored, columns corner):", crits)
     print("corner shifts of the run:\n", shift)
     print("oracle at each corner's distance:\n", oracle)
@@ -87,17 +111,7 @@ def main() -> None:
         if n in weights:
             w = np.array([weights[n].get(c, 0.0) for c in crits])
             print(f"{n}: shift {mean[n] - base}, affine prediction {shift @ w}, KL {pe.kl_to_base(n):.4f}")
-    sep = class_separation(pe, weights, [n for n in weights if n.startswith("class ")])
-    for r in sep["from_base"]:
-        print(f"{r['profile']} vs base: {r['gain']['estimate']:+.3f}, oracle at its distance "
-              f"{r['oracle_at_distance']['estimate']:.3f}, efficiency {r['efficiency']:.0%}")
-    for c in sep["between"]:
-        p, q = c["profiles"]
-        od, m = c["oracle_at_distance"], c["margin_by_design"]
-        print(f"{p} vs {q}: {c['gain_p']['estimate']:+.3f} [{c['gain_p']['ci'][0]:+.3f}, {c['gain_p']['ci'][1]:+.3f}]"
-              f" / {c['gain_q']['estimate']:+.3f} [{c['gain_q']['ci'][0]:+.3f}, {c['gain_q']['ci'][1]:+.3f}]; oracle "
-              f"{od['gain_p']['estimate']:.3f} / {od['gain_q']['estimate']:.3f}; margin by design {m['p']:.0%} / "
-              f"{m['q']:.0%}")
+    print_separation(pe, weights)
 
 
 if __name__ == "__main__":

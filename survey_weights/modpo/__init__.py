@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..preferences.pairs import as_pairs_frame
 from ..profiles.training_spec import normalize_profiles, profile_dirname
 from .base_models import check_base_model, load_base_model, make_tiny_llama, train_byte_tokenizer
+from .calibration import MixingCalibration, fit_mixing
 from .conditioned import ConditionedAdapter, ProfileSampler, train_conditioned
 from .config import MODPOConfig, RewardModelConfig
 from .distance import adapter_distances, balanced_step_budgets, distance_ratio, train_at_comparable_distance
@@ -25,6 +26,7 @@ __all__ = [
     "AdapterResult",
     "ConditionedAdapter",
     "MODPOConfig",
+    "MixingCalibration",
     "RewardModel",
     "RewardModelConfig",
     "TrainingRun",
@@ -34,6 +36,7 @@ __all__ = [
     "check_base_model",
     "distance_ratio",
     "dpo_loss",
+    "fit_mixing",
     "format_prompt",
     "generate",
     "joint_dpo_loss",

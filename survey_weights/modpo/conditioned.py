@@ -50,6 +50,7 @@ from ._export import load_component, stack_components, write_adapter
 from ._precompute import precompute, prepare_model
 from ._resume import _finish_dir, _versions, adapter_record, prepare_output_dir, reward_sources, rm_fingerprint
 from ._sampling import ProfileSampler, check_draw, sampler_fingerprint
+from .calibration import CALIBRATION, MixingCalibration, fit_mixing
 from .config import MODPOConfig, RewardModelConfig
 from .logps import check_pair_tokens
 from .train import _check_configs, _margin_label_frame, combined_hash, resolve_margins
@@ -345,8 +346,12 @@ class ConditionedAdapter:
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike[str]) -> ConditionedAdapter:
+    def load(cls, run_dir: str | os.PathLike[str], *, calibration: bool = True) -> ConditionedAdapter:
         """The finished run in ``run_dir``.
+
+        With ``calibration`` (default) a ``calibration.json`` that :meth:`calibrate` wrote for this very run is
+        loaded too, so :meth:`export`, :meth:`attach` and :meth:`set_weights` mix calibrated; one written for another
+        run (the run was retrained since) is ignored. ``calibration=False``: the run's own mix.
 
         Raises
         ------
@@ -367,7 +372,120 @@ class ConditionedAdapter:
         if man.get("kind") != "conditioned_modpo" or man.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"{str(mf)!r} is not a conditioned run of schema {SCHEMA_VERSION}. Fix: retrain it with "
                              "this version of survey_weights.")
-        return cls(d, man)
+        out = cls(d, man)
+        cf = d / CALIBRATION
+        if calibration and cf.is_file():
+            cal = MixingCalibration.load(cf)
+            if cal.run_id == out.run_id and cal.criteria == out.criteria:
+                out._loaded["calibration"] = cal
+        return out
+
+    @property
+    def calibration(self) -> MixingCalibration | None:
+        """The mixing calibration in use (:meth:`calibrate`), or None: the run's own mix ``(1, w - centre)``."""
+        return self._loaded.get("calibration")
+
+    def scales(self, profile_or_weights: Any) -> np.ndarray:
+        """The LoRA scales of the model at a weight vector, shape (1 + C,): the shared LoRA's, then each
+        criterion's - ``(1, w - centre)``, or calibrated (:attr:`calibration`)."""
+        w = np.asarray(self.weight_vector(profile_or_weights))
+        cal = self.calibration
+        if cal is None:
+            return np.concatenate([[1.0], w - self.centre])
+        return cal.scales(w, self.centre)
+
+    def calibrate(self, pool: Any, *, model: Any, tokenizer: Any, ridge: float | str = "cv",
+                  normalise: str = "sum", batch_size: int = 8, max_length: int = 1024, max_prompt_length: int = 256,
+                  use_chat_template: bool = True, progress: bool = False, save: bool = True) -> MixingCalibration:
+        """Calibrate the mixing on a scored candidate pool (:mod:`.calibration`) and use it from now on.
+
+        Scores every candidate under the base, the shared LoRA alone and the shared LoRA plus each criterion's
+        (scale 1), fits :func:`~survey_weights.modpo.calibration.fit_mixing` and - with ``save`` - writes
+        ``calibration.json`` into the run directory, where :meth:`load` finds it. Use prompts that neither trained
+        the run nor evaluate it.
+
+        Parameters
+        ----------
+        pool : CandidatePool
+            :class:`survey_weights.evaluation.CandidatePool` (``prompts``, ``texts``, ``scores``, ``criteria``,
+            ``name``) scoring at least the run's criteria; other criteria are ignored.
+        model, tokenizer
+            The base causal LM (not a PeftModel; components are attached and removed again) and its tokenizer.
+        ridge : float or "cv", default "cv"
+        normalise : {"sum", "mean"}, default "sum"
+            Logits of the pool distribution, as the pool evaluation's (``evaluate_pool(normalise=)``).
+        batch_size, max_length, max_prompt_length, use_chat_template, progress
+            Scoring, as :func:`~survey_weights.evaluation.evaluate_pool`.
+        save : bool, default True
+
+        Returns
+        -------
+        MixingCalibration
+
+        Raises
+        ------
+        TypeError
+            ``pool`` is not a candidate pool, or ``model`` is a PeftModel.
+        ValueError
+            The pool does not score a criterion of the run, or is too small (:func:`fit_mixing`).
+        """
+        from peft.tuners.lora import LoraLayer
+
+        from .logps import compute_logps_by_prompt, encode_sequences
+
+        need = ("prompts", "texts", "scores", "criteria")
+        if any(not hasattr(pool, a) for a in need):
+            raise TypeError(f"`pool` must be a CandidatePool (with {', '.join(need)}). Got {type(pool).__name__}. Fix: "
+                            "survey_weights.evaluation.CandidatePool.from_frame(df).")
+        if hasattr(model, "peft_config"):
+            raise TypeError("`model` must be the base model, not a PeftModel. Fix: pass `peft_model.unload()`.")
+        missing = [c for c in self.criteria if c not in tuple(pool.criteria)]
+        if missing:
+            raise ValueError(f"The calibration pool {getattr(pool, 'name', '')!r} scores {list(pool.criteria)}, not the "
+                             f"run's criteria {missing}. Fix: score its candidates on every criterion of the run.")
+        crits = self.criteria
+        scores = np.asarray(pool.scores, dtype=float)[..., [list(pool.criteria).index(c) for c in crits]]
+        texts = [list(t) for t in pool.texts]
+        p, k = scores.shape[:2]
+        cells = [(i, j) for i, t in enumerate(texts) for j in range(len(t))]
+        enc = encode_sequences(tokenizer, [pool.prompts[i] for i, _ in cells], [texts[i][j] for i, j in cells],
+                               max_length=max_length, max_prompt_length=max_prompt_length,
+                               use_chat_template=use_chat_template)
+        lengths = np.array([len(q) - n for q, n in zip(enc.input_ids, enc.prompt_lens)], dtype=float)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        kw = dict(pad_id=pad, batch_size=batch_size, device=next(model.parameters()).device, progress=progress)
+        c = len(crits)
+        configs = [("shared", np.eye(1 + c)[0])] + [(f"shared + {cr}", np.eye(1 + c)[0] + np.eye(1 + c)[1 + i])
+                                                    for i, cr in enumerate(crits)]
+        pm = self.attach(model)
+        try:
+            with pm.disable_adapter():
+                flat = [compute_logps_by_prompt(pm, enc, desc="base", **kw).double().numpy()]
+            layers = [m for m in pm.modules() if isinstance(m, LoraLayer)]
+            names = adapter_names(c)
+            for desc, u in configs:
+                # only the components in use are active: a LoRA at scale 0 would still cost its matmuls
+                pm.base_model.set_adapter([n for n, x in zip(names, u) if x != 0], inference_mode=True)
+                _set_scales(layers, names, u)
+                flat.append(compute_logps_by_prompt(pm, enc, desc=desc, **kw).double().numpy())
+        finally:
+            pm.unload()
+        if normalise == "mean":
+            flat = [f / np.maximum(lengths, 1.0) for f in flat]
+        grid = np.full((len(flat), p, k), np.nan)
+        for n, f in enumerate(flat):
+            for (i, j), v in zip(cells, f):
+                grid[n, i, j] = v
+        mask = np.isfinite(grid[0])
+        ref = np.where(mask, grid[0], -np.inf)
+        basis = np.stack([grid[1] - grid[0]] + [grid[2 + i] - grid[1] for i in range(c)], axis=-1)
+        cal = fit_mixing(np.where(mask[..., None], basis, 0.0), scores, ref, criteria=crits, ridge=ridge,
+                         normalise=normalise, run_id=self.run_id,
+                         source=f"{getattr(pool, 'name', 'pool')} ({p} prompts)")
+        if save:
+            cal.save(self.run_dir / CALIBRATION)
+        self._loaded["calibration"] = cal
+        return cal
 
     @property
     def criteria(self) -> tuple[str, ...]:
@@ -472,12 +590,12 @@ class ConditionedAdapter:
         return {s.name: self._write(s, Path(output_dir) / profile_dirname(s.name)) for s in specs}
 
     def _write(self, spec: TrainingSpec, dest: Path) -> Path:
-        w = dict(zip(self.criteria, self.weight_vector(spec)))
-        if not self._loaded:  # read the components once per ConditionedAdapter
+        if "shared" not in self._loaded:  # read the components once per ConditionedAdapter
             self._loaded.update({k: load_component(d) for k, d in self.components.items()})
-        scale = {c: w[c] - x for c, x in zip(self.criteria, self.centre)}
-        parts = [(*self._loaded["shared"], 1.0)] + [(*self._loaded[c], scale[c]) for c in self.criteria
-                                                     if scale[c] != 0]
+        u = self.scales(spec)
+        scale = dict(zip(self.criteria, u[1:]))
+        parts = [(*self._loaded["shared"], float(u[0]))] + [(*self._loaded[c], float(scale[c])) for c in self.criteria
+                                                             if scale[c] != 0]
         state, lora_cfg = stack_components(parts, where=str(self.run_dir))
         return write_adapter(dest, state, lora_cfg, self._record(spec), base_model=self.manifest["base_model"])
 
@@ -490,8 +608,14 @@ class ConditionedAdapter:
                              base_model=man["base_model"])
         run = {"id": self.run_id, "dir": str(self.run_dir.resolve()), "criteria": list(self.criteria),
                "steps": man["steps"], "sampler": man["sampler"], "resume_key": man["resume_key"]}
-        rec.update(training="conditioned", conditioned_run=run,
-                   resume_key=hashlib.sha256(f"{rec['resume_key']}:conditioned:{self.run_id}".encode()).hexdigest(),
+        cal = self.calibration
+        u = self.scales(spec)
+        mixing = {"calibrated": cal is not None, "scales": dict(zip(["shared", *self.criteria], map(float, u)))}
+        if cal is not None:
+            mixing["calibration"] = cal.summary()
+        key = f"{rec['resume_key']}:conditioned:{self.run_id}" + (f":calibrated:{cal.id}" if cal is not None else "")
+        rec.update(training="conditioned", conditioned_run=run, mixing=mixing,
+                   resume_key=hashlib.sha256(key.encode()).hexdigest(),
                    n_pairs=man["n_pairs"], steps=man["steps"], num_processes=man["num_processes"],
                    final_loss=man["final_loss"], losses=man["losses"], versions=_versions(),
                    reward_models={c: man["reward_models"].get(c) for c in rec["margin_criteria"]},
@@ -521,8 +645,19 @@ class ConditionedAdapter:
         return pm
 
     def set_weights(self, peft_model: Any, weights: Any) -> None:
-        """Mix an :meth:`attach`-ed model at ``weights`` (validated as in :meth:`spec`)."""
-        _mix(peft_model, self.criteria, np.asarray(self.weight_vector(weights)), self.centre)
+        """Mix an :meth:`attach`-ed model at ``weights`` (validated as in :meth:`spec`; calibrated when
+        :attr:`calibration` is set, as :meth:`export`)."""
+        from peft.tuners.lora import LoraLayer
+
+        layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
+        _set_scales(layers, adapter_names(len(self.criteria)), self.scales(weights))
+
+
+def _set_scales(layers: Sequence[Any], names: Sequence[str], scales: Sequence[float]) -> None:
+    """PEFT's ``set_scale`` of every component on every layer: ``ΔW = Σ_j scales_j ΔW_j``."""
+    for layer in layers:
+        for name, u in zip(names, scales):
+            layer.set_scale(name, float(u))
 
 
 def _mix(peft_model: Any, criteria: Sequence[str], w: np.ndarray, centre: np.ndarray) -> None:

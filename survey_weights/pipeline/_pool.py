@@ -15,8 +15,8 @@ from typing import Any
 from .._util.io import atomic_write_bytes, atomic_write_text
 from ..criteria import ALL_CRITERIA
 
-__all__ = ["POOL_NORMALISE", "POOL_REWARD_SCALE", "bundled_pool", "class_separation", "plot_class_separation",
-           "pool_comparisons", "write_pool_section"]
+__all__ = ["POOL_NORMALISE", "POOL_REWARD_SCALE", "bundled_calibration_pool", "bundled_pool", "class_separation",
+           "mixing_record", "plot_class_separation", "pool_comparisons", "write_pool_section"]
 
 #: Per-token log-probabilities: with a small base model the summed variant puts all mass on the shortest reply.
 POOL_NORMALISE = "mean"
@@ -34,6 +34,26 @@ def bundled_pool(n_prompts: int) -> Any:
     cands = data.candidates[data.candidates["prompt_id"].isin(set(ids))]
     return CandidatePool.from_frame(cands, criteria=ALL_CRITERIA,
                                     name=f"bundled synthetic test pool ({len(ids)} prompts)")
+
+
+def bundled_calibration_pool(n_prompts: int, exclude: Any = ()) -> Any:
+    """Calibration pool of the main job's conditioned run: the first `n_prompts` *training-split* prompts of the
+    bundled synthetic preference data that no pair in `exclude` (prompt ids: the run's training pairs) comes from,
+    five rubric-scored candidates each. Neither a training pair nor an evaluation prompt is among them."""
+    from ..evaluation.pool import CandidatePool
+    from ..synthetic.preferences import load_preference_data
+
+    data = load_preference_data()
+    used = set(exclude)
+    train_ids = data.prompts.loc[data.prompts["split"] == "train", "prompt_id"]
+    ids = [p for p in train_ids if p not in used][:n_prompts]
+    if len(ids) < 2:
+        raise ValueError(f"Only {len(ids)} training-split prompts are free of training pairs; calibration needs >= 2. "
+                         "Fix: train on fewer pairs (pairs_per_criterion) or set n_calibration_prompts=None.")
+    cands = data.candidates[data.candidates["prompt_id"].isin(set(ids))]
+    return CandidatePool.from_frame(cands, criteria=ALL_CRITERIA,
+                                    name=f"bundled synthetic calibration pool (training split, no training pair; "
+                                         f"{len(ids)} prompts)")
 
 
 def pool_comparisons(pe: Any, weights: Mapping[str, Mapping[str, float]], *, pooled: str = "pooled"
@@ -138,15 +158,49 @@ def plot_class_separation(separation: Mapping[str, Any], *, ax: Any = None) -> A
     return ax
 
 
+def mixing_record(adapter_dirs: Sequence[Path]) -> dict[str, Any] | None:
+    """How the exports of a conditioned run were mixed (``profile.json``'s ``mixing``, the same for every export of
+    one run): ``calibrated`` and, when so, the calibration's pool, size, ridge and R² per criterion. None for
+    adapters that were not exported from a conditioned run."""
+    for d in adapter_dirs:
+        try:
+            mix = json.loads((Path(d) / "profile.json").read_text()).get("mixing")
+        except (OSError, ValueError):
+            continue
+        if mix is not None:
+            cal = mix.get("calibration") or {}
+            keep = ("source", "n_prompts", "normalise", "ridge", "r2")
+            return {"calibrated": bool(mix.get("calibrated")), **({"calibration": {k: cal[k] for k in keep if k in cal}}
+                                                                 if cal else {})}
+    return None
+
+
+def _mixing_lines(mixing: Mapping[str, Any] | None) -> list[str]:
+    if not mixing:
+        return []
+    if not mixing.get("calibrated"):
+        return ["", "Adapters: the conditioned run's own mix (shared LoRA + each criterion's at its weight)."]
+    cal = mixing.get("calibration", {})
+    r2 = ", ".join(f"{c} {v:.2f}" for c, v in cal.get("r2", {}).items())
+    return ["", f"Adapters: the conditioned run's components with **calibrated mixing** (`ConditionedAdapter.calibrate`"
+                f"): scales fitted on {cal.get('source', 'a calibration pool')} - prompts that neither trained the run "
+                "nor are scored here - so each adapter moves the criteria the way its weights ask, at the distance "
+                f"from the base the run's own mix has (ridge {cal.get('ridge', float('nan')):g}; R² of the criteria's "
+                f"scores on the run's directions: {r2}). The weights are the survey's."]
+
+
 def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: Path, *, seconds: float,
-                       separation: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """Add ``"pool"`` to ``out/evaluation.json``, a section to ``out/report.md`` and ``out/pool_front.png``."""
+                       separation: Mapping[str, Any] | None = None,
+                       mixing: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Add ``"pool"`` to ``out/evaluation.json``, a section to ``out/report.md`` and ``out/pool_front.png``
+    (``mixing``: :func:`mixing_record` of the adapters, reported with them)."""
     from ..plotting import figure_png, new_figure
 
     doc_path = out / "evaluation.json"
     doc = json.loads(doc_path.read_text())
     doc["pool"] = pe.to_dict(comparisons_with_pooled=list(comparisons), seconds=round(seconds, 1),
-                             **({"separation": dict(separation)} if separation else {}))
+                             **({"separation": dict(separation)} if separation else {}),
+                             **({"mixing": dict(mixing)} if mixing else {}))
     atomic_write_text(doc_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     fig, ax = new_figure((9, 5))
     pe.plot(ax=ax, labels="legend")  # many profiles close together: names in a legend, not on the points
@@ -167,7 +221,7 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
              f"Each model's distribution over the {pe.pool.n_prompts} held-out prompts' rubric-scored candidates "
              f"(q(k|x) from per-token log-probabilities, `normalise={pe.normalise!r}`), its expected rubric score "
              f"per criterion with paired bootstrap 95% intervals over prompts ({pe.n_boot} replicates, seed "
-             f"{pe.seed}). Synthetic pool; not the study's numbers.", "",
+             f"{pe.seed}). Synthetic pool; not the study's numbers.", *_mixing_lines(mixing), "",
              "| model | KL to base | " + " | ".join(crits) + " |", "|---|---|" + "---|" * len(crits)]
     for name in pe.names:
         lines.append(f"| {name} | {pe.kl_to_base(name):.4f} | " + " | ".join(wide.loc[name]) + " |")

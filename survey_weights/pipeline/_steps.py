@@ -398,11 +398,18 @@ def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, 
                                model: Any, tok: Any, cfg: Any, rms: Mapping[str, Any], base_model: str,
                                device: str | None, overwrite: bool | None, log: Any = None,
                                centre: Any = None, weight_sampler: Any = None,
-                               margin_labels: Any = None) -> list[ExportedAdapter]:
+                               margin_labels: Any = None, calibration_pool: Any = None,
+                               calibration_normalise: str = "sum") -> list[ExportedAdapter]:
     """One conditioned MODPO run over the profiles' criteria (:func:`~survey_weights.modpo.train_conditioned`,
     resumed or reused as ``train_profiles`` does), then every profile exported as a plain PEFT LoRA to
-    ``out / <profile dir>``. ``cfg.max_steps`` counts the steps of the whole run."""
-    from ..modpo import make_accelerator, train_conditioned
+    ``out / <profile dir>``. ``cfg.max_steps`` counts the steps of the whole run.
+
+    With ``calibration_pool`` (a scored :class:`~survey_weights.evaluation.CandidatePool` of prompts that neither
+    train nor evaluate) the mixing is calibrated on it first (:meth:`ConditionedAdapter.calibrate
+    <survey_weights.modpo.ConditionedAdapter.calibrate>`, logits as ``calibration_normalise``; a calibration this
+    run already has from the same pool is reused) and every export is calibrated; without it every export is the
+    run's own mix."""
+    from ..modpo import ConditionedAdapter, make_accelerator, train_conditioned
 
     criteria: list[str] = []
     for p in profiles:
@@ -423,12 +430,26 @@ def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, 
         if log:
             log("      the schedule, seed, data or base model changed since the last run: retraining")
         cond = call(True)
+    cond = ConditionedAdapter.load(run_dir, calibration=calibration_pool is not None)
+    if calibration_pool is not None:
+        cal = cond.calibration
+        source = f"{calibration_pool.name} ({calibration_pool.n_prompts} prompts)"
+        if cal is None or cal.source != source or cal.normalise != calibration_normalise:
+            t = time.perf_counter()
+            cal = cond.calibrate(calibration_pool, model=model, tokenizer=tok, normalise=calibration_normalise)
+            if log:
+                log(f"      mixing calibrated on {source} in {time.perf_counter() - t:.1f}s (ridge {cal.ridge:g}; "
+                    "R2 " + ", ".join(f"{c} {v:.2f}" for c, v in cal.r2.items()) + ")")
+        elif log:
+            log(f"      mixing calibration of this run reused ({source})")
+    cal_id = cond.calibration.id if cond.calibration is not None else None
     result = []
-    for p in profiles:  # an export already written from this very run at these weights is kept as it is
+    for p in profiles:  # an export already written from this very run at these weights and mixing is kept
         dest = out / profile_dirname(p.name)
         try:
             rec = json.loads((dest / "profile.json").read_text())
             same = (rec.get("conditioned_run", {}).get("id") == cond.run_id and rec.get("weights") == p.weight_dict
+                    and (rec.get("mixing") or {}).get("calibration", {}).get("id") == cal_id
                     and (dest / "adapter_model.safetensors").is_file())
         except (OSError, ValueError, AttributeError):
             same = False

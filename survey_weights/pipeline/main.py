@@ -90,6 +90,13 @@ class MainSchedule:
         Held-out prompts of the pool evaluation (five rubric-scored candidates each; bundled preference data
         only): every adapter's expected score per criterion with paired bootstrap intervals, and each profile's
         oracle-predicted vs observed gain over the pooled one. None: no pool evaluation.
+    n_calibration_prompts : int or None, default 20
+        Conditioned mode with the bundled preference data: the run's mixing is calibrated on this many
+        training-split prompts that no training pair comes from (five rubric-scored candidates each;
+        :meth:`ConditionedAdapter.calibrate <survey_weights.modpo.ConditionedAdapter.calibrate>`), so each exported
+        adapter moves the criteria the way its weights ask, at the distance the run's own mix has. Measured
+        (``docs/design.md``, "Calibrated mixing"): the short run learns the criteria unevenly, and calibration
+        evens that out. None: the run's own mix ``(1, w)``.
 
     Raises
     ------
@@ -103,6 +110,7 @@ class MainSchedule:
     n_eval_prompts: int = 8
     max_new_tokens: int = 40
     n_pool_prompts: int = 20
+    n_calibration_prompts: int | None = 20
 
     def __post_init__(self) -> None:
         check_training(self.training)
@@ -111,6 +119,7 @@ class MainSchedule:
         check_budget("n_eval_prompts", self.n_eval_prompts)
         check_budget("max_new_tokens", self.max_new_tokens)
         check_budget("n_pool_prompts", self.n_pool_prompts, allow_none=True)
+        check_budget("n_calibration_prompts", self.n_calibration_prompts, allow_none=True)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``training`` as :meth:`MODPOConfig.to_dict`, then the budgets."""
@@ -327,11 +336,18 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     if mode == "conditioned":
         ccfg = replace(cfg, max_steps=cfg.max_steps * len(specs)) if cfg.max_steps else cfg
         csteps = f"{ccfg.max_steps} steps" if ccfg.max_steps else f"{ccfg.epochs:g} epochs"
+        from ._pool import POOL_NORMALISE, bundled_calibration_pool
+
+        cpool = None
+        if sched.n_calibration_prompts and preferences is None:
+            cpool = bundled_calibration_pool(sched.n_calibration_prompts, exclude=set(train["prompt_id"]))
         log(f"[4/5] one conditioned MODPO run for {len(specs)} profiles ({csteps} x {cfg.batch_size} pairs), "
-            "every profile exported")
+            + ("mixing calibrated, " if cpool is not None else "") + "every profile exported")
         adapters = train_conditioned_profiles(specs, train, out=out / "adapters", run_dir=out / "conditioned",
                                               model=model, tok=tok, cfg=ccfg, rms=rms, base_model=base_model,
-                                              device=device, overwrite=overwrite, log=log, margin_labels=labels)
+                                              device=device, overwrite=overwrite, log=log, margin_labels=labels,
+                                              calibration_pool=cpool,
+                                              calibration_normalise=POOL_NORMALISE)
         log(f"      {len(adapters)} adapters exported in {time.perf_counter() - t:.1f}s")
     else:
         log(f"[4/5] one MODPO adapter per profile ({steps} x {cfg.batch_size} pairs)")
@@ -356,7 +372,15 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
                            + (" (exported from one conditioned run)" if mode == "conditioned" else "")))
     if sched.n_pool_prompts and preferences is None:
         from ..evaluation.pool_scoring import evaluate_pool
-        from ._pool import POOL_NORMALISE, POOL_REWARD_SCALE, bundled_pool, class_separation, pool_comparisons, write_pool_section
+        from ._pool import (
+            POOL_NORMALISE,
+            POOL_REWARD_SCALE,
+            bundled_pool,
+            class_separation,
+            mixing_record,
+            pool_comparisons,
+            write_pool_section,
+        )
 
         pool = bundled_pool(sched.n_pool_prompts)
         log(f"      pool evaluation: {len(specs)} models x {pool.n_prompts} prompts x 5 candidates")
@@ -365,7 +389,7 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
                            normalise=POOL_NORMALISE, reward_scale=POOL_REWARD_SCALE, seed=seed, progress=progress)
         sep = class_separation(pe, weights, [n for n in weights if n.startswith("class ")])
         paths.update(write_pool_section(pe, pool_comparisons(pe, weights), out, seconds=time.perf_counter() - tp,
-                                        separation=sep))
+                                        separation=sep, mixing=mixing_record([a.path for a in adapters])))
     paths["adapters"] = out / "adapters"
     paths["seconds"] = time.perf_counter() - t0
     log(f"done in {paths['seconds']:.1f}s -> {out}")
