@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="the adapter directory (--weights) or a directory of adapters, one per profile (--profiles)")
     p.add_argument("--name", help="profile name recorded for --weights (default: the --out directory name)")
+    p.add_argument("--own-mix", action="store_true",
+                   help="the run's own mix even when it has a calibrated mixing (calibration.json)")
     p.add_argument("--quiet", action="store_true", help="no warnings")
 
     p = add("run", "The main job: survey -> profiles -> reward models -> adapters -> evaluation (make demo).",
@@ -350,7 +352,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_export_adapter(args: argparse.Namespace) -> int:
     from .pipeline import run_export_adapter
 
-    paths = run_export_adapter(args.run, out=args.out, weights=args.weights, profiles=args.profiles, name=args.name)
+    paths = run_export_adapter(args.run, out=args.out, weights=args.weights, profiles=args.profiles, name=args.name,
+                               calibrated=not args.own_mix)
     for name, path in paths.items():
         print(f"{name}\t{path}")
     return 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from survey_weights.evaluation.pool import CandidatePool, expected_scores, oracle_distribution, pool_distribution
-from survey_weights.modpo.calibration import RIDGE_GRID, MixingCalibration, fit_mixing
+from survey_weights.modpo.calibration import RIDGE_GRID, MixingCalibration, fit_mixing, pool_fingerprint
 
 CRITS = ("a", "b", "c")
 
@@ -116,11 +116,12 @@ def test_padding_round_trip_and_id(tmp_path):
     s[3, 4] = np.nan
     x = x.copy()
     x[3, 4] = np.nan
-    cal = fit_mixing(x, s, ref, criteria=CRITS, normalise="mean", source="toy", run_id="r1")
+    cal = fit_mixing(x, s, ref, criteria=CRITS, normalise="mean", source="toy", run_id="r1", pool_hash="h1")
     assert cal.mask.sum() == 59 and np.isfinite(cal.scales([0.3, 0.3, 0.4])).all()
     back = MixingCalibration.load(cal.save(tmp_path / "calibration.json"))
     assert back.id == cal.id and np.array_equal(back.matrix, cal.matrix) and back.cv_error == cal.cv_error
     assert np.array_equal(back.mask, cal.mask) and back.normalise == "mean" and back.run_id == "r1"
+    assert back.pool_hash == "h1"
     assert np.allclose(back.scales([0.3, 0.3, 0.4]), cal.scales([0.3, 0.3, 0.4]))
     other = fit_mixing(x, s, ref, criteria=CRITS, ridge=1.0, normalise="mean", source="toy", run_id="r1")
     assert other.id != cal.id
@@ -190,6 +191,7 @@ def test_calibrated_exports_of_a_tiny_conditioned_run(tmp_path):
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the base is given back
         assert cal.run_id == run.run_id and cal.basis.shape == (6, 4, 3) and cal.matrix.shape == (3, 2)
         assert cal.source == "tiny calibration pool (6 prompts)" and run.calibration is cal
+        assert cal.pool_hash == pool_fingerprint(pool) != pool_fingerprint(_tiny_pool(n=5))
 
         w = {"empathy": 0.7, "safety": 0.3}
         loaded = ConditionedAdapter.load(run.run_dir)
@@ -248,6 +250,6 @@ def test_the_main_jobs_calibration_pool_neither_trains_nor_evaluates():
     assert pool.n_prompts == 20 and pool.scores.shape == (20, 5, 6)
     assert all(split[p] == "train" for p in pool.prompt_ids) and not used & set(pool.prompt_ids)
     assert not set(pool.prompt_ids) & set(bundled_pool(60).prompt_ids)
-    assert "training split, no training pair; 20 prompts" in pool.name
+    assert pool.name == "bundled synthetic calibration pool (training split, no training pair)"
     with pytest.raises(ValueError, match="Only 0 training-split prompts are free of training pairs"):
         bundled_calibration_pool(20, exclude=set(split.index))

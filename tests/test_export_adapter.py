@@ -108,3 +108,32 @@ def test_cli_export_adapter_help_has_examples(capsys):
         main(["export-adapter", "--help"])
     out = capsys.readouterr().out
     assert exc.value.code == 0 and "examples:" in out and "--weights empathy=0.2,safety=0.8" in out
+
+
+def test_exports_use_the_runs_calibrated_mixing_unless_asked_for_its_own_mix(run_dir, tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+
+    from survey_weights.modpo import ConditionedAdapter, fit_mixing
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    cond = ConditionedAdapter.load(run)
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(8, 4, 6))
+    x = 0.05 * np.concatenate([rng.normal(size=(8, 4, 1)), s + 0.3 * rng.normal(size=(8, 4, 6))], axis=2)
+    fit_mixing(x, s, rng.normal(size=(8, 4)), criteria=cond.criteria, ridge=0.1, run_id=cond.run_id,
+               source="toy pool (8 prompts)").save(run / "calibration.json")
+    w = "empathy=0.3,active_listening=0.2,safety=0.5"
+    run_export_adapter(run, weights=w, out=tmp_path / "cal")
+    run_export_adapter(run, weights=w, out=tmp_path / "own", calibrated=False)
+    mix = json.loads((tmp_path / "cal" / "profile.json").read_text())["mixing"]
+    own = json.loads((tmp_path / "own" / "profile.json").read_text())["mixing"]
+    assert mix["calibrated"] and mix["calibration"]["source"] == "toy pool (8 prompts)"
+    assert not own["calibrated"] and own["scales"]["shared"] == 1.0 and own["scales"]["safety"] == 0.5
+    assert mix["scales"] != own["scales"]
+    assert main(["export-adapter", "--run", str(run), "--weights", w, "--out", str(tmp_path / "cli"),
+                 "--own-mix"]) == 0
+    capsys.readouterr()
+    assert json.loads((tmp_path / "cli" / "profile.json").read_text())["mixing"] == own

@@ -44,7 +44,7 @@ import numpy as np
 
 from .._util.io import atomic_write_text
 
-__all__ = ["CALIBRATION", "RIDGE_GRID", "MixingCalibration", "fit_mixing"]
+__all__ = ["CALIBRATION", "RIDGE_GRID", "MixingCalibration", "fit_mixing", "pool_fingerprint"]
 
 CALIBRATION = "calibration.json"
 #: λ grid of ``ridge="cv"`` (relative to ``tr(X^T Q X) / (1 + C)``).
@@ -92,6 +92,8 @@ class MixingCalibration:
         What the pool was (e.g. its name and size).
     run_id : str
         The conditioned run it was fitted for ("" for a bare fit).
+    pool_hash : str
+        :func:`pool_fingerprint` of the calibration pool ("" for a bare fit).
     """
 
     criteria: tuple[str, ...]
@@ -104,6 +106,7 @@ class MixingCalibration:
     normalise: str = "sum"
     source: str = ""
     run_id: str = ""
+    pool_hash: str = ""
 
     @property
     def n_prompts(self) -> int:
@@ -165,7 +168,8 @@ class MixingCalibration:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready record for ``profile.json`` (no arrays but ``matrix``)."""
-        return {"id": self.id, "run_id": self.run_id, "source": self.source, "n_prompts": self.n_prompts,
+        return {"id": self.id, "run_id": self.run_id, "source": self.source, "pool_hash": self.pool_hash,
+                "n_prompts": self.n_prompts,
                 "normalise": self.normalise, "ridge": self.ridge, "r2": dict(self.r2),
                 "matrix": np.round(self.matrix, 6).tolist(), "rows": ["shared", *self.criteria]}
 
@@ -175,7 +179,8 @@ class MixingCalibration:
                 "matrix": self.matrix.tolist(), "basis": self.basis.tolist(),
                 "ref": np.where(self.mask, self.ref, np.nan).tolist(), "ridge": self.ridge,
                 "cv_error": {repr(k): v for k, v in self.cv_error.items()}, "r2": dict(self.r2),
-                "normalise": self.normalise, "source": self.source, "run_id": self.run_id}
+                "normalise": self.normalise, "source": self.source, "run_id": self.run_id,
+                "pool_hash": self.pool_hash}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, where: str = "the record") -> MixingCalibration:
@@ -194,7 +199,7 @@ class MixingCalibration:
                   np.where(np.isnan(ref), -np.inf, ref), float(d["ridge"]),
                   {float(k): float(v) for k, v in d.get("cv_error", {}).items()},
                   {str(k): float(v) for k, v in d.get("r2", {}).items()}, str(d.get("normalise", "sum")),
-                  str(d.get("source", "")), str(d.get("run_id", "")))
+                  str(d.get("source", "")), str(d.get("run_id", "")), str(d.get("pool_hash", "")))
         c = len(crits)
         if out.matrix.shape != (1 + c, c) or out.basis.shape != (*ref.shape, 1 + c):
             raise ValueError(f"{where}: matrix {out.matrix.shape} / basis {out.basis.shape} do not fit {c} criteria "
@@ -216,6 +221,15 @@ class MixingCalibration:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{str(p)!r} is not valid JSON ({exc.msg}). Fix: calibrate the run again.") from None
         return cls.from_dict(d, where=repr(str(p)))
+
+
+def pool_fingerprint(pool: Any) -> str:
+    """Content hash of a candidate pool (prompts, candidate texts, scores and criteria): a calibration is reused only
+    for the very pool it was fitted on."""
+    h = hashlib.sha256()
+    h.update(json.dumps([list(pool.prompts), [list(t) for t in pool.texts], list(pool.criteria)]).encode())
+    h.update(np.ascontiguousarray(np.nan_to_num(np.asarray(pool.scores, dtype=float), nan=-1e300)).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _centred(a: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -242,7 +256,7 @@ def _sse(x: np.ndarray, s: np.ndarray, q: np.ndarray, m: np.ndarray) -> float:
 
 def fit_mixing(basis: np.ndarray, scores: np.ndarray, ref: np.ndarray, *, criteria: Sequence[str],
                ridge: float | str = "cv", folds: int = 5, normalise: str = "sum", source: str = "",
-               run_id: str = "") -> MixingCalibration:
+               run_id: str = "", pool_hash: str = "") -> MixingCalibration:
     r"""Fit the calibrated mixing from precomputed logits (see the module docstring).
 
     Parameters
@@ -258,7 +272,7 @@ def fit_mixing(basis: np.ndarray, scores: np.ndarray, ref: np.ndarray, *, criter
         λ (>= 0, relative), or cross-validated over prompts from :data:`RIDGE_GRID`.
     folds : int, default 5
         Cross-validation folds (prompts ``i`` in fold ``i mod folds``; at most P).
-    normalise, source, run_id
+    normalise, source, run_id, pool_hash
         Recorded.
 
     Returns
@@ -325,4 +339,4 @@ def fit_mixing(basis: np.ndarray, scores: np.ndarray, ref: np.ndarray, *, criter
     resid = np.einsum("pk,pkc->c", q, (sc - xc @ m) ** 2)
     total = np.einsum("pk,pkc->c", q, sc ** 2)
     r2 = {cr: float(1.0 - a / b) if b > 0 else float("nan") for cr, a, b in zip(crits, resid, total)}
-    return MixingCalibration(crits, m, x, r, float(lam), cv, r2, normalise, str(source), str(run_id))
+    return MixingCalibration(crits, m, x, r, float(lam), cv, r2, normalise, str(source), str(run_id), str(pool_hash))

@@ -50,7 +50,7 @@ from ._export import load_component, stack_components, write_adapter
 from ._precompute import precompute, prepare_model
 from ._resume import _finish_dir, _versions, adapter_record, prepare_output_dir, reward_sources, rm_fingerprint
 from ._sampling import ProfileSampler, check_draw, sampler_fingerprint
-from .calibration import CALIBRATION, MixingCalibration, fit_mixing
+from .calibration import CALIBRATION, MixingCalibration, fit_mixing, pool_fingerprint
 from .config import MODPOConfig, RewardModelConfig
 from .logps import check_pair_tokens
 from .train import _check_configs, _margin_label_frame, combined_hash, resolve_margins
@@ -480,7 +480,7 @@ class ConditionedAdapter:
         ref = np.where(mask, grid[0], -np.inf)
         basis = np.stack([grid[1] - grid[0]] + [grid[2 + i] - grid[1] for i in range(c)], axis=-1)
         cal = fit_mixing(np.where(mask[..., None], basis, 0.0), scores, ref, criteria=crits, ridge=ridge,
-                         normalise=normalise, run_id=self.run_id,
+                         normalise=normalise, run_id=self.run_id, pool_hash=pool_fingerprint(pool),
                          source=f"{getattr(pool, 'name', 'pool')} ({p} prompts)")
         if save:
             cal.save(self.run_dir / CALIBRATION)

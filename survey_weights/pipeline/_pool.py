@@ -52,8 +52,7 @@ def bundled_calibration_pool(n_prompts: int, exclude: Any = ()) -> Any:
                          "Fix: train on fewer pairs (pairs_per_criterion) or set n_calibration_prompts=None.")
     cands = data.candidates[data.candidates["prompt_id"].isin(set(ids))]
     return CandidatePool.from_frame(cands, criteria=ALL_CRITERIA,
-                                    name=f"bundled synthetic calibration pool (training split, no training pair; "
-                                         f"{len(ids)} prompts)")
+                                    name="bundled synthetic calibration pool (training split, no training pair)")
 
 
 def pool_comparisons(pe: Any, weights: Mapping[str, Mapping[str, float]], *, pooled: str = "pooled"

@@ -432,9 +432,11 @@ def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, 
         cond = call(True)
     cond = ConditionedAdapter.load(run_dir, calibration=calibration_pool is not None)
     if calibration_pool is not None:
+        from ..modpo.calibration import pool_fingerprint
+
         cal = cond.calibration
         source = f"{calibration_pool.name} ({calibration_pool.n_prompts} prompts)"
-        if cal is None or cal.source != source or cal.normalise != calibration_normalise:
+        if cal is None or cal.pool_hash != pool_fingerprint(calibration_pool) or cal.normalise != calibration_normalise:
             t = time.perf_counter()
             cal = cond.calibrate(calibration_pool, model=model, tokenizer=tok, normalise=calibration_normalise)
             if log:

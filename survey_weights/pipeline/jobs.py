@@ -419,7 +419,8 @@ def parse_weights(text: str) -> dict[str, float]:
 
 def run_export_adapter(run: str | os.PathLike[str], *, out: str | os.PathLike[str],
                        weights: str | Mapping[str, float] | None = None,
-                       profiles: str | os.PathLike[str] | None = None, name: str | None = None) -> dict[str, Path]:
+                       profiles: str | os.PathLike[str] | None = None, name: str | None = None,
+                       calibrated: bool = True) -> dict[str, Path]:
     """Export plain PEFT LoRA adapters from a finished conditioned run, without training (per-respondent adapters).
 
     Give exactly one of ``weights`` (one weight vector: the adapter goes to ``out``) and ``profiles`` (a
@@ -439,6 +440,9 @@ def run_export_adapter(run: str | os.PathLike[str], *, out: str | os.PathLike[st
         Profiles exported by :func:`~survey_weights.profiles.export_profiles`.
     name : str, optional
         Profile name of a ``weights`` export (default: the directory name of ``out``).
+    calibrated : bool, default True
+        Use the run's calibrated mixing when it has one (``calibration.json``,
+        :meth:`~survey_weights.modpo.ConditionedAdapter.calibrate`); False: the run's own mix.
 
     Returns
     -------
@@ -457,7 +461,7 @@ def run_export_adapter(run: str | os.PathLike[str], *, out: str | os.PathLike[st
                          "e.g. --weights empathy=0.2,safety=0.8.")
     from ..modpo import ConditionedAdapter
 
-    cond = ConditionedAdapter.load(run)
+    cond = ConditionedAdapter.load(run, calibration=calibrated)
     if weights is not None:
         w = parse_weights(weights) if isinstance(weights, str) else dict(weights)
         spec = cond.spec(w, name=name or Path(out).name)
