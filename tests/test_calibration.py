@@ -253,3 +253,25 @@ def test_the_main_jobs_calibration_pool_neither_trains_nor_evaluates():
     assert pool.name == "bundled synthetic calibration pool (training split, no training pair)"
     with pytest.raises(ValueError, match="Only 0 training-split prompts are free of training pairs"):
         bundled_calibration_pool(20, exclude=set(split.index))
+
+
+@pytest.mark.slow
+def test_the_main_job_on_users_pairs_keeps_the_runs_own_mix_and_says_why(tmp_path, capsys):
+    from modpo_helpers import KeywordReward, one_thread, toy_pairs
+
+    from survey_weights.criteria import ALL_CRITERIA
+    from survey_weights.modpo import MODPOConfig
+    from survey_weights.pipeline import MainSchedule, run_main
+
+    prefs = tmp_path / "pairs.jsonl"
+    toy_pairs(20, criteria=ALL_CRITERIA).to_json(prefs, orient="records", lines=True)
+    tiny = MainSchedule(training=MODPOConfig(max_steps=1, batch_size=2, max_length=96, max_prompt_length=48),
+                        pairs_per_criterion=4, n_eval_prompts=2, max_new_tokens=4, n_pool_prompts=None)
+    with one_thread():
+        run_main(out=tmp_path / "out", preferences=prefs, base_model="tiny-test", n_classes=0, factors=(),
+                 schedule=tiny, reward_models={c: KeywordReward("sense") for c in ALL_CRITERIA}, device="cpu",
+                 progress=True)
+    assert "mixing: the run's own mix (calibration needs scored candidates" in capsys.readouterr().err
+    metas = [json.loads(p.read_text()) for p in (tmp_path / "out" / "adapters").glob("*/profile.json")]
+    assert metas and all(m["mixing"]["calibrated"] is False for m in metas)
+    assert not (tmp_path / "out" / "conditioned" / "calibration.json").exists()

@@ -342,6 +342,9 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
         cpool = None
         if sched.n_calibration_prompts and preferences is None:
             cpool = bundled_calibration_pool(sched.n_calibration_prompts, exclude=set(train["prompt_id"]))
+        elif sched.n_calibration_prompts:
+            log("      mixing: the run's own mix (calibration needs scored candidates, which only the bundled "
+                "preference data have; ConditionedAdapter.calibrate takes yours)")
         log(f"[4/5] one conditioned MODPO run for {len(specs)} profiles ({csteps} x {cfg.batch_size} pairs), "
             + ("mixing calibrated, " if cpool is not None else "") + "every profile exported")
         adapters = train_conditioned_profiles(specs, train, out=out / "adapters", run_dir=out / "conditioned",
