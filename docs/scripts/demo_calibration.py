@@ -49,7 +49,7 @@ def main() -> None:
     cpool = bundled_calibration_pool(a.calibration, exclude=set(r["train"]["prompt_id"]))
     t = time.perf_counter()
     cal = cond.calibrate(cpool, model=model, tokenizer=tok, normalise=POOL_NORMALISE, save=False)
-    print(f"seed {a.seed}: training {r['seconds']:.0f} s; calibrated on {cal.source} in "
+    print(f"seed {a.seed}: run trained or reused in {r['seconds']:.0f} s; calibrated on {cal.source} in "
           f"{time.perf_counter() - t:.0f} s, ridge {cal.ridge:g}, R2 "
           + ", ".join(f"{c} {v:.2f}" for c, v in cal.r2.items()))
     names = ["pooled", "class 1", "class 2", "class 3"]
