@@ -192,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "harm_avoidance=share:0.3")
     p.add_argument("--overwrite", action="store_true",
                    help="always retrain (default: reuse finished adapters; retrain when inputs changed)")
+    p.add_argument("--calibration-prompts", type=int, default=None, metavar="N",
+                   help="calibrate the conditioned run's mixing on N training-split prompts that no training pair "
+                        "comes from (bundled preference data; default 20, 0: the run's own mix)")
+    p.add_argument("--pool-prompts", type=int, default=None, metavar="N",
+                   help="held-out prompts of the pool evaluation (bundled preference data; default 20, at most 60)")
 
     p = add("experiment", "DPO vs parameter merging vs MODPO on empathy/safety (the study's Phase 1, synthetic data).",
             f"{PROG} experiment --out outputs/experiment        # full run (about an hour on 2 CPU cores)\n"
@@ -323,7 +328,12 @@ def _schedule(args: argparse.Namespace) -> Any:
     from .pipeline import MainSchedule
 
     sched = MainSchedule()
-    return replace(sched, training=replace(sched.training, margins=args.margins.replace("-", "_")))
+    kw: dict[str, Any] = {}
+    if getattr(args, "calibration_prompts", None) is not None:
+        kw["n_calibration_prompts"] = args.calibration_prompts or None
+    if getattr(args, "pool_prompts", None) is not None:
+        kw["n_pool_prompts"] = args.pool_prompts
+    return replace(sched, training=replace(sched.training, margins=args.margins.replace("-", "_")), **kw)
 
 
 def _cmd_adapters(args: argparse.Namespace) -> int:
@@ -404,10 +414,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``survey-weights`` console script. Returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for opt in ("max_steps", "min_cell_size", "n_prompts", "max_new_tokens", "threads"):
+    for opt in ("max_steps", "min_cell_size", "n_prompts", "max_new_tokens", "threads", "calibration_prompts",
+                "pool_prompts"):
         v = getattr(args, opt, None)
-        if v is not None and v < (0 if opt == "min_cell_size" else 1):
-            parser.error(f"--{opt.replace('_', '-')} must be >= {0 if opt == 'min_cell_size' else 1}. Got {v}.")
+        low = 0 if opt in ("min_cell_size", "calibration_prompts") else 1
+        if v is not None and v < low:
+            parser.error(f"--{opt.replace('_', '-')} must be >= {low}. Got {v}.")
     if hasattr(args, "threads") and args.threads is None:
         args.threads = "auto"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

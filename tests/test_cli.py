@@ -39,7 +39,8 @@ def test_version(capsys):
     assert __version__ in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [["run", "--mode", "joint"], ["fit", "--vcov", "sandwich"], ["run", "--bogus"], []])
+@pytest.mark.parametrize("argv", [["run", "--mode", "joint"], ["fit", "--vcov", "sandwich"], ["run", "--bogus"], [],
+                                  ["run", "--calibration-prompts", "-1"], ["run", "--pool-prompts", "0"]])
 def test_usage_errors_are_one_line_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -119,3 +120,12 @@ def test_run_profiles_only_on_users_survey_csv(tmp_path, capsys):
     assert doc["profiles"][0]["name"] == "pooled" and doc["profiles"][0]["n_respondents"] <= 120
     assert (out / "weights.csv").is_file() and (out / "weights.png").is_file()
     assert "respondent_id" not in (out / "weights.csv").read_text()
+
+
+def test_run_schedule_flags_reach_the_main_schedule():
+    from survey_weights.cli import _schedule, build_parser
+
+    assert _schedule(build_parser().parse_args(["run"])).n_calibration_prompts == 20
+    sched = _schedule(build_parser().parse_args(["run", "--calibration-prompts", "0", "--pool-prompts", "40"]))
+    assert sched.n_calibration_prompts is None and sched.n_pool_prompts == 40
+    assert _schedule(build_parser().parse_args(["run", "--calibration-prompts", "40"])).n_calibration_prompts == 40

@@ -10,8 +10,9 @@ SVD-LoRA the same way; the loss here is MODPO's (Zhou et al. 2023), whose optimu
 weighted-reward policy.
 
 Run directory (``output_dir``): ``conditioned.json`` (the manifest, written last: it marks the run finished),
-``components/<adapter>/`` (one PEFT LoRA per component), ``reward_models/`` (margin reward models trained here) and,
-while training, ``.checkpoint/``.
+``components/<adapter>/`` (one PEFT LoRA per component), ``reward_models/`` (margin reward models trained here),
+while training, ``.checkpoint/``, and after :meth:`ConditionedAdapter.calibrate` ``calibration.json`` (calibrated
+mixing, :mod:`.calibration`: every export's scales fitted on a scored candidate pool the run did not train on).
 """
 
 from __future__ import annotations
