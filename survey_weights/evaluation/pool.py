@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._util.simplex import softmax_rows
 from ..criteria import ALL_CRITERIA
 
 __all__ = ["CandidatePool", "pool_distribution", "expected_scores", "oracle_distribution", "mod_distribution",
@@ -170,12 +171,6 @@ def _logits(logps: np.ndarray, mask: np.ndarray | None, lengths: np.ndarray | No
     return np.where(m, lp, -np.inf)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - np.max(z, axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def pool_distribution(logps: np.ndarray, mask: np.ndarray | None = None, *, lengths: np.ndarray | None = None,
                       normalise: str = "sum") -> np.ndarray:
     r"""The model's distribution over each prompt's candidates, :math:`q(k|x) = \mathrm{softmax}_k \ell(y_k|x)`.
@@ -201,7 +196,7 @@ def pool_distribution(logps: np.ndarray, mask: np.ndarray | None = None, *, leng
     >>> pool_distribution(np.log([[0.2, 0.6, 0.2]])).round(3)
     array([[0.2, 0.6, 0.2]])
     """
-    return _softmax(_logits(logps, mask, lengths, normalise))
+    return softmax_rows(_logits(logps, mask, lengths, normalise))
 
 
 def expected_scores(q: np.ndarray, pool: CandidatePool) -> np.ndarray:
@@ -243,7 +238,7 @@ def oracle_distribution(ref_logps: np.ndarray, pool: CandidatePool, weights: Map
         raise ValueError(f"`beta` must be a float > 0. Got {beta!r}. Fix: e.g. beta=0.1 (the training beta).")
     z = _logits(ref_logps, pool.mask, lengths, normalise)
     r = np.nan_to_num(pool.weighted(weights)) * float(reward_scale) / float(beta)
-    return _softmax(np.where(pool.mask, z + r, -np.inf))
+    return softmax_rows(np.where(pool.mask, z + r, -np.inf))
 
 
 def mod_distribution(logps_a: np.ndarray, logps_b: np.ndarray, w: float, mask: np.ndarray | None = None, *,
@@ -262,7 +257,7 @@ def mod_distribution(logps_a: np.ndarray, logps_b: np.ndarray, w: float, mask: n
     za = _logits(logps_a, mask, lengths, normalise)
     zb = _logits(logps_b, mask, lengths, normalise)
     m = np.isfinite(za) & np.isfinite(zb)
-    return _softmax(np.where(m, (1.0 - w) * np.where(m, za, 0.0) + w * np.where(m, zb, 0.0), -np.inf))
+    return softmax_rows(np.where(m, (1.0 - w) * np.where(m, za, 0.0) + w * np.where(m, zb, 0.0), -np.inf))
 
 
 def paired_bootstrap(values: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95

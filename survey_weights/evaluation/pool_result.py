@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._util.simplex import mean_kl
 from .pool import (
     CandidatePool,
     _weight_vector,
@@ -135,7 +136,7 @@ class PoolEvaluation:
 
     def kl_to_base(self, name: str) -> float:
         """Mean over prompts of KL(q_name ‖ q_base) on the pool (nats): how far the model moved, seen on the pool."""
-        return self._kl_of(self.distribution(name), self.distribution(self.base))
+        return mean_kl(self.distribution(name), self.distribution(self.base))
 
     # ------------------------------------------------------------------------------------------ tables
     def to_frame(self) -> pd.DataFrame:
@@ -188,13 +189,6 @@ class PoolEvaluation:
         return oracle_distribution(self.logps[self.base], self.pool, weights, beta=beta,
                                    reward_scale=self.reward_scale, lengths=self.lengths, normalise=self.normalise)
 
-    @staticmethod
-    def _kl_of(q: np.ndarray, r: np.ndarray) -> float:
-        """Mean over prompts of KL(q ‖ r), both shape (P, K)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(q > 0, q * (np.log(q) - np.log(np.where(r > 0, r, 1.0))), 0.0)
-        return float(t.sum(axis=1).mean())
-
     def oracle_beta(self, weights: Mapping[str, float], kl: float) -> float:
         """The β at which the oracle :math:`q^*_w` is `kl` nats from the base on the pool (mean over prompts of
         KL(q* ‖ q_base), as :meth:`kl_to_base`): the KL-constrained optimum at that distance. The KL falls
@@ -211,12 +205,12 @@ class PoolEvaluation:
             return float("inf")
         base = self.distribution(self.base)  # once, not per bisection step
         lo, hi = np.log(1e-4), np.log(1e6)
-        if self._kl_of(self._oracle_q(weights, float(np.exp(lo))), base) < kl:
+        if mean_kl(self._oracle_q(weights, float(np.exp(lo))), base) < kl:
             raise ValueError(f"`kl` = {kl:g} nats is beyond the oracle's reach on this pool (its KL at β = 1e-4 is "
                              "smaller). Fix: pass a smaller distance.")
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            if self._kl_of(self._oracle_q(weights, float(np.exp(mid))), base) > kl:
+            if mean_kl(self._oracle_q(weights, float(np.exp(mid))), base) > kl:
                 lo = mid
             else:
                 hi = mid

@@ -106,7 +106,7 @@ def sequence_logps(specs: Sequence[ModelSpec], prompts: Sequence[str], responses
     _check_specs(specs)
     enc = encode_sequences(tokenizer, list(prompts), list(responses), max_length=max_length,
                            max_prompt_length=max_prompt_length, use_chat_template=use_chat_template)
-    lengths = np.array([len(s) - p for s, p in zip(enc.input_ids, enc.prompt_lens)], dtype=np.int64)
+    lengths = enc.response_lengths()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
     kw = dict(pad_id=pad, batch_size=batch_size, device=device, progress=progress)

@@ -38,7 +38,7 @@ from ._precompute import Shared
 from ._resume import _finish_dir
 from .config import MODPOConfig
 
-__all__ = ["SHARED", "Checkpoint", "adapter_names", "build_structure", "criterion_rows", "main_index", "set_mix",
+__all__ = ["SHARED", "Checkpoint", "adapter_names", "build_structure", "criterion_rows", "main_index", "set_mix", "set_scales",
            "step_batches", "train_structure", "used_rows"]
 
 SHARED = "shared"
@@ -88,10 +88,14 @@ def set_mix(layers: Sequence[Any], names: Sequence[str], w: Sequence[float],
     on every layer in ``layers``: ``scaling_j = s_j · α / r`` (PEFT's ``set_scale``), hence
     ``ΔW = ΔW_0 + Σ_c (w_c - centre_c) ΔW_c``."""
     c0 = np.zeros(len(w)) if centre is None else np.asarray(centre, dtype=float)
-    scales = [1.0, *(float(x) - float(c) for x, c in zip(w, c0))]
+    set_scales(layers, names, [1.0, *(float(x) - float(c) for x, c in zip(w, c0))])
+
+
+def set_scales(layers: Sequence[Any], names: Sequence[str], scales: Sequence[float]) -> None:
+    """PEFT's ``set_scale`` of every component on every layer: ``ΔW = Σ_j scales_j ΔW_j`` (shared LoRA first)."""
     for layer in layers:
         for name, s in zip(names, scales):
-            layer.set_scale(name, s)
+            layer.set_scale(name, float(s))
 
 
 @dataclass

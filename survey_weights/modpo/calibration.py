@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from .._util.io import atomic_write_text
+from .._util.simplex import mean_kl, softmax_rows
 
 __all__ = ["CALIBRATION", "RIDGE_GRID", "MixingCalibration", "fit_mixing", "pool_fingerprint"]
 
@@ -50,20 +51,6 @@ CALIBRATION = "calibration.json"
 #: λ grid of ``ridge="cv"`` (relative to ``tr(X^T Q X) / (1 + C)``).
 RIDGE_GRID = tuple(float(x) for x in 10.0 ** np.arange(-4.0, 1.01, 0.5))
 _NORMALISE = ("sum", "mean")
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - np.max(z, axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _kl(z: np.ndarray, ref_q: np.ndarray, mask: np.ndarray) -> float:
-    """Mean over prompts of KL(softmax(z) ‖ ref_q) on the real candidates."""
-    q = _softmax(np.where(mask, z, -np.inf))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(mask & (q > 0), q * (np.log(q) - np.log(np.where(ref_q > 0, ref_q, 1.0))), 0.0)
-    return float(t.sum(axis=1).mean())
 
 
 @dataclass(frozen=True)
@@ -136,8 +123,7 @@ class MixingCalibration:
     def distance(self, scales: Sequence[float]) -> float:
         """Mean KL (nats) from the base on the calibration pool of the mix at ``scales`` (first order)."""
         u = np.asarray(scales, dtype=float)
-        z = np.where(self.mask, self.ref + self.basis @ u, -np.inf)
-        return _kl(z, _softmax(self.ref), self.mask)
+        return mean_kl(softmax_rows(np.where(self.mask, self.ref + self.basis @ u, -np.inf)), softmax_rows(self.ref))
 
     def scales(self, w: Sequence[float], centre: Sequence[float] | None = None) -> np.ndarray:
         """The calibrated scales at weights ``w`` (criteria order), shape (1 + C,): ``t · M w`` with ``t >= 0``
@@ -317,7 +303,7 @@ def fit_mixing(basis: np.ndarray, scores: np.ndarray, ref: np.ndarray, *, criter
     r = np.where(mask, r, -np.inf)
     x = np.where(mask[..., None], x, 0.0)
     s = np.where(mask[..., None], s, 0.0)
-    q = _softmax(r)
+    q = softmax_rows(r)
     xc, sc = _centred(x, q), _centred(s, q)
     cv: dict[float, float] = {}
     if isinstance(ridge, str):

@@ -43,7 +43,7 @@ from ._conditioned_loop import (
     adapter_names,
     criterion_rows,
     main_index,
-    set_mix,
+    set_scales,
     train_structure,
     used_rows,
 )
@@ -430,8 +430,6 @@ class ConditionedAdapter:
         ValueError
             The pool does not score a criterion of the run, or is too small (:func:`fit_mixing`).
         """
-        from peft.tuners.lora import LoraLayer
-
         from .logps import compute_logps_by_prompt, encode_sequences
 
         need = ("prompts", "texts", "scores", "criteria")
@@ -452,7 +450,7 @@ class ConditionedAdapter:
         enc = encode_sequences(tokenizer, [pool.prompts[i] for i, _ in cells], [texts[i][j] for i, j in cells],
                                max_length=max_length, max_prompt_length=max_prompt_length,
                                use_chat_template=use_chat_template)
-        lengths = np.array([len(q) - n for q, n in zip(enc.input_ids, enc.prompt_lens)], dtype=float)
+        lengths = enc.response_lengths().astype(float)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         kw = dict(pad_id=pad, batch_size=batch_size, device=next(model.parameters()).device, progress=progress)
         c = len(crits)
@@ -462,12 +460,12 @@ class ConditionedAdapter:
         try:
             with pm.disable_adapter():
                 flat = [compute_logps_by_prompt(pm, enc, desc="base", **kw).double().numpy()]
-            layers = [m for m in pm.modules() if isinstance(m, LoraLayer)]
+            layers = _lora_layers(pm)
             names = adapter_names(c)
             for desc, u in configs:
                 # only the components in use are active: a LoRA at scale 0 would still cost its matmuls
                 pm.base_model.set_adapter([n for n, x in zip(names, u) if x != 0], inference_mode=True)
-                _set_scales(layers, names, u)
+                set_scales(layers, names, u)
                 flat.append(compute_logps_by_prompt(pm, enc, desc=desc, **kw).double().numpy())
         finally:
             pm.unload()
@@ -598,9 +596,10 @@ class ConditionedAdapter:
         parts = [(*self._loaded["shared"], float(u[0]))] + [(*self._loaded[c], float(scale[c])) for c in self.criteria
                                                              if scale[c] != 0]
         state, lora_cfg = stack_components(parts, where=str(self.run_dir))
-        return write_adapter(dest, state, lora_cfg, self._record(spec), base_model=self.manifest["base_model"])
+        return write_adapter(dest, state, lora_cfg, self._record(spec, u), base_model=self.manifest["base_model"])
 
-    def _record(self, spec: TrainingSpec) -> dict[str, Any]:
+    def _record(self, spec: TrainingSpec, u: np.ndarray) -> dict[str, Any]:
+        """``profile.json`` of the export of ``spec`` at LoRA scales ``u`` (:meth:`scales`)."""
         man = self.manifest
         sources = man["reward_sources"]
         given = {c: _Recorded(v) for c, v in sources.items() if isinstance(v, str)}
@@ -610,7 +609,6 @@ class ConditionedAdapter:
         run = {"id": self.run_id, "dir": str(self.run_dir.resolve()), "criteria": list(self.criteria),
                "steps": man["steps"], "sampler": man["sampler"], "resume_key": man["resume_key"]}
         cal = self.calibration
-        u = self.scales(spec)
         mixing = {"calibrated": cal is not None, "scales": dict(zip(["shared", *self.criteria], map(float, u)))}
         if cal is not None:
             mixing["calibration"] = cal.summary()
@@ -639,8 +637,8 @@ class ConditionedAdapter:
             pm.load_adapter(str(comps[c]), adapter_name=n)
         pm.base_model.set_adapter(names, inference_mode=True)
         pm.eval()
-        if weights is None:
-            _mix(pm, self.criteria, self.centre, self.centre)
+        if weights is None:  # the shared LoRA alone
+            set_scales(_lora_layers(pm), names, np.eye(1 + len(self.criteria))[0])
         else:
             self.set_weights(pm, weights)
         return pm
@@ -648,21 +646,10 @@ class ConditionedAdapter:
     def set_weights(self, peft_model: Any, weights: Any) -> None:
         """Mix an :meth:`attach`-ed model at ``weights`` (validated as in :meth:`spec`; calibrated when
         :attr:`calibration` is set, as :meth:`export`)."""
-        from peft.tuners.lora import LoraLayer
-
-        layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
-        _set_scales(layers, adapter_names(len(self.criteria)), self.scales(weights))
+        set_scales(_lora_layers(peft_model), adapter_names(len(self.criteria)), self.scales(weights))
 
 
-def _set_scales(layers: Sequence[Any], names: Sequence[str], scales: Sequence[float]) -> None:
-    """PEFT's ``set_scale`` of every component on every layer: ``ΔW = Σ_j scales_j ΔW_j``."""
-    for layer in layers:
-        for name, u in zip(names, scales):
-            layer.set_scale(name, float(u))
-
-
-def _mix(peft_model: Any, criteria: Sequence[str], w: np.ndarray, centre: np.ndarray) -> None:
+def _lora_layers(peft_model: Any) -> list[Any]:
     from peft.tuners.lora import LoraLayer
 
-    layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
-    set_mix(layers, adapter_names(len(criteria)), w, centre)
+    return [m for m in peft_model.modules() if isinstance(m, LoraLayer)]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from .._util.progress import tqdm
@@ -45,6 +46,10 @@ class Encoded:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    def response_lengths(self) -> np.ndarray:
+        """Response tokens of each sequence (everything after its prompt), shape (n,), int."""
+        return np.array([len(s) - p for s, p in zip(self.input_ids, self.prompt_lens)], dtype=np.int64)
 
 
 def encode_sequences(

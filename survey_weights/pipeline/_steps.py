@@ -430,20 +430,20 @@ def train_conditioned_profiles(profiles: Sequence[Any], train: pd.DataFrame, *, 
         if log:
             log("      the schedule, seed, data or base model changed since the last run: retraining")
         cond = call(True)
+    # read again so the mixing is what was asked for: a reused run would bring a saved calibration.json along
     cond = ConditionedAdapter.load(run_dir, calibration=calibration_pool is not None)
     if calibration_pool is not None:
         from ..modpo.calibration import pool_fingerprint
 
         cal = cond.calibration
-        source = f"{calibration_pool.name} ({calibration_pool.n_prompts} prompts)"
         if cal is None or cal.pool_hash != pool_fingerprint(calibration_pool) or cal.normalise != calibration_normalise:
             t = time.perf_counter()
             cal = cond.calibrate(calibration_pool, model=model, tokenizer=tok, normalise=calibration_normalise)
             if log:
-                log(f"      mixing calibrated on {source} in {time.perf_counter() - t:.1f}s (ridge {cal.ridge:g}; "
+                log(f"      mixing calibrated on {cal.source} in {time.perf_counter() - t:.1f}s (ridge {cal.ridge:g}; "
                     "R2 " + ", ".join(f"{c} {v:.2f}" for c, v in cal.r2.items()) + ")")
         elif log:
-            log(f"      mixing calibration of this run reused ({source})")
+            log(f"      mixing calibration of this run reused ({cal.source})")
     cal_id = cond.calibration.id if cond.calibration is not None else None
     result = []
     for p in profiles:  # an export already written from this very run at these weights and mixing is kept
