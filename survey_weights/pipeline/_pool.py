@@ -24,35 +24,34 @@ POOL_NORMALISE = "mean"
 POOL_REWARD_SCALE = 0.3
 
 
-def bundled_pool(n_prompts: int) -> Any:
-    """The first `n_prompts` held-out prompts of the bundled synthetic preference data, five candidates each."""
+def _split_pool(split: str, n_prompts: int, exclude: Any, name: Any, *, calibration: bool = False) -> Any:
+    """The first `n_prompts` prompts of `split` in the bundled synthetic preference data that are not in `exclude`,
+    five rubric-scored candidates each, as a CandidatePool named ``name(number of prompts)`` (``calibration``:
+    at least 2 such prompts are required)."""
     from ..evaluation.pool import CandidatePool
     from ..synthetic.preferences import load_preference_data
 
     data = load_preference_data()
-    ids = data.prompts.loc[data.prompts["split"] == "test", "prompt_id"].head(n_prompts)
+    used = set(exclude)
+    ids = [p for p in data.prompts.loc[data.prompts["split"] == split, "prompt_id"] if p not in used][:n_prompts]
+    if calibration and len(ids) < 2:
+        raise ValueError(f"Only {len(ids)} training-split prompts are free of training pairs; calibration needs >= 2. "
+                         "Fix: train on fewer pairs (pairs_per_criterion) or set n_calibration_prompts=None.")
     cands = data.candidates[data.candidates["prompt_id"].isin(set(ids))]
-    return CandidatePool.from_frame(cands, criteria=ALL_CRITERIA,
-                                    name=f"bundled synthetic test pool ({len(ids)} prompts)")
+    return CandidatePool.from_frame(cands, criteria=ALL_CRITERIA, name=name(len(ids)))
+
+
+def bundled_pool(n_prompts: int) -> Any:
+    """The first `n_prompts` held-out prompts of the bundled synthetic preference data, five candidates each."""
+    return _split_pool("test", n_prompts, (), lambda n: f"bundled synthetic test pool ({n} prompts)")
 
 
 def bundled_calibration_pool(n_prompts: int, exclude: Any = ()) -> Any:
     """Calibration pool of the main job's conditioned run: the first `n_prompts` *training-split* prompts of the
     bundled synthetic preference data that no pair in `exclude` (prompt ids: the run's training pairs) comes from,
     five rubric-scored candidates each. Neither a training pair nor an evaluation prompt is among them."""
-    from ..evaluation.pool import CandidatePool
-    from ..synthetic.preferences import load_preference_data
-
-    data = load_preference_data()
-    used = set(exclude)
-    train_ids = data.prompts.loc[data.prompts["split"] == "train", "prompt_id"]
-    ids = [p for p in train_ids if p not in used][:n_prompts]
-    if len(ids) < 2:
-        raise ValueError(f"Only {len(ids)} training-split prompts are free of training pairs; calibration needs >= 2. "
-                         "Fix: train on fewer pairs (pairs_per_criterion) or set n_calibration_prompts=None.")
-    cands = data.candidates[data.candidates["prompt_id"].isin(set(ids))]
-    return CandidatePool.from_frame(cands, criteria=ALL_CRITERIA,
-                                    name="bundled synthetic calibration pool (training split, no training pair)")
+    return _split_pool("train", n_prompts, exclude,
+                       lambda n: "bundled synthetic calibration pool (training split, no training pair)", calibration=True)
 
 
 def pool_comparisons(pe: Any, weights: Mapping[str, Mapping[str, float]], *, pooled: str = "pooled"
