@@ -23,6 +23,7 @@ BENCHMARKS = [
     ("bench_bootstrap", "respondent bootstrap, 1,000 replicates of the 335-respondent survey", []),
     ("bench_trees", "preference trees vs R bttree/pltree timings", []),
     ("bench_modpo", "one MODPO step vs one TRL DPOTrainer step (tiny Llama)", []),
+    ("bench_logps", "shared-prompt log-prob passes vs the plain pass (SmolLM2)", ["--quick"]),
 ]
 
 

@@ -95,3 +95,42 @@ def test_prompt_shared_log_probs_equal_the_plain_pass():
         some = compute_logps_by_prompt(model, enc, [5, 0, 11], pad_id=tok.pad_token_id)
     assert torch.allclose(plain, shared, atol=1e-4)
     assert torch.allclose(some, plain[[5, 0, 11]], atol=1e-4)
+
+
+def test_shared_prompt_pass_matches_the_plain_pass_in_value_and_gradient():
+    """Training's pass (a pair's chosen and rejected reply share one pass over the prompt, prompts of different
+    lengths right-padded together) equals the plain collated pass, and so does its gradient."""
+    from peft import LoraConfig, get_peft_model
+
+    from survey_weights.modpo.logps import collate, encode_sequences, sequence_logps, shared_prompt_logps
+
+    prompts = [PROMPTS[0], PROMPTS[1], PROMPTS[2] + " And more words make this prompt longer than the rest."]
+    chosen = ["That sounds hard; tell me more.", "Okay.", "It sounds like you feel anxious; what would help?"]
+    rejected = ["Hm", "You should just stop worrying about it.", "Fine"]
+    with one_thread():
+        model, tok = make_tiny_llama()
+        torch.manual_seed(0)
+        peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+        with torch.no_grad():
+            for name, p in peft_model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)  # a LoRA that moves the model, so the gradient is not trivial
+        enc = encode_sequences(tok, prompts * 2, chosen + rejected, max_length=512, max_prompt_length=256)
+        assert len(set(enc.prompt_lens)) >= 2  # right padding is exercised
+        rows = [0, 1, 2, 3, 4, 5]
+        params = [p for p in peft_model.parameters() if p.requires_grad]
+
+        def value_and_grad(f):
+            lp = f()
+            (lp[:3] - 2 * lp[3:]).sum().backward()
+            g = torch.cat([p.grad.flatten() for p in params])
+            peft_model.zero_grad(set_to_none=True)
+            return lp.detach(), g
+
+        plain, g_plain = value_and_grad(lambda: sequence_logps(peft_model, *collate(enc, rows, pad_id=tok.pad_token_id)))
+        shared, g_shared = value_and_grad(lambda: shared_prompt_logps(peft_model, enc, rows, pad_id=tok.pad_token_id))
+        order = [4, 1, 3, 0]
+        some = shared_prompt_logps(peft_model, enc, order, pad_id=tok.pad_token_id).detach()
+    assert torch.allclose(plain, shared, atol=1e-4)
+    assert torch.allclose(g_plain, g_shared, rtol=1e-3, atol=1e-5) and g_plain.abs().max() > 0
+    assert torch.allclose(some, plain[order], atol=1e-4)

@@ -18,7 +18,7 @@ from .._util.progress import tqdm
 from ..profiles.training_spec import TrainingSpec
 from ._precompute import Shared
 from .config import MODPOConfig
-from .logps import collate, sequence_logps
+from .logps import shared_prompt_logps
 from .losses import joint_dpo_loss, modpo_loss
 
 __all__ = ["train_profile"]
@@ -90,12 +90,12 @@ def _batch_loss(pmodel: Any, shared: Shared, local: np.ndarray, spec: TrainingSp
                 objective: str, beta: float, device: Any) -> torch.Tensor:
     """Per-pair losses, shape (lb,), of the pair rows ``local``, shape (lb, S).
 
-    Policy log-probs come from ``pmodel`` (chosen and rejected in one batch), reference log-probs, margins,
+    Policy log-probs come from ``pmodel`` (chosen and rejected in one batch, sharing one pass over their prompt:
+    :func:`~.logps.shared_prompt_logps`), reference log-probs, margins,
     shape (lb, K-1), and the pairs' soft labels (MODPO only; joint DPO keeps hard labels) from ``shared``.
     """
     n, flat = shared.n, local.reshape(-1)
-    ids, mask, labels = collate(shared.enc, list(flat) + list(flat + n), pad_id=shared.pad_id, device=device)
-    logps = sequence_logps(pmodel, ids, mask, labels)
+    logps = shared_prompt_logps(pmodel, shared.enc, list(flat) + list(flat + n), pad_id=shared.pad_id, device=device)
     k = len(flat)
     pc, pr = logps[:k].view(local.shape), logps[k:].view(local.shape)
     rc = shared.ref[flat].view(local.shape).to(device)

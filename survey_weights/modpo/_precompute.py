@@ -19,7 +19,7 @@ import torch
 
 from ..profiles.training_spec import TrainingSpec, profile_dirname
 from .config import MODPOConfig, RewardModelConfig
-from .logps import Encoded, compute_logps, encode_sequences
+from .logps import Encoded, compute_logps_by_prompt, encode_sequences
 
 __all__ = ["Shared", "precompute", "prepare_model"]
 
@@ -225,20 +225,26 @@ def _rm_score(rm: Any, prompts: list[str], responses: list[str]) -> np.ndarray:
 def _gather_logps(acc: Any, model: Any, enc: Encoded, rows: Sequence[int], *, pad_id: int, cfg: MODPOConfig,
                   desc: str) -> torch.Tensor:
     """Reference log-probs of ``rows`` of ``enc``, shape (len(rows),), sharded over processes and gathered
-    (float32, CPU)."""
+    (float32, CPU). ``rows`` lists pair rows and then their partners (``[rows, rows + n]``); a pair stays on one
+    process so its chosen and rejected reply share one pass over their prompt
+    (:func:`~.logps.compute_logps_by_prompt`)."""
     world, rank = acc.num_processes, acc.process_index
     rows = list(rows)
-    mine = rows[rank::world]
-    vals = compute_logps(model, enc, mine, pad_id=pad_id, batch_size=cfg.precompute_batch_size, device=acc.device,
-                         progress=cfg.progress and acc.is_local_main_process, desc=desc)
+    half = len(rows) // 2
+    pairs = list(range(half))[rank::world]
+    mine_pos = pairs + [half + i for i in pairs] + ([len(rows) - 1] if len(rows) % 2 and rank == 0 else [])
+    mine = [rows[i] for i in mine_pos]
+    vals = compute_logps_by_prompt(model, enc, mine, pad_id=pad_id, batch_size=cfg.precompute_batch_size,
+                                   device=acc.device, progress=cfg.progress and acc.is_local_main_process, desc=desc)
     if world == 1:
-        return vals
-    m = -(-len(rows) // world)
+        return vals[torch.argsort(torch.tensor(mine_pos))]
+    m = 2 * (-(-half // world)) + 1
     padded = torch.zeros(m, dtype=torch.float32)
     padded[: len(vals)] = vals
     gathered = acc.gather(padded.to(acc.device)).cpu().view(world, m)
     out = torch.empty(len(rows), dtype=torch.float32)
     for r in range(world):
-        k = len(rows[r::world])
-        out[r::world] = gathered[r, :k]
+        ps = list(range(half))[r::world]
+        pos = ps + [half + i for i in ps] + ([len(rows) - 1] if len(rows) % 2 and r == 0 else [])
+        out[pos] = gathered[r, : len(pos)]
     return out

@@ -23,6 +23,7 @@ __all__ = [
     "sequence_logps",
     "compute_logps",
     "compute_logps_by_prompt",
+    "shared_prompt_logps",
     "Encoded",
 ]
 
@@ -194,12 +195,114 @@ def compute_logps(
     return torch.cat(out) if out else torch.zeros(0)
 
 
+def _unwrapped(model: Any) -> Any:
+    """The causal LM under DDP (``.module``) and PEFT (``get_base_model``) wrappers."""
+    while hasattr(model, "module") and not hasattr(model, "get_base_model"):
+        model = model.module
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def _cache_kwarg(model: Any) -> str:
     """The forward keyword of the key/value cache: ``cache`` (transformers >= 5) or ``past_key_values``."""
     import inspect
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(_unwrapped(model).forward).parameters else "past_key_values"
+
+
+def _keeps_logits(model: Any) -> bool:
+    """Whether the model's forward takes ``logits_to_keep`` (compute the LM head at chosen positions only)."""
+    import inspect
+
+    return "logits_to_keep" in inspect.signature(_unwrapped(model).forward).parameters
+
+
+def _prompt_groups(enc: Encoded, idx: Sequence[int]) -> dict[tuple[int, ...], list[int]]:
+    """Positions in ``idx`` grouped by their sequence's prompt tokens (first-seen order)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for pos, i in enumerate(idx):
+        groups.setdefault(enc.input_ids[i][: enc.prompt_lens[i]], []).append(pos)
+    return groups
+
+
+def _prompt_pass(model: Any, prompts: Sequence[tuple[int, ...]], *, pad_id: int, device: Any
+                 ) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
+    """One forward pass over right-padded ``prompts`` (B of them).
+
+    Returns ``(first, cache, prompt_mask, prompt_lens)``: ``first`` (B, V) float32 log-probs of the token after each
+    prompt (the LM head runs at those positions only where the model allows), the key/value cache, the (B, P) mask
+    and the (B,) lengths.
+    """
+    b, width = len(prompts), max(len(p) for p in prompts)
+    ids = torch.full((b, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((b, width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, : len(p)] = torch.tensor(p, dtype=torch.long)
+        mask[row, : len(p)] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    lens = mask.sum(1)
+    last = lens - 1
+    kw: dict[str, Any] = {}
+    if _keeps_logits(model):
+        keep, last = torch.unique(last, return_inverse=True)  # LM head at the distinct last positions only
+        kw["logits_to_keep"] = keep
+    out = model(input_ids=ids, attention_mask=mask, use_cache=True, **kw)
+    first = out.logits[torch.arange(b, device=ids.device), last].float().log_softmax(-1)
+    key = _cache_kwarg(model)
+    cache = out.get(key) if hasattr(out, "get") and out.get(key) is not None else out[1]
+    return first, cache, mask, lens
+
+
+def _response_pass(model: Any, responses: Sequence[tuple[int, ...]], group: torch.Tensor, first: torch.Tensor,
+                   cache: Any, prompt_mask: torch.Tensor, prompt_lens: torch.Tensor, *, pad_id: int) -> torch.Tensor:
+    """Summed log-probs, shape (k,), of ``responses`` (k, each at least one token) continuing prompt ``group[j]`` of
+    :func:`_prompt_pass` (``cache`` is consumed: reordered to the k rows and extended)."""
+    k, width = len(responses), max(len(r) for r in responses)
+    dev = first.device
+    ids = torch.full((k, width), pad_id, dtype=torch.long)
+    rmask = torch.zeros((k, width), dtype=torch.long)
+    for row, r in enumerate(responses):
+        ids[row, : len(r)] = torch.tensor(r, dtype=torch.long)
+        rmask[row, : len(r)] = 1
+    ids, rmask, group = ids.to(dev), rmask.to(dev), group.to(dev)
+    total = first[group, ids[:, 0]]
+    if width == 1:
+        return total
+    cache.reorder_cache(group)
+    attn = torch.cat([prompt_mask[group], rmask], 1)[:, :-1]
+    pos = prompt_lens[group][:, None] + torch.arange(width - 1, device=dev)[None, :]
+    logits = model(input_ids=ids[:, :-1], attention_mask=attn, position_ids=pos, use_cache=True,
+                   **{_cache_kwarg(model): cache}).logits.float()                      # (k, width - 1, V)
+    tok = torch.gather(logits, 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+    return total + (tok * rmask[:, 1:]).sum(-1)
+
+
+def shared_prompt_logps(model: Any, enc: Encoded, indices: Sequence[int], *, pad_id: int,
+                        device: torch.device | str | None = None) -> torch.Tensor:
+    r"""Summed response log-probs of sequences ``enc[indices]`` in one prompt pass and one response pass, each
+    distinct prompt computed once (a pair's chosen and rejected reply share theirs); differentiable.
+
+    Equal to :func:`sequence_logps` on the collated batch up to float rounding, at roughly
+    ``(prompt + 2 response) / (2 (prompt + response))`` of its cost for pairs (the LM head also skips prompt
+    positions). Sequences with no prompt token fall back to :func:`sequence_logps`.
+
+    Returns
+    -------
+    Tensor, shape (len(indices),), float32, in the order of ``indices``
+    """
+    idx = list(indices)
+    groups = _prompt_groups(enc, idx)
+    dev = device if device is not None else next(model.parameters()).device
+    if () in groups or not idx:
+        return sequence_logps(model, *collate(enc, idx, pad_id=pad_id, device=dev))
+    prompts = list(groups)
+    first, cache, pmask, plens = _prompt_pass(model, prompts, pad_id=pad_id, device=dev)
+    order = [pos for members in groups.values() for pos in members]
+    group = torch.tensor([g for g, members in enumerate(groups.values()) for _ in members], dtype=torch.long)
+    resp = [enc.input_ids[idx[pos]][enc.prompt_lens[idx[pos]]:] for pos in order]
+    vals = _response_pass(model, resp, group, first, cache, pmask, plens, pad_id=pad_id)
+    inv = torch.empty(len(idx), dtype=torch.long, device=vals.device)
+    inv[torch.tensor(order, dtype=torch.long, device=vals.device)] = torch.arange(len(idx), device=vals.device)
+    return vals[inv]
 
 
 @torch.no_grad()
@@ -213,13 +316,16 @@ def compute_logps_by_prompt(
     device: torch.device | str | None = None,
     progress: bool = False,
     desc: str = "log-probs",
+    prompts_per_pass: int = 8,
 ) -> torch.Tensor:
     r"""The summed response log-probs of :func:`compute_logps`, computing each distinct prompt only once.
 
     Sequences whose prompt tokens are identical (the K candidates of one prompt, or a pair's chosen and rejected
-    reply) share one forward pass over the prompt; its key/value cache is repeated for the responses, scored in
-    chunks of ``batch_size``. The result equals :func:`compute_logps` up to float rounding, at roughly
-    ``(prompt + K * response) / (K * (prompt + response))`` of its cost.
+    reply) share one forward pass over the prompt: up to ``prompts_per_pass`` distinct prompts go through the model
+    together (right-padded), and their key/value cache is reordered to the replies, scored in chunks of
+    ``batch_size`` rows. The LM head runs only at each prompt's last position. The result equals
+    :func:`compute_logps` up to float rounding, at roughly ``(prompt + K * response) / (K * (prompt + response))``
+    of its cost.
 
     .. math:: \log\pi(y|x) = \sum_{t} \log\pi(y_t \mid x, y_{<t})
 
@@ -230,42 +336,31 @@ def compute_logps_by_prompt(
     """
     idx = list(range(len(enc))) if indices is None else list(indices)
     out = torch.zeros(len(idx), dtype=torch.float32)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for pos, i in enumerate(idx):
-        groups.setdefault(enc.input_ids[i][: enc.prompt_lens[i]], []).append(pos)
-    kw = _cache_kwarg(model)
+    groups = _prompt_groups(enc, idx)
+    if () in groups:  # no prompt token to condition on: the plain path
+        members = groups.pop(())
+        out[members] = compute_logps(model, enc, [idx[m] for m in members], pad_id=pad_id, batch_size=batch_size,
+                                     device=device)
+    dev = device if device is not None else next(model.parameters()).device
+    items = list(groups.items())
     was_training = model.training
     model.eval()
     try:
-        for prompt, members in tqdm(list(groups.items()), desc=desc, disable=not progress, leave=False):
-            if not prompt:  # no prompt token to condition on: the plain path
-                out[members] = compute_logps(model, enc, [idx[m] for m in members], pad_id=pad_id,
-                                             batch_size=batch_size, device=device)
-                continue
-            p_ids = torch.tensor([prompt], dtype=torch.long, device=device)
-            first = model(input_ids=p_ids, use_cache=True)
-            last = first.logits[0, -1].float().log_softmax(-1)  # (V,): predicts each response's first token
-            cache = first.get(kw) if hasattr(first, "get") and first.get(kw) is not None else first[1]
-            for s in range(0, len(members), batch_size):
-                chunk = members[s : s + batch_size]
-                resp = [enc.input_ids[idx[m]][len(prompt):] for m in chunk]
-                k, width = len(resp), max(len(r) for r in resp)
-                ids = torch.full((k, width), pad_id, dtype=torch.long)
-                rmask = torch.zeros((k, width), dtype=torch.long)
-                for row, r in enumerate(resp):
-                    ids[row, : len(r)] = torch.tensor(r, dtype=torch.long)
-                    rmask[row, : len(r)] = 1
-                ids, rmask = ids.to(last.device), rmask.to(last.device)
-                total = last[ids[:, 0]]
-                if width > 1:
-                    past = copy.deepcopy(cache)
-                    past.batch_repeat_interleave(k)
-                    attn = torch.cat([torch.ones((k, len(prompt)), dtype=torch.long, device=ids.device), rmask], 1)
-                    logits = model(input_ids=ids[:, :-1], attention_mask=attn[:, :-1], use_cache=True,
-                                   **{kw: past}).logits.float()                       # (k, width - 1, V)
-                    tok = torch.gather(logits, 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
-                    total = total + (tok * rmask[:, 1:]).sum(-1)
-                out[chunk] = total.cpu()
+        bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False)
+        for start in range(0, len(items), max(1, prompts_per_pass)):
+            batch = items[start : start + max(1, prompts_per_pass)]
+            first, cache, pmask, plens = _prompt_pass(model, [p for p, _ in batch], pad_id=pad_id, device=dev)
+            rows = [(g, m) for g, (_, members) in enumerate(batch) for m in members]
+            for s in range(0, len(rows), batch_size):
+                chunk = rows[s : s + batch_size]
+                resp = [enc.input_ids[idx[m]][enc.prompt_lens[idx[m]]:] for _, m in chunk]
+                group = torch.tensor([g for g, _ in chunk], dtype=torch.long)
+                last = s + batch_size >= len(rows)
+                vals = _response_pass(model, resp, group, first, cache if last else copy.deepcopy(cache), pmask,
+                                      plens, pad_id=pad_id)
+                out[[m for _, m in chunk]] = vals.cpu()
+            bar.update(len(batch))
+        bar.close()
     finally:
         model.train(was_training)
     return out

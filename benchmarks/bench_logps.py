@@ -1,0 +1,111 @@
+"""Benchmark: the shared-prompt log-prob passes against the plain collated pass they replaced, in the same run.
+
+Three ratios (ours / baseline, lower is better), each on the bundled synthetic preference data and SmolLM2-135M
+(the main job's model; ``--model tiny`` for the in-process tiny Llama):
+
+* **training step** - forward + backward of 8 pairs through the conditioned run's structure (shared + 6 criterion
+  LoRAs), :func:`~survey_weights.modpo.logps.shared_prompt_logps` (a pair's chosen and rejected reply share one
+  pass over their prompt) against ``sequence_logps`` on the collated batch. Target <= 0.75.
+* **reference pass** - the one-off reference log-probs of 64 pairs (no gradient), ``compute_logps_by_prompt``
+  against ``compute_logps``. Target <= 0.75.
+* **pool scoring** - 20 held-out prompts x 5 candidates, 8 prompts per prompt pass against one. Target <= 0.95.
+
+Also the largest difference between the two ways (float rounding only). Prints, never asserts; timings are medians
+of ``--repeats`` runs after one warm-up.
+
+Usage: ``python benchmarks/bench_logps.py [--model tiny|smollm2] [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _util import format_table, time_call  # noqa: E402
+
+TARGETS = {"training step": 0.75, "reference pass": 0.75, "pool scoring": 0.95}
+
+
+def _load(name: str):
+    from survey_weights.modpo import load_base_model, make_tiny_llama
+
+    if name == "tiny":
+        return make_tiny_llama(hidden_size=128, num_layers=4)
+    return load_base_model("smollm2-135m-instruct", device="cpu")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import numpy as np
+    import torch
+
+    from survey_weights.modpo import MODPOConfig
+    from survey_weights.modpo._conditioned_loop import build_structure, set_mix
+    from survey_weights.modpo.logps import (
+        collate,
+        compute_logps,
+        compute_logps_by_prompt,
+        encode_sequences,
+        sequence_logps,
+        shared_prompt_logps,
+    )
+    from survey_weights.synthetic.preferences import load_preference_data
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=["smollm2", "tiny"], default="smollm2")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="the tiny model")
+    args = ap.parse_args(argv)
+    model, tok = _load("tiny" if args.quick else args.model)
+    pad = tok.pad_token_id
+    data = load_preference_data()
+    pairs = data.train_pairs().sample(64, random_state=0)
+    enc = encode_sequences(tok, list(pairs["prompt"]) * 2, list(pairs["chosen"]) + list(pairs["rejected"]),
+                           max_length=160, max_prompt_length=96)
+    pool = data.candidate_pool("test")
+    at = np.argwhere(pool.mask)[:100]
+    penc = encode_sequences(tok, [pool.prompts[i] for i, _ in at], [pool.texts[i][j] for i, j in at],
+                            max_length=1024, max_prompt_length=256)
+    rows = []
+
+    def add(what, base_fn, ours_fn):
+        tb, vb = time_call(base_fn, repeat=args.repeats)
+        to, vo = time_call(ours_fn, repeat=args.repeats)
+        rows.append({"pass": what, "baseline s": tb, "ours s": to, "ratio": to / tb,
+                     "target": f"<= {TARGETS[what]:.2f}", "met": "yes" if to / tb <= TARGETS[what] else "no",
+                     "max |diff|": f"{float((vb - vo).abs().max()):.1e}"})
+
+    add("reference pass", lambda: compute_logps(model, enc, pad_id=pad, batch_size=16),
+        lambda: compute_logps_by_prompt(model, enc, pad_id=pad, batch_size=16))
+    add("pool scoring", lambda: compute_logps_by_prompt(model, penc, pad_id=pad, batch_size=8, prompts_per_pass=1),
+        lambda: compute_logps_by_prompt(model, penc, pad_id=pad, batch_size=8, prompts_per_pass=8))
+    cfg = MODPOConfig(max_steps=1, batch_size=8, max_length=160, max_prompt_length=96, progress=False)
+    peft_model, names, layers = build_structure(model, cfg, 6)
+    set_mix(layers, names, [0.3, 0.2, 0.1, 0.2, 0.1, 0.1])
+    peft_model.train()
+    batch = list(range(8)) + list(range(64, 72))
+
+    def step(fn):
+        def run():
+            lp = fn()
+            (lp[:8] - lp[8:]).sum().backward()
+            peft_model.zero_grad(set_to_none=True)
+            return lp.detach()
+        return run
+
+    add("training step", step(lambda: sequence_logps(peft_model, *collate(enc, batch, pad_id=pad))),
+        step(lambda: shared_prompt_logps(peft_model, enc, batch, pad_id=pad)))
+    peft_model.unload()
+    print(f"model {'tiny' if args.quick else args.model}, {torch.get_num_threads()} threads, median of "
+          f"{args.repeats}")
+    print(format_table(rows, ["pass", "baseline s", "ours s", "ratio", "target", "met", "max |diff|"]))
+
+
+if __name__ == "__main__":
+    main()
