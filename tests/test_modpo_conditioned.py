@@ -284,3 +284,53 @@ def test_centre_at_a_constant_draw_trains_the_shared_lora_alone(tmp_path):
             _train(model, tok, tmp_path / "bad", config=small, centre=bad)
     assert not (tmp_path / "bad" / "conditioned.json").exists()
 
+
+
+def test_stacked_training_structure_is_the_separate_component_adapters(tmp_path):
+    """Training stacks the 1 + C LoRAs into one and scales each component's rows by a hook; the same log-probs and
+    the same gradient per component as the components loaded as separate PEFT adapters at those scales."""
+    from peft.tuners.lora import LoraLayer
+
+    from survey_weights.modpo.logps import collate, encode_sequences, sequence_logps
+
+    cfg = MODPOConfig(lora_r=4, lora_alpha=8, progress=False)
+    model, tok = make_tiny_llama()
+    peft_model, names, mix = loop_mod.build_structure(model, cfg, 2)
+    assert names == ["shared", "crit0", "crit1"] and mix.vector.shape == (12,)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    loop_mod.set_mix(mix, [0.7, 0.3], centre=[0.5, 0.5])  # scales 1, 0.2, -0.2
+    enc = encode_sequences(tok, ["I feel anxious.", "I cannot sleep."], [TEXT, "Call a crisis line."],
+                           max_length=256, max_prompt_length=64)
+    batch = collate(enc, [0, 1], pad_id=tok.pad_token_id)
+    peft_model.train()
+    lp = sequence_logps(peft_model, *batch)
+    lp.sum().backward()
+    r = cfg.lora_r
+    stacked = [(m.lora_A["stacked"].weight.grad.clone(), m.lora_B["stacked"].weight.grad.clone())
+               for m in peft_model.modules() if isinstance(m, LoraLayer)]
+    mix.remove()
+    loop_mod.save_components(peft_model, names, cfg, tmp_path)
+    assert list(peft_model.peft_config) == ["stacked"]  # the components were only added for the write
+    base = peft_model.unload()
+    sep = PeftModel.from_pretrained(base, str(tmp_path / "shared"), adapter_name="shared", is_trainable=True)
+    for n in names[1:]:
+        sep.load_adapter(str(tmp_path / n), adapter_name=n, is_trainable=True)
+    sep.base_model.set_adapter(names)
+    layers = [m for m in sep.modules() if isinstance(m, LoraLayer)]
+    loop_mod.set_scales(layers, names, [1.0, 0.2, -0.2])
+    sep.train()
+    lp_sep = sequence_logps(sep, *batch)
+    lp_sep.sum().backward()
+    assert torch.allclose(lp.detach(), lp_sep.detach(), atol=1e-4)
+    assert len(layers) == len(stacked)
+    for m, (ga, gb) in zip(layers, stacked):
+        for j, n in enumerate(names):
+            assert torch.allclose(m.lora_A[n].weight.grad, ga[j * r:(j + 1) * r], atol=1e-5, rtol=1e-4)
+            assert torch.allclose(m.lora_B[n].weight.grad, gb[:, j * r:(j + 1) * r], atol=1e-5, rtol=1e-4)
+    assert any(float(ga.abs().max()) > 0 for ga, _ in stacked)
+    with pytest.raises(ValueError, match="3 entries"):
+        mix.set_scales([1.0, 0.5])

@@ -93,8 +93,11 @@ def test_prompt_shared_log_probs_equal_the_plain_pass():
         plain = compute_logps(model, enc, pad_id=tok.pad_token_id, batch_size=5)
         shared = compute_logps_by_prompt(model, enc, pad_id=tok.pad_token_id, batch_size=3)
         some = compute_logps_by_prompt(model, enc, [5, 0, 11], pad_id=tok.pad_token_id)
-    assert torch.allclose(plain, shared, atol=1e-4)
+        one_at_a_time = compute_logps_by_prompt(model, enc, pad_id=tok.pad_token_id, prompts_per_pass=1)
+        twice = compute_logps_by_prompt(model, enc, [5, 0, 5, 11, 0], pad_id=tok.pad_token_id)  # scored once each
+    assert torch.allclose(plain, shared, atol=1e-4) and torch.allclose(plain, one_at_a_time, atol=1e-4)
     assert torch.allclose(some, plain[[5, 0, 11]], atol=1e-4)
+    assert torch.allclose(twice, plain[[5, 0, 5, 11, 0]], atol=1e-4) and twice[0] == twice[2]
 
 
 def test_shared_prompt_pass_matches_the_plain_pass_in_value_and_gradient():

@@ -1,16 +1,23 @@
 r"""The conditioned run's structure and step loop (:func:`~survey_weights.modpo.train_conditioned`).
 
 Structure: on every LoRA-targeted linear layer, one shared LoRA ``(A_0, B_0)`` plus one LoRA ``(A_c, B_c)`` per
-criterion, all active at once and mixed with PEFT's ``LoraLayer.set_scale``:
+criterion, mixed by per-component scales:
 
 .. math::
     \Delta W(w) = \Delta W_0 + \sum_c w_c\,\Delta W_c,\qquad \Delta W_j = \frac{\alpha}{r} B_j A_j,
 
 affine in the weight vector ``w`` (shape (C,), on the simplex), so the model at a fixed ``w`` is one plain LoRA of
-rank ``r·(1 + C)`` (:mod:`._export`). Each step draws weight vectors (shape (m, C)); row ``j`` trains on
-``batch_size / m`` pairs of its largest-weight criterion ``k`` with the MODPO loss at ``w_j`` (``k`` first, the
-other positive weights as reward margins: :func:`._loop._batch_loss`), whose optimum for every ``w`` is
-``β log π_w/π_ref = Σ_c w_c r_c`` (up to a prompt-only term).
+rank ``r·(1 + C)`` (:mod:`._export`). While training, the components are *stacked* into that one PEFT LoRA
+(``A`` = the ``A_j`` one above the other, ``B`` = the ``B_j`` side by side) and a forward pre-hook on every
+``lora_B`` multiplies its input by the scale of each row's component (:class:`StackedMix`): the same model and
+gradients as 1 + C separate PEFT adapters, in one LoRA pass per layer instead of 1 + C (a training step of the bundled
+six-criterion run took 4.8 s instead of 8.5 s on SmolLM2, 2 CPU cores). The finished run is saved as the 1 + C
+component adapters (:func:`save_components`), the format every reader of a run uses.
+
+Each step draws weight vectors (shape (m, C)); row ``j`` trains on ``batch_size / m`` pairs of its largest-weight
+criterion ``k`` with the MODPO loss at ``w_j`` (``k`` first, the other positive weights as reward margins:
+:func:`._loop._batch_loss`), whose optimum for every ``w`` is ``β log π_w/π_ref = Σ_c w_c r_c`` (up to a prompt-
+only term).
 
 Resume: every ``checkpoint_every`` steps the LoRA weights, optimiser, scheduler, data cursors, losses, draws and the
 torch RNG state go to ``out/.checkpoint`` (written into a ``.partial-*`` directory, then renamed), so a crashed run
@@ -38,10 +45,11 @@ from ._precompute import Shared
 from ._resume import _finish_dir
 from .config import MODPOConfig
 
-__all__ = ["SHARED", "Checkpoint", "adapter_names", "build_structure", "criterion_rows", "main_index", "set_mix", "set_scales",
-           "step_batches", "train_structure", "used_rows"]
+__all__ = ["SHARED", "Checkpoint", "StackedMix", "adapter_names", "build_structure", "criterion_rows", "main_index",
+           "save_components", "set_mix", "set_scales", "step_batches", "train_structure", "used_rows"]
 
 SHARED = "shared"
+STACKED = "stacked"
 _CKPT = ".checkpoint"
 
 
@@ -63,36 +71,89 @@ def _lora_config(cfg: MODPOConfig) -> Any:
                       target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
 
 
-def build_structure(model: Any, cfg: MODPOConfig, n_criteria: int) -> tuple[Any, list[str], list[Any]]:
-    """``(peft_model, names, layers)``: the shared + per-criterion LoRAs on ``model``, all active and trainable.
+class StackedMix:
+    """The per-component scales of the stacked training structure: one float32 vector of length ``r·(1 + C)``
+    (component ``j``'s scale on its ``r`` rows), shared by a forward pre-hook on every stacked ``lora_B``."""
 
-    LoRA weights are initialised from ``cfg.seed`` (B = 0, so the structure starts as the base model for every w).
-    ``layers`` are the ``LoraLayer`` modules whose scales :func:`set_mix` sets.
+    def __init__(self, layers: Sequence[Any], rank: int, n_components: int) -> None:
+        dev = next(iter(layers)).lora_B[STACKED].weight.device if layers else "cpu"
+        self.rank, self.n_components = int(rank), int(n_components)
+        self.vector = torch.ones(self.rank * self.n_components, dtype=torch.float32, device=dev)
+        self.handles = [layer.lora_B[STACKED].register_forward_pre_hook(self._hook) for layer in layers]
+
+    def _hook(self, module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        x = args[0]
+        return (x * self.vector.to(dtype=x.dtype), *args[1:])
+
+    def set_scales(self, scales: Sequence[float]) -> None:
+        """``ΔW = Σ_j scales_j ΔW_j`` (shared component first; length 1 + C)."""
+        if len(scales) != self.n_components:
+            raise ValueError(f"`scales` must have {self.n_components} entries (shared LoRA first). Got {len(scales)}.")
+        v = torch.tensor([float(x) for x in scales], dtype=torch.float32).repeat_interleave(self.rank)
+        self.vector.copy_(v)
+
+    def remove(self) -> None:
+        """Remove the hooks (the plain stacked LoRA is left, at scale 1 for every component)."""
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+
+def build_structure(model: Any, cfg: MODPOConfig, n_criteria: int) -> tuple[Any, list[str], StackedMix]:
+    """``(peft_model, names, mix)``: the shared + per-criterion LoRAs on ``model``, stacked into one trainable PEFT
+    LoRA of rank ``r·(1 + C)`` whose components ``mix`` scales (:func:`set_mix`).
+
+    LoRA weights are initialised from ``cfg.seed`` (B = 0, so the structure starts as the base model for every w;
+    ``A`` by PEFT's default initialisation, whose bound depends on the input size only, as for separate adapters).
+    ``names`` are the component names the finished run is saved under (:func:`adapter_names`).
     """
+    import dataclasses
+
     from peft import get_peft_model
     from peft.tuners.lora import LoraLayer
 
     names = adapter_names(n_criteria)
+    k = len(names)
     torch.manual_seed(cfg.seed)
-    peft_model = get_peft_model(model, _lora_config(cfg), adapter_name=SHARED)
-    for name in names[1:]:
-        peft_model.add_adapter(name, _lora_config(cfg))
-    peft_model.base_model.set_adapter(names)  # all active; marks every adapter's parameters trainable
+    stacked = dataclasses.replace(_lora_config(cfg), r=cfg.lora_r * k, lora_alpha=cfg.lora_alpha * k)  # α/r kept
+    peft_model = get_peft_model(model, stacked, adapter_name=STACKED)
     layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
-    return peft_model, names, layers
+    return peft_model, names, StackedMix(layers, cfg.lora_r, k)
 
 
-def set_mix(layers: Sequence[Any], names: Sequence[str], w: Sequence[float],
-            centre: Sequence[float] | None = None) -> None:
+def save_components(peft_model: Any, names: Sequence[str], cfg: MODPOConfig, path: str | Path) -> None:
+    """Write the stacked structure's 1 + C components as PEFT adapters ``path / <name>`` (component ``j``: rows
+    ``j·r .. (j+1)·r`` of the stacked ``A``, the same columns of ``B``; config rank ``r``, ``lora_alpha`` α). The
+    components are added to ``peft_model`` for the write and deleted again."""
+    from peft.tuners.lora import LoraLayer
+
+    r = cfg.lora_r
+    for name in names:
+        peft_model.add_adapter(name, _lora_config(cfg))
+    try:
+        with torch.no_grad():
+            for layer in (m for m in peft_model.modules() if isinstance(m, LoraLayer)):
+                a, b = layer.lora_A[STACKED].weight, layer.lora_B[STACKED].weight
+                for j, name in enumerate(names):
+                    layer.lora_A[name].weight.copy_(a[j * r : (j + 1) * r])
+                    layer.lora_B[name].weight.copy_(b[:, j * r : (j + 1) * r])
+        peft_model.save_pretrained(str(path), selected_adapters=list(names))
+    finally:
+        peft_model.base_model.set_adapter(STACKED)
+        for name in names:
+            peft_model.delete_adapter(name)
+
+
+def set_mix(mix: StackedMix, w: Sequence[float], centre: Sequence[float] | None = None) -> None:
     """Scale the shared LoRA by 1 and criterion ``c``'s by ``w[c] - centre[c]`` (shapes (C,); ``centre`` default 0)
-    on every layer in ``layers``: ``scaling_j = s_j · α / r`` (PEFT's ``set_scale``), hence
-    ``ΔW = ΔW_0 + Σ_c (w_c - centre_c) ΔW_c``."""
+    in the stacked training structure, hence ``ΔW = ΔW_0 + Σ_c (w_c - centre_c) ΔW_c``."""
     c0 = np.zeros(len(w)) if centre is None else np.asarray(centre, dtype=float)
-    set_scales(layers, names, [1.0, *(float(x) - float(c) for x, c in zip(w, c0))])
+    mix.set_scales([1.0, *(float(x) - float(c) for x, c in zip(w, c0))])
 
 
 def set_scales(layers: Sequence[Any], names: Sequence[str], scales: Sequence[float]) -> None:
-    """PEFT's ``set_scale`` of every component on every layer: ``ΔW = Σ_j scales_j ΔW_j`` (shared LoRA first)."""
+    """PEFT's ``set_scale`` of every component on every layer of a run loaded as separate adapters:
+    ``ΔW = Σ_j scales_j ΔW_j`` (shared LoRA first)."""
     for layer in layers:
         for name, s in zip(names, scales):
             layer.set_scale(name, float(s))
@@ -121,6 +182,8 @@ class Checkpoint:
         if not meta.exists() or json.loads(meta.read_text()).get("resume_key") != self.key:
             return None
         blob = torch.load(self.dir / "state.pt", map_location="cpu", weights_only=True)
+        if {n for n, _ in peft_model.named_parameters() if "lora_" in n} != set(blob["lora"]):
+            return None  # another structure's checkpoint: start again rather than resume from a partial copy
         with torch.no_grad():
             for name, p in peft_model.named_parameters():
                 if name in blob["lora"]:
@@ -204,11 +267,13 @@ def train_structure(shared: Shared, *, criteria: Sequence[str], draw: Callable[[
         Losses (mean loss per step, averaged over processes) and draws (shape (steps, m, C)) of the whole run.
     model : the plain base model (LoRA unloaded).
     """
-    peft_model, names, layers = build_structure(model, cfg, len(criteria))
+    peft_model, names, mix = build_structure(model, cfg, len(criteria))
     try:
-        state = _step_loop(acc, peft_model, names, layers, cfg, shared, criteria, draw, total, checkpoint, centre)
+        state = _step_loop(acc, peft_model, mix, cfg, shared, criteria, draw, total, checkpoint, centre)
+        mix.remove()
         save(peft_model, names, state)
     except BaseException:
+        mix.remove()
         peft_model.unload()  # leave the caller's model as it was
         _release(acc)
         raise
@@ -217,7 +282,7 @@ def train_structure(shared: Shared, *, criteria: Sequence[str], draw: Callable[[
     return state, model
 
 
-def _step_loop(acc: Any, peft_model: Any, names: list[str], layers: list[Any], cfg: MODPOConfig, shared: Shared,
+def _step_loop(acc: Any, peft_model: Any, mix: StackedMix, cfg: MODPOConfig, shared: Shared,
                criteria: Sequence[str], draw: Callable[[int], np.ndarray], total: int,
                checkpoint: Checkpoint, centre: np.ndarray | None = None) -> LoopState:
     """AdamW on every LoRA parameter; per step, one MODPO loss per drawn row on its share of the batch."""
@@ -240,7 +305,7 @@ def _step_loop(acc: Any, peft_model: Any, names: list[str], layers: list[Any], c
             local = idx[acc.process_index * lg : (acc.process_index + 1) * lg][:, None]  # (lg, 1)
             spec = TrainingSpec("draw", tuple(zip(criteria, map(float, w))), criteria[k])
             w_t = torch.tensor(spec.weight_vector, dtype=torch.float32, device=acc.device)  # (K,)
-            set_mix(layers, names, w, centre)
+            set_mix(mix, w, centre)
             sync = acc.no_sync(pmodel) if j < m - 1 else contextlib.nullcontext()
             with sync:
                 loss = _batch_loss(pmodel, shared, local, spec, w_t, "modpo", cfg.beta, acc.device).mean() / m

@@ -43,6 +43,7 @@ from ._conditioned_loop import (
     adapter_names,
     criterion_rows,
     main_index,
+    save_components,
     set_scales,
     train_structure,
     used_rows,
@@ -183,7 +184,8 @@ def train_conditioned(
                         rcfg=rcfg, given=given, out=out, only_rows=plan, margin_labels=labels_frame)
     precompute_s = time.perf_counter() - t0
     ckpt = Checkpoint(out, record["resume_key"], checkpoint_every or max(10, total // 10), acc)
-    save = partial(_save_run, record=record, reward_models=shared.reward_models, n_pairs=len(frame), out=out, acc=acc)
+    save = partial(_save_run, record=record, reward_models=shared.reward_models, n_pairs=len(frame), out=out, acc=acc,
+                   cfg=cfg)
     t1 = time.perf_counter()
     _, model = train_structure(shared, criteria=crits, draw=draw, acc=acc, model=model, cfg=cfg, total=total,
                                checkpoint=ckpt, save=save, centre=centre_w)
@@ -255,6 +257,9 @@ def _run_record(crits: tuple[str, ...], sampler: Any, cfg: MODPOConfig, rcfg: Re
     keyed["config"] = cfg.training_key()
     if centre is not None:  # absent for the plain mix, so runs written before `centre` existed keep their key
         rec["centre"] = keyed["centre"] = [float(x) for x in centre]
+    # The stacked training structure draws its initial LoRA weights in another order than the separate adapters
+    # before it, so the same settings give another run: neither a finished run nor a checkpoint of those is reused.
+    rec["structure"] = keyed["structure"] = "stacked"
     rec["resume_key"] = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
     return rec
 
@@ -280,14 +285,14 @@ def _finished(out: Path, record: Mapping[str, Any], *, overwrite: bool, acc: Any
 
 
 def _save_run(peft_model: Any, names: list[str], state: LoopState, *, record: Mapping[str, Any],
-              reward_models: Mapping[str, Any], n_pairs: int, out: Path, acc: Any) -> None:
+              reward_models: Mapping[str, Any], n_pairs: int, out: Path, acc: Any, cfg: MODPOConfig) -> None:
     """Components into ``.partial-*`` then renamed to ``components/``; the manifest written last (main process)."""
     if acc.is_main_process:
         import tempfile
 
         tmp = Path(tempfile.mkdtemp(prefix=".partial-components-", dir=out))
         tmp.chmod(0o755)
-        peft_model.save_pretrained(str(tmp), selected_adapters=names)
+        save_components(peft_model, names, cfg, tmp)
         digest = hashlib.sha256()
         for n in names:
             digest.update((tmp / n / "adapter_model.safetensors").read_bytes())

@@ -323,7 +323,8 @@ def compute_logps_by_prompt(
     Sequences whose prompt tokens are identical (the K candidates of one prompt, or a pair's chosen and rejected
     reply) share one forward pass over the prompt: up to ``prompts_per_pass`` distinct prompts go through the model
     together (right-padded), and their key/value cache is reordered to the replies, scored in chunks of
-    ``batch_size`` rows. The LM head runs only at each prompt's last position. The result equals
+    ``batch_size`` rows. The LM head runs only at each prompt's last position, and a sequence that occurs more than
+    once is scored once. The result equals
     :func:`compute_logps` up to float rounding, at roughly ``(prompt + K * response) / (K * (prompt + response))``
     of its cost.
 
@@ -335,6 +336,14 @@ def compute_logps_by_prompt(
         In the order of ``indices`` (default every sequence of ``enc``).
     """
     idx = list(range(len(enc))) if indices is None else list(indices)
+    first_of: dict[tuple[int, ...], int] = {}
+    src = [first_of.setdefault(enc.input_ids[i], pos) for pos, i in enumerate(idx)]
+    if len(first_of) < len(idx):  # the same sequence more than once (pairs of several criteria on one comparison)
+        uniq = sorted(first_of.values())
+        vals = compute_logps_by_prompt(model, enc, [idx[p] for p in uniq], pad_id=pad_id, batch_size=batch_size,
+                                       device=device, progress=progress, desc=desc, prompts_per_pass=prompts_per_pass)
+        where = {p: k for k, p in enumerate(uniq)}
+        return vals[[where[p] for p in src]]
     out = torch.zeros(len(idx), dtype=torch.float32)
     groups = _prompt_groups(enc, idx)
     if () in groups:  # no prompt token to condition on: the plain path
