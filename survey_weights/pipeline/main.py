@@ -74,9 +74,9 @@ class MainSchedule:
         labels when every comparison is labelled on every criterion (the bundled data; the labels come from the
         whole training split, so no reward model is trained), else from reward models: with the labels every
         class's gain over the base rose 1.6-2.4 times (+0.063 / +0.090 / +0.117 against +0.040 / +0.046 /
-        +0.049). With the calibrated mixing (``n_calibration_prompts``) every class's gain rose again (+0.101 /
-        +0.180 / +0.158 on the demo's 20 prompts) and classes 1 / 2 and 2 / 3 pass the crossover test; class 3's
-        side against class 1 (the smallest margin by design) does not.
+        +0.049). With the calibrated mixing (``n_calibration_prompts``) every class's gain rose again and classes
+        1 / 2 and 2 / 3 pass the crossover test; class 3's side against class 1 (the smallest margin by design)
+        does not (``docs/design.md``, "Calibrated mixing").
     pairs_per_criterion : int or None, default 32
         Training pairs kept per criterion (seeded subsample; with the pairs' labels as margins, those labels come
         from every training pair) - bounds the reference/margin precompute.
@@ -87,17 +87,21 @@ class MainSchedule:
         Held-out prompts answered by every model.
     max_new_tokens : int, default 40
         Reply length at evaluation.
-    n_pool_prompts : int or None, default 20
+    n_pool_prompts : int or None, default 40
         Held-out prompts of the pool evaluation (five rubric-scored candidates each; bundled preference data
-        only): every adapter's expected score per criterion with paired bootstrap intervals, and each profile's
-        oracle-predicted vs observed gain over the pooled one. None: no pool evaluation.
+        only, at most 60): every adapter's expected score per criterion with paired bootstrap intervals, and each
+        profile's oracle-predicted vs observed gain over the pooled one. None: no pool evaluation. 40 rather than
+        20 since the training passes got cheaper (``docs/design.md``, "Log-prob passes"): on 20 prompts the
+        smallest crossover margin of the latent classes was at 2 SE even for the oracle; on 40 every side of every
+        class crossover was at least 3 SE by design in the runs measured.
     n_calibration_prompts : int or None, default 20
         Conditioned mode with the bundled preference data: the run's mixing is calibrated on this many
         training-split prompts that no training pair comes from (five rubric-scored candidates each;
         :meth:`ConditionedAdapter.calibrate <survey_weights.modpo.ConditionedAdapter.calibrate>`), so each exported
         adapter moves the criteria the way its weights ask, at the distance the run's own mix has. Measured
         (``docs/design.md``, "Calibrated mixing"): the short run learns the criteria unevenly, and calibration
-        evens that out. None: the run's own mix ``(1, w)``.
+        evens that out; 40 prompts cost another 70 s and did not separate more classes. None: the run's own mix
+        ``(1, w)``.
 
     Raises
     ------
@@ -110,7 +114,7 @@ class MainSchedule:
     reward_pairs_per_criterion: int | None = REWARD_PAIRS_PER_CRITERION
     n_eval_prompts: int = 8
     max_new_tokens: int = 40
-    n_pool_prompts: int = 20
+    n_pool_prompts: int = 40
     n_calibration_prompts: int | None = 20
 
     def __post_init__(self) -> None:
