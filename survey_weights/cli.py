@@ -148,12 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="always retrain (default: reuse finished adapters; retrain when inputs changed)")
 
-    p = add("evaluate", "Generate held-out replies per adapter, score them with the rubric, compare with the base.",
+    p = add("evaluate", "Generate held-out replies per adapter, score them with the rubric, compare with the base; "
+            "or (--pool) score every adapter on a fixed candidate pool, the primary metric.",
             f"{PROG} evaluate --adapters outputs/adapters --out outputs\n"
-            f"{PROG} evaluate --adapters outputs/adapters --n-prompts 10 --max-new-tokens 32")
+            f"{PROG} evaluate --adapters outputs/adapters --n-prompts 10 --max-new-tokens 32\n"
+            f"{PROG} evaluate --adapters outputs/adapters --pool counsel-chat --out outputs/counsel_chat "
+            "--only pooled 'class 1' 'class 2' 'class 3'")
     _add_common(p, prefs=True, model=True, out="outputs")
     p.add_argument("--adapters", required=True, metavar="DIR", help="directory of adapter folders (profile.json)")
-    p.add_argument("--n-prompts", type=int, default=12, help="held-out prompts (default 12)")
+    p.add_argument("--pool", choices=["bundled", "counsel-chat"], default=None,
+                   help="score on a candidate pool instead of generating: the bundled synthetic held-out prompts, "
+                        "or counsel-chat's real questions with therapists' answers (read from "
+                        "../shared/external/counsel_chat); writes pool_evaluation.json, pool_report.md")
+    p.add_argument("--n-prompts", type=int, default=None,
+                   help="held-out prompts (default 12; with --pool: 40 bundled, every counsel-chat question)")
+    p.add_argument("--only", nargs="+", metavar="NAME", default=None,
+                   help="with --pool: score only these adapters (profile names) beside the base")
     p.add_argument("--max-new-tokens", type=int, default=48, help="reply length (default 48)")
 
     p = add("export-adapter", "Export a plain PEFT LoRA adapter for any weight vector from a conditioned run "
@@ -349,8 +359,17 @@ def _cmd_adapters(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .pipeline import run_evaluate
+    from .pipeline import run_evaluate, run_evaluate_pool
 
+    if args.pool is not None:
+        paths = run_evaluate_pool(args.adapters, pool=args.pool, n_prompts=args.n_prompts, base_model=args.base_model,
+                                  out=args.out, seed=args.seed, device=args.device, threads=args.threads,
+                                  only=args.only, progress=not args.quiet)
+        print(paths["pool_evaluation"])
+        print(paths["pool_report"])
+        return 0
+    if args.n_prompts is None:
+        args.n_prompts = 12
     paths = run_evaluate(args.adapters, preferences=args.preferences, base_model=args.base_model, out=args.out,
                          n_prompts=args.n_prompts, max_new_tokens=args.max_new_tokens, seed=args.seed,
                          device=args.device, threads=args.threads, progress=not args.quiet)

@@ -68,6 +68,19 @@ def test_missing_adapters_dir_exit_2(tmp_path, capsys):
     assert code == 2 and "No adapters" in capsys.readouterr().err
 
 
+def test_evaluate_pool_mistakes_exit_2_in_one_line(tmp_path, capsys):
+    adapter = tmp_path / "adapters" / "pooled"
+    adapter.mkdir(parents=True)
+    (adapter / "profile.json").write_text(json.dumps({"name": "pooled", "weights": {"empathy": 1.0}}))
+    code = main(["evaluate", "--adapters", str(tmp_path / "adapters"), "--pool", "bundled", "--only", "nope",
+                 "--out", str(tmp_path / "ev"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "`only` names ['nope']" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--adapters", str(tmp_path / "adapters"), "--pool", "real"])
+    assert exc.value.code == 2
+
+
 def test_bad_survey_layout_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("respondent_id,foo\n1,2\n2,3\n")

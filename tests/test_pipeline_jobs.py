@@ -9,7 +9,14 @@ import pytest
 
 from survey_weights.criteria import SURVEY_CRITERIA
 from survey_weights.exceptions import DataRecodeWarning
-from survey_weights.pipeline import find_adapters, run_adapters, run_evaluate, run_fit, run_train_rewards
+from survey_weights.pipeline import (
+    find_adapters,
+    run_adapters,
+    run_evaluate,
+    run_evaluate_pool,
+    run_fit,
+    run_train_rewards,
+)
 
 
 def _survey_with_two_unrankable(tmp_path):
@@ -78,6 +85,15 @@ def test_run_evaluate_checks_before_work(tmp_path):
     _adapter(tmp_path, "a", {"empathy": 1.0})
     with pytest.raises(ValueError, match="n_prompts"):
         run_evaluate(tmp_path, n_prompts=0)
+    with pytest.raises(ValueError, match="Unknown `pool` 'real'"):
+        run_evaluate_pool(tmp_path, pool="real", out=tmp_path / "ev")
+    with pytest.raises(ValueError, match="n_prompts"):
+        run_evaluate_pool(tmp_path, n_prompts=0, out=tmp_path / "ev")
+    with pytest.raises(FileNotFoundError, match="counsel"):  # before any model is loaded
+        run_evaluate_pool(tmp_path, pool="counsel-chat", counsel_chat=tmp_path / "absent.csv", out=tmp_path / "ev")
+    with pytest.raises(ValueError, match=r"`only` names \['b'\]"):
+        run_evaluate_pool(tmp_path, only=["b"], out=tmp_path / "ev")
+    assert not (tmp_path / "ev" / "pool_evaluation.json").exists()
 
 
 @pytest.mark.slow
@@ -108,3 +124,22 @@ def test_train_rewards_adapters_evaluate_on_the_tiny_model(tmp_path, monkeypatch
     doc = json.loads(paths["evaluation"].read_text())
     assert [m["name"] for m in doc["models"]] == ["base", *[a.name for a in found]]
     assert paths["report"].is_file()
+    # the pool evaluation of the same adapters: bundled synthetic pool, and counsel-chat when it is present
+    from survey_weights.evaluation.counsel_chat import counsel_chat_path
+
+    with one_thread():
+        pp = run_evaluate_pool(tmp_path / "adapters", out=tmp_path / "pool", n_prompts=3, base_model="tiny-test",
+                               device="cpu", progress=False)
+        pool = json.loads(pp["pool_evaluation"].read_text())["pool"]
+        assert [m["name"] for m in pool["models"]] == ["base", *[a.name for a in found]] and pool["n_prompts"] == 3
+        assert [c["profile"] for c in pool["comparisons_with_pooled"]] == [a.name for a in found if a.name != "pooled"]
+        text = pp["pool_report"].read_text()
+        assert text.startswith("# Pool evaluation: bundled synthetic test pool (3 prompts)") and "Synthetic pool" in text
+        assert pp["pool_front"].is_file() and "respondent_id" not in text
+        if counsel_chat_path().is_file():
+            cc = run_evaluate_pool(tmp_path / "adapters", pool="counsel-chat", out=tmp_path / "cc", n_prompts=2,
+                                   base_model="tiny-test", device="cpu", only=["pooled"], progress=False)
+            doc = json.loads(cc["pool_evaluation"].read_text())["pool"]
+            assert doc["n_prompts"] == 2 and "counsel_chat" in doc["pool"]
+            assert [m["name"] for m in doc["models"]] == ["base", "pooled"]
+            assert "licensed therapists' answers from counsel-chat" in cc["pool_report"].read_text()

@@ -187,28 +187,35 @@ def _mixing_lines(mixing: Mapping[str, Any] | None) -> list[str]:
                 f"scores on the run's directions: {r2}). The weights are the survey's."]
 
 
+SYNTHETIC_POOL_NOTE = "Synthetic pool; not the study's numbers."
+
+
 def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: Path, *, seconds: float,
                        separation: Mapping[str, Any] | None = None,
-                       mixing: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """Add ``"pool"`` to ``out/evaluation.json``, a section to ``out/report.md`` and ``out/pool_front.png``
-    (``mixing``: :func:`mixing_record` of the adapters, reported with them)."""
+                       mixing: Mapping[str, Any] | None = None, json_name: str = "evaluation.json",
+                       report_name: str = "report.md", note: str = SYNTHETIC_POOL_NOTE,
+                       plot_title: str = "synthetic pool") -> dict[str, Path]:
+    """Add ``"pool"`` to ``out/<json_name>``, a section to ``out/<report_name>`` (both started when absent) and
+    ``out/pool_front.png`` (``mixing``: :func:`mixing_record` of the adapters, reported with them; ``note``: what
+    the pool is, after the method sentence; ``plot_title``: the pool's name in the plots' titles)."""
     from ..plotting import figure_png, new_figure
 
-    doc_path = out / "evaluation.json"
-    doc = json.loads(doc_path.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    doc_path = out / json_name
+    doc = json.loads(doc_path.read_text()) if doc_path.is_file() else {}
     doc["pool"] = pe.to_dict(comparisons_with_pooled=list(comparisons), seconds=round(seconds, 1),
                              **({"separation": dict(separation)} if separation else {}),
                              **({"mixing": dict(mixing)} if mixing else {}))
     atomic_write_text(doc_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     fig, ax = new_figure((9, 5))
     pe.plot(ax=ax, labels="legend")  # many profiles close together: names in a legend, not on the points
-    ax.set_title("Pool evaluation: expected empathy vs safety (synthetic pool, 95% intervals)")
+    ax.set_title(f"Pool evaluation: expected empathy vs safety ({plot_title}, 95% intervals)")
     png = atomic_write_bytes(out / "pool_front.png", figure_png(fig))
     sep_png = None
     if separation and separation.get("from_base"):
         fig, ax = new_figure((8, 0.45 * len(_separation_rows(separation)) + 1.5))
         plot_class_separation(separation, ax=ax)
-        ax.set_title("Latent classes on the pool: paired gains (synthetic data)")
+        ax.set_title(f"Latent classes on the pool: paired gains ({plot_title})")
         fig.tight_layout()
         sep_png = atomic_write_bytes(out / "pool_separation.png", figure_png(fig))
     t = pe.to_frame()
@@ -219,7 +226,7 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
              f"Each model's distribution over the {pe.pool.n_prompts} held-out prompts' rubric-scored candidates "
              f"(q(k|x) from per-token log-probabilities, `normalise={pe.normalise!r}`), its expected rubric score "
              f"per criterion with paired bootstrap 95% intervals over prompts ({pe.n_boot} replicates, seed "
-             f"{pe.seed}). Synthetic pool; not the study's numbers.", *_mixing_lines(mixing), "",
+             f"{pe.seed}). {note}", *_mixing_lines(mixing), "",
              "| model | KL to base | " + " | ".join(crits) + " |", "|---|---|" + "---|" * len(crits)]
     for name in pe.names:
         lines.append(f"| {name} | {pe.kl_to_base(name):.4f} | " + " | ".join(wide.loc[name]) + " |")
@@ -272,7 +279,9 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
                          + (f"; margin {_share(mg.get('p'))} / {_share(mg.get('q'))}" if mg else "") + " |")
         lines += ["", f"![class separation]({sep_png.name})"]
     lines += ["", f"![pool front]({png.name})", ""]
-    report = out / "report.md"
-    atomic_write_text(report, report.read_text() + "\n".join(lines))
-    return {"pool_front": png, **({"pool_separation": sep_png} if sep_png else {})}
+    report = out / report_name
+    head = report.read_text() if report.is_file() else f"# Pool evaluation: {pe.pool.name}\n"
+    atomic_write_text(report, head + "\n".join(lines))
+    return {"pool_front": png, "pool_evaluation": doc_path, "pool_report": report,
+            **({"pool_separation": sep_png} if sep_png else {})}
 

@@ -383,6 +383,114 @@ def run_evaluate(adapters: str | os.PathLike[str], *, preferences: str | os.Path
     return res.write(out)
 
 
+POOLS = ("bundled", "counsel-chat")
+COUNSEL_NOTE = ("Real help-seekers' questions and licensed therapists' answers from counsel-chat (MIT licence, read "
+                "at run time from ../shared/external/counsel_chat), with {n} synthetic template replies per question "
+                "added; every candidate is scored by this package's rule-based rubric. Not the study's numbers.")
+
+
+def run_evaluate_pool(adapters: str | os.PathLike[str], *, pool: str = "bundled", n_prompts: int | None = None,
+                      base_model: str = DEFAULT_BASE_MODEL, out: str | os.PathLike[str] = "outputs", seed: int = 0,
+                      device: str | None = None, threads: int | str | None = None, counsel_chat: Any = None,
+                      only: Sequence[str] | None = None, progress: bool = True) -> dict[str, Path]:
+    """Score the base model and every adapter under ``adapters`` on a fixed candidate pool - the primary metric of
+    :func:`~survey_weights.evaluation.evaluate_pool` - and write ``pool_evaluation.json`` (``"pool"``, as in the
+    main job's ``evaluation.json``), ``pool_report.md`` and ``pool_front.png`` (and ``pool_separation.png`` when
+    adapters are named ``class ...``) to ``out``.
+
+    Parameters
+    ----------
+    adapters : path
+        Directory of adapter folders (:func:`find_adapters`), e.g. the main job's ``outputs/adapters``.
+    pool : {"bundled", "counsel-chat"}, default "bundled"
+        ``"bundled"``: the bundled synthetic preference data's held-out prompts, five rubric-scored candidates each.
+        ``"counsel-chat"``: the real test-split questions of counsel-chat (39), each with its therapists' answers
+        and 3 template replies, rubric-scored (:func:`~survey_weights.synthetic.counsel_pool.counsel_chat_pool`);
+        the data are read at run time from ``../shared/external/counsel_chat`` (or ``counsel_chat``, a path).
+    n_prompts : int, optional
+        The pool's first prompts only; default 40 for ``"bundled"`` (as the main job), every question for
+        ``"counsel-chat"``.
+    base_model, out, seed, device, threads, progress
+        As for :func:`~survey_weights.pipeline.run_main` (``seed``: the bootstrap and the template replies).
+    counsel_chat : path, optional
+        The counsel-chat CSV (default: beside the repository, ``../shared/external/counsel_chat``).
+    only : sequence of str, optional
+        Score only these adapters (profile names), beside the base; default every one. Counsel-chat's answers are
+        long (about 2.5 minutes per model on 2 CPU cores for the 39 questions), so e.g. the pooled profile and the
+        latent classes.
+
+    Returns
+    -------
+    dict
+        Paths written (``pool_evaluation``, ``pool_report``, ``pool_front``, ...) and ``seconds``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``pool``, a bad ``n_prompts`` or a name in ``only`` that is not an adapter (before the model is
+        loaded).
+    FileNotFoundError
+        No adapter under ``adapters``, or the counsel-chat file is absent (the message says where it was looked for).
+    """
+    import time
+
+    check_output(out, what="pool evaluation")
+    check_option(pool, "pool", POOLS)
+    if n_prompts is not None:
+        check_budget("n_prompts", n_prompts)
+    found = find_adapters(adapters)
+    if only is not None:
+        names = [a.name for a in found]
+        unknown = [n for n in only if n not in names]
+        if unknown or not only:
+            raise ValueError(f"`only` names {unknown or 'nothing'}, not adapters under {adapters} (found {names}). "
+                             "Fix: give profile names as in their profile.json.")
+        found = [a for a in found if a.name in set(only)]
+    from ._pool import (
+        POOL_NORMALISE,
+        POOL_REWARD_SCALE,
+        SYNTHETIC_POOL_NOTE,
+        bundled_pool,
+        class_separation,
+        mixing_record,
+        pool_comparisons,
+        write_pool_section,
+    )
+
+    if pool == "bundled":
+        cpool, note, title = bundled_pool(n_prompts or 40), SYNTHETIC_POOL_NOTE, "synthetic pool"
+    else:
+        from ..evaluation.pool import CandidatePool
+        from ..synthetic.counsel_pool import counsel_chat_pool
+
+        n_templates = 3
+        cpool = counsel_chat_pool(path=counsel_chat, n_templates=n_templates, seed=seed)
+        if n_prompts is not None and n_prompts < cpool.n_prompts:
+            keep = set(cpool.prompt_ids[:n_prompts])
+            frame = cpool.to_frame()
+            cpool = CandidatePool.from_frame(frame[frame["prompt_id"].astype(str).isin(keep)],
+                                             criteria=cpool.criteria, name=f"{cpool.name} (first {n_prompts})")
+        note, title = COUNSEL_NOTE.format(n=n_templates), "counsel-chat questions, rubric scores"
+    log = Log(progress)
+    set_threads(threads)
+    model, tok = load_model(base_model, device, log)
+    weights = {a.name: a.weights for a in found}
+    log(f"pool evaluation: {len(found) + 1} models x {cpool.n_prompts} prompts ({cpool.name})")
+    t0 = time.perf_counter()
+    from ..evaluation.pool_scoring import evaluate_pool
+
+    pe = evaluate_pool({a.name: a.path for a in found}, cpool, model=model, tokenizer=tok, normalise=POOL_NORMALISE,
+                       reward_scale=POOL_REWARD_SCALE, seed=seed, progress=progress)
+    comparisons = pool_comparisons(pe, weights) if "pooled" in weights else []
+    classes = [n for n in weights if n.startswith("class ")]
+    sep = class_separation(pe, weights, classes) if classes else None
+    paths = write_pool_section(pe, comparisons, Path(out), seconds=time.perf_counter() - t0, separation=sep,
+                               mixing=mixing_record([a.path for a in found]), json_name="pool_evaluation.json",
+                               report_name="pool_report.md", note=note, plot_title=title)
+    paths["seconds"] = time.perf_counter() - t0
+    return paths
+
+
 def parse_weights(text: str) -> dict[str, float]:
     """A weight vector written ``criterion=weight,criterion=weight,...`` (as ``export-adapter --weights`` takes it).
 
