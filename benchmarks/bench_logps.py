@@ -53,10 +53,16 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import torch
     from peft import get_peft_model
-    from peft.tuners.lora import LoraLayer
 
     from survey_weights.modpo import MODPOConfig
-    from survey_weights.modpo._conditioned_loop import _lora_config, adapter_names, build_structure, set_mix, set_scales
+    from survey_weights.modpo._conditioned_loop import (
+        _lora_config,
+        adapter_names,
+        build_structure,
+        lora_layers,
+        set_mix,
+        set_scales,
+    )
     from survey_weights.modpo.logps import (
         collate,
         compute_logps,
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     for n in names[1:]:
         sep.add_adapter(n, _lora_config(cfg))
     sep.base_model.set_adapter(names)
-    set_scales([m for m in sep.modules() if isinstance(m, LoraLayer)], names, [1.0, *w])
+    set_scales(lora_layers(sep), names, [1.0, *w])
     sep.train()
     t_sep, v_sep = time_call(step(sep, shared), repeat=args.repeats)
     model = sep.unload()

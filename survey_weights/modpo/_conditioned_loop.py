@@ -45,8 +45,9 @@ from ._precompute import Shared
 from ._resume import _finish_dir
 from .config import MODPOConfig
 
-__all__ = ["SHARED", "Checkpoint", "StackedMix", "adapter_names", "build_structure", "criterion_rows", "main_index",
-           "save_components", "set_mix", "set_scales", "step_batches", "train_structure", "used_rows"]
+__all__ = ["SHARED", "Checkpoint", "StackedMix", "adapter_names", "build_structure", "criterion_rows",
+           "lora_layers", "main_index", "save_components", "set_mix", "set_scales", "step_batches", "train_structure",
+           "used_rows"]
 
 SHARED = "shared"
 STACKED = "stacked"
@@ -69,6 +70,13 @@ def _lora_config(cfg: MODPOConfig) -> Any:
 
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.target_modules), bias="none", task_type="CAUSAL_LM")
+
+
+def lora_layers(peft_model: Any) -> list[Any]:
+    """The ``LoraLayer`` modules of a PEFT model (where scales are set and components live)."""
+    from peft.tuners.lora import LoraLayer
+
+    return [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
 
 
 class StackedMix:
@@ -110,29 +118,25 @@ def build_structure(model: Any, cfg: MODPOConfig, n_criteria: int) -> tuple[Any,
     import dataclasses
 
     from peft import get_peft_model
-    from peft.tuners.lora import LoraLayer
 
     names = adapter_names(n_criteria)
     k = len(names)
     torch.manual_seed(cfg.seed)
     stacked = dataclasses.replace(_lora_config(cfg), r=cfg.lora_r * k, lora_alpha=cfg.lora_alpha * k)  # α/r kept
     peft_model = get_peft_model(model, stacked, adapter_name=STACKED)
-    layers = [m for m in peft_model.modules() if isinstance(m, LoraLayer)]
-    return peft_model, names, StackedMix(layers, cfg.lora_r, k)
+    return peft_model, names, StackedMix(lora_layers(peft_model), cfg.lora_r, k)
 
 
 def save_components(peft_model: Any, names: Sequence[str], cfg: MODPOConfig, path: str | Path) -> None:
     """Write the stacked structure's 1 + C components as PEFT adapters ``path / <name>`` (component ``j``: rows
     ``j·r .. (j+1)·r`` of the stacked ``A``, the same columns of ``B``; config rank ``r``, ``lora_alpha`` α). The
     components are added to ``peft_model`` for the write and deleted again."""
-    from peft.tuners.lora import LoraLayer
-
     r = cfg.lora_r
     for name in names:
         peft_model.add_adapter(name, _lora_config(cfg))
     try:
         with torch.no_grad():
-            for layer in (m for m in peft_model.modules() if isinstance(m, LoraLayer)):
+            for layer in lora_layers(peft_model):
                 a, b = layer.lora_A[STACKED].weight, layer.lora_B[STACKED].weight
                 for j, name in enumerate(names):
                     layer.lora_A[name].weight.copy_(a[j * r : (j + 1) * r])

@@ -230,21 +230,26 @@ def _gather_logps(acc: Any, model: Any, enc: Encoded, rows: Sequence[int], *, pa
     (:func:`~.logps.compute_logps_by_prompt`)."""
     world, rank = acc.num_processes, acc.process_index
     rows = list(rows)
-    half = len(rows) // 2
-    pairs = list(range(half))[rank::world]
-    mine_pos = pairs + [half + i for i in pairs] + ([len(rows) - 1] if len(rows) % 2 and rank == 0 else [])
+    mine_pos = _rank_positions(len(rows), rank, world)
     mine = [rows[i] for i in mine_pos]
     vals = compute_logps_by_prompt(model, enc, mine, pad_id=pad_id, batch_size=cfg.precompute_batch_size,
                                    device=acc.device, progress=cfg.progress and acc.is_local_main_process, desc=desc)
     if world == 1:
         return vals[torch.argsort(torch.tensor(mine_pos))]
-    m = 2 * (-(-half // world)) + 1
+    m = 2 * (-(-(len(rows) // 2) // world)) + 1
     padded = torch.zeros(m, dtype=torch.float32)
     padded[: len(vals)] = vals
     gathered = acc.gather(padded.to(acc.device)).cpu().view(world, m)
     out = torch.empty(len(rows), dtype=torch.float32)
     for r in range(world):
-        ps = list(range(half))[r::world]
-        pos = ps + [half + i for i in ps] + ([len(rows) - 1] if len(rows) % 2 and r == 0 else [])
+        pos = _rank_positions(len(rows), r, world)
         out[pos] = gathered[r, : len(pos)]
     return out
+
+
+def _rank_positions(n_rows: int, rank: int, world: int) -> list[int]:
+    """Positions in ``[rows, rows + n]`` (length ``n_rows``) that process ``rank`` of ``world`` scores: every
+    ``world``-th pair, its chosen and its rejected row together (an odd last row goes to rank 0)."""
+    half = n_rows // 2
+    pairs = list(range(half))[rank::world]
+    return pairs + [half + i for i in pairs] + ([n_rows - 1] if n_rows % 2 and rank == 0 else [])

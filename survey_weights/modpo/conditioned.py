@@ -42,6 +42,7 @@ from ._conditioned_loop import (
     LoopState,
     adapter_names,
     criterion_rows,
+    lora_layers,
     main_index,
     save_components,
     set_scales,
@@ -465,7 +466,7 @@ class ConditionedAdapter:
         try:
             with pm.disable_adapter():
                 flat = [compute_logps_by_prompt(pm, enc, desc="base", **kw).double().numpy()]
-            layers = _lora_layers(pm)
+            layers = lora_layers(pm)
             names = adapter_names(c)
             for desc, u in configs:
                 # only the components in use are active: a LoRA at scale 0 would still cost its matmuls
@@ -643,7 +644,7 @@ class ConditionedAdapter:
         pm.base_model.set_adapter(names, inference_mode=True)
         pm.eval()
         if weights is None:  # the shared LoRA alone
-            set_scales(_lora_layers(pm), names, np.eye(1 + len(self.criteria))[0])
+            set_scales(lora_layers(pm), names, np.eye(1 + len(self.criteria))[0])
         else:
             self.set_weights(pm, weights)
         return pm
@@ -651,10 +652,5 @@ class ConditionedAdapter:
     def set_weights(self, peft_model: Any, weights: Any) -> None:
         """Mix an :meth:`attach`-ed model at ``weights`` (validated as in :meth:`spec`; calibrated when
         :attr:`calibration` is set, as :meth:`export`)."""
-        set_scales(_lora_layers(peft_model), adapter_names(len(self.criteria)), self.scales(weights))
+        set_scales(lora_layers(peft_model), adapter_names(len(self.criteria)), self.scales(weights))
 
-
-def _lora_layers(peft_model: Any) -> list[Any]:
-    from peft.tuners.lora import LoraLayer
-
-    return [m for m in peft_model.modules() if isinstance(m, LoraLayer)]

@@ -202,18 +202,21 @@ def _unwrapped(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def _cache_kwarg(model: Any) -> str:
-    """The forward keyword of the key/value cache: ``cache`` (transformers >= 5) or ``past_key_values``."""
+def _forward_params(model: Any) -> Any:
+    """The parameter names of the causal LM's ``forward`` (under its wrappers)."""
     import inspect
 
-    return "cache" if "cache" in inspect.signature(_unwrapped(model).forward).parameters else "past_key_values"
+    return inspect.signature(_unwrapped(model).forward).parameters
+
+
+def _cache_kwarg(model: Any) -> str:
+    """The forward keyword of the key/value cache: ``cache`` (transformers >= 5) or ``past_key_values``."""
+    return "cache" if "cache" in _forward_params(model) else "past_key_values"
 
 
 def _keeps_logits(model: Any) -> bool:
     """Whether the model's forward takes ``logits_to_keep`` (compute the LM head at chosen positions only)."""
-    import inspect
-
-    return "logits_to_keep" in inspect.signature(_unwrapped(model).forward).parameters
+    return "logits_to_keep" in _forward_params(model)
 
 
 def _prompt_groups(enc: Encoded, idx: Sequence[int]) -> dict[tuple[int, ...], list[int]]:

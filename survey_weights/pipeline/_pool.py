@@ -8,6 +8,7 @@ Written into ``evaluation.json`` (``"pool"``), a section of ``report.md`` and ``
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from .._util.io import atomic_write_bytes, atomic_write_text
 from ..criteria import ALL_CRITERIA
 
 __all__ = ["POOL_NORMALISE", "POOL_REWARD_SCALE", "bundled_calibration_pool", "bundled_pool", "class_separation",
-           "mixing_record", "plot_class_separation", "pool_comparisons", "write_pool_section"]
+           "evaluate_and_write_pool", "mixing_record", "plot_class_separation", "pool_comparisons",
+           "write_pool_section"]
 
 #: Per-token log-probabilities: with a small base model the summed variant puts all mass on the shortest reply.
 POOL_NORMALISE = "mean"
@@ -285,3 +287,18 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
     return {"pool_front": png, "pool_evaluation": doc_path, "pool_report": report,
             **({"pool_separation": sep_png} if sep_png else {})}
 
+
+def evaluate_and_write_pool(adapters: Sequence[tuple[str, Path]], weights: Mapping[str, Mapping[str, float]],
+                            pool: Any, out: Path, *, model: Any, tokenizer: Any, seed: int, progress: bool,
+                            **write: Any) -> dict[str, Path]:
+    """Score the base model and ``adapters`` (name, directory) on ``pool`` with the pool settings above, compare
+    every profile with the pooled one and the latent classes (``class ...``) with the base and each other, and write
+    the section (:func:`write_pool_section`; ``write``: its file names, note and plot title)."""
+    from ..evaluation.pool_scoring import evaluate_pool
+
+    t0 = time.perf_counter()
+    pe = evaluate_pool(dict(adapters), pool, model=model, tokenizer=tokenizer, normalise=POOL_NORMALISE,
+                       reward_scale=POOL_REWARD_SCALE, seed=seed, progress=progress)
+    sep = class_separation(pe, weights, [n for n in weights if n.startswith("class ")])
+    return write_pool_section(pe, pool_comparisons(pe, weights), out, seconds=time.perf_counter() - t0,
+                              separation=sep, mixing=mixing_record([path for _, path in adapters]), **write)

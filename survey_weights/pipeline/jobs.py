@@ -446,19 +446,11 @@ def run_evaluate_pool(adapters: str | os.PathLike[str], *, pool: str = "bundled"
             raise ValueError(f"`only` names {unknown or 'nothing'}, not adapters under {adapters} (found {names}). "
                              "Fix: give profile names as in their profile.json.")
         found = [a for a in found if a.name in set(only)]
-    from ._pool import (
-        POOL_NORMALISE,
-        POOL_REWARD_SCALE,
-        SYNTHETIC_POOL_NOTE,
-        bundled_pool,
-        class_separation,
-        mixing_record,
-        pool_comparisons,
-        write_pool_section,
-    )
+    from ._pool import SYNTHETIC_POOL_NOTE, bundled_pool, evaluate_and_write_pool
 
     if pool == "bundled":
-        cpool, note, title = bundled_pool(n_prompts or 40), SYNTHETIC_POOL_NOTE, "synthetic pool"
+        cpool = bundled_pool(n_prompts or MainSchedule().n_pool_prompts)
+        note, title = SYNTHETIC_POOL_NOTE, "synthetic pool"
     else:
         from ..evaluation.pool import CandidatePool
         from ..synthetic.counsel_pool import counsel_chat_pool
@@ -474,19 +466,12 @@ def run_evaluate_pool(adapters: str | os.PathLike[str], *, pool: str = "bundled"
     log = Log(progress)
     set_threads(threads)
     model, tok = load_model(base_model, device, log)
-    weights = {a.name: a.weights for a in found}
     log(f"pool evaluation: {len(found) + 1} models x {cpool.n_prompts} prompts ({cpool.name})")
     t0 = time.perf_counter()
-    from ..evaluation.pool_scoring import evaluate_pool
-
-    pe = evaluate_pool({a.name: a.path for a in found}, cpool, model=model, tokenizer=tok, normalise=POOL_NORMALISE,
-                       reward_scale=POOL_REWARD_SCALE, seed=seed, progress=progress)
-    comparisons = pool_comparisons(pe, weights) if "pooled" in weights else []
-    classes = [n for n in weights if n.startswith("class ")]
-    sep = class_separation(pe, weights, classes) if classes else None
-    paths = write_pool_section(pe, comparisons, Path(out), seconds=time.perf_counter() - t0, separation=sep,
-                               mixing=mixing_record([a.path for a in found]), json_name="pool_evaluation.json",
-                               report_name="pool_report.md", note=note, plot_title=title)
+    paths = evaluate_and_write_pool([(a.name, a.path) for a in found], {a.name: a.weights for a in found}, cpool,
+                                    Path(out), model=model, tokenizer=tok, seed=seed, progress=progress,
+                                    json_name="pool_evaluation.json", report_name="pool_report.md", note=note,
+                                    plot_title=title)
     paths["seconds"] = time.perf_counter() - t0
     return paths
 

@@ -379,25 +379,12 @@ def run_main(*, survey: str | os.PathLike[str] | None = None, preferences: str |
     paths.update(res.write(out, title="Main job: one MODPO adapter per weight profile"
                            + (" (exported from one conditioned run)" if mode == "conditioned" else "")))
     if sched.n_pool_prompts and preferences is None:
-        from ..evaluation.pool_scoring import evaluate_pool
-        from ._pool import (
-            POOL_NORMALISE,
-            POOL_REWARD_SCALE,
-            bundled_pool,
-            class_separation,
-            mixing_record,
-            pool_comparisons,
-            write_pool_section,
-        )
+        from ._pool import bundled_pool, evaluate_and_write_pool
 
         pool = bundled_pool(sched.n_pool_prompts)
         log(f"      pool evaluation: {len(specs)} models x {pool.n_prompts} prompts x 5 candidates")
-        tp = time.perf_counter()
-        pe = evaluate_pool({a.name: a.path for a in adapters}, pool, model=model, tokenizer=tok,
-                           normalise=POOL_NORMALISE, reward_scale=POOL_REWARD_SCALE, seed=seed, progress=progress)
-        sep = class_separation(pe, weights, [n for n in weights if n.startswith("class ")])
-        paths.update(write_pool_section(pe, pool_comparisons(pe, weights), out, seconds=time.perf_counter() - tp,
-                                        separation=sep, mixing=mixing_record([a.path for a in adapters])))
+        paths.update(evaluate_and_write_pool([(a.name, a.path) for a in adapters], weights, pool, out, model=model,
+                                             tokenizer=tok, seed=seed, progress=progress))
     paths["adapters"] = out / "adapters"
     paths["seconds"] = time.perf_counter() - t0
     log(f"done in {paths['seconds']:.1f}s -> {out}")
