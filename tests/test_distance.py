@@ -78,6 +78,24 @@ def test_balanced_step_budgets_by_hand():
         balanced_step_budgets({"a": 0.1, "b": 0.5}, {"a": 5})
 
 
+def test_balanced_step_budgets_growth_follows_the_distance():
+    # KL ~ steps**2: geometric mean of (0.01, 0.09) = 0.03, so a needs sqrt(3) x the steps and b 1/sqrt(3) x
+    kl = {"a": 0.01, "b": 0.09}
+    assert balanced_step_budgets(kl, 30, column="kl") == {"a": round(30 * 3 ** 0.5), "b": round(30 / 3 ** 0.5)} \
+        == {"a": 52, "b": 17}
+    assert balanced_step_budgets(kl, 30, column="kl", growth=1) == {"a": 90, "b": 10}  # the log-ratio rule
+    assert balanced_step_budgets(kl, 30, growth=2) == balanced_step_budgets(kl, 30, column="kl")
+    # Recovery of a known truth: distances that really grow like steps**2 land inside the band in one round.
+    true = {"a": 1e-5, "b": 4e-5, "c": 2.5e-4}  # per step squared
+    steps = {n: 10 for n in true}
+    new = balanced_step_budgets({n: c * 100 for n, c in true.items()}, steps, column="kl")
+    after = {n: true[n] * new[n] ** 2 for n in true}
+    assert max(after.values()) / min(after.values()) <= 2.0 < max(true.values()) / min(true.values())
+    for bad in (0, -1.0, float("nan"), True, "2"):
+        with pytest.raises(ValueError, match="growth"):
+            balanced_step_budgets(kl, 30, growth=bad)
+
+
 def test_train_at_comparable_distance_narrows_the_ratio(tmp_path):
     train, held = _conflicting(PROMPTS[:14], 0), _conflicting(PROMPTS[14:], 1)
     with one_thread():

@@ -169,9 +169,13 @@ def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path, mode):
 
 @pytest.mark.slow
 def test_experiment_quick_tiny_model(tmp_path):
+    from dataclasses import replace
+
     from survey_weights.pipeline import QUICK, run_experiment
 
-    paths = run_experiment(out=tmp_path, base_model="tiny-test", schedule=QUICK, device="cpu",
+    # A tight distance band (1.2) and 4 steps, so that the balancing retrains some adapters here.
+    sched = replace(QUICK, training=replace(QUICK.training, max_steps=4), max_distance_ratio=1.2)
+    paths = run_experiment(out=tmp_path, base_model="tiny-test", schedule=sched, device="cpu",
                            reward_models={"empathy": RMS["empathy"], "safety": RMS["safety"]}, progress=False)
     doc = json.loads((tmp_path / "evaluation.json").read_text())
     kinds = {m["name"]: m["kind"] for m in doc["models"]}  # the generated (secondary) models
@@ -201,11 +205,50 @@ def test_experiment_quick_tiny_model(tmp_path):
     assert "Findings" in report and "Pass criteria" in report and "Crossover test" in report
     assert (tmp_path / "pool_front.png").stat().st_size > 1000
     assert paths["seconds"] > 0
+    bal = findings["distance_balancing"]  # issue 10.2: distances measured, budgets rescaled outside the band
+    assert bal["column"] == "kl" and bal["n_sequences"] == 8 and len(bal["rounds"]) == 1  # distance_rounds
+    assert set(bal["kl"]) == set(bal["max_steps"]) == {"dpo_empathy", "dpo_safety", "modpo_s0.25", "modpo_s0.5",
+                                                       "modpo_s0.75"}
+    assert bal["ratio"] == pytest.approx(max(bal["kl"].values()) / min(bal["kl"].values()))
+    if not bal["rounds"]:  # within the band, or rounding a 2-step budget changed nothing
+        assert set(bal["max_steps"].values()) == {4} and bal["ratio"] == bal["ratio_first"]
+    for n, k in (bal["rounds"][0]["max_steps"] if bal["rounds"] else {}).items():  # who was retrained, with what
+        assert k != 4 and bal["max_steps"][n] == k
+        assert (tmp_path / "adapters" / f"steps_{k}" / n / "adapter_config.json").is_file()
+    assert findings["schedule"]["max_distance_ratio"] == 1.2
     from survey_weights.pipeline import results_markdown
 
     md = results_markdown(tmp_path)
     assert "Seed: 0" in md and "Wall time" in md and "not the study's numbers" in md and "modpo_s0.75" in md
     assert "Pass criteria" in md and "conditioned" in md
+    assert f"ratio was {bal['ratio_first']:.2f}" in md and f"at **{bal['ratio']:.2f}** (goal 1.2)" in md
+
+
+def test_distance_sequences_are_held_out_and_seeded():
+    from survey_weights.pipeline.experiment import distance_sequences
+
+    split = load_preference_split(None, seed=0)
+    train = subsample_pairs(split.train[split.train["criterion"].isin(["empathy", "safety"])], per_criterion=80,
+                            seed=0)
+    held = distance_sequences(split.train, train, ["empathy", "safety"], n=48, seed=0)
+    assert list(held.columns) == ["prompt", "response"] and len(held) == 48
+    assert not set(held["prompt"]) & set(train["prompt"])  # no training prompt
+    assert not set(held["prompt"]) & set(split.test_prompts)  # and not the evaluation's prompts
+    assert held.equals(distance_sequences(split.train, train, ["empathy", "safety"], n=48, seed=0))
+    assert not held.equals(distance_sequences(split.train, train, ["empathy", "safety"], n=48, seed=1))
+    with pytest.raises(ValueError, match="held-out comparison"):
+        distance_sequences(split.train, split.train, ["empathy", "safety"], n=48)
+
+
+def test_experiment_schedule_checks_distance_settings():
+    from survey_weights.pipeline import ExperimentSchedule
+
+    assert ExperimentSchedule().max_distance_ratio == 2.0 and ExperimentSchedule(max_distance_ratio=None)
+    for bad in (1.0, 0.5, True, "2"):
+        with pytest.raises(ValueError, match="max_distance_ratio"):
+            ExperimentSchedule(max_distance_ratio=bad)
+    with pytest.raises(ValueError, match="distance_rounds"):
+        ExperimentSchedule(distance_rounds=0)
 
 
 def _constructed(modpo_safety):

@@ -148,14 +148,25 @@ def _values(distances: pd.DataFrame | Mapping[str, float], column: str) -> dict[
     return v
 
 
+def _growth(column: str, growth: float | None) -> float:
+    """The exponent of distance ~ steps ** growth: given, or 2 for the KL and 1 for log-ratio distances."""
+    if growth is None:
+        return 2.0 if column == "kl" else 1.0
+    if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not (math.isfinite(growth) and growth > 0):
+        raise ValueError(f"`growth` must be a number > 0 (distance ~ steps ** growth). Got {growth!r}. Fix: e.g. "
+                         "growth=1 for log-ratio distances, 2 for the KL.")
+    return float(growth)
+
+
 def balanced_step_budgets(distances: pd.DataFrame | Mapping[str, float], steps: int | Mapping[str, int], *,
                           max_ratio: float = 2.0, column: str = "mean_abs_logratio", min_steps: int = 1,
-                          max_steps: int | None = None) -> dict[str, int]:
+                          max_steps: int | None = None, growth: float | None = None) -> dict[str, int]:
     r"""Step budgets that bring every adapter's distance into a band of ratio `max_ratio` around their geometric mean.
 
-    Early in training the distance grows roughly in proportion to the steps taken, so an adapter at distance
-    :math:`d_p` after :math:`n_p` steps gets :math:`\mathrm{round}(n_p\,\bar d / d_p)` steps, with :math:`\bar d` the
-    geometric mean of the distances; adapters already inside :math:`[\bar d/\sqrt{r}, \bar d\sqrt{r}]` keep their
+    Early in training the parameters move roughly in proportion to the steps taken, so log-ratio distances grow
+    like the steps and the KL like their square: an adapter at distance :math:`d_p` after :math:`n_p` steps gets
+    :math:`\mathrm{round}(n_p\,(\bar d / d_p)^{1/g})` steps, with :math:`\bar d` the geometric mean of the distances
+    and :math:`g` the `growth` exponent; adapters already inside :math:`[\bar d/\sqrt{r}, \bar d\sqrt{r}]` keep their
     budget (``r`` = `max_ratio`), and when the whole set is within `max_ratio` nothing changes. Retrain the changed
     ones and measure again (:func:`train_at_comparable_distance` does both).
 
@@ -168,6 +179,8 @@ def balanced_step_budgets(distances: pd.DataFrame | Mapping[str, float], steps: 
     column : str, default "mean_abs_logratio"
     min_steps, max_steps : int
         Bounds of a new budget.
+    growth : float > 0, optional
+        How the distance grows with the steps (distance ~ steps ** growth). Default: 2 for ``"kl"``, else 1.
 
     Returns
     -------
@@ -179,10 +192,13 @@ def balanced_step_budgets(distances: pd.DataFrame | Mapping[str, float], steps: 
     {'a': 40, 'b': 10}
     >>> balanced_step_budgets({"a": 0.1, "b": 0.15}, 20)  # ratio 1.5 <= 2: unchanged
     {'a': 20, 'b': 20}
+    >>> balanced_step_budgets({"a": 0.01, "b": 0.16}, 20, column="kl")  # KL ~ steps**2: a x 2, b / 2
+    {'a': 40, 'b': 10}
     """
     v = _values(distances, column)
     if isinstance(max_ratio, bool) or not isinstance(max_ratio, (int, float)) or not max_ratio > 1:
         raise ValueError(f"`max_ratio` must be a float > 1. Got {max_ratio!r}. Fix: e.g. max_ratio=2.0.")
+    g = _growth(column, growth)
     budget = {n: steps for n in v} if isinstance(steps, int) and not isinstance(steps, bool) else dict(steps)
     bad = [n for n in v if not isinstance(budget.get(n), int) or isinstance(budget.get(n), bool) or budget[n] < 1]
     if bad:
@@ -199,7 +215,7 @@ def balanced_step_budgets(distances: pd.DataFrame | Mapping[str, float], steps: 
         if target / band <= d <= target * band:
             out[n] = budget[n]
             continue
-        new = max(min_steps, int(round(budget[n] * target / d)))
+        new = max(min_steps, int(round(budget[n] * (target / d) ** (1.0 / g))))
         out[n] = new if max_steps is None else min(new, max_steps)
     return out
 

@@ -22,7 +22,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,16 @@ class ExperimentSchedule:
         Also train the conditioned run and export it at 0, the sweep and 1.
     joint_dpo : bool, default False
         Also train the joint-loss DPO baseline.
+    max_distance_ratio : float > 1 or None, default 2.0
+        Keep the DPO and MODPO adapters of the sweep at comparable distances from the base (issue 10.2): after
+        the first training, each adapter's KL to the base is measured on held-out training-split sequences (prompts
+        no training pair comes from; never the evaluation pool), and the adapters outside a band of this ratio
+        around the geometric mean are retrained with rescaled step budgets
+        (:func:`~survey_weights.modpo.balanced_step_budgets`, KL ~ steps squared; at most 4 x the budget), for at
+        most ``distance_rounds`` rounds. None: one budget for every adapter.
+    distance_rounds : int, default 2
+    n_distance_sequences : int, default 48
+        Held-out sequences (replies of distinct held-out comparisons) the distances are measured on.
     """
 
     training: MODPOConfig = field(default_factory=lambda: _training(16, 4, 160, 96))
@@ -106,6 +116,9 @@ class ExperimentSchedule:
     crossover: tuple[float, float] = (0.25, 0.75)
     conditioned: bool = True
     joint_dpo: bool = False
+    max_distance_ratio: float | None = 2.0
+    distance_rounds: int = 2
+    n_distance_sequences: int = 48
 
     def __post_init__(self) -> None:
         check_training(self.training)
@@ -130,6 +143,12 @@ class ExperimentSchedule:
         for name in ("conditioned", "joint_dpo"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be True or False. Got {getattr(self, name)!r}.")
+        r = self.max_distance_ratio
+        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 1):
+            raise ValueError(f"`max_distance_ratio` must be a number > 1 or None. Got {r!r}. Fix: e.g. "
+                             "max_distance_ratio=2.0, or None for one step budget.")
+        check_budget("distance_rounds", self.distance_rounds)
+        check_budget("n_distance_sequences", self.n_distance_sequences)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``training`` as :meth:`MODPOConfig.to_dict`, tuples as lists."""
@@ -142,7 +161,8 @@ class ExperimentSchedule:
 FULL = ExperimentSchedule()
 QUICK = ExperimentSchedule(training=_training(2, 2, 128, 64), pairs_per_criterion=8, n_eval_prompts=4,
                            max_new_tokens=16, n_pool_prompts=4, safety_weights=(0.25, 0.5, 0.75), ab_weights=(0.5,),
-                           generate=("base", "dpo_empathy", "dpo_safety", "modpo_s0.25", "modpo_s0.75"))
+                           generate=("base", "dpo_empathy", "dpo_safety", "modpo_s0.25", "modpo_s0.75"),
+                           distance_rounds=1, n_distance_sequences=8)
 
 
 def _wname(prefix: str, w: float) -> str:
@@ -314,11 +334,16 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     mains = {n: ("safety" if w["safety"] > w["empathy"] else "empathy") for n, w in modpo_profiles.items()}
     mains.update(dpo_empathy="empathy", dpo_safety="safety")
     # One call: the reference log-probs of the empathy and safety pairs are computed once for every adapter.
-    run = train_profiles({"dpo_empathy": {"empathy": 1.0}, "dpo_safety": {"safety": 1.0}, **modpo_profiles}, train,
-                         main_objective=mains, **common)
+    profiles = {"dpo_empathy": {"empathy": 1.0}, "dpo_safety": {"safety": 1.0}, **modpo_profiles}
+    run = train_profiles(profiles, train, main_objective=mains, **common)
+    adapters = {a.name: a for a in run.adapters}
+    balance = None
+    if sched.max_distance_ratio is not None:
+        held = distance_sequences(split.train, train, crits, n=sched.n_distance_sequences, seed=seed)
+        adapters, balance = _balance_distances(adapters, profiles, mains, train, held, sched, common)
     timings["train_dpo_modpo"] = time.perf_counter() - t
-    dpo = [a for a in run.adapters if a.name.startswith("dpo_")]
-    mod = [a for a in run.adapters if a.name in modpo_profiles]
+    dpo = [adapters[n] for n in ("dpo_empathy", "dpo_safety")]
+    mod = [adapters[n] for n in modpo_profiles]
     log(f"DPO and MODPO adapters ready ({timings['train_dpo_modpo']:.0f}s)")
     cond: list[Any] = []
     cond_points = [0.0, *sw, 1.0]
@@ -326,7 +351,9 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
         from ..profiles.training_spec import TrainingSpec
 
         t = time.perf_counter()
-        ccfg = replace(cfg, max_steps=cfg.max_steps * len(run.adapters))
+        # Equal compute: as many steps as the per-profile adapters' final budgets together.
+        steps = balance["max_steps"] if balance else {n: cfg.max_steps for n in adapters}
+        ccfg = replace(cfg, max_steps=int(sum(steps.values())))
         cprof = [TrainingSpec(_wname("conditioned", w), tuple(sweep_weights(w).items()),
                               "safety" if w > 0.5 else "empathy") for w in cond_points]
         log(f"one conditioned MODPO run ({ccfg.max_steps} x {ccfg.batch_size} pairs) for {len(cprof)} weight points")
@@ -392,8 +419,9 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     with open(paths["report"], "a", encoding="utf-8") as fh:  # report is complete; findings appended
         fh.write("\n" + _findings_md(answers))
     timings["total"] = time.perf_counter() - t0
-    reused = sum(a.skipped for a in [*run.adapters, *cond, *(joint.adapters if joint else [])])
+    reused = sum(a.skipped for a in [*adapters.values(), *cond, *(joint.adapters if joint else [])])
     meta = {"findings": answers, "pool_pass": None if analysis is None else analysis["pass"], "timings_s": timings,
+            "distance_balancing": balance,
             "adapters_reused": int(reused), "schedule": sched.to_dict(), "seed": seed,
             "base_model": base_model, "command": "survey-weights experiment" + (" --quick" if quick else ""),
             "hardware": {"machine": platform.machine(), "processor": platform.processor(),
@@ -407,6 +435,78 @@ def run_experiment(*, out: str | os.PathLike[str] = "outputs/experiment", base_m
     paths["pool_pass"] = meta["pool_pass"]
     log(f"experiment done in {timings['total']:.0f}s -> {out}")
     return paths
+
+
+def distance_sequences(pairs: pd.DataFrame, train: pd.DataFrame, criteria: Sequence[str], *, n: int,
+                       seed: int = 0) -> pd.DataFrame:
+    """Held-out sequences to measure adapters' distances on: the replies of up to ``n // 2`` distinct comparisons
+    of `criteria` whose prompts no pair of `train` comes from (a seeded sample; ``prompt, response`` columns).
+
+    Raises
+    ------
+    ValueError
+        No such comparison is left (every prompt of `pairs` is a training prompt).
+    """
+    keep = pairs[pairs["criterion"].isin(list(criteria)) & ~pairs["prompt"].isin(set(train["prompt"]))]
+    key = keep["comparison_id"] if "comparison_id" in keep.columns else keep["prompt"] + "\x00" + keep["chosen"]
+    keep = keep[~key.duplicated().to_numpy()]
+    if keep.empty:
+        raise ValueError("No held-out comparison is left to measure the adapters' distances on: every prompt of the "
+                         "training split has training pairs. Fix: lower `pairs_per_criterion`, or set "
+                         "`max_distance_ratio=None`.")
+    keep = keep.sample(n=min(max(1, n // 2), len(keep)), random_state=seed).sort_index()
+    return pd.DataFrame({"prompt": [*keep["prompt"], *keep["prompt"]],
+                         "response": [*keep["chosen"], *keep["rejected"]]})
+
+
+def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[str, float]],
+                       mains: Mapping[str, str], train: pd.DataFrame, held: pd.DataFrame, sched: ExperimentSchedule,
+                       common: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Retrain the adapters whose KL to the base (on `held`) lies outside the schedule's band; each budget's
+    adapters go to ``adapters/steps_<n>/`` so that a re-run finds and reuses them."""
+    from ..modpo import adapter_distances, balanced_step_budgets, distance_ratio
+
+    cfg, log, model, tok = common["cfg"], common["log"], common["model"], common["tok"]
+    base = int(cfg.max_steps)
+    budget = {n: base for n in adapters}
+
+    def measure() -> pd.DataFrame:
+        return adapter_distances({n: a.path for n, a in adapters.items()}, held, model=model, tokenizer=tok,
+                                 max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
+                                 use_chat_template=cfg.use_chat_template)
+
+    dist = measure()
+    first = {n: float(v) for n, v in dist["kl"].items()}
+    rounds = []
+    for rnd in range(1, sched.distance_rounds + 1):
+        ratio = distance_ratio(dist, "kl")
+        log(f"distance balancing: KL to base on {len(held)} held-out sequences, most/least-moved ratio {ratio:.2f} "
+            f"(goal {sched.max_distance_ratio:g})")
+        if ratio <= sched.max_distance_ratio:
+            break
+        new = balanced_step_budgets(dist, budget, max_ratio=sched.max_distance_ratio, column="kl",
+                                    max_steps=4 * base)
+        changed = sorted(n for n in new if new[n] != budget[n])
+        if not changed:
+            break
+        rounds.append({"round": rnd, "kl_before": {n: float(v) for n, v in dist["kl"].items()},
+                       "max_steps": {n: new[n] for n in changed}})
+        for steps in sorted({new[n] for n in changed}):
+            names = [n for n in changed if new[n] == steps]
+            log(f"  retraining {', '.join(names)} with {steps} steps")
+            r = train_profiles({n: profiles[n] for n in names}, train, main_objective={n: mains[n] for n in names},
+                               **{**common, "out": common["out"] / f"steps_{steps}",
+                                  "cfg": replace(cfg, max_steps=steps)})
+            adapters.update({a.name: a for a in r.adapters})
+            budget.update({n: steps for n in names})
+        dist = measure()
+    final = {n: float(v) for n, v in dist["kl"].items()}
+    record = {"column": "kl", "n_sequences": int(len(held)), "max_ratio": float(sched.max_distance_ratio),
+              "kl_first": first, "ratio_first": float(distance_ratio(first)), "rounds": rounds, "kl": final,
+              "mean_abs_logratio": {n: float(v) for n, v in dist["mean_abs_logratio"].items()},
+              "ratio": float(distance_ratio(final)), "max_steps": dict(budget)}
+    log(f"distance balancing: ratio {record['ratio_first']:.2f} -> {record['ratio']:.2f}; budgets {budget}")
+    return adapters, record
 
 
 def _torch_threads() -> int:
@@ -517,6 +617,14 @@ def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[st
     if load is not None and cores and load > 0.75 * cores:
         lines += [f"The machine was shared with other jobs (1-min load average {load} on {cores} cores at the end), so "
                   "the wall time overstates a dedicated run.", ""]
+    bal = meta.get("distance_balancing")
+    if bal:
+        steps = ", ".join(f"{n} {k}" for n, k in bal["max_steps"].items())
+        lines += [f"Distances from the base (issue 10.2): after the first training every adapter's KL to the base was "
+                  f"measured on {bal['n_sequences']} held-out training-split sequences (prompts no training pair comes "
+                  f"from; not the evaluation pool). The most/least-moved ratio was {bal['ratio_first']:.2f}; "
+                  f"{len(bal['rounds'])} retraining round(s) with rescaled step budgets (KL ~ steps squared) left it "
+                  f"at **{bal['ratio']:.2f}** (goal {bal['max_ratio']:g}). Final step budgets: {steps}.", ""]
     if pool:
         lines += ["## Verdicts", "", "Computed by the experiment itself (`findings.json` `pool_pass`): "
                   + "; ".join(verdicts) + ".", "", _outcome_md(pool), "",
