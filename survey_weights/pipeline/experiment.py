@@ -509,6 +509,33 @@ def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[
     return adapters, record
 
 
+def _balancing_md(bal: Mapping[str, Any], first_steps: Any) -> list[str]:
+    """The results page's paragraph and table on the distance balancing (``findings.json`` ``distance_balancing``)."""
+    kl, first, steps = bal["kl"], bal["kl_first"], bal["max_steps"]
+    least = min(kl, key=kl.get)
+    rest = {n: v for n, v in kl.items() if n != least}
+    closer = [n for n in kl if steps[n] > (first_steps or steps[n]) and kl[n] < first[n]]
+    lines = [f"Distances from the base (issue 10.2): after the first training every adapter's KL to the base was "
+             f"measured on {bal['n_sequences']} held-out training-split sequences (prompts no training pair comes "
+             f"from; not the evaluation pool). The most/least-moved ratio was {bal['ratio_first']:.2f}; "
+             f"{len(bal['rounds'])} retraining round(s) with rescaled step budgets (KL ~ steps squared) left it at "
+             f"**{bal['ratio']:.2f}** (goal {bal['max_ratio']:g}); without the least-moved adapter (`{least}`) it is "
+             f"{max(rest.values()) / min(rest.values()):.2f}." if rest else ""]
+    if closer:
+        lines[-1] += (" Given more steps, " + " and ".join(f"`{n}`" for n in closer) + " ended *closer* to the "
+                      "base than after the first budget: where the criteria's pulls cancel, the distance is set by "
+                      "the objective, not by the training length, and more steps do not bring such an adapter into "
+                      "the band.")
+    ends = {n: steps[n] for n in ("dpo_empathy", "dpo_safety") if n in steps}
+    if first_steps and any(k != first_steps for k in ends.values()):
+        lines[-1] += (" The merges and MOD decoding are built from these DPO adapters ("
+                      + ", ".join(f"{n} {k} steps" for n, k in ends.items()) + "), so every front below is compared "
+                      "at these distances.")
+    lines += ["", "| adapter | KL after the first budget | final steps | final KL |", "|---|---|---|---|"]
+    lines += [f"| {n} | {first[n]:.4f} | {steps[n]} | {kl[n]:.4f} |" for n in kl]
+    return lines + [""]
+
+
 def _torch_threads() -> int:
     from ..modpo import torch_threads
 
@@ -619,12 +646,7 @@ def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[st
                   "the wall time overstates a dedicated run.", ""]
     bal = meta.get("distance_balancing")
     if bal:
-        steps = ", ".join(f"{n} {k}" for n, k in bal["max_steps"].items())
-        lines += [f"Distances from the base (issue 10.2): after the first training every adapter's KL to the base was "
-                  f"measured on {bal['n_sequences']} held-out training-split sequences (prompts no training pair comes "
-                  f"from; not the evaluation pool). The most/least-moved ratio was {bal['ratio_first']:.2f}; "
-                  f"{len(bal['rounds'])} retraining round(s) with rescaled step budgets (KL ~ steps squared) left it "
-                  f"at **{bal['ratio']:.2f}** (goal {bal['max_ratio']:g}). Final step budgets: {steps}.", ""]
+        lines += _balancing_md(bal, sched.get("training", {}).get("max_steps"))
     if pool:
         lines += ["## Verdicts", "", "Computed by the experiment itself (`findings.json` `pool_pass`): "
                   + "; ".join(verdicts) + ".", "", _outcome_md(pool), "",
