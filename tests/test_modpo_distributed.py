@@ -57,7 +57,7 @@ def test_two_processes_match_one(tmp_path):
     two = load_file(tmp_path / "two" / "mix" / "adapter_model.safetensors")
     assert one.keys() == two.keys()
     for k in one:
-        assert torch.allclose(one[k], two[k], atol=2e-5, rtol=1e-4), k
+        _same_up_to_rounding(one[k], two[k], k)
     meta1 = json.loads((tmp_path / "one" / "mix" / "profile.json").read_text())
     meta2 = json.loads((tmp_path / "two" / "mix" / "profile.json").read_text())
     assert meta2["num_processes"] == 2 and meta1["num_processes"] == 1
@@ -68,12 +68,29 @@ def test_two_processes_match_one(tmp_path):
         two = load_file(tmp_path / "two" / "conditioned" / "components" / comp / "adapter_model.safetensors")
         assert one.keys() == two.keys()
         for k in one:
-            assert torch.allclose(one[k], two[k], atol=2e-5, rtol=1e-4), (comp, k)
+            _same_up_to_rounding(one[k], two[k], (comp, k))
     man1 = json.loads((tmp_path / "one" / "conditioned" / "conditioned.json").read_text())
     man2 = json.loads((tmp_path / "two" / "conditioned" / "conditioned.json").read_text())
     assert man1["num_processes"] == 1 and man2["num_processes"] == 2 and man1["draws"] == man2["draws"]
     assert man1["losses"] == pytest.approx(man2["losses"], abs=1e-5)
     assert man1["resume_key"] == man2["resume_key"]
+
+
+# The case's learning rate (modpo_helpers.run_distributed_case): 4 Adam steps of 5e-3.
+_LR = 5e-3
+
+
+def _same_up_to_rounding(a: torch.Tensor, b: torch.Tensor, what: object) -> None:
+    """Two processes sum the gradients in another order than one. Adam divides each coordinate's gradient by its
+    own running scale, so where a gradient is near zero a rounding-level difference becomes a visible fraction
+    of one step (lr): 0.8% of lr on this session's CPU (AMD EPYC), within 0.4% on an earlier one. Elementwise
+    within 2% of one step,
+    and the tensors as a whole within 1e-4 relative; a real difference (a lost gradient shard, another batch)
+    moves coordinates by whole steps."""
+    assert torch.allclose(a, b, atol=0.02 * _LR, rtol=1e-4), (what, float((a - b).abs().max()))
+    assert float((a - b).norm()) <= 1e-4 * float(a.norm()) + 1e-8, (what, float((a - b).norm() / a.norm()))
+    if "lora_B" in str(what):  # B starts at 0: the training moved it far beyond the tolerance
+        assert float(a.abs().max()) > 50 * 0.02 * _LR, what
 
 
 def _free_port() -> int:
