@@ -84,9 +84,8 @@ def _same_up_to_rounding(a: torch.Tensor, b: torch.Tensor, what: object) -> None
     """Two processes sum the gradients in another order than one. Adam divides each coordinate's gradient by its
     own running scale, so where a gradient is near zero a rounding-level difference becomes a visible fraction
     of one step (lr): 0.8% of lr on this session's CPU (AMD EPYC), within 0.4% on an earlier one. Elementwise
-    within 2% of one step,
-    and the tensors as a whole within 1e-4 relative; a real difference (a lost gradient shard, another batch)
-    moves coordinates by whole steps."""
+    within 2% of one step, and the tensors as a whole within 1e-4 relative; a real difference (a lost gradient
+    shard, another batch) moves coordinates by whole steps."""
     assert torch.allclose(a, b, atol=0.02 * _LR, rtol=1e-4), (what, float((a - b).abs().max()))
     assert float((a - b).norm()) <= 1e-4 * float(a.norm()) + 1e-8, (what, float((a - b).norm() / a.norm()))
     if "lora_B" in str(what):  # B starts at 0: the training moved it far beyond the tolerance
