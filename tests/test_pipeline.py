@@ -216,6 +216,8 @@ def test_experiment_quick_tiny_model(tmp_path):
         assert k != 4 and bal["max_steps"][n] == k
         assert (tmp_path / "adapters" / f"steps_{k}" / n / "adapter_config.json").is_file()
     assert findings["schedule"]["max_distance_ratio"] == 1.2
+    for n, k in bal["max_steps"].items():  # the final adapters: retrained ones under steps_<n>/
+        assert bal["adapters"][n] == str(tmp_path / "adapters" / (f"steps_{k}/{n}" if k != 4 else n))
     from survey_weights.pipeline import results_markdown
 
     md = results_markdown(tmp_path)

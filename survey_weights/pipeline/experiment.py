@@ -98,7 +98,9 @@ class ExperimentSchedule:
         no training pair comes from; never the evaluation pool), and the adapters outside a band of this ratio
         around the geometric mean are retrained with rescaled step budgets
         (:func:`~survey_weights.modpo.balanced_step_budgets`, KL ~ steps squared; at most 4 x the budget), for at
-        most ``distance_rounds`` rounds. None: one budget for every adapter.
+        most ``distance_rounds`` rounds. None: one budget for every adapter. A retrained adapter is in
+        ``adapters/steps_<n>/<name>/`` (its first version stays in ``adapters/<name>/`` for a re-run to reuse);
+        ``findings.json`` ``distance_balancing`` records every round and the final adapters' directories.
     distance_rounds : int, default 2
     n_distance_sequences : int, default 48
         Held-out sequences (replies of distinct held-out comparisons) the distances are measured on.
@@ -504,7 +506,8 @@ def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[
     record = {"column": "kl", "n_sequences": int(len(held)), "max_ratio": float(sched.max_distance_ratio),
               "kl_first": first, "ratio_first": float(distance_ratio(first)), "rounds": rounds, "kl": final,
               "mean_abs_logratio": {n: float(v) for n, v in dist["mean_abs_logratio"].items()},
-              "ratio": float(distance_ratio(final)), "max_steps": dict(budget)}
+              "ratio": float(distance_ratio(final)), "max_steps": dict(budget),
+              "adapters": {n: str(a.path) for n, a in adapters.items()}}
     log(f"distance balancing: ratio {record['ratio_first']:.2f} -> {record['ratio']:.2f}; budgets {budget}")
     return adapters, record
 
