@@ -166,6 +166,10 @@ def stub_reward_training(monkeypatch):
     return trained
 
 
+#: Adam's learning rate in :func:`run_distributed_case` (the 1- vs 2-process test's tolerance is a share of it).
+DISTRIBUTED_LR = 5e-3
+
+
 def run_distributed_case(model_dir: str, out_dir: str) -> None:
     """Entry point of the 1-vs-2-process equivalence test (run under ``accelerate launch``): one per-profile
     run into ``out_dir`` and one conditioned run into ``out_dir/conditioned``."""
@@ -178,7 +182,7 @@ def run_distributed_case(model_dir: str, out_dir: str) -> None:
     cfg = MODPOConfig(
         max_steps=4,
         batch_size=4,
-        lr=5e-3,
+        lr=DISTRIBUTED_LR,
         lora_r=4,
         lora_alpha=8,
         progress=False,

@@ -18,6 +18,7 @@ from survey_weights.modpo import (
     distance_ratio,
     load_adapters,
     make_tiny_llama,
+    rebalance,
     train_adapters,
     train_at_comparable_distance,
 )
@@ -94,6 +95,31 @@ def test_balanced_step_budgets_growth_follows_the_distance():
     for bad in (0, -1.0, float("nan"), True, "2"):
         with pytest.raises(ValueError, match="growth"):
             balanced_step_budgets(kl, 30, growth=bad)
+
+
+def test_rebalance_loop_by_hand():
+    # Fake adapters whose KL is c * steps**2: one round brings them into the band; the loop then stops.
+    c = {"a": 1e-5, "b": 4e-5, "c": 2.5e-4}
+    budget = {n: 10 for n in c}
+    trained = dict(budget)
+    calls = []
+
+    def measure():
+        return pd.DataFrame({"kl": [c[n] * trained[n] ** 2 for n in c]}, index=list(c))
+
+    def retrain(changed, before):
+        calls.append((dict(changed), before["kl"].to_dict()))
+        trained.update(changed)
+
+    dist, rounds = rebalance(measure, retrain, budget, column="kl", max_rounds=3)
+    expected = balanced_step_budgets({n: c[n] * 100 for n in c}, 10, column="kl")
+    changed = {n: k for n, k in expected.items() if k != 10}
+    assert [r["round"] for r in rounds] == [1] and rounds[0]["max_steps"] == changed and calls[0][0] == changed
+    assert calls[0][1] == pytest.approx({n: c[n] * 100 for n in c})
+    assert budget == trained == expected and distance_ratio(dist, "kl") <= 2.0
+    # Already within the band: measured once, nothing retrained.
+    dist2, rounds2 = rebalance(measure, retrain, budget, column="kl")
+    assert rounds2 == [] and len(calls) == 1 and dist2.equals(dist)
 
 
 def test_train_at_comparable_distance_narrows_the_ratio(tmp_path):

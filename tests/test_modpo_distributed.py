@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from modpo_helpers import DISTRIBUTED_LR as _LR
 from modpo_helpers import one_thread, run_distributed_case
 from safetensors.torch import load_file
 
@@ -74,10 +75,6 @@ def test_two_processes_match_one(tmp_path):
     assert man1["num_processes"] == 1 and man2["num_processes"] == 2 and man1["draws"] == man2["draws"]
     assert man1["losses"] == pytest.approx(man2["losses"], abs=1e-5)
     assert man1["resume_key"] == man2["resume_key"]
-
-
-# The case's learning rate (modpo_helpers.run_distributed_case): 4 Adam steps of 5e-3.
-_LR = 5e-3
 
 
 def _same_up_to_rounding(a: torch.Tensor, b: torch.Tensor, what: object) -> None:

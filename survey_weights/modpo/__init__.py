@@ -13,7 +13,13 @@ from .base_models import check_base_model, load_base_model, make_tiny_llama, tra
 from .calibration import MixingCalibration, fit_mixing
 from .conditioned import ConditionedAdapter, ProfileSampler, train_conditioned
 from .config import MODPOConfig, RewardModelConfig
-from .distance import adapter_distances, balanced_step_budgets, distance_ratio, train_at_comparable_distance
+from .distance import (
+    adapter_distances,
+    balanced_step_budgets,
+    distance_ratio,
+    rebalance,
+    train_at_comparable_distance,
+)
 from .generate import generate
 from .logps import format_prompt
 from .losses import dpo_loss, joint_dpo_loss, modpo_loss
@@ -35,6 +41,7 @@ __all__ = [
     "balanced_step_budgets",
     "check_base_model",
     "distance_ratio",
+    "rebalance",
     "dpo_loss",
     "fit_mixing",
     "format_prompt",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from .config import MODPOConfig
 from .logps import collate, encode_sequences
 from .merge import load_adapters
 
-__all__ = ["DISTANCE_COLUMNS", "adapter_distances", "distance_ratio", "balanced_step_budgets",
+__all__ = ["DISTANCE_COLUMNS", "adapter_distances", "distance_ratio", "balanced_step_budgets", "rebalance",
            "train_at_comparable_distance"]
 
 #: Columns of :func:`adapter_distances`.
@@ -220,6 +220,50 @@ def balanced_step_budgets(distances: pd.DataFrame | Mapping[str, float], steps: 
     return out
 
 
+def rebalance(measure: Callable[[], pd.DataFrame], retrain: Callable[[dict[str, int], pd.DataFrame], None],
+              budget: dict[str, int], *, max_ratio: float = 2.0, column: str = "mean_abs_logratio",
+              max_steps: int | None = None, max_rounds: int = 2) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The retraining loop of :func:`train_at_comparable_distance` for any way of training: measure, and while the
+    ratio is above `max_ratio` (at most `max_rounds` times) rescale the budgets (:func:`balanced_step_budgets`),
+    retrain the changed adapters and measure again.
+
+    Parameters
+    ----------
+    measure : callable () -> DataFrame
+        The current adapters' distances (:func:`adapter_distances`).
+    retrain : callable (changed, distances) -> None
+        Retrain the adapters in ``changed`` (name -> new budget; ``distances``: what the budgets came from) so that
+        the next ``measure()`` sees them.
+    budget : dict name -> int
+        The budgets the first measurement is taken after; updated in place to the final ones.
+    max_ratio, column, max_steps
+        See :func:`balanced_step_budgets`.
+    max_rounds : int, default 2
+
+    Returns
+    -------
+    distances : DataFrame
+        The last measurement.
+    rounds : list of dict
+        Per retraining round: ``round`` (1, 2, ...), ``distances`` (the measurement its budgets came from) and
+        ``max_steps`` (the changed adapters' new budgets).
+    """
+    dist = measure()
+    rounds: list[dict[str, Any]] = []
+    for rnd in range(1, max_rounds + 1):
+        if distance_ratio(dist, column) <= max_ratio:
+            break
+        new = balanced_step_budgets(dist, budget, max_ratio=max_ratio, column=column, max_steps=max_steps)
+        changed = {n: k for n, k in new.items() if k != budget[n]}
+        if not changed:
+            break
+        rounds.append({"round": rnd, "distances": dist, "max_steps": changed})
+        retrain(changed, dist)
+        budget.update(changed)
+        dist = measure()
+    return dist, rounds
+
+
 def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, output_dir: str | os.PathLike[str],
                                  model: Any, tokenizer: Any, config: MODPOConfig | None = None,
                                  max_ratio: float = 2.0, max_rounds: int = 2, column: str = "mean_abs_logratio",
@@ -280,20 +324,18 @@ def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, out
                                  max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
                                  use_chat_template=cfg.use_chat_template)
 
-    dist = measure()
-    for rnd in range(1, max_rounds + 1):
-        if distance_ratio(dist, column) <= max_ratio:
-            break
-        new = balanced_step_budgets(dist, budget, max_ratio=max_ratio, column=column, max_steps=cap)
-        changed = [s for s in specs if new[s.name] != budget[s.name]]
-        if not changed:
-            break
-        for s in changed:
-            r = train_adapters([s], data, output_dir=output_dir, model=model, tokenizer=tokenizer,
-                               config=dataclasses.replace(cfg, max_steps=new[s.name]), overwrite=True, **train_kwargs)
-            results[s.name] = r.adapters[0]
-            budget[s.name], last[s.name] = new[s.name], rnd
-        dist = measure()
+    by_name = {s.name: s for s in specs}
+
+    def retrain(changed: Mapping[str, int], _dist: pd.DataFrame) -> None:
+        for n, steps in changed.items():
+            r = train_adapters([by_name[n]], data, output_dir=output_dir, model=model, tokenizer=tokenizer,
+                               config=dataclasses.replace(cfg, max_steps=steps), overwrite=True, **train_kwargs)
+            results[n] = r.adapters[0]
+
+    dist, rounds = rebalance(measure, retrain, budget, max_ratio=max_ratio, column=column, max_steps=cap,
+                             max_rounds=max_rounds)
+    for r in rounds:
+        last.update({n: r["round"] for n in r["max_steps"]})
     dist["max_steps"] = [budget[n] for n in dist.index]
     dist["round"] = [last[n] for n in dist.index]
     dist.attrs["ratio"] = distance_ratio(dist, column)

@@ -466,7 +466,7 @@ def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[
                        common: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Retrain the adapters whose KL to the base (on `held`) lies outside the schedule's band; each budget's
     adapters go to ``adapters/steps_<n>/`` so that a re-run finds and reuses them."""
-    from ..modpo import adapter_distances, balanced_step_budgets, distance_ratio
+    from ..modpo import adapter_distances, distance_ratio, rebalance
 
     cfg, log, model, tok = common["cfg"], common["log"], common["model"], common["tok"]
     base = int(cfg.max_steps)
@@ -477,31 +477,22 @@ def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[
                                  max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
                                  use_chat_template=cfg.use_chat_template)
 
-    dist = measure()
-    first = {n: float(v) for n, v in dist["kl"].items()}
-    rounds = []
-    for rnd in range(1, sched.distance_rounds + 1):
-        ratio = distance_ratio(dist, "kl")
-        log(f"distance balancing: KL to base on {len(held)} held-out sequences, most/least-moved ratio {ratio:.2f} "
-            f"(goal {sched.max_distance_ratio:g})")
-        if ratio <= sched.max_distance_ratio:
-            break
-        new = balanced_step_budgets(dist, budget, max_ratio=sched.max_distance_ratio, column="kl",
-                                    max_steps=4 * base)
-        changed = sorted(n for n in new if new[n] != budget[n])
-        if not changed:
-            break
-        rounds.append({"round": rnd, "kl_before": {n: float(v) for n, v in dist["kl"].items()},
-                       "max_steps": {n: new[n] for n in changed}})
-        for steps in sorted({new[n] for n in changed}):
-            names = [n for n in changed if new[n] == steps]
+    def retrain(changed: dict[str, int], before: pd.DataFrame) -> None:
+        log(f"distance balancing: KL to base on {len(held)} held-out sequences, most/least-moved ratio "
+            f"{distance_ratio(before, 'kl'):.2f} (goal {sched.max_distance_ratio:g})")
+        for steps in sorted(set(changed.values())):
+            names = sorted(n for n, k in changed.items() if k == steps)
             log(f"  retraining {', '.join(names)} with {steps} steps")
             r = train_profiles({n: profiles[n] for n in names}, train, main_objective={n: mains[n] for n in names},
                                **{**common, "out": common["out"] / f"steps_{steps}",
                                   "cfg": replace(cfg, max_steps=steps)})
             adapters.update({a.name: a for a in r.adapters})
-            budget.update({n: steps for n in names})
-        dist = measure()
+
+    dist, done = rebalance(measure, retrain, budget, max_ratio=sched.max_distance_ratio, column="kl",
+                           max_steps=4 * base, max_rounds=sched.distance_rounds)
+    first = {n: float(v) for n, v in (done[0]["distances"] if done else dist)["kl"].items()}
+    rounds = [{"round": r["round"], "kl_before": {n: float(v) for n, v in r["distances"]["kl"].items()},
+               "max_steps": dict(r["max_steps"])} for r in done]
     final = {n: float(v) for n, v in dist["kl"].items()}
     record = {"column": "kl", "n_sequences": int(len(held)), "max_ratio": float(sched.max_distance_ratio),
               "kl_first": first, "ratio_first": float(distance_ratio(first)), "rounds": rounds, "kl": final,
