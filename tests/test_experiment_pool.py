@@ -283,3 +283,41 @@ def test_class_separation_efficiency_and_margin_by_design(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert f"efficiency {sep['from_base'][0]['efficiency']:.0%}" in text
     assert f"margin {c['margin_by_design']['p']:.0%} / {c['margin_by_design']['q']:.0%}" in text
+
+
+def test_outcome_words_follow_the_distances():
+    """The results page's distance sentence says within/outside from the ratio and names the least-moved adapter
+    from the record, instead of asserting where the sweep moves least."""
+    from survey_weights.pipeline.experiment import _outcome_md
+
+    a = _analyse(_evaluation())
+    d = a["distance"]
+    least = min(d["kl_to_base"], key=d["kl_to_base"].get)
+    text = _outcome_md(a)
+    assert f"(least moved: `{least}`)" in text and f"{d['ratio']:.1f}-fold" in text
+    assert ("are comparable" in text) == (d["ratio"] <= 2) and ("are not comparable" in text) == (d["ratio"] > 2)
+    # the same record with the least-moved adapter moved twenty times as far: the words follow
+    kl = dict(d["kl_to_base"], **{least: 20 * max(d["kl_to_base"].values())})
+    b = dict(a, distance={"kl_to_base": kl, "ratio": max(kl.values()) / min(kl.values())})
+    new_least = min(kl, key=kl.get)
+    assert new_least != least and f"(least moved: `{new_least}`)" in _outcome_md(b) and "are not comparable" in _outcome_md(b)
+
+
+def test_balancing_paragraph_from_a_record():
+    """The balancing paragraph and table come from ``distance_balancing`` alone: an adapter that got more steps and
+    ended closer to the base is named (once, in the singular), the DPO ends' budgets are given, and every row of
+    the table carries the record's numbers."""
+    from survey_weights.pipeline.experiment import _balancing_md
+
+    bal = {"kl_first": {"dpo_empathy": 0.08, "dpo_safety": 0.12, "modpo_s0.5": 0.02},
+           "kl": {"dpo_empathy": 0.07, "dpo_safety": 0.05, "modpo_s0.5": 0.006},
+           "max_steps": {"dpo_empathy": 13, "dpo_safety": 9, "modpo_s0.5": 64},
+           "ratio_first": 6.0, "ratio": 0.07 / 0.006, "rounds": [{}, {}], "max_ratio": 2.0, "n_sequences": 48}
+    text = "\n".join(_balancing_md(bal, 16))
+    assert "left it at **11.67** (goal 2)" in text and "without the least-moved adapter (`modpo_s0.5`) it is 1.40" in text
+    assert "`modpo_s0.5` ended *closer* to the base" in text and "did not bring it into the band" in text
+    assert "dpo_empathy 13 steps, dpo_safety 9 steps" in text
+    assert "| modpo_s0.5 | 0.0200 | 64 | 0.0060 |" in text
+    # nobody came closer: no such sentence
+    bal2 = dict(bal, kl={"dpo_empathy": 0.07, "dpo_safety": 0.05, "modpo_s0.5": 0.03})
+    assert "closer" not in "\n".join(_balancing_md(bal2, 16))

@@ -517,9 +517,9 @@ def _balancing_md(bal: Mapping[str, Any], first_steps: Any) -> list[str]:
              f"{max(rest.values()) / min(rest.values()):.2f}." if rest else ""]
     if closer:
         lines[-1] += (" Given more steps, " + " and ".join(f"`{n}`" for n in closer) + " ended *closer* to the "
-                      "base than after the first budget: where the criteria's pulls cancel, the distance is set by "
-                      "the objective, not by the training length, and more steps do not bring such an adapter into "
-                      "the band.")
+                      "base than after the first budget, so a step budget alone did not bring "
+                      + ("it" if len(closer) == 1 else "them") + " into the band (`docs/design.md`, \"Why the "
+                      "sweep's middle stays near the base\", weighs the explanations).")
     ends = {n: steps[n] for n in ("dpo_empathy", "dpo_safety") if n in steps}
     if first_steps and any(k != first_steps for k in ends.values()):
         lines[-1] += (" The merges and MOD decoding are built from these DPO adapters ("
@@ -705,9 +705,11 @@ def _outcome_md(pool: dict[str, Any]) -> str:
                    + "; ".join(words) + " (paired 95% intervals).")
     d = pool.get("distance", {})
     if d.get("ratio") is not None:
-        out.append(f"Distances from the base are not comparable across the sweep: the most- and least-moved adapter differ "
-                   f"{d['ratio']:.1f}-fold in KL on the pool ({'within' if d['ratio'] <= 2 else 'outside'} the goal of 2); "
-                   "the middle of the sweep moves least, where the two objectives pull against each other.")
+        kl = d.get("kl_to_base", {})
+        least = f" (least moved: `{min(kl, key=kl.get)}`)" if kl else ""
+        out.append(f"Distances from the base are {'' if d['ratio'] <= 2 else 'not '}comparable across the sweep: the "
+                   f"most- and least-moved adapter differ {d['ratio']:.1f}-fold in KL on the pool "
+                   f"({'within' if d['ratio'] <= 2 else 'outside'} the goal of 2){least}.")
     return " ".join(out)
 
 
