@@ -326,8 +326,8 @@ def compute_logps_by_prompt(
     Sequences whose prompt tokens are identical (the K candidates of one prompt, or a pair's chosen and rejected
     reply) share one forward pass over the prompt: up to ``prompts_per_pass`` distinct prompts go through the model
     together (right-padded), and their key/value cache is reordered to the replies, scored in chunks of
-    ``batch_size`` rows. The LM head runs only at each prompt's last position, and a sequence that occurs more than
-    once is scored once. The result equals
+    ``batch_size`` rows, shortest replies first (so a chunk pads little). The LM head runs only at each prompt's
+    last position, and a sequence that occurs more than once is scored once. The result equals
     :func:`compute_logps` up to float rounding, at roughly ``(prompt + K * response) / (K * (prompt + response))``
     of its cost.
 
@@ -354,7 +354,7 @@ def compute_logps_by_prompt(
         out[members] = compute_logps(model, enc, [idx[m] for m in members], pad_id=pad_id, batch_size=batch_size,
                                      device=device)
     dev = device if device is not None else next(model.parameters()).device
-    items = list(groups.items())
+    items = sorted(groups.items(), key=lambda kv: len(kv[0]))  # prompts of similar length share a pass
     was_training = model.training
     model.eval()
     try:
@@ -363,6 +363,9 @@ def compute_logps_by_prompt(
             batch = items[start : start + max(1, prompts_per_pass)]
             first, cache, pmask, plens = _prompt_pass(model, [p for p, _ in batch], pad_id=pad_id, device=dev)
             rows = [(g, m) for g, (_, members) in enumerate(batch) for m in members]
+            # replies of similar length share a chunk: on the bundled pool, padding to the chunk's longest reply was
+            # 41% of the response tokens computed in first-seen order and 15% sorted (docs/design.md, "Log-prob passes")
+            rows.sort(key=lambda r: len(enc.input_ids[idx[r[1]]]) - enc.prompt_lens[idx[r[1]]])
             for s in range(0, len(rows), batch_size):
                 chunk = rows[s : s + batch_size]
                 resp = [enc.input_ids[idx[m]][enc.prompt_lens[idx[m]]:] for _, m in chunk]
