@@ -137,3 +137,103 @@ def test_train_at_comparable_distance_narrows_the_ratio(tmp_path):
     assert dist.loc[most, "max_steps"] < CFG.max_steps < dist.loc[least, "max_steps"]
     assert [a.name for a in run.adapters] == list(PROFILES)
     assert run[least].losses and len(run[least].losses) == dist.loc[least, "max_steps"]
+
+
+def _random_adapters(tmp_path, model, sizes):
+    """Saved LoRAs on the tiny model with lora_B of Frobenius size `sizes[name]` times a fixed random draw."""
+    from peft import LoraConfig, get_peft_model
+
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # lora_A's initialisation
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    draws = {n: torch.randn(p.shape, generator=gen) for n, p in peft.named_parameters() if "lora_B" in n}
+    paths = {}
+    for name, size in sizes.items():
+        with torch.no_grad():
+            for n, p in peft.named_parameters():
+                if "lora_B" in n:
+                    p.copy_(size * draws[n])
+        peft.save_pretrained(tmp_path / name)
+        paths[name] = tmp_path / name
+    return peft.unload(), paths
+
+
+def test_scale_adapter_scales_every_layer_update(tmp_path):
+    import json
+
+    from survey_weights.modpo import lora_deltas, scale_adapter
+
+    with one_thread():
+        model, tok = make_tiny_llama()
+        model, paths = _random_adapters(tmp_path, model, {"a": 0.05})
+        (paths["a"] / "profile.json").write_text(json.dumps({"name": "a", "weights": {"empathy": 1.0}}))
+        out = scale_adapter(paths["a"], tmp_path / "scaled" / "a", 2.5)
+        again = scale_adapter(out, tmp_path / "scaled" / "a2", 0.5)
+        peft = load_adapters(model, {"a": paths["a"], "s": out, "s2": again})
+        d = {n: lora_deltas(peft, n) for n in ("a", "s", "s2")}
+        peft.unload()
+    assert set(d["a"]) == set(d["s"]) and len(d["a"]) == 4  # q and v of both layers
+    for k, delta in d["a"].items():
+        assert float(delta.abs().max()) > 0
+        torch.testing.assert_close(d["s"][k], 2.5 * delta, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(d["s2"][k], 1.25 * delta, rtol=1e-5, atol=1e-7)
+    from peft import LoraConfig
+
+    from survey_weights.modpo import merge_adapters
+
+    src_cfg, new_cfg = LoraConfig.from_pretrained(str(paths["a"])), LoraConfig.from_pretrained(str(out))
+    assert (new_cfg.r, new_cfg.lora_alpha) == (src_cfg.r, src_cfg.lora_alpha) == (4, 8)
+    # still A/B-averages with its source (identical rank, alpha and targets): the B average is (1 + 2.5) / 2 B
+    with one_thread():
+        peft = load_adapters(model, {"a": paths["a"], "s": out})
+        peft = merge_adapters(peft, ["a", "s"], [0.5, 0.5], name="avg", method="ab_average")
+        avg = lora_deltas(peft, "avg")
+        peft.unload()
+    for k, delta in d["a"].items():
+        torch.testing.assert_close(avg[k], 1.75 * delta, rtol=1e-5, atol=1e-7)
+    rec = json.loads((out / "profile.json").read_text())
+    assert rec["name"] == "a" and rec["distance_scale"] == 2.5 and rec["scaled_from"] == str(paths["a"])
+    assert json.loads((again / "profile.json").read_text())["distance_scale"] == 1.25
+    assert not list((tmp_path / "scaled").glob(".partial-*"))
+    for bad in (0, -1.0, float("nan"), True, "2"):
+        with pytest.raises(ValueError, match="scale"):
+            scale_adapter(paths["a"], tmp_path / "bad", bad)
+    with pytest.raises(ValueError, match="dest"):
+        scale_adapter(paths["a"], paths["a"], 2.0)
+    with pytest.raises(ValueError, match="adapter_config"):
+        scale_adapter(tmp_path / "scaled", tmp_path / "bad", 2.0)
+
+
+def test_scale_to_comparable_distance_reaches_the_band(tmp_path):
+    """Two small updates 6 x apart (KL about 36 x apart): one round of the s = sqrt(gm / KL) rule brings both into
+    the band; the KL grows like s**2 for small updates (checked against a direct re-measurement)."""
+    from survey_weights.modpo import scale_to_comparable_distance
+
+    seq = pd.DataFrame({"prompt": PROMPTS[:6], "response": ["That sounds hard to carry."] * 6})
+    with one_thread():
+        model, tok = make_tiny_llama()
+        model, paths = _random_adapters(tmp_path, model, {"small": 0.005, "mid": 0.0125, "large": 0.03})
+        first = adapter_distances(paths, seq, model=model, tokenizer=tok)
+        assert distance_ratio(first, "kl") > 20
+        dist, rounds = scale_to_comparable_distance(paths, seq, model=model, tokenizer=tok,
+                                                    output_dir=tmp_path / "scaled", max_ratio=2.0)
+        again = adapter_distances({n: dist.at[n, "path"] for n in dist.index}, seq, model=model, tokenizer=tok)
+    kl0 = first["kl"].to_dict()
+    gm = math.exp(sum(math.log(v) for v in kl0.values()) / 3)
+    assert rounds[0]["distances"] == pytest.approx(kl0)
+    # small and large are outside [gm / sqrt 2, gm * sqrt 2]; mid is inside and keeps its update
+    assert set(rounds[0]["scale"]) == {"small", "large"} and dist.at["mid", "scale"] == 1.0
+    assert dist.at["mid", "path"] == str(paths["mid"])
+    for n in ("small", "large"):
+        assert rounds[0]["scale"][n] == pytest.approx(math.sqrt(gm / kl0[n]))
+        assert dist.at[n, "kl"] == pytest.approx(gm, rel=0.05)  # KL ~ s**2 near the base
+        assert dist.at[n, "path"] == str(tmp_path / "scaled" / n)
+    assert dist.attrs["ratio"] <= 2.0 and dist.attrs["ratio_first"] == pytest.approx(distance_ratio(first, "kl"))
+    assert dist.attrs["ratio"] == pytest.approx(distance_ratio(dist, "kl"))
+    pd.testing.assert_frame_equal(again, dist[list(again.columns)], check_exact=False, rtol=1e-6)
+    assert (paths["small"] / "adapter_model.safetensors").is_file()  # the originals are kept
+    with pytest.raises(ValueError, match="max_ratio"):
+        scale_to_comparable_distance(paths, seq, model=model, tokenizer=tok, output_dir=tmp_path, max_ratio=1)
+    with pytest.raises(ValueError, match="exactly the adapters"):
+        scale_to_comparable_distance(paths, seq, model=model, tokenizer=tok, output_dir=tmp_path,
+                                     distances=first.iloc[:2])

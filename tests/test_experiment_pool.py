@@ -321,3 +321,24 @@ def test_balancing_paragraph_from_a_record():
     # nobody came closer: no such sentence
     bal2 = dict(bal, kl={"dpo_empathy": 0.07, "dpo_safety": 0.05, "modpo_s0.5": 0.03})
     assert "closer" not in "\n".join(_balancing_md(bal2, 16))
+
+
+def test_scaling_paragraph_from_a_record():
+    """With ``method`` "scale" the paragraph names the scaled adapters with their scales, says whether the final
+    ratio is within the goal, and the table carries each adapter's scale; an unscaled record says so."""
+    from survey_weights.pipeline.experiment import _balancing_md
+
+    bal = {"method": "scale", "kl_first": {"dpo_empathy": 0.04, "dpo_safety": 0.03, "modpo_s0.5": 0.005},
+           "kl": {"dpo_empathy": 0.04, "dpo_safety": 0.03, "modpo_s0.5": 0.018},
+           "scale": {"dpo_empathy": 1.0, "dpo_safety": 1.0, "modpo_s0.5": 1.9},
+           "max_steps": {"dpo_empathy": 16, "dpo_safety": 16, "modpo_s0.5": 16},
+           "ratio_first": 8.0, "ratio": 0.04 / 0.018, "rounds": [{}], "max_ratio": 2.0, "n_sequences": 48}
+    text = "\n".join(_balancing_md(bal, 16))
+    assert "after training every adapter 16 steps" in text and "ratio was 8.00" in text
+    assert "`modpo_s0.5` × 1.90" in text and "`dpo_empathy` ×" not in text and "in 1 round(s)" in text
+    assert "ratio at **2.22**, still outside the goal of 2" in text
+    assert "| modpo_s0.5 | 0.0050 | 1.90 | 0.0180 |" in text and "| dpo_safety | 0.0300 | 1.00 | 0.0300 |" in text
+    ok = dict(bal, kl={**bal["kl"], "modpo_s0.5": 0.025}, ratio=0.04 / 0.025)
+    assert "ratio at **1.60**, within the goal of 2" in "\n".join(_balancing_md(ok, 16))
+    none = dict(bal, scale={n: 1.0 for n in bal["scale"]}, rounds=[], ratio=1.5, ratio_first=1.5)
+    assert "no adapter was scaled" in "\n".join(_balancing_md(none, 16))

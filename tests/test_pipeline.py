@@ -168,13 +168,15 @@ def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path, mode):
 
 
 @pytest.mark.slow
-def test_experiment_quick_tiny_model(tmp_path):
+@pytest.mark.parametrize("method", ["scale", "steps"])
+def test_experiment_quick_tiny_model(tmp_path, method):
     from dataclasses import replace
 
     from survey_weights.pipeline import QUICK, run_experiment
 
-    # A tight distance band (1.2) and 4 steps, so that the balancing retrains some adapters here.
-    sched = replace(QUICK, training=replace(QUICK.training, max_steps=4), max_distance_ratio=1.2)
+    # A tight distance band (1.2) and 4 steps, so that the balancing scales or retrains some adapters here.
+    sched = replace(QUICK, training=replace(QUICK.training, max_steps=4), max_distance_ratio=1.2,
+                    distance_method=method)
     paths = run_experiment(out=tmp_path, base_model="tiny-test", schedule=sched, device="cpu",
                            reward_models={"empathy": RMS["empathy"], "safety": RMS["safety"]}, progress=False)
     doc = json.loads((tmp_path / "evaluation.json").read_text())
@@ -205,25 +207,40 @@ def test_experiment_quick_tiny_model(tmp_path):
     assert "Findings" in report and "Pass criteria" in report and "Crossover test" in report
     assert (tmp_path / "pool_front.png").stat().st_size > 1000
     assert paths["seconds"] > 0
-    bal = findings["distance_balancing"]  # issue 10.2: distances measured, budgets rescaled outside the band
-    assert bal["column"] == "kl" and bal["n_sequences"] == 8 and len(bal["rounds"]) == 1  # distance_rounds
+    bal = findings["distance_balancing"]  # issue 10.2: distances measured, outliers brought into the band
+    assert bal["method"] == method and bal["column"] == "kl" and bal["n_sequences"] == 8
     assert set(bal["kl"]) == set(bal["max_steps"]) == {"dpo_empathy", "dpo_safety", "modpo_s0.25", "modpo_s0.5",
                                                        "modpo_s0.75"}
     assert bal["ratio"] == pytest.approx(max(bal["kl"].values()) / min(bal["kl"].values()))
-    if not bal["rounds"]:  # within the band, or rounding a 2-step budget changed nothing
-        assert set(bal["max_steps"].values()) == {4} and bal["ratio"] == bal["ratio_first"]
-    for n, k in (bal["rounds"][0]["max_steps"] if bal["rounds"] else {}).items():  # who was retrained, with what
-        assert k != 4 and bal["max_steps"][n] == k
-        assert (tmp_path / "adapters" / f"steps_{k}" / n / "adapter_config.json").is_file()
-    assert findings["schedule"]["max_distance_ratio"] == 1.2
-    for n, k in bal["max_steps"].items():  # the final adapters: retrained ones under steps_<n>/
-        assert bal["adapters"][n] == str(tmp_path / "adapters" / (f"steps_{k}/{n}" if k != 4 else n))
+    assert findings["schedule"]["max_distance_ratio"] == 1.2 and findings["schedule"]["distance_method"] == method
     from survey_weights.pipeline import results_markdown
 
     md = results_markdown(tmp_path)
     assert "Seed: 0" in md and "Wall time" in md and "not the study's numbers" in md and "modpo_s0.75" in md
     assert "Pass criteria" in md and "conditioned" in md
-    assert f"ratio was {bal['ratio_first']:.2f}" in md and f"at **{bal['ratio']:.2f}** (goal 1.2)" in md
+    assert f"ratio was {bal['ratio_first']:.2f}" in md
+    if method == "scale":
+        # QUICK has distance_rounds=1: the scale is corrected at most twice (two measurements after the first)
+        assert 1 <= len(bal["rounds"]) <= 2 and set(bal["max_steps"].values()) == {4}
+        assert bal["ratio_first"] > 1.2 and bal["ratio"] < bal["ratio_first"]
+        scaled = {n for n, s in bal["scale"].items() if s != 1.0}
+        assert scaled == set().union(*(r["scale"] for r in bal["rounds"]))
+        for n, s in bal["scale"].items():  # the final adapters: scaled ones under scaled/<name>/
+            where = tmp_path / "adapters" / ("scaled" if n in scaled else "") / n
+            assert bal["adapters"][n] == str(where) and (where / "adapter_config.json").is_file()
+            if n in scaled:
+                assert json.loads((where / "profile.json").read_text())["distance_scale"] == pytest.approx(s)
+        assert f"ratio at **{bal['ratio']:.2f}**" in md
+        return
+    assert len(bal["rounds"]) == 1  # distance_rounds
+    if not bal["rounds"]:  # within the band, or rounding a 2-step budget changed nothing
+        assert set(bal["max_steps"].values()) == {4} and bal["ratio"] == bal["ratio_first"]
+    for n, k in (bal["rounds"][0]["max_steps"] if bal["rounds"] else {}).items():  # who was retrained, with what
+        assert k != 4 and bal["max_steps"][n] == k
+        assert (tmp_path / "adapters" / f"steps_{k}" / n / "adapter_config.json").is_file()
+    for n, k in bal["max_steps"].items():  # the final adapters: retrained ones under steps_<n>/
+        assert bal["adapters"][n] == str(tmp_path / "adapters" / (f"steps_{k}/{n}" if k != 4 else n))
+    assert f"at **{bal['ratio']:.2f}** (goal 1.2)" in md
 
 
 def test_distance_sequences_are_held_out_and_seeded():
@@ -251,6 +268,9 @@ def test_experiment_schedule_checks_distance_settings():
             ExperimentSchedule(max_distance_ratio=bad)
     with pytest.raises(ValueError, match="distance_rounds"):
         ExperimentSchedule(distance_rounds=0)
+    assert ExperimentSchedule().distance_method == "scale"
+    with pytest.raises(ValueError, match="distance_method"):
+        ExperimentSchedule(distance_method="beta")
 
 
 def _constructed(modpo_safety):

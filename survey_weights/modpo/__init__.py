@@ -18,6 +18,8 @@ from .distance import (
     balanced_step_budgets,
     distance_ratio,
     rebalance,
+    scale_adapter,
+    scale_to_comparable_distance,
     train_at_comparable_distance,
 )
 from .generate import generate
@@ -42,6 +44,8 @@ __all__ = [
     "check_base_model",
     "distance_ratio",
     "rebalance",
+    "scale_adapter",
+    "scale_to_comparable_distance",
     "dpo_loss",
     "fit_mixing",
     "format_prompt",

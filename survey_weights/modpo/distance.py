@@ -5,7 +5,8 @@ margin weights :math:`w_{-k}` trains the policy family of :math:`(1, w_{-k}/w_k)
 learning rate and a short step budget profiles move different distances from the reference, and a comparison of two
 adapters confounds their weights with how far each moved. Report the distance beside every comparison
 (:func:`adapter_distances`) and keep the most- and least-moved adapter of one comparison within a factor 2
-(:func:`balanced_step_budgets`, or the loop :func:`train_at_comparable_distance`).
+(:func:`balanced_step_budgets`, or the loop :func:`train_at_comparable_distance`; or, without training, by
+scaling each outlier's update: :func:`scale_to_comparable_distance`).
 
 Distances on held-out sequences (response tokens :math:`t`, teacher-forced):
 
@@ -21,6 +22,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,7 @@ from .logps import collate, encode_sequences
 from .merge import load_adapters
 
 __all__ = ["DISTANCE_COLUMNS", "adapter_distances", "distance_ratio", "balanced_step_budgets", "rebalance",
-           "train_at_comparable_distance"]
+           "scale_adapter", "scale_to_comparable_distance", "train_at_comparable_distance"]
 
 #: Columns of :func:`adapter_distances`.
 DISTANCE_COLUMNS: tuple[str, ...] = ("mean_abs_logratio", "kl", "seq_abs_logratio", "n_tokens", "n_sequences")
@@ -271,6 +273,10 @@ def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, out
     """Train one adapter per profile, then retrain the outliers with rescaled step budgets until the most- and
     least-moved adapter are within `max_ratio` on `held_out` (or `max_rounds` retraining rounds are spent).
 
+    The rule assumes that more steps move an adapter further; where the profile's gradients nearly cancel they may
+    not (``docs/design.md``). :func:`scale_to_comparable_distance` reaches the band without training, by scaling
+    the trained updates.
+
     Parameters
     ----------
     profiles, data, output_dir, model, tokenizer, config, **train_kwargs
@@ -342,3 +348,152 @@ def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, out
     final = TrainingRun(tuple(results[s.name] for s in specs), run.output_dir, run.precompute_seconds,
                         run.reward_accuracy)
     return final, dist
+
+
+def scale_adapter(adapter: str | os.PathLike[str], dest: str | os.PathLike[str], scale: float) -> Path:
+    r"""Write `adapter` to `dest` with its weight update scaled: :math:`\Delta W \to s\,\Delta W` on every layer.
+
+    The saved LoRA keeps the source's ``adapter_config.json`` (rank, alpha, target modules: it still merges and
+    A/B-averages with its siblings) with every ``lora_B`` multiplied by the scale, and ``profile.json`` is the
+    source's plus ``distance_scale`` (the product with any earlier scale) and ``scaled_from``. Near the
+    reference, where the adapter's log-ratio is linear in :math:`\Delta W`, this turns the policy
+    :math:`\pi \propto \pi_{ref}\exp(r/\beta)` into :math:`\pi_{ref}\exp(s\,r/\beta)`: the same implicit reward at
+    :math:`\beta/s` (the weight-space form of the realignment of Liu et al. 2024, "Decoding-time Realignment of
+    Language Models"); the KL grows like :math:`s^2` there.
+
+    Parameters
+    ----------
+    adapter : path
+        A saved PEFT LoRA directory (plain LoRA: no DoRA, rsLoRA or per-module ranks).
+    dest : path
+        The new directory (replaced atomically when it exists; must differ from `adapter`).
+    scale : float > 0
+
+    Returns
+    -------
+    Path
+        `dest`.
+    """
+    from ._export import load_component, write_adapter
+    from ._resume import PROFILE_FILE
+
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"`scale` must be a finite number > 0. Got {scale!r}. Fix: e.g. scale=1.5.")
+    src, dest = Path(adapter), Path(dest)
+    if not (src / "adapter_config.json").is_file():
+        raise ValueError(f"`adapter` {str(src)!r} is not a saved PEFT adapter (no adapter_config.json). Fix: pass "
+                         "an adapter directory written by train_adapters or export.")
+    if src.resolve() == dest.resolve():
+        raise ValueError(f"`dest` must differ from `adapter` ({str(src)!r}): the source is kept.")
+    cfg, state = load_component(src)
+    if getattr(cfg, "use_dora", False):
+        raise ValueError(f"`adapter` {str(src)!r} is a DoRA adapter: scaling lora_B does not scale its update. "
+                         "Fix: scale plain LoRA adapters only.")
+    other = [k for k in state if not (k.endswith("lora_A.weight") or k.endswith("lora_B.weight"))]
+    if other:
+        raise ValueError(f"`adapter` {str(src)!r} holds tensors other than LoRA factors ({other[:3]}); only plain "
+                         "LoRA adapters can be scaled.")
+    out = {k: (v * float(scale) if k.endswith("lora_B.weight") else v) for k, v in state.items()}
+    rec: dict[str, Any] = {}
+    if (src / PROFILE_FILE).is_file():
+        import json
+
+        rec = json.loads((src / PROFILE_FILE).read_text())
+    rec["distance_scale"] = float(rec.get("distance_scale", 1.0)) * float(scale)
+    rec["scaled_from"] = str(src)
+    return write_adapter(dest, out, cfg, rec)
+
+
+def scale_to_comparable_distance(adapters: Mapping[str, str | os.PathLike[str]], data: Any, *, model: Any,
+                                 tokenizer: Any, output_dir: str | os.PathLike[str], max_ratio: float = 2.0,
+                                 column: str = "kl", growth: float | None = None, max_rounds: int = 3,
+                                 max_scale: float = 8.0, distances: pd.DataFrame | None = None,
+                                 **distance_kwargs: Any) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    r"""Bring trained adapters within `max_ratio` of each other's distance from the base by scaling their updates.
+
+    Each adapter outside the band :math:`[\bar d/\sqrt r, \bar d\sqrt r]` around the geometric mean
+    :math:`\bar d` of the first distances is rewritten with its update scaled (:func:`scale_adapter`) by
+    :math:`s = (\bar d / d)^{1/g}` (:math:`g` = `growth`: 2 for the KL, which grows like the square of a small
+    update, else 1) and measured again; the scale is corrected the same way for at most `max_rounds` rounds.
+    Scaling an adapter by :math:`s` is, near the reference, training it at :math:`\beta/s` (see
+    :func:`scale_adapter`): the profiles keep their directions and are compared at one distance. It needs no
+    training, so it also reaches adapters whose distance a larger step budget does not raise
+    (:func:`balanced_step_budgets` assumes it does).
+
+    Parameters
+    ----------
+    adapters : mapping name -> adapter directory
+    data : DataFrame or JSONL path
+        Held-out sequences or pairs (as :func:`adapter_distances`); never the evaluation data.
+    model, tokenizer
+        The base model and its tokenizer.
+    output_dir : path
+        Scaled adapters go to ``output_dir / profile_dirname(name)``; the originals are kept.
+    max_ratio : float > 1, default 2.0
+    column : str, default "kl"
+    growth : float > 0, optional
+        Distance ~ scale ** growth (default 2 for ``"kl"``, else 1).
+    max_rounds : int >= 1, default 3
+    max_scale : float > 1, default 8.0
+        Scales are kept within ``[1 / max_scale, max_scale]``.
+    distances : DataFrame, optional
+        :func:`adapter_distances` of `adapters` already measured on `data` (skips the first measurement).
+    **distance_kwargs
+        Passed to :func:`adapter_distances` (``max_length``, ``max_prompt_length``, ``use_chat_template``, ...).
+
+    Returns
+    -------
+    distances : DataFrame
+        The final adapters' :func:`adapter_distances` plus ``scale`` (1 for an unscaled adapter) and ``path`` (the
+        adapter directory to use); ``attrs["ratio"]`` the final ratio, ``attrs["ratio_first"]`` the first.
+    rounds : list of dict
+        Per round: ``round``, ``distances`` (name -> `column` before it) and ``scale`` (the rescaled adapters'
+        new scales).
+
+    """
+    from ..profiles.training_spec import profile_dirname
+
+    if not isinstance(adapters, Mapping) or not adapters:
+        raise TypeError("`adapters` must be a non-empty mapping name -> adapter directory.")
+    if isinstance(max_ratio, bool) or not isinstance(max_ratio, (int, float)) or not max_ratio > 1:
+        raise ValueError(f"`max_ratio` must be a float > 1. Got {max_ratio!r}. Fix: e.g. max_ratio=2.0.")
+    if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
+        raise ValueError(f"`max_rounds` must be an int >= 1. Got {max_rounds!r}.")
+    if isinstance(max_scale, bool) or not isinstance(max_scale, (int, float)) or not max_scale > 1:
+        raise ValueError(f"`max_scale` must be a number > 1. Got {max_scale!r}. Fix: e.g. max_scale=8.")
+    g = _growth(column, growth)
+    paths = {str(n): Path(p) for n, p in adapters.items()}
+    kw = dict(model=model, tokenizer=tokenizer, **distance_kwargs)
+    dist = distances.copy() if distances is not None else adapter_distances(paths, data, **kw)
+    if set(dist.index) != set(paths):
+        raise ValueError(f"`distances` must hold exactly the adapters {sorted(paths)}; it holds {sorted(dist.index)}.")
+    first = _values(dist, column)
+    if min(first.values()) <= 0:
+        raise ValueError(f"An adapter did not move at all ({first}); its update cannot be scaled to a distance. "
+                         "Fix: train it longer or with a larger learning rate.")
+    target = math.exp(np.mean([math.log(x) for x in first.values()]))
+    band = math.sqrt(max_ratio)
+    scale = {n: 1.0 for n in paths}
+    cur = dict(first)
+    rounds: list[dict[str, Any]] = []
+    out_dir = Path(output_dir)
+    for rnd in range(1, max_rounds + 1):
+        if distance_ratio(cur) <= max_ratio:
+            break
+        changed = {n: min(max_scale, max(1.0 / max_scale, scale[n] * (target / d) ** (1.0 / g)))
+                   for n, d in cur.items() if not target / band <= d <= target * band}
+        changed = {n: s for n, s in changed.items() if not math.isclose(s, scale[n], rel_tol=1e-9)}
+        if not changed:
+            break
+        rounds.append({"round": rnd, "distances": dict(cur), "scale": dict(changed)})
+        for n, s in changed.items():
+            paths[n] = scale_adapter(adapters[n], out_dir / profile_dirname(n), s)
+            scale[n] = s
+        new = adapter_distances({n: paths[n] for n in changed}, data, **kw)
+        dist.loc[new.index, new.columns] = new
+        cur.update(_values(new, column))
+    dist["scale"] = [scale[n] for n in dist.index]
+    dist["path"] = [str(paths[n]) for n in dist.index]
+    dist.attrs["ratio"] = distance_ratio(cur)
+    dist.attrs["ratio_first"] = distance_ratio(first)
+    return dist, rounds

@@ -96,11 +96,18 @@ class ExperimentSchedule:
         Keep the DPO and MODPO adapters of the sweep at comparable distances from the base (issue 10.2): after
         the first training, each adapter's KL to the base is measured on held-out training-split sequences (prompts
         no training pair comes from; never the evaluation pool), and the adapters outside a band of this ratio
-        around the geometric mean are retrained with rescaled step budgets
-        (:func:`~survey_weights.modpo.balanced_step_budgets`, KL ~ steps squared; at most 4 x the budget), for at
-        most ``distance_rounds`` rounds. None: one budget for every adapter. A retrained adapter is in
-        ``adapters/steps_<n>/<name>/`` (its first version stays in ``adapters/<name>/`` for a re-run to reuse);
-        ``findings.json`` ``distance_balancing`` records every round and the final adapters' directories.
+        around the geometric mean are brought into it as ``distance_method`` says, for at most
+        ``distance_rounds`` rounds. None: one budget for every adapter, no balancing. ``findings.json``
+        ``distance_balancing`` records every round and the final adapters' directories.
+    distance_method : "scale" (default) or "steps"
+        ``"scale"``: each outlier's weight update is scaled, ΔW -> s·ΔW
+        (:func:`~survey_weights.modpo.scale_to_comparable_distance`; near the base the same implicit reward at
+        β / s), into ``adapters/scaled/<name>/``; ``"steps"``: outliers are retrained with rescaled step budgets
+        (:func:`~survey_weights.modpo.balanced_step_budgets`, KL ~ steps squared; at most 4 x the budget) into
+        ``adapters/steps_<n>/<name>/``. The first versions stay in ``adapters/<name>/`` for a re-run to reuse.
+        The steps rule assumes that more steps move an adapter further; in the recorded run of December 2026 the
+        sweep's middle came *closer* to the base with more steps (``docs/design.md``), which is why scaling is
+        the default.
     distance_rounds : int, default 2
     n_distance_sequences : int, default 48
         Held-out sequences (replies of distinct held-out comparisons) the distances are measured on.
@@ -119,6 +126,7 @@ class ExperimentSchedule:
     conditioned: bool = True
     joint_dpo: bool = False
     max_distance_ratio: float | None = 2.0
+    distance_method: str = "scale"
     distance_rounds: int = 2
     n_distance_sequences: int = 48
 
@@ -149,6 +157,9 @@ class ExperimentSchedule:
         if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 1):
             raise ValueError(f"`max_distance_ratio` must be a number > 1 or None. Got {r!r}. Fix: e.g. "
                              "max_distance_ratio=2.0, or None for one step budget.")
+        if self.distance_method not in ("scale", "steps"):
+            raise ValueError(f"`distance_method` must be 'scale' or 'steps'. Got {self.distance_method!r}. Fix: "
+                             "distance_method='scale' (scale each outlier's update) or 'steps' (retrain it).")
         check_budget("distance_rounds", self.distance_rounds)
         check_budget("n_distance_sequences", self.n_distance_sequences)
 
@@ -464,13 +475,16 @@ def distance_sequences(pairs: pd.DataFrame, train: pd.DataFrame, criteria: Seque
 def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[str, float]],
                        mains: Mapping[str, str], train: pd.DataFrame, held: pd.DataFrame, sched: ExperimentSchedule,
                        common: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Retrain the adapters whose KL to the base (on `held`) lies outside the schedule's band; each budget's
-    adapters go to ``adapters/steps_<n>/`` so that a re-run finds and reuses them."""
+    """Bring the adapters whose KL to the base (on `held`) lies outside the schedule's band into it: scale their
+    updates into ``adapters/scaled/`` or retrain them, each budget's adapters in ``adapters/steps_<n>/`` so that a
+    re-run finds and reuses them."""
     from ..modpo import adapter_distances, distance_ratio, rebalance
 
     cfg, log, model, tok = common["cfg"], common["log"], common["model"], common["tok"]
     base = int(cfg.max_steps)
     budget = {n: base for n in adapters}
+    if sched.distance_method == "scale":
+        return _scale_distances(adapters, held, sched, common)
 
     def measure() -> pd.DataFrame:
         return adapter_distances({n: a.path for n, a in adapters.items()}, held, model=model, tokenizer=tok,
@@ -494,8 +508,9 @@ def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[
     rounds = [{"round": r["round"], "kl_before": {n: float(v) for n, v in r["distances"]["kl"].items()},
                "max_steps": dict(r["max_steps"])} for r in done]
     final = {n: float(v) for n, v in dist["kl"].items()}
-    record = {"column": "kl", "n_sequences": int(len(held)), "max_ratio": float(sched.max_distance_ratio),
-              "kl_first": first, "ratio_first": float(distance_ratio(first)), "rounds": rounds, "kl": final,
+    record = {"method": "steps", "column": "kl", "n_sequences": int(len(held)),
+              "max_ratio": float(sched.max_distance_ratio), "kl_first": first,
+              "ratio_first": float(distance_ratio(first)), "rounds": rounds, "kl": final,
               "mean_abs_logratio": {n: float(v) for n, v in dist["mean_abs_logratio"].items()},
               "ratio": float(distance_ratio(final)), "max_steps": dict(budget),
               "adapters": {n: str(a.path) for n, a in adapters.items()}}
@@ -503,11 +518,46 @@ def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[
     return adapters, record
 
 
+def _scale_distances(adapters: dict[str, Any], held: pd.DataFrame, sched: ExperimentSchedule,
+                     common: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Scale the updates of the adapters outside the schedule's band (``adapters/scaled/<name>/``)."""
+    from ..modpo import distance_ratio, scale_to_comparable_distance
+
+    cfg, log = common["cfg"], common["log"]
+    dist, done = scale_to_comparable_distance(
+        {n: a.path for n, a in adapters.items()}, held, model=common["model"], tokenizer=common["tok"],
+        output_dir=common["out"] / "scaled", max_ratio=sched.max_distance_ratio, column="kl",
+        max_rounds=sched.distance_rounds + 1, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
+        use_chat_template=cfg.use_chat_template)
+    first = {n: float(v) for n, v in (done[0]["distances"] if done else dist["kl"]).items()}
+    for r in done:
+        log(f"distance balancing: KL to base on {len(held)} held-out sequences, most/least-moved ratio "
+            f"{distance_ratio(r['distances']):.2f} (goal {sched.max_distance_ratio:g}); scaling "
+            + ", ".join(f"{n} x {s:.2f}" for n, s in r["scale"].items()))
+    out = {n: (replace(a, path=Path(dist.at[n, "path"])) if dist.at[n, "scale"] != 1.0 else a)
+           for n, a in adapters.items()}
+    final = {n: float(v) for n, v in dist["kl"].items()}
+    record = {"method": "scale", "column": "kl", "n_sequences": int(len(held)),
+              "max_ratio": float(sched.max_distance_ratio), "kl_first": first,
+              "ratio_first": float(dist.attrs["ratio_first"]),
+              "rounds": [{"round": r["round"], "kl_before": {n: float(v) for n, v in r["distances"].items()},
+                          "scale": {n: float(v) for n, v in r["scale"].items()}} for r in done],
+              "kl": final, "mean_abs_logratio": {n: float(v) for n, v in dist["mean_abs_logratio"].items()},
+              "ratio": float(distance_ratio(final)), "scale": {n: float(v) for n, v in dist["scale"].items()},
+              "max_steps": {n: int(cfg.max_steps) for n in adapters},
+              "adapters": {n: str(a.path) for n, a in out.items()}}
+    log(f"distance balancing: ratio {record['ratio_first']:.2f} -> {record['ratio']:.2f}; scales "
+        + ", ".join(f"{n} {s:.2f}" for n, s in record["scale"].items()))
+    return out, record
+
+
 def _balancing_md(bal: Mapping[str, Any], first_steps: Any) -> list[str]:
     """The results page's paragraph and table on the distance balancing (``findings.json`` ``distance_balancing``)."""
     kl, first, steps = bal["kl"], bal["kl_first"], bal["max_steps"]
     least = min(kl, key=kl.get)
     rest = {n: v for n, v in kl.items() if n != least}
+    if bal.get("method") == "scale":
+        return _scaling_md(bal)
     closer = [n for n in kl if steps[n] > (first_steps or steps[n]) and kl[n] < first[n]]
     lines = [f"Distances from the base (issue 10.2): after the first training every adapter's KL to the base was "
              f"measured on {bal['n_sequences']} held-out training-split sequences (prompts no training pair comes "
@@ -527,6 +577,30 @@ def _balancing_md(bal: Mapping[str, Any], first_steps: Any) -> list[str]:
                       "at these distances.")
     lines += ["", "| adapter | KL after the first budget | final steps | final KL |", "|---|---|---|---|"]
     lines += [f"| {n} | {first[n]:.4f} | {steps[n]} | {kl[n]:.4f} |" for n in kl]
+    return lines + [""]
+
+
+def _scaling_md(bal: Mapping[str, Any]) -> list[str]:
+    """The balancing paragraph and table when the outliers' updates were scaled (``method`` "scale")."""
+    kl, first, scale = bal["kl"], bal["kl_first"], bal["scale"]
+    scaled = [n for n, s in scale.items() if s != 1.0]
+    ok = bal["ratio"] <= bal["max_ratio"]
+    text = (f"Distances from the base (issue 10.2): after training every adapter {next(iter(bal['max_steps'].values()))} "
+            f"steps, its KL to the base was measured on {bal['n_sequences']} held-out training-split sequences "
+            f"(prompts no training pair comes from; not the evaluation pool). The most/least-moved ratio was "
+            f"{bal['ratio_first']:.2f}. ")
+    if scaled:
+        text += (f"The update of every adapter outside the band of ratio {bal['max_ratio']:g} around the geometric "
+                 "mean was scaled, ΔW → s·ΔW (near the base: the same implicit reward at β/s; `modpo."
+                 "scale_to_comparable_distance`), in " + str(len(bal["rounds"])) + " round(s): "
+                 + ", ".join(f"`{n}` × {scale[n]:.2f}" for n in scaled) + f". That left the ratio at "
+                 f"**{bal['ratio']:.2f}**, " + ("within" if ok else "still outside") + f" the goal of "
+                 f"{bal['max_ratio']:g}, on these sequences. The merges and MOD decoding are built from the final "
+                 "DPO adapters, so every front below is compared at these distances.")
+    else:
+        text += f"That is within the goal of {bal['max_ratio']:g}; no adapter was scaled."
+    lines = [text, "", "| adapter | KL after training | scale | final KL |", "|---|---|---|---|"]
+    lines += [f"| {n} | {first[n]:.4f} | {scale[n]:.2f} | {kl[n]:.4f} |" for n in kl]
     return lines + [""]
 
 
