@@ -342,3 +342,15 @@ def test_scaling_paragraph_from_a_record():
     assert "ratio at **1.60**, within the goal of 2" in "\n".join(_balancing_md(ok, 16))
     none = dict(bal, scale={n: 1.0 for n in bal["scale"]}, rounds=[], ratio=1.5, ratio_first=1.5)
     assert "no adapter was scaled" in "\n".join(_balancing_md(none, 16))
+
+
+def test_load_warning_counts_the_runs_own_threads():
+    """A run on 2 threads keeps the 1-min load near 2 by itself: that is not another job."""
+    from survey_weights.pipeline.experiment import _load_md
+
+    assert _load_md({"load_average_1min_at_end": 2.0, "cpu_count": 2, "torch_threads": 2}) == []
+    assert _load_md({"load_average_1min_at_end": 2.4, "cpu_count": 2, "torch_threads": 2}) == []
+    busy = _load_md({"load_average_1min_at_end": 3.1, "cpu_count": 2, "torch_threads": 2})
+    assert "shared with other jobs" in busy[0] and "3.1 on 2 cores" in busy[0] and "own 2 thread(s)" in busy[0]
+    assert "shared" in _load_md({"load_average_1min_at_end": 1.8, "cpu_count": 4, "torch_threads": 1})[0]
+    assert _load_md({"load_average_1min_at_end": None, "cpu_count": 2}) == []

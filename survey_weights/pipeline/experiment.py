@@ -604,6 +604,16 @@ def _scaling_md(bal: Mapping[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _load_md(hw: Mapping[str, Any]) -> list[str]:
+    """A warning when the load at the end exceeds the run's own threads by half a core or more (other jobs)."""
+    load, cores = hw.get("load_average_1min_at_end"), hw.get("cpu_count")
+    own = hw.get("torch_threads") or 1  # the run itself keeps this many cores busy
+    if load is None or not cores or load <= own + 0.5:
+        return []
+    return [f"The machine was shared with other jobs (1-min load average {load} on {cores} cores at the end, "
+            f"above the run's own {own} thread(s)), so the wall time overstates a dedicated run.", ""]
+
+
 def _torch_threads() -> int:
     from ..modpo import torch_threads
 
@@ -708,10 +718,7 @@ def results_markdown(exp_dir: str | os.PathLike[str], path: str | os.PathLike[st
              + (f"; this invocation reused {meta['adapters_reused']} finished adapters (and cached generations), "
                 "so it is not the cost of a fresh run" if meta.get("adapters_reused") else ""),
              f"- Schedule: {json.dumps(sched)}", ""]
-    load, cores = hw.get("load_average_1min_at_end"), hw.get("cpu_count")
-    if load is not None and cores and load > 0.75 * cores:
-        lines += [f"The machine was shared with other jobs (1-min load average {load} on {cores} cores at the end), so "
-                  "the wall time overstates a dedicated run.", ""]
+    lines += _load_md(hw)
     bal = meta.get("distance_balancing")
     if bal:
         lines += _balancing_md(bal, sched.get("training", {}).get("max_steps"))
