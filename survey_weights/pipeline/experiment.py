@@ -478,13 +478,13 @@ def _balance_distances(adapters: dict[str, Any], profiles: Mapping[str, Mapping[
     """Bring the adapters whose KL to the base (on `held`) lies outside the schedule's band into it: scale their
     updates into ``adapters/scaled/`` or retrain them, each budget's adapters in ``adapters/steps_<n>/`` so that a
     re-run finds and reuses them."""
+    if sched.distance_method == "scale":
+        return _scale_distances(adapters, held, sched, common)
     from ..modpo import adapter_distances, distance_ratio, rebalance
 
     cfg, log, model, tok = common["cfg"], common["log"], common["model"], common["tok"]
     base = int(cfg.max_steps)
     budget = {n: base for n in adapters}
-    if sched.distance_method == "scale":
-        return _scale_distances(adapters, held, sched, common)
 
     def measure() -> pd.DataFrame:
         return adapter_distances({n: a.path for n, a in adapters.items()}, held, model=model, tokenizer=tok,
@@ -527,7 +527,7 @@ def _scale_distances(adapters: dict[str, Any], held: pd.DataFrame, sched: Experi
     dist, done = scale_to_comparable_distance(
         {n: a.path for n, a in adapters.items()}, held, model=common["model"], tokenizer=common["tok"],
         output_dir=common["out"] / "scaled", max_ratio=sched.max_distance_ratio, column="kl",
-        max_rounds=sched.distance_rounds + 1, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
+        max_rounds=sched.distance_rounds, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
         use_chat_template=cfg.use_chat_template)
     first = {n: float(v) for n, v in (done[0]["distances"] if done else dist["kl"]).items()}
     for r in done:
@@ -553,11 +553,11 @@ def _scale_distances(adapters: dict[str, Any], held: pd.DataFrame, sched: Experi
 
 def _balancing_md(bal: Mapping[str, Any], first_steps: Any) -> list[str]:
     """The results page's paragraph and table on the distance balancing (``findings.json`` ``distance_balancing``)."""
+    if bal.get("method") == "scale":
+        return _scaling_md(bal)
     kl, first, steps = bal["kl"], bal["kl_first"], bal["max_steps"]
     least = min(kl, key=kl.get)
     rest = {n: v for n, v in kl.items() if n != least}
-    if bal.get("method") == "scale":
-        return _scaling_md(bal)
     closer = [n for n in kl if steps[n] > (first_steps or steps[n]) and kl[n] < first[n]]
     lines = [f"Distances from the base (issue 10.2): after the first training every adapter's KL to the base was "
              f"measured on {bal['n_sequences']} held-out training-split sequences (prompts no training pair comes "
