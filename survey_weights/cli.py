@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibrate the conditioned run's mixing on N training-split prompts that no training pair "
                         "comes from (bundled preference data; default 20, 0: the run's own mix)")
     p.add_argument("--pool-prompts", type=int, default=None, metavar="N",
-                   help="held-out prompts of the pool evaluation (bundled preference data; default 40, at most 60)")
+                   help="held-out prompts of the pool evaluation (bundled preference data; default and at most 60)")
 
     p = add("experiment", "DPO vs parameter merging vs MODPO on empathy/safety (the study's Phase 1, synthetic data).",
             f"{PROG} experiment --out outputs/experiment        # full run (about an hour on 2 CPU cores)\n"

@@ -139,6 +139,7 @@ def test_run_schedule_flags_reach_the_main_schedule():
     from survey_weights.cli import _schedule, build_parser
 
     assert _schedule(build_parser().parse_args(["run"])).n_calibration_prompts == 20
+    assert _schedule(build_parser().parse_args(["run"])).n_pool_prompts == 60  # every held-out prompt
     sched = _schedule(build_parser().parse_args(["run", "--calibration-prompts", "0", "--pool-prompts", "40"]))
     assert sched.n_calibration_prompts is None and sched.n_pool_prompts == 40
     assert _schedule(build_parser().parse_args(["run", "--calibration-prompts", "40"])).n_calibration_prompts == 40
