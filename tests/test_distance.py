@@ -139,6 +139,34 @@ def test_train_at_comparable_distance_narrows_the_ratio(tmp_path):
     assert run[least].losses and len(run[least].losses) == dist.loc[least, "max_steps"]
 
 
+def test_train_at_comparable_distance_by_scaling(tmp_path):
+    """method="scale": one training, the outliers' updates scaled into output_dir/scaled, the trained adapters kept;
+    a re-run finds the trained adapters and scales them the same way."""
+    train, held = _conflicting(PROMPTS[:14], 0), _conflicting(PROMPTS[14:], 1)
+    with one_thread():
+        model, tok = make_tiny_llama()
+        run, dist = train_at_comparable_distance(PROFILES, train, held_out=held, output_dir=tmp_path / "fair",
+                                                 model=model, tokenizer=tok, config=CFG, max_ratio=1.3,
+                                                 method="scale")
+        plain = adapter_distances({n: tmp_path / "fair" / n for n in PROFILES}, held, model=model, tokenizer=tok)
+        again, dist2 = train_at_comparable_distance(PROFILES, train, held_out=held, output_dir=tmp_path / "fair",
+                                                    model=model, tokenizer=tok, config=CFG, max_ratio=1.3,
+                                                    method="scale")
+    assert distance_ratio(plain) > 1.3 and dist.attrs["ratio"] <= 1.3  # scaled into the band
+    assert dist.attrs["ratio"] == pytest.approx(distance_ratio(dist))
+    assert set(dist["max_steps"]) == {CFG.max_steps}  # nobody retrained
+    scaled = [n for n in PROFILES if dist.loc[n, "scale"] != 1.0]
+    assert scaled and all(dist.loc[n, "round"] >= 1 for n in scaled)
+    for a in run.adapters:
+        expected = tmp_path / "fair" / ("scaled" if a.name in scaled else "") / a.name
+        assert a.path == expected and (a.path / "adapter_config.json").is_file()
+    assert all(a.skipped for a in again.adapters)  # the trained adapters were found, not retrained
+    pd.testing.assert_frame_equal(dist2, dist)
+    with pytest.raises(ValueError, match="method"):
+        train_at_comparable_distance(PROFILES, train, held_out=held, output_dir=tmp_path / "x", model=model,
+                                     tokenizer=tok, config=CFG, method="beta")
+
+
 def _random_adapters(tmp_path, model, sizes):
     """Saved LoRAs on the tiny model with lora_B of Frobenius size `sizes[name]` times a fixed random draw."""
     from peft import LoraConfig, get_peft_model

@@ -269,13 +269,15 @@ def rebalance(measure: Callable[[], pd.DataFrame], retrain: Callable[[dict[str, 
 def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, output_dir: str | os.PathLike[str],
                                  model: Any, tokenizer: Any, config: MODPOConfig | None = None,
                                  max_ratio: float = 2.0, max_rounds: int = 2, column: str = "mean_abs_logratio",
-                                 max_steps: int | None = None, **train_kwargs: Any) -> tuple[Any, pd.DataFrame]:
-    """Train one adapter per profile, then retrain the outliers with rescaled step budgets until the most- and
-    least-moved adapter are within `max_ratio` on `held_out` (or `max_rounds` retraining rounds are spent).
+                                 max_steps: int | None = None, method: str = "steps",
+                                 **train_kwargs: Any) -> tuple[Any, pd.DataFrame]:
+    """Train one adapter per profile, then bring the outliers into the band: retrain them with rescaled step
+    budgets (``method="steps"``) or scale their updates (``method="scale"``), until the most- and least-moved
+    adapter are within `max_ratio` on `held_out` (or `max_rounds` rounds are spent).
 
-    The rule assumes that more steps move an adapter further; where the profile's gradients nearly cancel they may
-    not (``docs/design.md``). :func:`scale_to_comparable_distance` reaches the band without training, by scaling
-    the trained updates.
+    The steps rule assumes that more steps move an adapter further; where the profile's gradients nearly cancel
+    they may not (``docs/design.md``: in the experiment the sweep's middle came closer to the base with 4 x the
+    steps). ``method="scale"`` needs no more training (:func:`scale_to_comparable_distance`).
 
     Parameters
     ----------
@@ -290,14 +292,19 @@ def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, out
         Retraining rounds at most.
     max_steps : int, optional
         Upper bound of a rescaled budget (default 4 x the first budget).
+    method : {"steps", "scale"}, default "steps"
+        ``"scale"``: the outliers' updates are scaled (:func:`scale_adapter`) into ``output_dir / "scaled"``; the
+        trained adapters stay where they are.
 
     Returns
     -------
     run : TrainingRun
-        The final adapters (retrained ones replace their first version in `output_dir`).
+        The final adapters (retrained ones replace their first version in `output_dir`; scaled ones point to
+        ``output_dir / "scaled"``).
     distances : DataFrame
         :func:`adapter_distances` of the final adapters plus ``max_steps`` (each adapter's budget) and ``round``
-        (the round it was last trained in); ``distances.attrs["ratio"]`` is the final ratio.
+        (the round it was last retrained or scaled in; 0: never), and with ``method="scale"`` also ``scale`` and
+        ``path``; ``distances.attrs["ratio"]`` is the final ratio.
     """
     from .train import TrainingRun, train_adapters
 
@@ -307,6 +314,9 @@ def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, out
                          "MODPOConfig(max_steps=50).")
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 0:
         raise ValueError(f"`max_rounds` must be an int >= 0. Got {max_rounds!r}.")
+    if method not in ("steps", "scale"):
+        raise ValueError(f"`method` must be 'steps' or 'scale'. Got {method!r}. Fix: method='scale' to scale the "
+                         "outliers' updates instead of retraining them.")
     specs = normalize_profiles(profiles, main_objective=train_kwargs.pop("main_objective", None))
     cap = max_steps if max_steps is not None else 4 * cfg.max_steps
     overwrite = bool(train_kwargs.pop("overwrite", False))
@@ -324,6 +334,27 @@ def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, out
     results = {a.name: a for a in run.adapters}
     budget = {s.name: cfg.max_steps for s in specs}
     last = {s.name: 0 for s in specs}
+    dist_kw = dict(max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
+                   use_chat_template=cfg.use_chat_template)
+    if method == "scale":
+        paths = {n: a.path for n, a in results.items()}
+        if max_rounds == 0:
+            dist = adapter_distances(paths, held_out, model=model, tokenizer=tokenizer, **dist_kw)
+            dist["scale"], dist["path"] = 1.0, [str(paths[n]) for n in dist.index]
+            rounds: list[dict[str, Any]] = []
+        else:
+            dist, rounds = scale_to_comparable_distance(paths, held_out, model=model, tokenizer=tokenizer,
+                                                        output_dir=run.output_dir / "scaled", max_ratio=max_ratio,
+                                                        column=column, max_rounds=max_rounds, **dist_kw)
+        for r in rounds:
+            last.update({n: r["round"] for n in r["scale"]})
+        results = {n: (dataclasses.replace(a, path=Path(dist.at[n, "path"])) if dist.at[n, "scale"] != 1.0 else a)
+                   for n, a in results.items()}
+        dist["max_steps"] = [budget[n] for n in dist.index]
+        dist["round"] = [last[n] for n in dist.index]
+        dist.attrs["ratio"] = distance_ratio(dist, column)
+        return TrainingRun(tuple(results[s.name] for s in specs), run.output_dir, run.precompute_seconds,
+                           run.reward_accuracy), dist
 
     def measure() -> pd.DataFrame:
         return adapter_distances({n: a.path for n, a in results.items()}, held_out, model=model, tokenizer=tokenizer,
