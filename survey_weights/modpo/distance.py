@@ -19,6 +19,7 @@ Distances on held-out sequences (response tokens :math:`t`, teacher-forced):
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -322,57 +323,50 @@ def train_at_comparable_distance(profiles: Any, data: Any, *, held_out: Any, out
     overwrite = bool(train_kwargs.pop("overwrite", False))
     run = train_adapters(specs, data, output_dir=output_dir, model=model, tokenizer=tokenizer, config=cfg,
                          overwrite=overwrite, **train_kwargs)
-    if train_kwargs.get("reward_models") is None:  # reuse the reward models the first call trained and saved
-        from .reward import RewardModel
-
-        saved = run.output_dir / "reward_models"
-        loaded = [RewardModel.load(p) for p in sorted(saved.iterdir()) if (p / "reward_config.json").is_file()] \
-            if saved.is_dir() else []
-        rms = {rm.criterion: rm for rm in loaded}
-        if rms:
-            train_kwargs["reward_models"] = rms
     results = {a.name: a for a in run.adapters}
     budget = {s.name: cfg.max_steps for s in specs}
     last = {s.name: 0 for s in specs}
-    dist_kw = dict(max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
-                   use_chat_template=cfg.use_chat_template)
+    dist_kw = dict(model=model, tokenizer=tokenizer, max_length=cfg.max_length,
+                   max_prompt_length=cfg.max_prompt_length, use_chat_template=cfg.use_chat_template)
     if method == "scale":
         paths = {n: a.path for n, a in results.items()}
         if max_rounds == 0:
-            dist = adapter_distances(paths, held_out, model=model, tokenizer=tokenizer, **dist_kw)
+            dist = adapter_distances(paths, held_out, **dist_kw)
             dist["scale"], dist["path"] = 1.0, [str(paths[n]) for n in dist.index]
             rounds: list[dict[str, Any]] = []
         else:
-            dist, rounds = scale_to_comparable_distance(paths, held_out, model=model, tokenizer=tokenizer,
-                                                        output_dir=run.output_dir / "scaled", max_ratio=max_ratio,
-                                                        column=column, max_rounds=max_rounds, **dist_kw)
+            dist, rounds = scale_to_comparable_distance(paths, held_out, output_dir=run.output_dir / "scaled",
+                                                        max_ratio=max_ratio, column=column, max_rounds=max_rounds,
+                                                        **dist_kw)
         for r in rounds:
             last.update({n: r["round"] for n in r["scale"]})
         results = {n: (dataclasses.replace(a, path=Path(dist.at[n, "path"])) if dist.at[n, "scale"] != 1.0 else a)
                    for n, a in results.items()}
-        dist["max_steps"] = [budget[n] for n in dist.index]
-        dist["round"] = [last[n] for n in dist.index]
-        dist.attrs["ratio"] = distance_ratio(dist, column)
-        return TrainingRun(tuple(results[s.name] for s in specs), run.output_dir, run.precompute_seconds,
-                           run.reward_accuracy), dist
+    else:
+        if train_kwargs.get("reward_models") is None:  # retraining reuses the reward models the first call saved
+            from .reward import RewardModel
 
-    def measure() -> pd.DataFrame:
-        return adapter_distances({n: a.path for n, a in results.items()}, held_out, model=model, tokenizer=tokenizer,
-                                 max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
-                                 use_chat_template=cfg.use_chat_template)
+            saved = run.output_dir / "reward_models"
+            loaded = [RewardModel.load(p) for p in sorted(saved.iterdir()) if (p / "reward_config.json").is_file()] \
+                if saved.is_dir() else []
+            rms = {rm.criterion: rm for rm in loaded}
+            if rms:
+                train_kwargs["reward_models"] = rms
+        by_name = {s.name: s for s in specs}
 
-    by_name = {s.name: s for s in specs}
+        def measure() -> pd.DataFrame:
+            return adapter_distances({n: a.path for n, a in results.items()}, held_out, **dist_kw)
 
-    def retrain(changed: Mapping[str, int], _dist: pd.DataFrame) -> None:
-        for n, steps in changed.items():
-            r = train_adapters([by_name[n]], data, output_dir=output_dir, model=model, tokenizer=tokenizer,
-                               config=dataclasses.replace(cfg, max_steps=steps), overwrite=True, **train_kwargs)
-            results[n] = r.adapters[0]
+        def retrain(changed: Mapping[str, int], _dist: pd.DataFrame) -> None:
+            for n, steps in changed.items():
+                r = train_adapters([by_name[n]], data, output_dir=output_dir, model=model, tokenizer=tokenizer,
+                                   config=dataclasses.replace(cfg, max_steps=steps), overwrite=True, **train_kwargs)
+                results[n] = r.adapters[0]
 
-    dist, rounds = rebalance(measure, retrain, budget, max_ratio=max_ratio, column=column, max_steps=cap,
-                             max_rounds=max_rounds)
-    for r in rounds:
-        last.update({n: r["round"] for n in r["max_steps"]})
+        dist, rounds = rebalance(measure, retrain, budget, max_ratio=max_ratio, column=column, max_steps=cap,
+                                 max_rounds=max_rounds)
+        for r in rounds:
+            last.update({n: r["round"] for n in r["max_steps"]})
     dist["max_steps"] = [budget[n] for n in dist.index]
     dist["round"] = [last[n] for n in dist.index]
     dist.attrs["ratio"] = distance_ratio(dist, column)
@@ -395,7 +389,7 @@ def scale_adapter(adapter: str | os.PathLike[str], dest: str | os.PathLike[str],
     Parameters
     ----------
     adapter : path
-        A saved PEFT LoRA directory (plain LoRA: no DoRA, rsLoRA or per-module ranks).
+        A saved PEFT LoRA directory holding only LoRA factors (no DoRA: its magnitude vectors do not scale).
     dest : path
         The new directory (replaced atomically when it exists; must differ from `adapter`).
     scale : float > 0
@@ -425,11 +419,7 @@ def scale_adapter(adapter: str | os.PathLike[str], dest: str | os.PathLike[str],
         raise ValueError(f"`adapter` {str(src)!r} holds tensors other than LoRA factors ({other[:3]}); only plain "
                          "LoRA adapters can be scaled.")
     out = {k: (v * float(scale) if k.endswith("lora_B.weight") else v) for k, v in state.items()}
-    rec: dict[str, Any] = {}
-    if (src / PROFILE_FILE).is_file():
-        import json
-
-        rec = json.loads((src / PROFILE_FILE).read_text())
+    rec: dict[str, Any] = json.loads((src / PROFILE_FILE).read_text()) if (src / PROFILE_FILE).is_file() else {}
     rec["distance_scale"] = float(rec.get("distance_scale", 1.0)) * float(scale)
     rec["scaled_from"] = str(src)
     return write_adapter(dest, out, cfg, rec)
