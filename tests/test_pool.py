@@ -209,6 +209,44 @@ def test_pool_evaluation_tables_tests_and_plot():
     plt.close(fig)
 
 
+def test_plot_relative_to_base_uses_paired_gains_and_the_oracle_at_a_distance():
+    ev = _evaluation()
+    fig, ax = plt.subplots()
+    out = ev.plot(ax=ax, labels="legend", relative_to="base", oracle_kl="median")
+    assert out is ax and "gain over base" in ax.get_xlabel()
+    # every model's point is its paired gain over the base; the base sits at the origin
+    pts = {c.get_label(): c.lines[0].get_xydata()[0] for c in ax.containers}
+    for n in ev.names:
+        gx = ev.difference(n, "base", {"empathy": 1.0})["estimate"]
+        gy = ev.difference(n, "base", {"safety": 1.0})["estimate"]
+        assert pts[n] == pytest.approx([gx, gy])
+    assert pts["base"] == pytest.approx([0.0, 0.0])
+    # the oracle line is the KL-constrained front at the models' median distance, shifted by the base's point
+    kl = float(np.median([ev.kl_to_base(n) for n in ev.names if n != "base"]))
+    front = ev.oracle_front(n=21, kl=kl)
+    bx, by = ev.point("base")
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("oracle at KL"))
+    assert line.get_xdata() == pytest.approx(front["empathy"] - bx)
+    assert line.get_ydata() == pytest.approx(front["safety"] - by)
+    # each point of that front is as far from the base as asked
+    beta = ev.oracle_beta({"empathy": 0.5, "safety": 0.5}, kl)
+    from survey_weights._util.simplex import mean_kl
+    assert mean_kl(ev._oracle_q({"empathy": 0.5, "safety": 0.5}, beta), ev.distribution("base")) == pytest.approx(kl)
+    # distinct colour-marker pairs for the legend's models
+    styles = {(c.lines[0].get_color(), c.lines[0].get_marker()) for c in ax.containers}
+    assert len(styles) == len(ev.names)
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+    fig, ax = plt.subplots()  # a distance no model on this pool can reach: the front at beta, and the label says so
+    ev.plot(ax=ax, oracle_kl=1e6, labels=False)
+    assert any("out of reach" in ln.get_label() for ln in ax.get_lines())
+    plt.close(fig)
+    with pytest.raises(ValueError, match="relative_to"):
+        ev.plot(relative_to="nobody")
+    with pytest.raises(ValueError, match="oracle_kl"):
+        ev.plot(oracle_kl="mean")
+
+
 def test_from_logps_validates():
     pool = _pool()
     with pytest.raises(ValueError, match="shape"):

@@ -216,11 +216,14 @@ class PoolEvaluation:
                 hi = mid
         return float(np.exp(0.5 * (lo + hi)))
 
-    def oracle_front(self, x: str = "empathy", y: str = "safety", n: int = 11) -> pd.DataFrame:
-        """Oracle expected scores for ``w = (1 - t) e_x + t e_y``, t = 0..1 (n points): ``t, <x>, <y>``."""
+    def oracle_front(self, x: str = "empathy", y: str = "safety", n: int = 11, *, kl: float | None = None
+                     ) -> pd.DataFrame:
+        """Oracle expected scores for ``w = (1 - t) e_x + t e_y``, t = 0..1 (n points): ``t, <x>, <y>``; at the
+        evaluation's β, or - with `kl` - each point the KL-constrained optimum at that distance from the base
+        (:meth:`oracle_beta`): the best front any model `kl` nats from the base can reach."""
         rows = []
         for t in np.linspace(0.0, 1.0, n):
-            e = self.oracle({x: 1.0 - t, y: t}).mean(axis=0)
+            e = self.oracle({x: 1.0 - t, y: t}, kl=kl).mean(axis=0)
             rows.append((t, e[self.pool.criteria.index(x)], e[self.pool.criteria.index(y)]))
         return pd.DataFrame(rows, columns=["t", x, y])
 
@@ -316,11 +319,20 @@ class PoolEvaluation:
 
     # ------------------------------------------------------------------------------------------ plot
     def plot(self, ax: Any = None, *, x: str = "empathy", y: str = "safety", oracle: bool = True,
-             fronts: Mapping[str, Sequence[str]] | None = None, labels: bool | str = True) -> Any:
+             fronts: Mapping[str, Sequence[str]] | None = None, labels: bool | str = True,
+             relative_to: str | None = None, oracle_kl: float | str | None = None) -> Any:
         """Expected ``x`` vs ``y`` per model with bootstrap whiskers, the oracle front as a line, and `fronts`
         (label -> ordered model names) joined by lines; labels are offset alternately so they do not overlap.
         ``labels="legend"`` names the models in a legend outside the axes instead (for many models close
-        together); ``labels=False`` names none.
+        together; every model gets its own colour and marker); ``labels=False`` names none.
+
+        ``relative_to`` (a model name, e.g. the base): plot each model's gain over that model on ``x`` and ``y``
+        with *paired* bootstrap whiskers (the same resampled prompts for both models), which resolve differences
+        that the models' own intervals - dominated by how the prompts differ - hide; the oracle front and `fronts`
+        are shifted the same way. ``oracle_kl``: draw the oracle front at that distance from the base (nats,
+        :meth:`oracle_front` with ``kl``) instead of at the evaluation's β; ``"median"``: at the median
+        :meth:`kl_to_base` of the models other than the base - the best front reachable by models as far from the
+        base as these are.
 
         Returns
         -------
@@ -328,32 +340,68 @@ class PoolEvaluation:
         """
         import matplotlib.pyplot as plt
 
+        if relative_to is not None and relative_to not in self.names:
+            raise ValueError(f"`relative_to` {relative_to!r} is not a model of this evaluation ({self.names}).")
+        kl = self._plot_kl(oracle_kl)
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4.5))
         t = self.to_frame().set_index(["model", "criterion"])
+        ox, oy = self.point(relative_to, x, y) if relative_to is not None else (0.0, 0.0)
         if oracle:
-            f = self.oracle_front(x, y, n=21)
-            ax.plot(f[x], f[y], "-", color="0.6", lw=1.2, label=f"oracle (β={self.beta:g})", zorder=1)
+            what = f"oracle (β={self.beta:g})" if kl is None else f"oracle at KL {kl:.3g} from the base"
+            try:
+                f = self.oracle_front(x, y, n=21, kl=kl)
+            except ValueError:  # a distance beyond the oracle's reach on this pool: its front at beta instead
+                f, what, kl = self.oracle_front(x, y, n=21), f"oracle (β={self.beta:g}; KL {kl:.3g} out of reach)", None
+            ax.plot(f[x] - ox, f[y] - oy, "-" if kl is None else "--", color="0.6", lw=1.2, label=what, zorder=1)
         for label, names in (fronts or {}).items():
             pts = np.array([self.point(n, x, y) for n in names])
-            ax.plot(pts[:, 0], pts[:, 1], "-", lw=1.0, alpha=0.7, label=label, zorder=2)
+            ax.plot(pts[:, 0] - ox, pts[:, 1] - oy, "-", lw=1.0, alpha=0.7, label=label, zorder=2)
         order = sorted(self.names, key=lambda n: self.point(n, x, y))
+        markers = "o^vDsP*X<>hp"
         for i, n in enumerate(order):
-            ex, ey = t.loc[(n, x), "expected"], t.loc[(n, y), "expected"]
-            xerr = [[ex - t.loc[(n, x), "ci_lo"]], [t.loc[(n, x), "ci_hi"] - ex]]
-            yerr = [[ey - t.loc[(n, y), "ci_lo"]], [t.loc[(n, y), "ci_hi"] - ey]]
-            marker = "s" if n == self.base else "o"
-            ax.errorbar([ex], [ey], xerr=xerr, yerr=yerr, fmt=marker, ms=5, capsize=2, lw=0.8, zorder=3,
-                        color="k" if n == self.base else None, label=n if labels == "legend" else None)
+            if relative_to is None:
+                ex, ey = t.loc[(n, x), "expected"], t.loc[(n, y), "expected"]
+                xlo, xhi, ylo, yhi = (t.loc[(n, x), "ci_lo"], t.loc[(n, x), "ci_hi"], t.loc[(n, y), "ci_lo"],
+                                      t.loc[(n, y), "ci_hi"])
+            else:
+                dx, dy_ = self.difference(n, relative_to, {x: 1.0}), self.difference(n, relative_to, {y: 1.0})
+                ex, ey = dx["estimate"], dy_["estimate"]
+                (xlo, xhi), (ylo, yhi) = dx["ci"], dy_["ci"]
+            is_ref = n == (relative_to if relative_to is not None else self.base)
+            style = ({"fmt": "s", "color": "k"} if is_ref else
+                     {"fmt": markers[(i // 10) % len(markers)] if labels == "legend" else "o",
+                      "color": f"C{i % 10}" if labels == "legend" else None})
+            ax.errorbar([ex], [ey], xerr=[[ex - xlo], [xhi - ex]], yerr=[[ey - ylo], [yhi - ey]], ms=5, capsize=2,
+                        lw=0.8, zorder=3, label=n if labels == "legend" else None, **style)
             if labels and labels != "legend":
                 dy = (8 + 9 * (i % 3)) * (1 if i % 2 == 0 else -1)
                 ax.annotate(n, (ex, ey), xytext=(6, dy), textcoords="offset points", fontsize=7,
                             arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.5"})
-        ax.set_xlabel(f"pool-expected {x}")
-        ax.set_ylabel(f"pool-expected {y}")
+        if relative_to is None:
+            ax.set_xlabel(f"pool-expected {x}")
+            ax.set_ylabel(f"pool-expected {y}")
+        else:
+            ax.axhline(0.0, color="0.8", lw=0.8, zorder=0)
+            ax.axvline(0.0, color="0.8", lw=0.8, zorder=0)
+            ax.set_xlabel(f"{x}: gain over {relative_to} (paired 95% interval)")
+            ax.set_ylabel(f"{y}: gain over {relative_to} (paired 95% interval)")
         ax.set_title(f"{self.pool.name}: {self.pool.n_prompts} prompts, q from {self.normalise} log-probs")
         if labels == "legend":
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         elif oracle or fronts:
             ax.legend(fontsize=7, loc="best")
         return ax
+
+    def _plot_kl(self, oracle_kl: float | str | None) -> float | None:
+        """:meth:`plot`'s ``oracle_kl`` as nats (None: at β)."""
+        if oracle_kl is None:
+            return None
+        if oracle_kl == "median":
+            kls = [self.kl_to_base(n) for n in self.names if n != self.base]
+            if not kls:
+                raise ValueError("`oracle_kl='median'` needs at least one model besides the base.")
+            return float(np.median(kls))
+        if isinstance(oracle_kl, str):
+            raise ValueError(f"`oracle_kl` must be a distance in nats, 'median' or None. Got {oracle_kl!r}.")
+        return float(oracle_kl)

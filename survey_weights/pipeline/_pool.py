@@ -209,9 +209,19 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
                              **({"separation": dict(separation)} if separation else {}),
                              **({"mixing": dict(mixing)} if mixing else {}))
     atomic_write_text(doc_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    fig, ax = new_figure((9, 5))
-    pe.plot(ax=ax, labels="legend")  # many profiles close together: names in a legend, not on the points
-    ax.set_title(f"Pool evaluation: expected empathy vs safety ({plot_title}, 95% intervals)")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(15, 5.5))
+    ax, rel = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    # Left: every model and the oracle front at the evaluation's beta (the best the pool allows). Right: each
+    # model's gain over the base with paired intervals (the models' own intervals, left, are dominated by how the
+    # prompts differ) and the oracle front at the adapters' median distance from the base.
+    pe.plot(ax=ax, labels=False)
+    ax.set_title(f"Expected scores and the oracle front ({plot_title}, 95% intervals)", fontsize=9)
+    pe.plot(ax=rel, labels="legend", relative_to=pe.base, oracle_kl="median")
+    rel.set_title(f"Gain over the base, paired 95% intervals; oracle at the adapters' median KL ({plot_title})",
+                  fontsize=9)
+    fig.suptitle("Pool evaluation: expected empathy vs safety")
     png = atomic_write_bytes(out / "pool_front.png", figure_png(fig))
     sep_png = None
     if separation and separation.get("from_base"):
