@@ -247,6 +247,20 @@ def test_plot_relative_to_base_uses_paired_gains_and_the_oracle_at_a_distance():
         ev.plot(oracle_kl="mean")
 
 
+def test_plot_legend_styles_stay_distinct_beyond_ten_models():
+    pool = _pool()
+    rng = np.random.default_rng(0)
+    logps = {f"m{i}": np.where(pool.mask, rng.normal(size=pool.mask.shape), np.nan) for i in range(13)}
+    logps["base"] = np.where(pool.mask, 0.0, np.nan)
+    ev = PoolEvaluation.from_logps(pool, logps, base="base", beta=1.0, n_boot=50, seed=0)
+    fig, ax = plt.subplots()
+    ev.plot(ax=ax, labels="legend", relative_to="base")
+    colours = [tuple(c.lines[0].get_color()) if not isinstance(c.lines[0].get_color(), str)
+               else c.lines[0].get_color() for c in ax.containers]
+    assert len(set(colours)) == len(ev.names) == 14  # 20 colours before any repeats
+    plt.close(fig)
+
+
 def test_from_logps_validates():
     pool = _pool()
     with pytest.raises(ValueError, match="shape"):

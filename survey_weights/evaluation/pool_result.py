@@ -359,6 +359,8 @@ class PoolEvaluation:
             ax.plot(pts[:, 0] - ox, pts[:, 1] - oy, "-", lw=1.0, alpha=0.7, label=label, zorder=2)
         order = sorted(self.names, key=lambda n: self.point(n, x, y))
         markers = "o^vDsP*X<>hp"
+        palette = plt.get_cmap("tab20" if len(order) > 10 else "tab10")
+        n_col = 20 if len(order) > 10 else 10
         for i, n in enumerate(order):
             if relative_to is None:
                 ex, ey = t.loc[(n, x), "expected"], t.loc[(n, y), "expected"]
@@ -370,8 +372,8 @@ class PoolEvaluation:
                 (xlo, xhi), (ylo, yhi) = dx["ci"], dy_["ci"]
             is_ref = n == (relative_to if relative_to is not None else self.base)
             style = ({"fmt": "s", "color": "k"} if is_ref else
-                     {"fmt": markers[(i // 10) % len(markers)] if labels == "legend" else "o",
-                      "color": f"C{i % 10}" if labels == "legend" else None})
+                     {"fmt": markers[(i // n_col) % len(markers)] if labels == "legend" else "o",
+                      "color": palette(i % n_col) if labels == "legend" else None})
             ax.errorbar([ex], [ey], xerr=[[ex - xlo], [xhi - ex]], yerr=[[ey - ylo], [yhi - ey]], ms=5, capsize=2,
                         lw=0.8, zorder=3, label=n if labels == "legend" else None, **style)
             if labels and labels != "legend":
