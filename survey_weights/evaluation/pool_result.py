@@ -345,7 +345,7 @@ class PoolEvaluation:
         kl = self._plot_kl(oracle_kl)
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4.5))
-        t = self.to_frame().set_index(["model", "criterion"])
+        t = self.to_frame().set_index(["model", "criterion"]) if relative_to is None else None  # else: paired gains
         ox, oy = self.point(relative_to, x, y) if relative_to is not None else (0.0, 0.0)
         if oracle:
             what = f"oracle (β={self.beta:g})" if kl is None else f"oracle at KL {kl:.3g} from the base"
@@ -360,9 +360,9 @@ class PoolEvaluation:
         order = sorted(self.names, key=lambda n: self.point(n, x, y))
         markers = "o^vDsP*X<>hp"
         palette = plt.get_cmap("tab20" if len(order) > 10 else "tab10")
-        n_col = 20 if len(order) > 10 else 10
+        n_col = palette.N
         for i, n in enumerate(order):
-            if relative_to is None:
+            if t is not None:
                 ex, ey = t.loc[(n, x), "expected"], t.loc[(n, y), "expected"]
                 xlo, xhi, ylo, yhi = (t.loc[(n, x), "ci_lo"], t.loc[(n, x), "ci_hi"], t.loc[(n, y), "ci_lo"],
                                       t.loc[(n, y), "ci_hi"])
