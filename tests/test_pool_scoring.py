@@ -137,3 +137,53 @@ def test_shared_prompt_pass_matches_the_plain_pass_in_value_and_gradient():
     assert torch.allclose(plain, shared, atol=1e-4)
     assert torch.allclose(g_plain, g_shared, rtol=1e-3, atol=1e-5) and g_plain.abs().max() > 0
     assert torch.allclose(some, plain[order], atol=1e-4)
+
+
+def test_a_prefix_common_to_every_prompt_is_computed_once_and_changes_nothing():
+    """Prompts that share a long token prefix (as the chat template's system message makes them) run it once; the
+    log-probs and the training gradient equal the plain pass, prefix or not."""
+    from peft import LoraConfig, get_peft_model
+
+    from survey_weights.modpo import logps as L
+
+    head = "Context: the person writing has said they feel low for weeks and would like to talk. "
+    prompts = [head + p for p in PROMPTS[:3]] + [head + PROMPTS[3] + " It is worse at night, every night."]
+    replies = ["That sounds hard.", "Okay.", "It sounds like you feel anxious; what would help?", "Hm"]
+    with one_thread():
+        model, tok = make_tiny_llama()
+        torch.manual_seed(0)
+        pm = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+        with torch.no_grad():
+            for name, p in pm.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)
+        enc = L.encode_sequences(tok, prompts * 2, replies + replies[::-1], max_length=512, max_prompt_length=256)
+        toks = [enc.input_ids[i][: enc.prompt_lens[i]] for i in range(4)]
+        assert L._common_prefix(toks) >= 20 and len(set(enc.prompt_lens)) >= 2  # shared prefix, ragged tails
+        assert enc.shared_prefix == L._common_prefix(toks)
+        reply_lens = sorted(len(enc.input_ids[i]) - enc.prompt_lens[i] for i in range(8))
+        assert L._split_point(reply_lens) > 0  # training's pass runs two response chunks, the first forked
+        calls = []
+        hook = pm.register_forward_pre_hook(lambda m, a, k: calls.append(k["input_ids"].shape), with_kwargs=True)
+        shared = L.compute_logps_by_prompt(pm, enc, pad_id=tok.pad_token_id, batch_size=3)
+        hook.remove()
+        assert calls[0][0] == 1 and calls[0][1] >= 20  # the prefix alone, one row
+        plain = L.compute_logps(pm, enc, pad_id=tok.pad_token_id, batch_size=8)
+        params = [p for p in pm.parameters() if p.requires_grad]
+
+        def value_and_grad(f):
+            lp = f()
+            (lp[:4] - 2 * lp[4:]).sum().backward()
+            g = torch.cat([p.grad.flatten() for p in params])
+            pm.zero_grad(set_to_none=True)
+            return lp.detach(), g
+
+        rows = list(range(8))
+        v_plain, g_plain = value_and_grad(lambda: L.sequence_logps(pm, *L.collate(enc, rows, pad_id=tok.pad_token_id)))
+        v_shared, g_shared = value_and_grad(lambda: L.shared_prompt_logps(pm, enc, rows, pad_id=tok.pad_token_id))
+    assert torch.allclose(plain, shared, atol=1e-4) and torch.allclose(v_plain, v_shared, atol=1e-4)
+    assert torch.allclose(v_plain, plain, atol=1e-4)
+    assert torch.allclose(g_plain, g_shared, rtol=1e-3, atol=1e-5) and g_plain.abs().max() > 0
+    assert L._common_prefix([(1, 2, 3), (1, 2, 3, 4)]) == 2  # every prompt keeps a token of its own
+    assert L._common_prefix([(5, 2), (1, 2)]) == 0
+    assert L._split_point([3, 3, 3, 40]) == 3 and L._split_point([10, 10, 11, 11]) == 0  # a cut only where it pays

@@ -103,15 +103,29 @@ def test_training_targets_use_labels_and_smoothing():
 
 
 def test_pairs_labelled_one_half_do_not_move_the_adapter(tmp_path):
-    """With p = 1/2 and no margin the loss gradient at the reference is sigma(0) - 1/2 = 0: nothing is learnt."""
-    rows = [{"prompt": p, "chosen": "That sounds hard.", "rejected": "Just get over it.", "criterion": "empathy",
-             "prompt_id": f"p{i}", "label": 0.5} for i, p in enumerate(PROMPTS[:8])]
-    with one_thread():
-        model, tok = make_tiny_llama()
-        run = train_adapters({"dpo": {"empathy": 1.0}}, pd.DataFrame(rows), output_dir=tmp_path, model=model,
-                             tokenizer=tok, config=MODPOConfig(max_steps=3, batch_size=4, lr=1e-2, lora_r=4,
-                                                               lora_alpha=8, progress=False))
-    assert run["dpo"].losses == pytest.approx([math.log(2)] * 3, abs=1e-6)
+    """With p = 1/2 and no margin the loss gradient at the reference is sigma(0) - 1/2 = 0: nothing is learnt.
+
+    Exactly so in the loss. In training the policy's first log-probs equal the precomputed reference ones only up
+    to float rounding (the two passes chunk the replies differently, ``docs/design.md``, "Log-prob passes"), and
+    Adam's normalised step turns that rounding into small random moves; the loss, which p = 1/2 keeps at or above
+    log 2, must stay there, where the same pairs labelled 0.6 are learnt."""
+    z = torch.zeros(4, requires_grad=True)
+    losses, _, _ = dpo_loss(z, torch.zeros(4), torch.zeros(4), torch.zeros(4), beta=0.1, label=0.5)
+    losses.sum().backward()
+    assert torch.allclose(losses, torch.full((4,), math.log(2))) and torch.equal(z.grad, torch.zeros(4))
+
+    def run(p, out):
+        rows = [{"prompt": q, "chosen": "That sounds hard.", "rejected": "Just get over it.", "criterion": "empathy",
+                 "prompt_id": f"p{i}", "label": p} for i, q in enumerate(PROMPTS[:8])]
+        with one_thread():
+            model, tok = make_tiny_llama()
+            return train_adapters({"dpo": {"empathy": 1.0}}, pd.DataFrame(rows), output_dir=out, model=model,
+                                  tokenizer=tok, config=MODPOConfig(max_steps=3, batch_size=4, lr=1e-2, lora_r=4,
+                                                                    lora_alpha=8, progress=False))["dpo"].losses
+
+    half, learnt = run(0.5, tmp_path / "half"), run(0.6, tmp_path / "learnt")
+    assert all(math.log(2) - 1e-6 <= x < math.log(2) + 2e-3 for x in half)
+    assert learnt[-1] < math.log(2) - 0.01  # the contrast: a label away from 1/2 is learnt in these steps
 
 
 # ------------------------------------------------------------------ conflicting pairs with hard labels

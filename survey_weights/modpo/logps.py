@@ -7,6 +7,7 @@ sees the same tokens everywhere. A response is tokenised separately from its pro
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,15 @@ class Encoded:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    @functools.cached_property
+    def shared_prefix(self) -> int:
+        """Tokens that every prompt here begins with, each prompt keeping at least one of its own (0 with fewer
+        than two distinct prompts): the chat template's system message and user header, 24 tokens for SmolLM2.
+        Every pass over these sequences computes them once and continues each prompt from there, so all passes
+        (reference, training, evaluation) split a prompt at the same place."""
+        prompts = list({s[:p] for s, p in zip(self.input_ids, self.prompt_lens) if p > 0})
+        return _common_prefix(prompts) if len(prompts) > 1 else 0
 
     def response_lengths(self) -> np.ndarray:
         """Response tokens of each sequence (everything after its prompt), shape (n,), int."""
@@ -227,32 +237,64 @@ def _prompt_groups(enc: Encoded, idx: Sequence[int]) -> dict[tuple[int, ...], li
     return groups
 
 
-def _prompt_pass(model: Any, prompts: Sequence[tuple[int, ...]], *, pad_id: int, device: Any
+def _prompt_pass(model: Any, prompts: Sequence[tuple[int, ...]], *, pad_id: int, device: Any, shared: int = 0
                  ) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
-    """One forward pass over right-padded ``prompts`` (B of them).
+    """One forward pass over right-padded ``prompts`` (B of them). With ``shared`` (the sequences'
+    :attr:`Encoded.shared_prefix`; used from :data:`MIN_SHARED_PREFIX` tokens), that many leading tokens, common
+    to every prompt, run first, once, and their key/value cache is copied to every row; the rest of each prompt
+    continues it.
 
     Returns ``(first, cache, prompt_mask, prompt_lens)``: ``first`` (B, V) float32 log-probs of the token after each
     prompt (the LM head runs at those positions only where the model allows), the key/value cache, the (B, P) mask
     and the (B,) lengths.
     """
-    b, width = len(prompts), max(len(p) for p in prompts)
+    b = len(prompts)
+    key = _cache_kwarg(model)
+    cache, head = None, 0
+    if shared >= MIN_SHARED_PREFIX:  # e.g. the chat template's system message: computed once, not B times
+        head = shared
+        pre = torch.tensor([prompts[0][:head]], dtype=torch.long, device=device)
+        out = model(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True, logits_to_keep=1) \
+            if _keeps_logits(model) else model(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True)
+        cache = out.get(key) if hasattr(out, "get") and out.get(key) is not None else out[1]
+        cache.reorder_cache(torch.zeros(b, dtype=torch.long, device=device))  # one copy per prompt
+    tails = [p[head:] for p in prompts]
+    width = max(len(t) for t in tails)
     ids = torch.full((b, width), pad_id, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
-    for row, p in enumerate(prompts):
-        ids[row, : len(p)] = torch.tensor(p, dtype=torch.long)
-        mask[row, : len(p)] = 1
+    mask = torch.zeros((b, head + width), dtype=torch.long)
+    mask[:, :head] = 1
+    for row, t in enumerate(tails):
+        ids[row, : len(t)] = torch.tensor(t, dtype=torch.long)
+        mask[row, head : head + len(t)] = 1
     ids, mask = ids.to(device), mask.to(device)
     lens = mask.sum(1)
-    last = lens - 1
+    last = lens - 1 - head
     kw: dict[str, Any] = {}
     if _keeps_logits(model):
         keep, last = torch.unique(last, return_inverse=True)  # LM head at the distinct last positions only
         kw["logits_to_keep"] = keep
+    if cache is not None:
+        kw[key] = cache
+        kw["position_ids"] = head + torch.arange(width, device=ids.device)[None, :].expand(b, -1)
     out = model(input_ids=ids, attention_mask=mask, use_cache=True, **kw)
     first = out.logits[torch.arange(b, device=ids.device), last].float().log_softmax(-1)
-    key = _cache_kwarg(model)
     cache = out.get(key) if hasattr(out, "get") and out.get(key) is not None else out[1]
     return first, cache, mask, lens
+
+
+MIN_SHARED_PREFIX = 4
+"""Shortest token prefix common to every prompt that :func:`_prompt_pass` computes once for all of them."""
+
+
+def _common_prefix(prompts: Sequence[tuple[int, ...]]) -> int:
+    """Length of the token prefix every prompt shares, leaving each prompt at least one token of its own."""
+    first, n = prompts[0], min(len(p) for p in prompts) - 1
+    for q in prompts[1:]:
+        k = 0
+        while k < n and q[k] == first[k]:
+            k += 1
+        n = k
+    return max(n, 0)
 
 
 def _response_pass(model: Any, responses: Sequence[tuple[int, ...]], group: torch.Tensor, first: torch.Tensor,
@@ -281,12 +323,15 @@ def _response_pass(model: Any, responses: Sequence[tuple[int, ...]], group: torc
 
 def shared_prompt_logps(model: Any, enc: Encoded, indices: Sequence[int], *, pad_id: int,
                         device: torch.device | str | None = None) -> torch.Tensor:
-    r"""Summed response log-probs of sequences ``enc[indices]`` in one prompt pass and one response pass, each
-    distinct prompt computed once (a pair's chosen and rejected reply share theirs); differentiable.
+    r"""Summed response log-probs of sequences ``enc[indices]`` in one prompt pass and one or two response
+    passes, each distinct prompt computed once (a pair's chosen and rejected reply share theirs; the prefix common
+    to every prompt, :attr:`Encoded.shared_prefix`, once for the batch); differentiable.
 
     Equal to :func:`sequence_logps` on the collated batch up to float rounding, at roughly
     ``(prompt + 2 response) / (2 (prompt + response))`` of its cost for pairs (the LM head also skips prompt
-    positions). Sequences with no prompt token fall back to :func:`sequence_logps`.
+    positions). The replies, shortest first, go through two response passes where that pads at least 10% fewer
+    tokens (:func:`_split_point`; one pass under DistributedDataParallel, whose processes must make the same calls).
+    Sequences with no prompt token fall back to :func:`sequence_logps`.
 
     Returns
     -------
@@ -298,14 +343,62 @@ def shared_prompt_logps(model: Any, enc: Encoded, indices: Sequence[int], *, pad
     if () in groups or not idx:
         return sequence_logps(model, *collate(enc, idx, pad_id=pad_id, device=dev))
     prompts = list(groups)
-    first, cache, pmask, plens = _prompt_pass(model, prompts, pad_id=pad_id, device=dev)
-    order = [pos for members in groups.values() for pos in members]
-    group = torch.tensor([g for g, members in enumerate(groups.values()) for _ in members], dtype=torch.long)
-    resp = [enc.input_ids[idx[pos]][enc.prompt_lens[idx[pos]]:] for pos in order]
-    vals = _response_pass(model, resp, group, first, cache, pmask, plens, pad_id=pad_id)
-    inv = torch.empty(len(idx), dtype=torch.long, device=vals.device)
-    inv[torch.tensor(order, dtype=torch.long, device=vals.device)] = torch.arange(len(idx), device=vals.device)
-    return vals[inv]
+    first, cache, pmask, plens = _prompt_pass(model, prompts, pad_id=pad_id, device=dev, shared=enc.shared_prefix)
+    rows = [(g, pos) for g, members in enumerate(groups.values()) for pos in members]
+    rows.sort(key=lambda r: len(enc.input_ids[idx[r[1]]]) - enc.prompt_lens[idx[r[1]]])  # shortest reply first
+    lens = [len(enc.input_ids[idx[pos]]) - enc.prompt_lens[idx[pos]] for _, pos in rows]
+    cut = 0 if _synchronised(model) else _split_point(lens)
+    parts = [rows[:cut], rows[cut:]] if cut else [rows]
+    vals, order = [], []
+    for j, part in enumerate(parts):
+        group = torch.tensor([g for g, _ in part], dtype=torch.long)
+        resp = [enc.input_ids[idx[pos]][enc.prompt_lens[idx[pos]]:] for _, pos in part]
+        c = cache if j == len(parts) - 1 else _fork_cache(cache)
+        vals.append(_response_pass(model, resp, group, first, c, pmask, plens, pad_id=pad_id))
+        order += [pos for _, pos in part]
+    out = torch.cat(vals)
+    inv = torch.empty(len(idx), dtype=torch.long, device=out.device)
+    inv[torch.tensor(order, dtype=torch.long, device=out.device)] = torch.arange(len(idx), device=out.device)
+    return out[inv]
+
+
+def _synchronised(model: Any) -> bool:
+    """Whether ``model`` is wrapped for data-parallel training (DistributedDataParallel): each of its forward calls
+    is a collective step, so every process must make the same number of them - training's replies then go through
+    one response pass whatever a process's own batch looks like (the shared-prefix pass depends on the encoded
+    sequences only, the same on every process)."""
+    return isinstance(model, torch.nn.parallel.DistributedDataParallel)
+
+
+def _split_point(lens: Sequence[int], min_saving: float = 0.1) -> int:
+    """Where to cut replies sorted by length (``lens`` ascending) into two response passes, each padded to its own
+    longest reply: the cut that computes the fewest padded tokens, or 0 (one pass) when it saves less than
+    ``min_saving`` of the one pass's tokens. On the bundled training pairs (8 pairs a step) padding fell from 42%
+    of the reply tokens computed to 25% (``docs/design.md``, "Log-prob passes")."""
+    n = len(lens)
+    if n < 2:
+        return 0
+    one = n * lens[-1]
+    best, cut = one, 0
+    for k in range(1, n):
+        t = k * lens[k - 1] + (n - k) * lens[-1]
+        if t < best:
+            best, cut = t, k
+    return cut if one - best >= min_saving * one else 0
+
+
+def _fork_cache(cache: Any) -> Any:
+    """A copy of a key/value cache that :func:`_response_pass` may reorder and extend while ``cache`` stays as it
+    is: the cached tensors are shared, not copied (reordering and extending replace them), so a cache that carries
+    a gradient can be forked too."""
+    new = copy.copy(cache)
+    if hasattr(cache, "layers"):  # transformers >= 5: one object per layer holding .keys / .values
+        new.layers = [copy.copy(layer) for layer in cache.layers]
+    elif hasattr(cache, "key_cache") and hasattr(cache, "value_cache"):  # transformers 4.x: lists of tensors
+        new.key_cache, new.value_cache = list(cache.key_cache), list(cache.value_cache)
+    else:
+        return copy.deepcopy(cache)
+    return new
 
 
 @torch.no_grad()
@@ -361,7 +454,8 @@ def compute_logps_by_prompt(
         bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False)
         for start in range(0, len(items), max(1, prompts_per_pass)):
             batch = items[start : start + max(1, prompts_per_pass)]
-            first, cache, pmask, plens = _prompt_pass(model, [p for p, _ in batch], pad_id=pad_id, device=dev)
+            first, cache, pmask, plens = _prompt_pass(model, [p for p, _ in batch], pad_id=pad_id, device=dev,
+                                                      shared=enc.shared_prefix)
             rows = [(g, m) for g, (_, members) in enumerate(batch) for m in members]
             # replies of similar length share a chunk: on the bundled pool, padding to the chunk's longest reply was
             # 41% of the response tokens computed in first-seen order and 15% sorted (docs/design.md, "Log-prob passes")
@@ -371,7 +465,7 @@ def compute_logps_by_prompt(
                 resp = [enc.input_ids[idx[m]][enc.prompt_lens[idx[m]]:] for _, m in chunk]
                 group = torch.tensor([g for g, _ in chunk], dtype=torch.long)
                 last = s + batch_size >= len(rows)
-                vals = _response_pass(model, resp, group, first, cache if last else copy.deepcopy(cache), pmask,
+                vals = _response_pass(model, resp, group, first, cache if last else _fork_cache(cache), pmask,
                                       plens, pad_id=pad_id)
                 out[[m for _, m in chunk]] = vals.cpu()
             bar.update(len(batch))
