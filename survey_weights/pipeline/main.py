@@ -57,8 +57,8 @@ def _main_training() -> MODPOConfig:
 
 @dataclass(frozen=True)
 class MainSchedule:
-    """Sizes of the main job: its training configuration plus the job's own budgets (defaults fit 15 minutes on
-    a 2-core CPU).
+    """Sizes of the main job: its training configuration plus the job's own budgets (the defaults fit 15 minutes
+    on a 2-core Intel Xeon, not on the slower 2-core AMD EPYC machines; README, "How long `make demo` takes").
 
     Parameters
     ----------
