@@ -100,11 +100,34 @@ def test_prompt_shared_log_probs_equal_the_plain_pass():
     assert torch.allclose(twice, plain[[5, 0, 5, 11, 0]], atol=1e-4) and twice[0] == twice[2]
 
 
+def _moved_lora(model):
+    """A LoRA on ``model`` whose B is random, so it moves the model and its gradient is not trivial."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    pm = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, p in pm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    return pm
+
+
+def _value_and_grad(pm, f):
+    """``f()``'s log-probs (pairs: first half chosen, second half rejected) and the gradient of a fixed
+    combination of them with respect to the LoRA weights."""
+    params = [p for p in pm.parameters() if p.requires_grad]
+    lp = f()
+    half = len(lp) // 2
+    (lp[:half] - 2 * lp[half:]).sum().backward()
+    g = torch.cat([p.grad.flatten() for p in params])
+    pm.zero_grad(set_to_none=True)
+    return lp.detach(), g
+
+
 def test_shared_prompt_pass_matches_the_plain_pass_in_value_and_gradient():
     """Training's pass (a pair's chosen and rejected reply share one pass over the prompt, prompts of different
     lengths right-padded together) equals the plain collated pass, and so does its gradient."""
-    from peft import LoraConfig, get_peft_model
-
     from survey_weights.modpo.logps import collate, encode_sequences, sequence_logps, shared_prompt_logps
 
     prompts = [PROMPTS[0], PROMPTS[1], PROMPTS[2] + " And more words make this prompt longer than the rest."]
@@ -112,26 +135,14 @@ def test_shared_prompt_pass_matches_the_plain_pass_in_value_and_gradient():
     rejected = ["Hm", "You should just stop worrying about it.", "Fine"]
     with one_thread():
         model, tok = make_tiny_llama()
-        torch.manual_seed(0)
-        peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-        with torch.no_grad():
-            for name, p in peft_model.named_parameters():
-                if "lora_B" in name:
-                    p.normal_(0, 0.5)  # a LoRA that moves the model, so the gradient is not trivial
+        peft_model = _moved_lora(model)
         enc = encode_sequences(tok, prompts * 2, chosen + rejected, max_length=512, max_prompt_length=256)
         assert len(set(enc.prompt_lens)) >= 2  # right padding is exercised
         rows = [0, 1, 2, 3, 4, 5]
-        params = [p for p in peft_model.parameters() if p.requires_grad]
-
-        def value_and_grad(f):
-            lp = f()
-            (lp[:3] - 2 * lp[3:]).sum().backward()
-            g = torch.cat([p.grad.flatten() for p in params])
-            peft_model.zero_grad(set_to_none=True)
-            return lp.detach(), g
-
-        plain, g_plain = value_and_grad(lambda: sequence_logps(peft_model, *collate(enc, rows, pad_id=tok.pad_token_id)))
-        shared, g_shared = value_and_grad(lambda: shared_prompt_logps(peft_model, enc, rows, pad_id=tok.pad_token_id))
+        plain, g_plain = _value_and_grad(
+            peft_model, lambda: sequence_logps(peft_model, *collate(enc, rows, pad_id=tok.pad_token_id)))
+        shared, g_shared = _value_and_grad(
+            peft_model, lambda: shared_prompt_logps(peft_model, enc, rows, pad_id=tok.pad_token_id))
         order = [4, 1, 3, 0]
         some = shared_prompt_logps(peft_model, enc, order, pad_id=tok.pad_token_id).detach()
     assert torch.allclose(plain, shared, atol=1e-4)
@@ -142,8 +153,6 @@ def test_shared_prompt_pass_matches_the_plain_pass_in_value_and_gradient():
 def test_a_prefix_common_to_every_prompt_is_computed_once_and_changes_nothing():
     """Prompts that share a long token prefix (as the chat template's system message makes them) run it once; the
     log-probs and the training gradient equal the plain pass, prefix or not."""
-    from peft import LoraConfig, get_peft_model
-
     from survey_weights.modpo import logps as L
 
     head = "Context: the person writing has said they feel low for weeks and would like to talk. "
@@ -151,12 +160,7 @@ def test_a_prefix_common_to_every_prompt_is_computed_once_and_changes_nothing():
     replies = ["That sounds hard.", "Okay.", "It sounds like you feel anxious; what would help?", "Hm"]
     with one_thread():
         model, tok = make_tiny_llama()
-        torch.manual_seed(0)
-        pm = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-        with torch.no_grad():
-            for name, p in pm.named_parameters():
-                if "lora_B" in name:
-                    p.normal_(0, 0.5)
+        pm = _moved_lora(model)
         enc = L.encode_sequences(tok, prompts * 2, replies + replies[::-1], max_length=512, max_prompt_length=256)
         toks = [enc.input_ids[i][: enc.prompt_lens[i]] for i in range(4)]
         assert L._common_prefix(toks) >= 20 and len(set(enc.prompt_lens)) >= 2  # shared prefix, ragged tails
@@ -169,18 +173,9 @@ def test_a_prefix_common_to_every_prompt_is_computed_once_and_changes_nothing():
         hook.remove()
         assert calls[0][0] == 1 and calls[0][1] >= 20  # the prefix alone, one row
         plain = L.compute_logps(pm, enc, pad_id=tok.pad_token_id, batch_size=8)
-        params = [p for p in pm.parameters() if p.requires_grad]
-
-        def value_and_grad(f):
-            lp = f()
-            (lp[:4] - 2 * lp[4:]).sum().backward()
-            g = torch.cat([p.grad.flatten() for p in params])
-            pm.zero_grad(set_to_none=True)
-            return lp.detach(), g
-
         rows = list(range(8))
-        v_plain, g_plain = value_and_grad(lambda: L.sequence_logps(pm, *L.collate(enc, rows, pad_id=tok.pad_token_id)))
-        v_shared, g_shared = value_and_grad(lambda: L.shared_prompt_logps(pm, enc, rows, pad_id=tok.pad_token_id))
+        v_plain, g_plain = _value_and_grad(pm, lambda: L.sequence_logps(pm, *L.collate(enc, rows, pad_id=tok.pad_token_id)))
+        v_shared, g_shared = _value_and_grad(pm, lambda: L.shared_prompt_logps(pm, enc, rows, pad_id=tok.pad_token_id))
     assert torch.allclose(plain, shared, atol=1e-4) and torch.allclose(v_plain, v_shared, atol=1e-4)
     assert torch.allclose(v_plain, plain, atol=1e-4)
     assert torch.allclose(g_plain, g_shared, rtol=1e-3, atol=1e-5) and g_plain.abs().max() > 0

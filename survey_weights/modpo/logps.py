@@ -237,6 +237,10 @@ def _prompt_groups(enc: Encoded, idx: Sequence[int]) -> dict[tuple[int, ...], li
     return groups
 
 
+MIN_SHARED_PREFIX = 4
+"""Shortest token prefix common to every prompt that :func:`_prompt_pass` computes once for all of them."""
+
+
 def _prompt_pass(model: Any, prompts: Sequence[tuple[int, ...]], *, pad_id: int, device: Any, shared: int = 0
                  ) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
     """One forward pass over right-padded ``prompts`` (B of them). With ``shared`` (the sequences'
@@ -254,9 +258,8 @@ def _prompt_pass(model: Any, prompts: Sequence[tuple[int, ...]], *, pad_id: int,
     if shared >= MIN_SHARED_PREFIX:  # e.g. the chat template's system message: computed once, not B times
         head = shared
         pre = torch.tensor([prompts[0][:head]], dtype=torch.long, device=device)
-        out = model(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True, logits_to_keep=1) \
-            if _keeps_logits(model) else model(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True)
-        cache = out.get(key) if hasattr(out, "get") and out.get(key) is not None else out[1]
+        cache = _cache_of(model(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True,
+                                **({"logits_to_keep": 1} if _keeps_logits(model) else {})), key)
         cache.reorder_cache(torch.zeros(b, dtype=torch.long, device=device))  # one copy per prompt
     tails = [p[head:] for p in prompts]
     width = max(len(t) for t in tails)
@@ -278,12 +281,12 @@ def _prompt_pass(model: Any, prompts: Sequence[tuple[int, ...]], *, pad_id: int,
         kw["position_ids"] = head + torch.arange(width, device=ids.device)[None, :].expand(b, -1)
     out = model(input_ids=ids, attention_mask=mask, use_cache=True, **kw)
     first = out.logits[torch.arange(b, device=ids.device), last].float().log_softmax(-1)
-    cache = out.get(key) if hasattr(out, "get") and out.get(key) is not None else out[1]
-    return first, cache, mask, lens
+    return first, _cache_of(out, key), mask, lens
 
 
-MIN_SHARED_PREFIX = 4
-"""Shortest token prefix common to every prompt that :func:`_prompt_pass` computes once for all of them."""
+def _cache_of(out: Any, key: str) -> Any:
+    """The key/value cache a forward pass returned (under ``key``, else its second output)."""
+    return out.get(key) if hasattr(out, "get") and out.get(key) is not None else out[1]
 
 
 def _common_prefix(prompts: Sequence[tuple[int, ...]]) -> int:
@@ -344,10 +347,10 @@ def shared_prompt_logps(model: Any, enc: Encoded, indices: Sequence[int], *, pad
         return sequence_logps(model, *collate(enc, idx, pad_id=pad_id, device=dev))
     prompts = list(groups)
     first, cache, pmask, plens = _prompt_pass(model, prompts, pad_id=pad_id, device=dev, shared=enc.shared_prefix)
+    reply_len = [len(enc.input_ids[i]) - enc.prompt_lens[i] for i in idx]
     rows = [(g, pos) for g, members in enumerate(groups.values()) for pos in members]
-    rows.sort(key=lambda r: len(enc.input_ids[idx[r[1]]]) - enc.prompt_lens[idx[r[1]]])  # shortest reply first
-    lens = [len(enc.input_ids[idx[pos]]) - enc.prompt_lens[idx[pos]] for _, pos in rows]
-    cut = 0 if _synchronised(model) else _split_point(lens)
+    rows.sort(key=lambda r: reply_len[r[1]])  # shortest reply first
+    cut = 0 if _synchronised(model) else _split_point([reply_len[pos] for _, pos in rows])
     parts = [rows[:cut], rows[cut:]] if cut else [rows]
     vals, order = [], []
     for j, part in enumerate(parts):
