@@ -24,6 +24,7 @@ BENCHMARKS = [
     ("bench_trees", "preference trees vs R bttree/pltree timings", []),
     ("bench_modpo", "one MODPO step vs one TRL DPOTrainer step (tiny Llama)", []),
     ("bench_logps", "shared-prompt log-prob passes vs the plain pass (SmolLM2)", ["--quick"]),
+    ("bench_generation", "all models in the same generation batches vs one at a time (SmolLM2)", ["--quick"]),
 ]
 
 

@@ -1,7 +1,8 @@
 """Generate and score held-out replies for a set of models (base, adapters, merged adapters), with a cache.
 
 Every adapter is loaded into **one** PeftModel over a single copy of the base; merges are built there with
-:func:`survey_weights.modpo.merge_adapters`; the base answers with its adapters disabled. Replies are cached
+:func:`survey_weights.modpo.merge_adapters`. Every model answers in the same batches, each row with its own adapter
+(:func:`survey_weights.modpo.generate_adapters`; the base model's rows with none). Replies are cached
 under ``cache_dir`` keyed by a hash of everything that determines them (base weights, adapter files, merge
 recipe, prompts, decoding settings), so a re-run regenerates nothing.
 """
@@ -130,15 +131,16 @@ def _spec_key(spec: ModelSpec, by_name: Mapping[str, ModelSpec], base_fp: str, p
                   "adapters": [_file_hash(Path(by_name[m].adapter)) for m in spec.merge_of]}
     else:
         recipe = _file_hash(Path(spec.adapter))
-    doc = {"base": base_fp, "recipe": recipe, "prompts": list(prompts), "gen": dict(gen), "v": 1}
+    doc = {"base": base_fp, "recipe": recipe, "prompts": list(prompts), "gen": dict(gen), "v": 2}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def generate_replies(specs: Sequence[ModelSpec], prompts: Sequence[str], *, model: Any, tokenizer: Any,
                      max_new_tokens: int = 96, batch_size: int = 8, seed: int = 0,
                      cache_dir: str | os.PathLike[str] | None = None, progress: bool = True,
-                     use_chat_template: bool = True, max_prompt_length: int = 256) -> dict[str, list[str]]:
-    """Greedy replies of every model to ``prompts``.
+                     use_chat_template: bool = True, max_prompt_length: int = 256,
+                     max_rows: int = 128) -> dict[str, list[str]]:
+    """Greedy replies of every model to ``prompts``, every model answering in the same batches.
 
     Parameters
     ----------
@@ -148,7 +150,11 @@ def generate_replies(specs: Sequence[ModelSpec], prompts: Sequence[str], *, mode
         The base causal LM (not a PeftModel) and its tokenizer. Adapters are loaded into it and removed
         again before returning, so ``model`` ends as it started.
     max_new_tokens, batch_size, seed, use_chat_template, max_prompt_length
-        Decoding settings (passed to :func:`survey_weights.modpo.generate`).
+        Decoding settings (passed to :func:`survey_weights.modpo.generate_adapters`).
+    max_rows : int, default 128
+        Rows per generation call: ``batch_size`` prompts once per model (PEFT's mixed-adapter batches), the
+        models split into groups so that no call holds more rows (see
+        :func:`~survey_weights.modpo.generate_adapters`).
     cache_dir : path, optional
         Where replies are cached (one JSON per model and setting); None disables caching.
     progress : bool, default True
@@ -157,7 +163,8 @@ def generate_replies(specs: Sequence[ModelSpec], prompts: Sequence[str], *, mode
     -------
     dict name -> list of str
     """
-    from ..modpo import generate, load_adapters, merge_adapters
+    from ..modpo import generate, generate_adapters, load_adapters, merge_adapters
+    from ..modpo.generate import BASE
 
     if isinstance(prompts, str) or not prompts:
         raise ValueError("`prompts` must be a non-empty list of strings.")
@@ -188,24 +195,35 @@ def generate_replies(specs: Sequence[ModelSpec], prompts: Sequence[str], *, mode
     kw = dict(max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, use_chat_template=use_chat_template,
               max_prompt_length=max_prompt_length)
     try:
-        for j, s in enumerate(tqdm(todo, desc="generating", disable=not progress, unit="model")):
-            if s.kind == "base":
-                replies = (generate(peft_model, tokenizer, list(prompts), disable_adapter=True, **kw)
-                           if peft_model is not None else generate(model, tokenizer, list(prompts), **kw))
-            elif s.kind == "merge":
-                name = f"m{j}"
-                merge_adapters(peft_model, [internal[m] for m in s.merge_of], list(s.merge_weights), name=name,
-                               method=s.merge_method)
-                replies = generate(peft_model, tokenizer, list(prompts), adapter=name, **kw)
-                peft_model.set_adapter(internal[needed[0].name])
-                peft_model.delete_adapter(name)
-            else:
-                replies = generate(peft_model, tokenizer, list(prompts), adapter=internal[s.name], **kw)
-            out[s.name] = replies
+        if peft_model is None:  # the base model alone
+            replies = generate(model, tokenizer, list(prompts), **kw)
+            got = {s.name: replies for s in todo}
+        else:
+            # Every model answers in the same batches (PEFT's mixed-adapter batches: each row its own adapter),
+            # so the base model's matrix products run once per batch for all of them.
+            rows: dict[str, str] = {}
+            for j, s in enumerate(todo):
+                if s.kind == "base":
+                    rows[s.name] = BASE
+                elif s.kind == "merge":
+                    rows[s.name] = f"m{j}"
+                    merge_adapters(peft_model, [internal[m] for m in s.merge_of], list(s.merge_weights),
+                                   name=rows[s.name], method=s.merge_method)
+                else:
+                    rows[s.name] = internal[s.name]
+            distinct = list(dict.fromkeys(rows.values()))
+            with tqdm(total=len(prompts), desc=f"generating ({len(distinct)} models)", disable=not progress,
+                      unit="prompt") as bar:
+                by_row = generate_adapters(peft_model, tokenizer, list(prompts), distinct, progress=bar.update,
+                                           max_rows=max_rows, **kw)
+            got = {s.name: by_row[rows[s.name]] for s in todo}
+        for s in todo:
+            out[s.name] = got[s.name]
             if cache is not None:
                 cache.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(cache / f"{keys[s.name]}.json", json.dumps(
-                    {"key": keys[s.name], "model": s.name, "gen": gen, "replies": replies}, ensure_ascii=False))
+                    {"key": keys[s.name], "model": s.name, "gen": gen, "replies": got[s.name]},
+                    ensure_ascii=False))
     finally:
         if peft_model is not None:
             peft_model.unload()  # removes the LoRA layers again: `model` is the plain base

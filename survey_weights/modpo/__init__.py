@@ -22,7 +22,7 @@ from .distance import (
     scale_to_comparable_distance,
     train_at_comparable_distance,
 )
-from .generate import generate
+from .generate import generate, generate_adapters
 from .logps import format_prompt
 from .losses import dpo_loss, joint_dpo_loss, modpo_loss
 from .merge import load_adapters, lora_deltas, merge_adapters
@@ -50,6 +50,7 @@ __all__ = [
     "fit_mixing",
     "format_prompt",
     "generate",
+    "generate_adapters",
     "joint_dpo_loss",
     "load_adapters",
     "load_base_model",

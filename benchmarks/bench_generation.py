@@ -1,0 +1,93 @@
+"""Benchmark: every model answering in the same batches (PEFT's mixed-adapter batches, ``generate_adapters``)
+against one model at a time (``generate``), in the same run.
+
+The evaluation's generation step answers the same held-out prompts with the base model and each adapter. One ratio
+(ours / baseline, lower is better): SmolLM2-135M, the base plus ``--adapters`` LoRA adapters (rank 8 on the four
+attention projections, random non-zero B, so each changes the replies), ``--prompts`` bundled held-out prompts,
+greedy, ``--new-tokens`` new tokens, 8 prompts a batch. Target <= 0.7. Also whether the replies are identical.
+Prints, never asserts; timings are medians of ``--repeats`` runs after one warm-up.
+
+Usage: ``python benchmarks/bench_generation.py [--model tiny|smollm2] [--adapters 12] [--prompts 8]``. ``--quick``
+(``benchmarks/run_all.py --quick``) uses the tiny Llama and 3 adapters: it checks that the script runs.
+
+Measured (3 December 2026, Intel Xeon, 2 cores): this script, ``--repeats 1``: 45.7 s one model at a time, 22.9 s in
+mixed batches, ratio 0.50, replies identical for all 13 models. With the demo's own 12 trained adapters instead
+(scratch timing): 46.3 s and 25.5 s, the 104 replies identical; 60 prompts took 176 s in mixed batches (linear in the
+prompts: the batches are compute-bound, ``max_rows`` 256 instead of 128 changed nothing, 174 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _util import format_table, time_call  # noqa: E402
+
+TARGET = 0.7
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from survey_weights.modpo import generate, generate_adapters, load_adapters, load_base_model, make_tiny_llama
+    from survey_weights.modpo.generate import BASE
+    from survey_weights.synthetic.preferences import load_preference_data
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=["smollm2", "tiny"], default="smollm2")
+    ap.add_argument("--adapters", type=int, default=12)
+    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--new-tokens", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="the tiny model, 3 adapters, 8 new tokens")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.model, args.adapters, args.new_tokens = "tiny", 3, 8
+
+    def load():
+        if args.model == "tiny":
+            return make_tiny_llama(hidden_size=128, num_layers=4)
+        return load_base_model("smollm2-135m-instruct", device="cpu")
+
+    prompts = list(load_preference_data().candidate_pool("test").prompts[: args.prompts])
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for i in range(args.adapters):
+            torch.manual_seed(i)
+            model, tok = load()
+            cfg = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                             init_lora_weights=False, task_type="CAUSAL_LM")
+            get_peft_model(model, cfg).save_pretrained(Path(tmp) / f"a{i}")
+            paths[f"a{i}"] = str(Path(tmp) / f"a{i}")
+        model, tok = load()
+        peft = load_adapters(model, paths)
+        kw = dict(max_new_tokens=args.new_tokens, batch_size=8)
+
+        def one_at_a_time():
+            out = {BASE: generate(peft, tok, prompts, disable_adapter=True, **kw)}
+            for name in paths:
+                out[name] = generate(peft, tok, prompts, adapter=name, **kw)
+            return out
+
+        tb, vb = time_call(one_at_a_time, repeat=args.repeats)
+        to, vo = time_call(lambda: generate_adapters(peft, tok, prompts, [BASE, *paths], **kw), repeat=args.repeats)
+        peft.unload()
+    same = sum(vb[k] == vo[k] for k in vb)
+    rows = [{"generation": f"base + {args.adapters} adapters, {len(prompts)} prompts x {args.new_tokens} tokens",
+             "baseline s": tb, "ours s": to, "ratio": to / tb, "target": f"<= {TARGET:.2f}",
+             "met": "yes" if to / tb <= TARGET else "no", "identical replies": f"{same} of {len(vb)} models"}]
+    print(f"model {args.model}, {torch.get_num_threads()} threads, median of {args.repeats}")
+    print(format_table(rows, ["generation", "baseline s", "ours s", "ratio", "target", "met", "identical replies"]))
+
+
+if __name__ == "__main__":
+    main()

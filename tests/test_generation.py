@@ -1,0 +1,103 @@
+"""generate_adapters / generate_replies: every model answers in the same batches (PEFT's mixed-adapter batches),
+and the replies equal those of one model at a time."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from modpo_helpers import PROMPTS, one_thread
+
+from survey_weights.evaluation.generation import ModelSpec, generate_replies
+from survey_weights.modpo import generate, generate_adapters, load_adapters, make_tiny_llama, merge_adapters
+from survey_weights.modpo.generate import BASE
+
+N_NEW = 6
+
+
+@pytest.fixture(scope="module")
+def adapters(tmp_path_factory):
+    """Two LoRA adapters with random (non-zero) B matrices, so each changes the model's replies."""
+    from peft import LoraConfig, get_peft_model
+
+    out = tmp_path_factory.mktemp("gen_adapters")
+    paths = {}
+    for i, name in enumerate(("first", "second")):
+        torch.manual_seed(10 + i)
+        model, _ = make_tiny_llama()
+        cfg = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                         task_type="CAUSAL_LM")
+        peft = get_peft_model(model, cfg)
+        peft.save_pretrained(out / name)
+        paths[name] = out / name
+    return paths
+
+
+def _one_at_a_time(model, tok, paths, prompts, batch_size):
+    peft = load_adapters(model, {k: str(v) for k, v in paths.items()})
+    try:
+        got = {BASE: generate(peft, tok, prompts, disable_adapter=True, max_new_tokens=N_NEW, batch_size=batch_size)}
+        for name in paths:
+            got[name] = generate(peft, tok, prompts, adapter=name, max_new_tokens=N_NEW, batch_size=batch_size)
+        merge_adapters(peft, list(paths), [0.3, 0.7], name="mix")
+        got["mix"] = generate(peft, tok, prompts, adapter="mix", max_new_tokens=N_NEW, batch_size=batch_size)
+    finally:
+        peft.unload()
+    return got
+
+
+@pytest.mark.parametrize("max_rows", [3, 128])
+def test_mixed_batches_reply_as_one_adapter_at_a_time(adapters, max_rows):
+    prompts = PROMPTS[:7]  # a ragged last batch of 3 prompts
+    with one_thread():
+        model, tok = make_tiny_llama()
+        want = _one_at_a_time(model, tok, adapters, prompts, batch_size=3)
+        peft = load_adapters(model, {k: str(v) for k, v in adapters.items()})
+        merge_adapters(peft, list(adapters), [0.3, 0.7], name="mix")
+        calls = []
+        got = generate_adapters(peft, tok, prompts, [BASE, "first", "second", "mix"], max_new_tokens=N_NEW,
+                                batch_size=3, max_rows=max_rows, progress=calls.append)
+        peft.unload()
+    assert got == want
+    assert calls == [3, 3, 1]  # prompts done per batch
+    # not vacuous: every adapter answers differently from the base on some prompt
+    for name in ("first", "second", "mix"):
+        assert got[name] != got[BASE], name
+
+
+def test_generate_replies_caches_each_model_and_keeps_the_base_plain(adapters, tmp_path):
+    prompts = PROMPTS[:5]
+    specs = [ModelSpec("base", "base"), ModelSpec("first", "modpo", adapter=adapters["first"]),
+             ModelSpec("second", "modpo", adapter=adapters["second"]),
+             ModelSpec("mix", "merge", merge_of=("first", "second"), merge_weights=(0.3, 0.7))]
+    with one_thread():
+        model, tok = make_tiny_llama()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        want = _one_at_a_time(model, tok, adapters, prompts, batch_size=2)
+        got = generate_replies(specs, prompts, model=model, tokenizer=tok, max_new_tokens=N_NEW, batch_size=2,
+                               cache_dir=tmp_path, progress=False)
+        assert not hasattr(model, "peft_config")
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        again = generate_replies(specs, prompts, model=model, tokenizer=tok, max_new_tokens=N_NEW, batch_size=2,
+                                 cache_dir=tmp_path, progress=False)
+    assert got == {"base": want[BASE], "first": want["first"], "second": want["second"], "mix": want["mix"]}
+    assert again == got
+    docs = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("*.json"))]
+    assert sorted(d["model"] for d in docs) == ["base", "first", "mix", "second"]
+
+
+def test_generate_adapters_rejects_bad_input(adapters):
+    model, tok = make_tiny_llama()
+    with pytest.raises(TypeError, match="PeftModel"):
+        generate_adapters(model, tok, PROMPTS[:2], [BASE])
+    peft = load_adapters(model, {"first": str(adapters["first"])})
+    try:
+        with pytest.raises(ValueError, match=r"Unknown: \['nope'\]"):
+            generate_adapters(peft, tok, PROMPTS[:2], ["first", "nope"])
+        with pytest.raises(ValueError, match="`max_rows` must be an int >= 1. Got 0"):
+            generate_adapters(peft, tok, PROMPTS[:2], ["first"], max_rows=0)
+        with pytest.raises(TypeError, match="not one string"):
+            generate_adapters(peft, tok, "one prompt", ["first"])
+    finally:
+        peft.unload()
