@@ -161,6 +161,10 @@ def test_run_end_to_end_tiny_model_and_rerun_reuses_work(tmp_path, mode):
     gen_stamps = {p: p.stat().st_mtime_ns for p in gens}
     report = (tmp_path / "report.md").read_text()
     assert "pareto_scores.png" in report
+    # the primary metric leads the report, right after the caveat; the generated replies follow as the secondary check
+    assert report.index("> These numbers come from **synthetic**") < report.index("## Pool evaluation (primary metric)") \
+        < report.index("## Generated replies: protocol") < report.index("## Win rate against the base model")
+    assert report.count("## Pool evaluation") == 1
     run_main(**kw)  # second run: nothing retrained, nothing regenerated
     assert {p: p.stat().st_mtime_ns for p in adapters} == stamps
     assert {p: p.stat().st_mtime_ns for p in gens} == gen_stamps

@@ -62,7 +62,7 @@ def write_report(result: EvaluationResult, path: str | os.PathLike[str], *, plot
     path = Path(path)
     st = result.settings
     parts = [f"# {title}", "", f"> {CAVEAT}", ""]
-    parts += ["## Protocol", "",
+    parts += ["## Generated replies: protocol", "",
               f"- {st.get('n_prompts', '?')} held-out prompts; greedy decoding, at most "
               f"{st.get('max_new_tokens', '?')} new tokens; base model `{st.get('base_model', '?')}`.",
               "- Every reply scored 0-10 on every criterion by the rubric (`survey_weights.rubric`), never by the "

@@ -196,10 +196,12 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
                        separation: Mapping[str, Any] | None = None,
                        mixing: Mapping[str, Any] | None = None, json_name: str = "evaluation.json",
                        report_name: str = "report.md", note: str = SYNTHETIC_POOL_NOTE,
-                       plot_title: str = "synthetic pool") -> dict[str, Path]:
+                       plot_title: str = "synthetic pool", lead: bool = False) -> dict[str, Path]:
     """Add ``"pool"`` to ``out/<json_name>``, a section to ``out/<report_name>`` (both started when absent) and
     ``out/pool_front.png`` (``mixing``: :func:`mixing_record` of the adapters, reported with them; ``note``: what
-    the pool is, after the method sentence; ``plot_title``: the pool's name in the plots' titles)."""
+    the pool is, after the method sentence; ``plot_title``: the pool's name in the plots' titles; ``lead``: the
+    section goes before the report's first ``## `` section, right after its title and caveat, instead of at the
+    end)."""
     from ..plotting import figure_png, new_figure
 
     out.mkdir(parents=True, exist_ok=True)
@@ -293,7 +295,11 @@ def write_pool_section(pe: Any, comparisons: Sequence[Mapping[str, Any]], out: P
     lines += ["", f"![pool front]({png.name})", ""]
     report = out / report_name
     head = report.read_text() if report.is_file() else f"# Pool evaluation: {pe.pool.name}\n"
-    atomic_write_text(report, head + "\n".join(lines))
+    at = head.find("\n## ") if lead else -1
+    if at >= 0:  # the primary metric first, then the report's own sections
+        atomic_write_text(report, head[:at] + "\n".join(lines) + head[at:])
+    else:
+        atomic_write_text(report, head + "\n".join(lines))
     return {"pool_front": png, "pool_evaluation": doc_path, "pool_report": report,
             **({"pool_separation": sep_png} if sep_png else {})}
 
