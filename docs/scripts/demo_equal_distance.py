@@ -3,7 +3,7 @@
 A lead for the one comparison that depends on the seed (class 1 vs class 3; README, "The main job's latent
 classes"): with seed 1, class 1's adapter moved least and its side came out below 0, as the oracle at those
 distances predicts. This script takes a finished ``make demo`` / ``survey-weights run --n-classes 3 --seed S``
-output, scales the three class adapters' updates (``modpo.scale_to_comparable_distance``, ``--max-ratio``, KL per
+output, scales the three class adapters' updates (``modpo.scale_to_comparable_distance``, ratio MAX_RATIO, KL per
 token) until their KL from the base agrees on held-out sequences - the candidates of the job's calibration pool
 (training split, prompts no training pair comes from; never the evaluation pool) - and prints, as JSON, the
 scales, the KL on those sequences and on the pool, each class's gain over the base and every crossover on all 60
@@ -40,6 +40,7 @@ from survey_weights.pipeline._pool import (
 )
 from survey_weights.pipeline._steps import load_preference_split, training_pairs
 from survey_weights.pipeline.main import MainSchedule
+from survey_weights.profiles.training_spec import profile_dirname
 
 CLASSES = ["class 1", "class 2", "class 3"]
 
@@ -55,11 +56,11 @@ def main(out: Path, seed: int, max_ratio: float) -> dict:
     data = pd.DataFrame([{"prompt": cpool.prompts[i], "response": cpool.texts[i][j]}
                          for i, j in np.argwhere(cpool.mask)])
     model, tok = load_base_model("smollm2-135m-instruct")
-    ads = {n: out / "adapters" / n.replace(" ", "_") for n in CLASSES}
-    weights = {n: json.loads((ads[n] / "profile.json").read_text())["weights"] for n in CLASSES}
+    ads = {n: str(out / "adapters" / profile_dirname(n)) for n in CLASSES}
+    weights = {n: json.loads((Path(ads[n]) / "profile.json").read_text())["weights"] for n in CLASSES}
     t = time.perf_counter()
-    before = adapter_distances({n: str(p) for n, p in ads.items()}, data, model=model, tokenizer=tok)
-    dist, _ = scale_to_comparable_distance({n: str(p) for n, p in ads.items()}, data, model=model, tokenizer=tok,
+    before = adapter_distances(ads, data, model=model, tokenizer=tok)
+    dist, _ = scale_to_comparable_distance(ads, data, model=model, tokenizer=tok,
                                            output_dir=out / "scaled_equal_distance", max_ratio=max_ratio,
                                            max_rounds=3, distances=before)
     seconds = time.perf_counter() - t

@@ -13,6 +13,13 @@ from .logps import format_prompt
 __all__ = ["BASE", "generate", "generate_adapters"]
 
 
+def _check_request(prompts: Any, max_new_tokens: Any) -> None:
+    if isinstance(prompts, str):
+        raise TypeError("`prompts` must be a sequence of strings, not one string. Fix: wrap it in a list.")
+    if max_new_tokens < 1:
+        raise ValueError(f"`max_new_tokens` must be >= 1. Got {max_new_tokens!r}.")
+
+
 @torch.no_grad()
 def generate(
     model: Any,
@@ -54,65 +61,16 @@ def generate(
     list of str
         Decoded new tokens only, special tokens removed, stripped.
     """
-    if isinstance(prompts, str):
-        raise TypeError(
-            "`prompts` must be a sequence of strings, not one string. Fix: wrap it in a list."
-        )
-    if max_new_tokens < 1:
-        raise ValueError(f"`max_new_tokens` must be >= 1. Got {max_new_tokens!r}.")
+    _check_request(prompts, max_new_tokens)
     if (adapter is not None or disable_adapter) and not hasattr(model, "peft_config"):
         raise TypeError("`adapter`/`disable_adapter` need a peft.PeftModel.")
     if adapter is not None:
         model.set_adapter(adapter)
     ctx = model.disable_adapter() if disable_adapter else contextlib.nullcontext()
-    device = next(model.parameters()).device
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
-    was_training = model.training
-    model.eval()
-    outputs: list[str] = []
-    try:
-        with ctx:
-            for start in range(0, len(prompts), batch_size):
-                texts = [
-                    format_prompt(tokenizer, p, use_chat_template=use_chat_template)
-                    for p in prompts[start : start + batch_size]
-                ]
-                batch = tokenizer(
-                    texts,
-                    add_special_tokens=False,
-                    return_tensors="pt",
-                    padding=True,
-                    truncation=True,
-                    max_length=max_prompt_length,
-                ).to(device)
-                kwargs: dict[str, Any] = {
-                    "max_new_tokens": max_new_tokens,
-                    "pad_token_id": pad_id,
-                    "eos_token_id": tokenizer.eos_token_id,
-                    "do_sample": do_sample,
-                }
-                if do_sample:
-                    kwargs.update(temperature=temperature, top_p=top_p)
-                else:
-                    kwargs.update(temperature=None, top_p=None, top_k=None)
-                devs = [device] if device.type == "cuda" else []
-                with torch.random.fork_rng(
-                    devices=devs
-                ):  # seeded without touching the caller's RNG
-                    torch.manual_seed(seed + start)
-                    out = model.generate(**batch, **kwargs)
-                new = out[:, batch["input_ids"].shape[1] :]
-                outputs.extend(
-                    t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)
-                )
-    finally:
-        tokenizer.padding_side = old_side
-        model.train(was_training)
-    return outputs
+    with ctx:
+        return _generate_batches(model, tokenizer, prompts, None, max_new_tokens=max_new_tokens, seed=seed,
+                                 do_sample=do_sample, temperature=temperature, top_p=top_p, batch_size=batch_size,
+                                 use_chat_template=use_chat_template, max_prompt_length=max_prompt_length)[None]
 
 
 BASE = "__base__"
@@ -168,10 +126,7 @@ def generate_adapters(
     dict adapter name -> list of str
         Decoded new tokens only, special tokens removed, stripped; in the order of ``adapters``.
     """
-    if isinstance(prompts, str):
-        raise TypeError("`prompts` must be a sequence of strings, not one string. Fix: wrap it in a list.")
-    if max_new_tokens < 1:
-        raise ValueError(f"`max_new_tokens` must be >= 1. Got {max_new_tokens!r}.")
+    _check_request(prompts, max_new_tokens)
     for name, v in (("batch_size", batch_size), ("max_rows", max_rows)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"`{name}` must be an int >= 1. Got {v!r}.")
@@ -183,6 +138,20 @@ def generate_adapters(
     if not names or unknown or len(set(names)) != len(names):
         raise ValueError(f"`adapters` must be unique names of the model's adapters or {BASE!r}. Unknown: {unknown}; "
                          f"got {names}. The model has {sorted(model.peft_config)}.")
+    return _generate_batches(model, tokenizer, prompts, names, max_new_tokens=max_new_tokens, seed=seed,
+                             do_sample=do_sample, temperature=temperature, top_p=top_p, batch_size=batch_size,
+                             use_chat_template=use_chat_template, max_prompt_length=max_prompt_length,
+                             per_call=max(1, max_rows // batch_size), progress=progress)
+
+
+def _generate_batches(model: Any, tokenizer: Any, prompts: Sequence[str], adapters: list[str] | None, *,
+                      max_new_tokens: int, seed: int, do_sample: bool, temperature: float, top_p: float,
+                      batch_size: int, use_chat_template: bool, max_prompt_length: int, per_call: int = 1,
+                      progress: Any = None) -> dict[str | None, list[str]]:
+    """The one decoding loop of :func:`generate` and :func:`generate_adapters`: ``batch_size`` prompts a batch,
+    left-padded once, repeated for each of up to ``per_call`` adapters a call (PEFT's ``adapter_names``).
+    ``adapters=None``: the model as it is (no ``adapter_names``), returned under the key None."""
+    names: list[str | None] = list(adapters) if adapters is not None else [None]
     device = next(model.parameters()).device
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
@@ -193,26 +162,26 @@ def generate_adapters(
         kwargs.update(temperature=temperature, top_p=top_p)
     else:
         kwargs.update(temperature=None, top_p=None, top_k=None)
+    devs = [device] if device.type == "cuda" else []
     was_training = model.training
     model.eval()
-    outputs: dict[str, list[str]] = {a: [] for a in names}
+    outputs: dict[str | None, list[str]] = {a: [] for a in names}
     try:
         for start in range(0, len(prompts), batch_size):
             texts = [format_prompt(tokenizer, p, use_chat_template=use_chat_template)
                      for p in prompts[start: start + batch_size]]
-            # Padded once for the chunk, then repeated per adapter: each row pads as in generate().
+            # Padded once for the batch, then repeated per adapter: each row pads as it would alone.
             enc = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True, truncation=True,
                             max_length=max_prompt_length).to(device)
             n = len(texts)
-            per_call = max(1, max_rows // batch_size)
             for g in range(0, len(names), per_call):
                 group = names[g: g + per_call]
-                batch = {k: v.repeat(len(group), 1) for k, v in enc.items()}
-                rows = [a for a in group for _ in range(n)]
-                devs = [device] if device.type == "cuda" else []
+                batch = {k: v.repeat(len(group), 1) for k, v in enc.items()} if len(group) > 1 else dict(enc)
+                if adapters is not None:
+                    batch["adapter_names"] = [a for a in group for _ in range(n)]
                 with torch.random.fork_rng(devices=devs):  # seeded without touching the caller's RNG
                     torch.manual_seed(seed + start)
-                    out = model.generate(**batch, adapter_names=rows, **kwargs)
+                    out = model.generate(**batch, **kwargs)
                 new = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
                 for i, a in enumerate(group):
                     outputs[a].extend(t.strip() for t in new[i * n: (i + 1) * n])
