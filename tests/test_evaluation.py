@@ -14,6 +14,7 @@ from survey_weights.evaluation import (
     ModelInfo,
     compare_with_base,
     mcnemar_exact,
+    paired_bootstrap,
     pareto_front,
     personalisation_check,
     plot_pareto,
@@ -107,6 +108,31 @@ def test_personalisation_check_constructed_case():
     assert (res.loc["A", "wins"], res.loc["A", "ties"]) == (3, 1)
     assert res.loc["A", "win_rate"] == pytest.approx(0.75)
     assert res.loc["B", "losses"] == 2 and res.loc["B", "wins"] == 0
+    # The difference's interval: a bootstrap over prompts, the same as paired_bootstrap's on the per-prompt gaps.
+    d_a = 0.8 * np.array([3, 2, 0, 4]) + 0.2 * np.array([-1, 0, 0, -1])  # (2.2, 1.6, 0, 3.0): never below 0
+    est, lo, hi = paired_bootstrap(d_a, n_boot=2000, seed=0)
+    assert (res.loc["A", "difference"], res.loc["A", "ci_low"], res.loc["A", "ci_high"]) == pytest.approx(
+        (float(est), float(lo), float(hi)))
+    assert 0 < res.loc["A", "ci_low"] < res.loc["A", "difference"] < res.loc["A", "ci_high"]
+    assert res.loc["A", "verdict"] == "better"
+    # B: gaps (0, -0.2, -0.8, 0). All-zero resamples have chance (1/2)^4 > 2.5%, so the upper bound is 0:
+    # worse on average (beats_pooled False) but not resolved.
+    assert res.loc["B", "ci_high"] == pytest.approx(0.0) and res.loc["B", "verdict"] == "not resolved"
+
+
+def test_personalisation_check_verdict_reads_the_interval():
+    rng = np.random.default_rng(3)
+    pooled = _scores(list(rng.uniform(2, 8, 40)), list(rng.uniform(2, 8, 40)))
+    worse = _scores(list(pooled["empathy"] - 1.0 - rng.uniform(0, 0.5, 40)), list(pooled["safety"]))
+    noisy = _scores(list(pooled["empathy"] + rng.normal(0, 1, 40)), list(pooled["safety"]))
+    prof = {"W": {"empathy": 1.0}, "N": {"empathy": 1.0}}
+    res = personalisation_check({"pooled": pooled, "W": worse, "N": noisy}, prof, seed=5).set_index("profile")
+    assert res.loc["W", "verdict"] == "worse" and res.loc["W", "ci_high"] < 0
+    assert res.loc["N", "ci_low"] < 0 < res.loc["N", "ci_high"] and res.loc["N", "verdict"] == "not resolved"
+    # beats_pooled is the sign of the estimate alone, kept for old readers
+    assert bool(res.loc["N", "beats_pooled"]) == bool(res.loc["N", "difference"] > 0)
+    one = personalisation_check({"pooled": pooled.iloc[:1], "W": worse.iloc[:1]}, {"W": {"empathy": 1.0}})
+    assert np.isnan(one.loc[0, "ci_low"]) and one.loc[0, "verdict"] == "not resolved"
 
 
 def _result():

@@ -84,9 +84,12 @@ def write_report(result: EvaluationResult, path: str | os.PathLike[str], *, plot
     if result.personalisation is not None and len(result.personalisation):
         parts += ["## Personalisation check", "",
                   "Each subgroup adapter vs the pooled-profile adapter, scored by the subgroup's own weighted "
-                  "preference Σ_c w_c(subgroup)·score_c on the same prompts (win rate with ties in the "
-                  "denominator; p = exact sign test).", "",
-                  markdown_table(result.personalisation.set_index("profile").rename_axis("profile")), ""]
+                  "preference Σ_c w_c(subgroup)·score_c on the same prompts: difference = own minus pooled, mean "
+                  "over prompts with its 95% bootstrap interval over prompts (ci_low, ci_high); verdict = "
+                  "better / worse when that interval is above / below 0, else not resolved; win rate with ties "
+                  "in the denominator; p = exact sign test.", "",
+                  markdown_table(result.personalisation.drop(columns=["beats_pooled"], errors="ignore")
+                                 .set_index("profile").rename_axis("profile")), ""]
     extra = {k: v for k, v in st.items() if k not in ("n_prompts", "max_new_tokens")}
     if extra:
         parts += ["## Settings", "", "```", *[f"{k}: {v}" for k, v in extra.items()], "```", ""]

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .._util.io import atomic_write_bytes, atomic_write_text
+from .pool import paired_bootstrap
 from .report import write_report
 
 __all__ = [
@@ -242,7 +243,8 @@ def weighted_utility(scores: pd.DataFrame, weights: Mapping[str, float]) -> pd.S
 
 
 def personalisation_check(scores: Mapping[str, pd.DataFrame], profiles: Mapping[str, Mapping[str, float]], *,
-                          pooled: str = "pooled", tol: float = _TOL) -> pd.DataFrame:
+                          pooled: str = "pooled", tol: float = _TOL, level: float = 0.95, n_boot: int = 2000,
+                          seed: int = 0) -> pd.DataFrame:
     """Does each subgroup's adapter beat the pooled adapter on that subgroup's own weighted preference?
 
     For subgroup ``g`` with weights ``w_g`` the utility of a reply is ``Σ_c w_g[c] · score_c``
@@ -256,12 +258,17 @@ def personalisation_check(scores: Mapping[str, pd.DataFrame], profiles: Mapping[
     profiles : mapping name -> weights
         The subgroup profiles to check (the pooled one is skipped if present).
     pooled : str, default "pooled"
+    level, n_boot, seed
+        The interval of ``difference``: a percentile bootstrap over prompts (:func:`paired_bootstrap`; every
+        profile resamples the same prompts).
 
     Returns
     -------
     DataFrame
-        One row per subgroup profile: ``profile, n_prompts, mean_own, mean_pooled, difference, wins, losses,
-        ties, win_rate, p_value, beats_pooled`` (``beats_pooled``: mean utility strictly higher).
+        One row per subgroup profile: ``profile, n_prompts, mean_own, mean_pooled, difference, ci_low, ci_high,
+        verdict, wins, losses, ties, win_rate, p_value, beats_pooled``. ``verdict`` reads the interval:
+        ``"better"`` (above 0), ``"worse"`` (below 0) or ``"not resolved"`` (it holds 0, or fewer than 2 prompts).
+        ``beats_pooled`` is the point estimate only (mean utility strictly higher), whatever its interval.
     """
     if pooled not in scores:
         raise ValueError(f"The pooled model {pooled!r} has no scores; scored: {list(scores)}.")
@@ -276,12 +283,18 @@ def personalisation_check(scores: Mapping[str, pd.DataFrame], profiles: Mapping[
         d = (own - ref).to_numpy()
         wins, losses = int((d > tol).sum()), int((d < -tol).sum())
         n = len(d)
+        lo = hi = float("nan")
+        if n >= 2:
+            _, lo_a, hi_a = paired_bootstrap(d, n_boot=n_boot, seed=seed, level=level)
+            lo, hi = float(lo_a), float(hi_a)
+        verdict = "better" if lo > 0 else "worse" if hi < 0 else "not resolved"  # NaN compares False
         rows.append({"profile": name, "n_prompts": n, "mean_own": float(own.mean()), "mean_pooled": float(ref.mean()),
-                     "difference": float(d.mean()), "wins": wins, "losses": losses, "ties": n - wins - losses,
+                     "difference": float(d.mean()), "ci_low": lo, "ci_high": hi, "verdict": verdict,
+                     "wins": wins, "losses": losses, "ties": n - wins - losses,
                      "win_rate": wins / n if n else float("nan"), "p_value": mcnemar_exact(wins, losses),
                      "beats_pooled": bool(d.mean() > tol)})
-    cols = ["profile", "n_prompts", "mean_own", "mean_pooled", "difference", "wins", "losses", "ties", "win_rate",
-            "p_value", "beats_pooled"]
+    cols = ["profile", "n_prompts", "mean_own", "mean_pooled", "difference", "ci_low", "ci_high", "verdict", "wins",
+            "losses", "ties", "win_rate", "p_value", "beats_pooled"]
     return pd.DataFrame(rows, columns=cols)
 
 
