@@ -186,3 +186,33 @@ def test_model_info_validation():
     with pytest.raises(ValueError, match="unique"):
         EvaluationResult(criteria=("empathy",), models=[ModelInfo("base", "base")] * 2,
                          scores={"base": _scores([1], [1])})
+
+
+def test_resolution_names_flat_criteria_and_the_report_says_what_they_hide(tmp_path):
+    """A criterion on which (almost) every reply scores the same cannot show a profile's gain: resolution()
+    counts the replies off the modal score, and the report names such criteria with the profiles' weight on them."""
+    n = 30
+    rng = np.random.default_rng(1)
+    varied = {m: rng.uniform(0, 10, n) for m in ("base", "pooled", "A")}
+    flat = {m: np.full(n, 4.0) for m in ("base", "pooled", "A")}
+    flat["A"][0] = 5.5  # 1 of 90 replies off the mode: flat at the default 5%
+    scores = {m: _scores(list(varied[m]), list(flat[m])) for m in varied}
+    models = [ModelInfo("base", "base"), ModelInfo("pooled", "modpo", {"empathy": .5, "safety": .5}),
+              ModelInfo("A", "modpo", {"empathy": .3, "safety": .7})]
+    pers = personalisation_check(scores, {"A": {"empathy": .3, "safety": .7}})
+    res = EvaluationResult(criteria=("empathy", "safety"), models=models, scores=scores, personalisation=pers,
+                           replies={m: ["r"] * n for m in scores}, prompts=[f"p{i}" for i in range(n)])
+    r = res.resolution()
+    assert r.loc["safety", "modal_score"] == 4.0 and r.loc["safety", "n_replies"] == 3 * n
+    assert r.loc["safety", "n_off_mode"] == 1 and r.loc["safety", "share_off_mode"] == pytest.approx(1 / 90)
+    assert bool(r.loc["safety", "flat"]) and not bool(r.loc["empathy", "flat"])
+    assert not bool(res.resolution(flat=0.01).loc["safety", "flat"])  # 1.1% off the mode is not below 1%
+    with pytest.raises(ValueError, match="flat"):
+        res.resolution(flat=1.5)
+    res.write(tmp_path, plots=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "`safety` (89 of 90 replies score 4)" in report and "A 0.70" in report
+    assert "beats_pooled" not in report and "| verdict |" in report and f"| {pers.loc[0, 'verdict']} |" in report
+    doc = json.loads((tmp_path / "evaluation.json").read_text())
+    assert doc["resolution"]["safety"] == {"modal_score": 4.0, "n_replies": 90, "n_off_mode": 1,
+                                           "share_off_mode": pytest.approx(1 / 90), "flat": True}

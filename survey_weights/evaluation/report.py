@@ -90,7 +90,34 @@ def write_report(result: EvaluationResult, path: str | os.PathLike[str], *, plot
                   "in the denominator; p = exact sign test.", "",
                   markdown_table(result.personalisation.drop(columns=["beats_pooled"], errors="ignore")
                                  .set_index("profile").rename_axis("profile")), ""]
+        parts += _flat_criteria_note(result)
     extra = {k: v for k, v in st.items() if k not in ("n_prompts", "max_new_tokens")}
     if extra:
         parts += ["## Settings", "", "```", *[f"{k}: {v}" for k, v in extra.items()], "```", ""]
     return atomic_write_text(path, "\n".join(parts))
+
+
+def _flat_criteria_note(result: Any) -> list[str]:
+    """A paragraph naming the criteria the replies hardly vary on, and how much of each checked profile's weight
+    sits on them (that part of a profile's gain cannot show in the generation check)."""
+    res = result.resolution()
+    flat = [c for c in res.index if res.loc[c, "flat"]]
+    if not flat:
+        return []
+    named = "; ".join(f"`{c}` ({int(res.loc[c, 'n_replies'] - res.loc[c, 'n_off_mode'])} of "
+                      f"{int(res.loc[c, 'n_replies'])} replies score {res.loc[c, 'modal_score']:g})" for c in flat)
+    weights = {m.name: m.weights for m in result.models if m.weights}
+    shares = []
+    for name in result.personalisation["profile"]:
+        w = weights.get(name)
+        if w:
+            total = sum(float(v) for v in w.values()) or 1.0
+            shares.append((name, sum(float(w.get(c, 0.0)) for c in flat) / total))
+    lines = ["Criteria the generated replies hardly vary on (fewer than 5% of all replies score away from the most "
+             f"common score): {named}. Whatever a model learned about them cannot show in this check; the pool "
+             "evaluation above scores them on candidates that differ."]
+    if shares:
+        top = sorted(shares, key=lambda t: -t[1])[:3]
+        lines[0] += (" Share of each profile's weight on them, largest: "
+                     + ", ".join(f"{n} {v:.2f}" for n, v in top) + ".")
+    return lines + [""]

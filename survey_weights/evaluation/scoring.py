@@ -413,6 +413,36 @@ class EvaluationResult:
         t = self.table()
         return t.pivot_table(index="model", columns="criterion", values="mean_score", sort=False)[list(self.criteria)]
 
+    def resolution(self, *, flat: float = 0.05) -> pd.DataFrame:
+        """How much the scored replies vary on each criterion: what the generation check can see at all.
+
+        A rubric scores a criterion by cue phrases; when (almost) no reply carries one, every model gets the same
+        score on it, and a profile's gain on that criterion cannot show in this check whatever the model learned.
+
+        Parameters
+        ----------
+        flat : float, default 0.05
+            A criterion is ``flat`` when fewer than this share of all replies (every model's) score away from
+            its most common score.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by criterion: ``modal_score``, ``n_replies``, ``n_off_mode``, ``share_off_mode``, ``flat``.
+        """
+        if not 0.0 <= flat < 1.0:
+            raise ValueError(f"`flat` must be a share in [0, 1). Got {flat!r}. Fix: e.g. flat=0.05.")
+        rows = []
+        for c in self.criteria:
+            v = np.concatenate([self.scores[m.name][c].to_numpy(dtype=float) for m in self.models])
+            vals, counts = np.unique(np.round(v, 9), return_counts=True)
+            mode = float(vals[np.argmax(counts)])
+            off = int(len(v) - counts.max())
+            share = off / len(v) if len(v) else float("nan")
+            rows.append({"criterion": c, "modal_score": mode, "n_replies": int(len(v)), "n_off_mode": off,
+                         "share_off_mode": share, "flat": bool(share < flat)})
+        return pd.DataFrame(rows).set_index("criterion")
+
     def to_dict(self) -> dict[str, Any]:
         """The ``evaluation.json`` document.
 
@@ -437,6 +467,10 @@ class EvaluationResult:
                                "settings": self.settings}
         if self.personalisation is not None:
             doc["personalisation"] = json.loads(self.personalisation.to_json(orient="records"))
+        res = self.resolution()
+        doc["resolution"] = {c: {"modal_score": float(r["modal_score"]), "n_replies": int(r["n_replies"]),
+                                 "n_off_mode": int(r["n_off_mode"]), "share_off_mode": float(r["share_off_mode"]),
+                                 "flat": bool(r["flat"])} for c, r in res.iterrows()}
         return doc
 
     def write(self, out_dir: str | os.PathLike[str], *, plots: bool = True, title: str = "Evaluation") -> dict[str, Path]:
