@@ -115,7 +115,7 @@ def _flat_criteria_note(result: Any) -> list[str]:
             shares.append((name, sum(float(w.get(c, 0.0)) for c in flat) / total))
     lines = ["Criteria the generated replies hardly vary on (fewer than 5% of all replies score away from the most "
              f"common score): {named}. Whatever a model learned about them cannot show in this check; the pool "
-             "evaluation above scores them on candidates that differ."]
+             "evaluation (`evaluate_pool`) scores them on fixed candidates that differ on them."]
     if shares:
         top = sorted(shares, key=lambda t: -t[1])[:3]
         lines[0] += (" Share of each profile's weight on them, largest: "
