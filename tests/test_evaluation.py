@@ -211,7 +211,8 @@ def test_resolution_names_flat_criteria_and_the_report_says_what_they_hide(tmp_p
         res.resolution(flat=1.5)
     res.write(tmp_path, plots=False)
     report = (tmp_path / "report.md").read_text()
-    assert "`safety` (89 of 90 replies score 4)" in report and "A 0.70" in report
+    assert "fewer than 5% of all replies" in report and "`safety` (89 of 90 replies score 4)" in report
+    assert "A 0.70" in report
     assert "beats_pooled" not in report and "| verdict |" in report and f"| {pers.loc[0, 'verdict']} |" in report
     doc = json.loads((tmp_path / "evaluation.json").read_text())
     assert doc["resolution"]["safety"] == {"modal_score": 4.0, "n_replies": 90, "n_off_mode": 1,

@@ -113,9 +113,10 @@ def _flat_criteria_note(result: Any) -> list[str]:
         if w:
             total = sum(float(v) for v in w.values()) or 1.0
             shares.append((name, sum(float(w.get(c, 0.0)) for c in flat) / total))
-    lines = ["Criteria the generated replies hardly vary on (fewer than 5% of all replies score away from the most "
-             f"common score): {named}. Whatever a model learned about them cannot show in this check; the pool "
-             "evaluation (`evaluate_pool`) scores them on fixed candidates that differ on them."]
+    lines = [f"Criteria the generated replies hardly vary on (fewer than {res.attrs['flat']:.0%} of all replies "
+             f"score away from the most common score): {named}. Whatever a model learned about them cannot show "
+             "in this check; the pool evaluation (`evaluate_pool`) scores them on fixed candidates that differ on "
+             "them."]
     if shares:
         top = sorted(shares, key=lambda t: -t[1])[:3]
         lines[0] += (" Share of each profile's weight on them, largest: "

@@ -428,7 +428,8 @@ class EvaluationResult:
         Returns
         -------
         DataFrame
-            Indexed by criterion: ``modal_score``, ``n_replies``, ``n_off_mode``, ``share_off_mode``, ``flat``.
+            Indexed by criterion: ``modal_score``, ``n_replies``, ``n_off_mode``, ``share_off_mode``, ``flat``;
+            ``attrs["flat"]`` holds the threshold.
         """
         if not 0.0 <= flat < 1.0:
             raise ValueError(f"`flat` must be a share in [0, 1). Got {flat!r}. Fix: e.g. flat=0.05.")
@@ -441,7 +442,9 @@ class EvaluationResult:
             share = off / len(v) if len(v) else float("nan")
             rows.append({"criterion": c, "modal_score": mode, "n_replies": int(len(v)), "n_off_mode": off,
                          "share_off_mode": share, "flat": bool(share < flat)})
-        return pd.DataFrame(rows).set_index("criterion")
+        out = pd.DataFrame(rows).set_index("criterion")
+        out.attrs["flat"] = flat
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The ``evaluation.json`` document.
@@ -467,10 +470,7 @@ class EvaluationResult:
                                "settings": self.settings}
         if self.personalisation is not None:
             doc["personalisation"] = json.loads(self.personalisation.to_json(orient="records"))
-        res = self.resolution()
-        doc["resolution"] = {c: {"modal_score": float(r["modal_score"]), "n_replies": int(r["n_replies"]),
-                                 "n_off_mode": int(r["n_off_mode"]), "share_off_mode": float(r["share_off_mode"]),
-                                 "flat": bool(r["flat"])} for c, r in res.iterrows()}
+        doc["resolution"] = json.loads(self.resolution().to_json(orient="index"))
         return doc
 
     def write(self, out_dir: str | os.PathLike[str], *, plots: bool = True, title: str = "Evaluation") -> dict[str, Path]:
