@@ -101,3 +101,39 @@ def test_generate_adapters_rejects_bad_input(adapters):
             generate_adapters(peft, tok, "one prompt", ["first"])
     finally:
         peft.unload()
+
+
+def test_shared_prefix_and_length_sorting_reply_as_plain_left_padding(adapters):
+    """The decoding loop runs the tokens every prompt of a batch begins with once per adapter and batches prompts
+    of similar length; greedy replies equal plain left padding in the prompts' own order, base and adapters."""
+    from survey_weights.modpo.generate import _generate_batches
+    from survey_weights.modpo.logps import MIN_SHARED_PREFIX, _common_prefix
+
+    # A common lead, as a chat template gives, and prompts of different lengths out of length order.
+    prompts = ["Please answer as a kind counsellor would. " + p for p in PROMPTS[:7]]
+    with one_thread():
+        model, tok = make_tiny_llama()
+        rows = tok(prompts, add_special_tokens=False)["input_ids"]
+        assert _common_prefix(rows) >= MIN_SHARED_PREFIX  # the shared path is taken
+        assert sorted(map(len, rows)) != list(map(len, rows))  # sorting reorders the batches
+        peft = load_adapters(model, {k: str(v) for k, v in adapters.items()})
+        seen = []
+        plain_generate = peft.generate
+
+        def spy(*args, **kwargs):
+            seen.append(any(k in kwargs for k in ("cache", "past_key_values")))
+            return plain_generate(*args, **kwargs)
+
+        peft.generate = spy
+        names = [BASE, "first", "second"]
+        kw = dict(max_new_tokens=N_NEW, seed=0, do_sample=False, temperature=0.7, top_p=0.95, batch_size=3,
+                  use_chat_template=True, max_prompt_length=256, per_call=2)
+        got = {(share, srt): _generate_batches(peft, tok, prompts, names, share_prefix=share, sort_by_length=srt,
+                                               **kw)
+               for share in (False, True) for srt in (False, True)}
+        peft.unload()
+    assert seen.count(True) == 2 * 3 * 2 and seen.count(False) == 2 * 3 * 2  # 3 batches x 2 calls, per setting
+    want = got[(False, False)]
+    for key, out in got.items():
+        assert out == want, key
+    assert want["first"] != want[BASE] and all(len(v) == len(prompts) for v in want.values())
