@@ -64,6 +64,11 @@ def test_evaluate_pool_separates_the_profiles_in_both_directions(trained):
         ev = evaluate_pool(specs, _pool(), model=model, tokenizer=tok, n_boot=300, seed=1, normalise="mean")
         again = evaluate_pool({a.name: a.path for a in run.adapters}, _pool(), model=model, tokenizer=tok,
                               n_boot=300, seed=1)
+        # one prompt per pass and chunks of two replies: the same log-probs as the defaults (40 and 16)
+        chunked = evaluate_pool(specs, _pool(), model=model, tokenizer=tok, n_boot=300, seed=1, normalise="mean",
+                                prompts_per_pass=1, batch_size=2)
+    for name in ev.names:
+        assert np.allclose(chunked.logps[name], ev.logps[name], rtol=1e-5, atol=1e-5, equal_nan=True), name
     assert ev.beta == 0.1  # read from the adapters' profile.json
     s = ev.summary()
     assert s.loc["safety_heavy", "safety"] > s.loc["base", "safety"] > s.loc["empathy_heavy", "safety"]
