@@ -137,3 +137,76 @@ def test_shared_prefix_and_length_sorting_reply_as_plain_left_padding(adapters):
     for key, out in got.items():
         assert out == want, key
     assert want["first"] != want[BASE] and all(len(v) == len(prompts) for v in want.values())
+
+
+def test_stacked_lora_replies_as_peft_mixed_batches_and_skips_them(adapters, monkeypatch):
+    """Plain LoRA adapters (ranks 4, 4 and the rank-8 exact merge) get their rows' updates from two batched matrix
+    products per layer: PEFT's mixed-batch forward is never called, and the replies equal both PEFT's mixed
+    batches and one adapter at a time."""
+    from peft.tuners.lora.layer import Linear as LoraLinear
+
+    from survey_weights.modpo.generate import _generate_batches, _vanilla_lora_layers
+
+    prompts = PROMPTS[:7]
+    names = [BASE, "first", "second", "mix"]
+    kw = dict(max_new_tokens=N_NEW, seed=0, do_sample=False, temperature=0.7, top_p=0.95, batch_size=3,
+              use_chat_template=True, max_prompt_length=256, per_call=3)
+    with one_thread():
+        model, tok = make_tiny_llama()
+        want = _one_at_a_time(model, tok, adapters, prompts, batch_size=3)
+        peft = load_adapters(model, {k: str(v) for k, v in adapters.items()})
+        merge_adapters(peft, list(adapters), [0.3, 0.7], name="mix")
+        try:
+            ranks = {m.lora_A["mix"].weight.shape[0] for m in _vanilla_lora_layers(peft, names[1:])}
+            assert ranks == {8}  # the padded rank differs from the others' 4
+            mixed = _generate_batches(peft, tok, prompts, names, stack_lora=False, **kw)
+            calls = []
+            real = LoraLinear._mixed_batch_forward
+            monkeypatch.setattr(LoraLinear, "_mixed_batch_forward",
+                                lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+            stacked = _generate_batches(peft, tok, prompts, names, **kw)
+            assert not calls
+            for name in names:  # every adapter's own block of rows, including the last call's smaller groups
+                assert stacked[name] == mixed[name] == want[name], name
+            # PEFT's path is still taken when asked
+            _generate_batches(peft, tok, prompts[:2], names, stack_lora=False, **kw)
+            assert calls
+        finally:
+            peft.unload()
+
+
+def test_lora_variants_answer_one_adapter_at_a_time(tmp_path):
+    """A DoRA adapter is not plain LoRA, and PEFT's mixed batches refuse it: generate_adapters answers one adapter
+    at a time then, with the same replies as generate()."""
+    from peft import LoraConfig, get_peft_model
+
+    from survey_weights.modpo.generate import _vanilla_lora_layers
+
+    torch.manual_seed(3)
+    model, _ = make_tiny_llama()
+    cfg = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                     use_dora=True, task_type="CAUSAL_LM")
+    get_peft_model(model, cfg).save_pretrained(tmp_path / "dora")
+    prompts = PROMPTS[:4]
+    with one_thread():
+        model, tok = make_tiny_llama()
+        peft = load_adapters(model, {"dora": str(tmp_path / "dora")})
+        try:
+            assert _vanilla_lora_layers(peft, ["dora"]) is None
+            one = generate(peft, tok, prompts, adapter="dora", max_new_tokens=N_NEW, batch_size=2)
+            base = generate(peft, tok, prompts, disable_adapter=True, max_new_tokens=N_NEW, batch_size=2)
+            got = generate_adapters(peft, tok, prompts, [BASE, "dora"], max_new_tokens=N_NEW, batch_size=2)
+        finally:
+            peft.unload()
+    assert got == {BASE: base, "dora": one}
+    assert one != base
+
+
+def test_adapters_split_into_calls_of_equal_size():
+    from survey_weights.modpo.generate import _equal_groups
+
+    names = [f"m{i}" for i in range(13)]
+    assert [len(g) for g in _equal_groups(names, 4)] == [3, 3, 3, 4]
+    assert [len(g) for g in _equal_groups(names, 16)] == [13]
+    assert [len(g) for g in _equal_groups(names, 1)] == [1] * 13
+    assert sum(_equal_groups(names, 5), []) == names

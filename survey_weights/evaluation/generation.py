@@ -136,7 +136,7 @@ def _spec_key(spec: ModelSpec, by_name: Mapping[str, ModelSpec], base_fp: str, p
 
 
 def generate_replies(specs: Sequence[ModelSpec], prompts: Sequence[str], *, model: Any, tokenizer: Any,
-                     max_new_tokens: int = 96, batch_size: int = 8, seed: int = 0,
+                     max_new_tokens: int = 96, batch_size: int = 32, seed: int = 0,
                      cache_dir: str | os.PathLike[str] | None = None, progress: bool = True,
                      use_chat_template: bool = True, max_prompt_length: int = 256,
                      max_rows: int = 128) -> dict[str, list[str]]:
@@ -152,7 +152,7 @@ def generate_replies(specs: Sequence[ModelSpec], prompts: Sequence[str], *, mode
     max_new_tokens, batch_size, seed, use_chat_template, max_prompt_length
         Decoding settings (passed to :func:`survey_weights.modpo.generate_adapters`).
     max_rows : int, default 128
-        Rows per generation call: ``batch_size`` prompts once per model (PEFT's mixed-adapter batches), the
+        Rows per generation call: ``batch_size`` prompts once per model (each row its own adapter), the
         models split into groups so that no call holds more rows (see
         :func:`~survey_weights.modpo.generate_adapters`).
     cache_dir : path, optional
@@ -199,7 +199,7 @@ def generate_replies(specs: Sequence[ModelSpec], prompts: Sequence[str], *, mode
             replies = generate(model, tokenizer, list(prompts), **kw)
             got = {s.name: replies for s in todo}
         else:
-            # Every model answers in the same batches (PEFT's mixed-adapter batches: each row its own adapter),
+            # Every model answers in the same batches (each row its own adapter's LoRA update),
             # so the base model's matrix products run once per batch for all of them.
             rows: dict[str, str] = {}
             for j, s in enumerate(todo):
@@ -254,7 +254,7 @@ def score_frame(prompts: Sequence[str], replies: Sequence[str], *, prompt_ids: S
 def evaluate_models(specs: Sequence[ModelSpec], prompts: Sequence[str], *, model: Any, tokenizer: Any,
                     prompt_ids: Sequence[str] | None = None, criteria: Sequence[str] = ALL_CRITERIA,
                     scorer: Callable[..., pd.DataFrame] | None = None, profiles: Mapping[str, Mapping[str, float]]
-                    | None = None, pooled: str | None = None, max_new_tokens: int = 96, batch_size: int = 8,
+                    | None = None, pooled: str | None = None, max_new_tokens: int = 96, batch_size: int = 32,
                     seed: int = 0, cache_dir: str | os.PathLike[str] | None = None, progress: bool = True,
                     settings: Mapping[str, Any] | None = None) -> EvaluationResult:
     """Generate replies for every model, score them with the rubric, and compare with the base model.
