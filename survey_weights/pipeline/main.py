@@ -87,8 +87,9 @@ class MainSchedule:
         Held-out prompts answered by every model (the secondary, generation-based check: greedy replies scored by
         the rubric; the bundled data have 60, the pool's prompts). Every model answers in the same batches
         (:func:`~survey_weights.modpo.generate_adapters`): on a 2-core Xeon the 13 models took 176 s for 60 prompts
-        (144-148 s since the batches hold prompts of similar length and share the prompts' common prefix),
-        against 48 s for the 8 prompts of earlier releases one model at a time (25 s in shared batches;
+        (144-148 s since the batches hold prompts of similar length and share the prompts' common prefix; on a
+        2-core AMD EPYC 238 s, and 174 s with each row's LoRA update as batched matrix products), against 48 s
+        for the 8 prompts of earlier releases one model at a time (25 s in shared batches;
         ``benchmarks/bench_generation.py``). On 8 prompts the check resolved nothing (no McNemar p below 0.06).
     max_new_tokens : int, default 40
         Reply length at evaluation.
