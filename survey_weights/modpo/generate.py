@@ -172,44 +172,52 @@ def _vanilla_lora_layers(model: Any, adapters: Sequence[str]) -> list[Any] | Non
     return layers or None
 
 
+def _lora_stacks(layers: list[Any], group: Sequence[str]) -> list[tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per LoRA layer, the ``group``'s adapters stacked for :func:`_stacked_lora`: ``A^T`` (G, in, r), ``B^T``
+    (G, r, out) and the scalings (G, 1, 1), ranks padded with zeros and :data:`BASE` (or an adapter the layer does
+    not hold) all zeros. Layers none of the group's adapters touch are left out."""
+    stacks = []
+    for m in layers:
+        w = m.base_layer.weight
+        rank = max([m.lora_A[a].weight.shape[0] for a in group if a in m.lora_A] or [0])
+        if not rank:
+            continue
+        a_t = w.new_zeros(len(group), w.shape[1], rank)
+        b_t = w.new_zeros(len(group), rank, w.shape[0])
+        scale = w.new_zeros(len(group), 1, 1)
+        for g, a in enumerate(group):
+            if a in m.lora_A:
+                wa, wb = m.lora_A[a].weight, m.lora_B[a].weight
+                a_t[g, :, : wa.shape[0]] = wa.t()
+                b_t[g, : wb.shape[1]] = wb.t()
+                scale[g] = m.scaling[a]
+        stacks.append((m, a_t, b_t, scale))
+    return stacks
+
+
 @contextlib.contextmanager
-def _stacked_lora(model: Any, layers: list[Any], group: Sequence[str]) -> Any:
-    """Every row its adapter's LoRA update, as two batched matrix products per layer.
+def _stacked_lora(model: Any, stacks: list[tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]]) -> Any:
+    """Every row its adapter's LoRA update, as two batched matrix products per layer (``stacks`` from
+    :func:`_lora_stacks`).
 
-    Rows come in ``len(group)`` equal blocks, block ``g`` for adapter ``group[g]`` (:data:`BASE`: none). The LoRA
-    layers compute the base layer only (PEFT's adapters disabled) and a forward hook adds
-    ``(x_g A_g^T) B_g^T · scaling_g`` block by block with ``torch.bmm`` (ranks padded with zeros). PEFT's mixed
-    batches do the same update one adapter at a time, with a gather and a scatter per adapter and layer: on the
-    demo's 13 models that bookkeeping was about 40% of a generation call on 2 CPU cores."""
-    handles = []
-    n_groups = len(group)
+    Rows come in G equal blocks, block ``g`` for the group's adapter ``g`` (:data:`BASE`: none). The LoRA layers
+    compute the base layer only (PEFT's adapters disabled) and a forward hook adds ``(x_g A_g^T) B_g^T ·
+    scaling_g`` block by block with ``torch.bmm``. PEFT's mixed batches do the same update one adapter at a time,
+    with a gather and a scatter per adapter and layer: on the demo's 13 models that bookkeeping was about 40% of a
+    generation call on 2 CPU cores."""
 
-    def hook(stack: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> Any:
-        a_t, b_t, scale = stack
-
+    def hook(a_t: torch.Tensor, b_t: torch.Tensor, scale: torch.Tensor) -> Any:
         def add(_mod: Any, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
             x = args[0]
-            xg = x.to(a_t.dtype).reshape(n_groups, -1, x.shape[-1])
+            xg = x.to(a_t.dtype).reshape(a_t.shape[0], -1, x.shape[-1])
             delta = torch.bmm(torch.bmm(xg, a_t), b_t) * scale
             return out + delta.reshape(out.shape).to(out.dtype)
         return add
 
+    handles = []
     try:
-        for m in layers:
-            w = m.base_layer.weight
-            rank = max([m.lora_A[a].weight.shape[0] for a in group if a in m.lora_A] or [0])
-            if not rank:
-                continue
-            a_t = w.new_zeros(n_groups, w.shape[1], rank)
-            b_t = w.new_zeros(n_groups, rank, w.shape[0])
-            scale = w.new_zeros(n_groups, 1, 1)
-            for g, a in enumerate(group):
-                if a in m.lora_A:
-                    wa, wb = m.lora_A[a].weight, m.lora_B[a].weight
-                    a_t[g, :, : wa.shape[0]] = wa.t()
-                    b_t[g, : wb.shape[1]] = wb.t()
-                    scale[g] = m.scaling[a]
-            handles.append(m.register_forward_hook(hook((a_t, b_t, scale))))
+        for m, a_t, b_t, scale in stacks:
+            handles.append(m.register_forward_hook(hook(a_t, b_t, scale)))
         with model.disable_adapter():
             yield
     finally:
@@ -268,6 +276,9 @@ def _generate_batches(model: Any, tokenizer: Any, prompts: Sequence[str], adapte
     # PEFT's mixed batches refuse LoRA variants (DoRA): such adapters answer one at a time, the same replies.
     alone = adapters is not None and vanilla is None
     groups = [[a] for a in names] if alone else _equal_groups(names, per_call)
+    mixed = adapters is not None and stacked is None and not alone  # PEFT's mixed batches route the rows
+    # The stacked adapters of each group, built once for every batch the group answers.
+    stacks = [_lora_stacks(stacked, g) for g in groups] if stacked is not None else None
     active = getattr(model, "active_adapter", None) if alone else None
     try:
         for start in range(0, len(order), batch_size):
@@ -277,14 +288,13 @@ def _generate_batches(model: Any, tokenizer: Any, prompts: Sequence[str], adapte
             k = k if k >= MIN_SHARED_PREFIX else 0
             enc = _batch_inputs(rows, k, pad_id, device)
             n = len(rows)
-            for group in groups:
+            for gi, group in enumerate(groups):
                 batch: dict[str, Any] = ({name: v.repeat(len(group), 1) for name, v in enc.items()}
                                          if len(group) > 1 else dict(enc))
-                mixed = adapters is not None and stacked is None and not alone  # PEFT's mixed batches route rows
                 route = {"adapter_names": [a for a in group for _ in range(n)]} if mixed else {}
                 rows_ctx: Any = contextlib.nullcontext()
-                if stacked is not None:
-                    rows_ctx = _stacked_lora(model, stacked, group)
+                if stacks is not None:
+                    rows_ctx = _stacked_lora(model, stacks[gi])
                 elif alone and group[0] == BASE:
                     rows_ctx = model.disable_adapter()
                 elif alone:
